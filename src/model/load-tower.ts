@@ -1,0 +1,88 @@
+/** Creates the onnxruntime sessions of one tower from a build, verifying every file's sha256 before use. */
+import { EdgeClipError } from '../shared/errors.ts';
+import type { FileRef, ModelManifest, Precision, TowerName } from '../shared/manifest.ts';
+import { sha256Hex } from '../shared/sha256.ts';
+import type { InferenceSession, OrtModule } from './ort-types.ts';
+
+/** Returns a file's bytes; loaders (disk, R2) differ only here. */
+export type ReadFile = (ref: FileRef) => Promise<Uint8Array>;
+
+export interface LoadTimings {
+  fetchMs: number;
+  verifyMs: number;
+  createMs: number;
+}
+
+export async function verifiedRead(read: ReadFile, ref: FileRef, timings?: LoadTimings): Promise<Uint8Array> {
+  const t0 = performance.now();
+  const data = await read(ref);
+  const t1 = performance.now();
+  if (data.length !== ref.bytes) {
+    throw new EdgeClipError('SHARD_INTEGRITY', `${ref.file}: ${data.length} bytes, manifest says ${ref.bytes}`, {
+      retryAfter: 1,
+    });
+  }
+  const hash = await sha256Hex(data);
+  if (hash !== ref.sha256)
+    throw new EdgeClipError('SHARD_INTEGRITY', `${ref.file}: sha256 mismatch`, { retryAfter: 1 });
+  if (timings) {
+    timings.fetchMs += t1 - t0;
+    timings.verifyMs += performance.now() - t1;
+  }
+  return data;
+}
+
+/** Runs `tasks` with at most `limit` in flight. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export interface LoadTowerOptions {
+  concurrency?: number;
+  sessionOptions?: InferenceSession.SessionOptions;
+  timings?: LoadTimings;
+}
+
+/** One session per segment, in order. External-data files that span several shards are reassembled here. */
+export async function loadTowerSessions(
+  ort: OrtModule,
+  manifest: ModelManifest,
+  tower: TowerName,
+  precision: Precision,
+  read: ReadFile,
+  options: LoadTowerOptions = {},
+): Promise<InferenceSession[]> {
+  const build = manifest.towers[tower][precision];
+  if (!build) {
+    throw new EdgeClipError('NOT_FOUND', `model ${manifest.modelId} has no ${precision} build of the ${tower} tower`);
+  }
+  const sessions: InferenceSession[] = [];
+  for (const segment of build.segments) {
+    const shards = segment.externalData.flatMap((e) => e.shards);
+    const [graph, ...parts] = await mapLimit([segment.graph, ...shards], options.concurrency ?? 4, (ref) =>
+      verifiedRead(read, ref, options.timings),
+    );
+    let k = 0;
+    const externalData = segment.externalData.map((e) => {
+      const pieces = parts.slice(k, k + e.shards.length);
+      k += e.shards.length;
+      if (pieces.length === 1) return { path: e.location, data: pieces[0] };
+      const whole = new Uint8Array(e.bytes);
+      for (let i = 0; i < pieces.length; i++) whole.set(pieces[i], e.shards[i].offset);
+      return { path: e.location, data: whole };
+    });
+    const t0 = performance.now();
+    sessions.push(await ort.InferenceSession.create(graph, { ...options.sessionOptions, externalData }));
+    if (options.timings) options.timings.createMs += performance.now() - t0;
+  }
+  return sessions;
+}

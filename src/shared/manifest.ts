@@ -1,0 +1,148 @@
+/** The manifest: the single, versioned description of one model build (what the build tool writes, what loaders read). */
+import { EdgeClipError } from './errors.ts';
+import type { TensorSpec } from './tensors.ts';
+
+export const MANIFEST_SCHEMA = 'edge-clip.manifest/v1';
+export const MANIFEST_FILE = 'manifest.json';
+
+export const PRECISIONS = ['fp32', 'int8'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+export const TOWERS = ['image', 'text'] as const;
+export type TowerName = (typeof TOWERS)[number];
+
+/** A file of the build, relative to the build folder (and to the R2 prefix of the model). */
+export interface FileRef {
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** One shard: a byte range [offset, offset+bytes) of an external-data file, stored as its own object. */
+export interface ShardRef extends FileRef {
+  offset: number;
+}
+
+/** An ONNX external-data file as the graph names it (`location`), split into shards of bounded size. */
+export interface ExternalDataFile {
+  location: string;
+  bytes: number;
+  shards: ShardRef[];
+}
+
+/** A consecutive piece of a tower's graph; an unsegmented tower has exactly one. */
+export interface Segment {
+  index: number;
+  graph: FileRef;
+  externalData: ExternalDataFile[];
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+export interface TowerBuild {
+  precision: Precision;
+  /** Bytes of all weights of the tower at this precision (sum of external data). */
+  weightBytes: number;
+  segments: Segment[];
+}
+
+export interface PreprocessConfig {
+  size: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+  interpolation: 'bicubic' | 'bilinear';
+  resizeMode: 'shortest' | 'longest' | 'squash';
+}
+
+export interface TokenizerConfig {
+  kind: 'clip-bpe';
+  /** The gzipped merges file (bpe_simple_vocab_16e6.txt.gz). */
+  vocab: FileRef;
+  contextLength: number;
+  sotId: number;
+  eotId: number;
+}
+
+export interface ModelManifest {
+  schema: typeof MANIFEST_SCHEMA;
+  modelId: string;
+  /** Content hash of the build (source checkpoint + every file); keys derived data such as prompt embeddings. */
+  buildHash: string;
+  createdAt: string;
+  /** "random" for synthetic benchmark checkpoints: never to be mistaken for the real model. */
+  weights: 'real' | 'random';
+  source: { checkpoint: string; format: 'safetensors' | 'pytorch'; sha256: string; bytes: number };
+  /** The checkpoint's open_clip_config.json, verbatim. */
+  openClipConfig: { model_cfg: Record<string, unknown>; preprocess_cfg?: Record<string, unknown> };
+  embedDim: number;
+  logitScale: number;
+  preprocess: PreprocessConfig;
+  tokenizer: TokenizerConfig;
+  towers: Record<TowerName, Partial<Record<Precision, TowerBuild>>>;
+}
+
+function fail(what: string): never {
+  throw new EdgeClipError('BAD_MANIFEST', `manifest: ${what}`);
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function checkFileRef(v: unknown, where: string): void {
+  if (!isObj(v) || typeof v.file !== 'string' || typeof v.bytes !== 'number' || typeof v.sha256 !== 'string') {
+    fail(`${where} is not a {file, bytes, sha256} entry`);
+  }
+  if (v.file.includes('..') || v.file.startsWith('/')) fail(`${where}.file must be a relative path inside the build`);
+  if (!/^[0-9a-f]{64}$/.test(v.sha256)) fail(`${where}.sha256 is not a hex sha256`);
+}
+
+/** Validates parsed JSON as a manifest of this schema version; throws BAD_MANIFEST naming the first problem. */
+export function parseManifest(json: unknown): ModelManifest {
+  if (!isObj(json)) fail('not a JSON object');
+  if (json.schema !== MANIFEST_SCHEMA) fail(`schema is ${JSON.stringify(json.schema)}, expected ${MANIFEST_SCHEMA}`);
+  for (const key of ['modelId', 'buildHash', 'createdAt'] as const) {
+    if (typeof json[key] !== 'string') fail(`${key} must be a string`);
+  }
+  if (json.weights !== 'real' && json.weights !== 'random') fail('weights must be "real" or "random"');
+  if (typeof json.embedDim !== 'number' || typeof json.logitScale !== 'number') fail('embedDim/logitScale missing');
+  const pre = json.preprocess;
+  if (!isObj(pre) || typeof pre.size !== 'number' || !Array.isArray(pre.mean) || !Array.isArray(pre.std)) {
+    fail('preprocess must have size, mean and std');
+  }
+  const tok = json.tokenizer;
+  if (!isObj(tok) || tok.kind !== 'clip-bpe' || typeof tok.contextLength !== 'number') fail('tokenizer is invalid');
+  checkFileRef(tok.vocab, 'tokenizer.vocab');
+  const towers = json.towers;
+  if (!isObj(towers)) fail('towers missing');
+  for (const tower of ['image', 'text'] as const) {
+    const builds = towers[tower];
+    if (!isObj(builds)) fail(`towers.${tower} missing`);
+    for (const [precision, build] of Object.entries(builds)) {
+      const where = `towers.${tower}.${precision}`;
+      if (!(PRECISIONS as readonly string[]).includes(precision)) fail(`${where}: unknown precision`);
+      if (!isObj(build) || !Array.isArray(build.segments) || build.segments.length === 0) fail(`${where}: no segments`);
+      build.segments.forEach((seg: unknown, i: number) => {
+        if (!isObj(seg) || !Array.isArray(seg.externalData)) fail(`${where}.segments[${i}] is invalid`);
+        checkFileRef(seg.graph, `${where}.segments[${i}].graph`);
+        for (const ext of seg.externalData as unknown[]) {
+          if (!isObj(ext) || typeof ext.location !== 'string' || !Array.isArray(ext.shards)) {
+            fail(`${where}.segments[${i}] has an invalid external-data entry`);
+          }
+          let covered = 0;
+          for (const shard of ext.shards as unknown[]) {
+            checkFileRef(shard, `${where} shard`);
+            if ((shard as ShardRef).offset !== covered) fail(`${where}: shards of ${ext.location} are not contiguous`);
+            covered += (shard as ShardRef).bytes;
+          }
+          if (covered !== ext.bytes) fail(`${where}: shards of ${ext.location} cover ${covered} of ${ext.bytes} bytes`);
+        }
+      });
+    }
+  }
+  return json as unknown as ModelManifest;
+}
+
+/** Every file a tower needs at one precision: graphs first, then shards. */
+export function towerFiles(manifest: ModelManifest, tower: TowerName, precision: Precision): FileRef[] {
+  const build = manifest.towers[tower][precision];
+  if (!build) return [];
+  return build.segments.flatMap((s) => [s.graph, ...s.externalData.flatMap((e) => e.shards)]);
+}

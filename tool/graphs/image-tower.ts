@@ -1,0 +1,119 @@
+/** The ConvNeXt image tower (timm layout) + OpenCLIP's MLP projection head as an ONNX graph. */
+
+import { IMAGE_INPUT, IMAGE_OUTPUT } from '../../src/shared/tensors.ts';
+import type { VisionArch } from '../checkpoint/openclip-config.ts';
+import type { Layers } from './layers.ts';
+
+/** timm ConvNeXt uses LayerNorm eps 1e-6 everywhere (the text tower uses 1e-5). */
+const EPS = 1e-6;
+
+export type WeightSource = (name: string) => Float32Array;
+
+const NCHW_TO_NHWC = { perm: { ints: [0, 2, 3, 1] } };
+const NHWC_TO_NCHW = { perm: { ints: [0, 3, 1, 2] } };
+
+/**
+ * conv 2×2 stride 2 as a patchify + linear on NHWC input, so that it can be int8 like every other linear.
+ * Weight [Co,Ci,2,2] becomes [Co, (kh,kw,ci)] matching the patch layout.
+ */
+function downsample(l: Layers, x: string, name: string, w: WeightSource, ci: number, co: number, h: number): string {
+  const { g } = l;
+  const conv = w(`${name}.weight`);
+  const flat = new Float32Array(co * 4 * ci);
+  for (let o = 0; o < co; o++)
+    for (let i = 0; i < ci; i++)
+      for (let kh = 0; kh < 2; kh++)
+        for (let kw = 0; kw < 2; kw++)
+          flat[o * 4 * ci + (kh * 2 + kw) * ci + i] = conv[((o * ci + i) * 2 + kh) * 2 + kw];
+  const half = h / 2;
+  let y = g.op1('Reshape', [x, g.i64([0, half, 2, half, 2, ci])]);
+  y = g.op1('Transpose', [y], { perm: { ints: [0, 1, 3, 2, 4, 5] } });
+  y = g.op1('Reshape', [y, g.i64([0, half, half, 4 * ci])]);
+  return l.linear(y, name, { weight: flat, bias: w(`${name}.bias`), out: co, in: 4 * ci });
+}
+
+export function buildImageTower(l: Layers, arch: VisionArch, embedDim: number, w: WeightSource): void {
+  const { g } = l;
+  const { dims, depths, imageSize } = arch;
+  let x = g.input({ name: IMAGE_INPUT, dtype: 'float32', dims: ['batch', 3, imageSize, imageSize] });
+  x = g.op1(
+    'Conv',
+    [
+      x,
+      g.f32('stem.weight', [dims[0], 3, 4, 4], w('visual.trunk.stem.0.weight')),
+      g.f32('stem.bias', [dims[0]], w('visual.trunk.stem.0.bias')),
+    ],
+    {
+      kernel_shape: { ints: [4, 4] },
+      strides: { ints: [4, 4] },
+    },
+  );
+  let h = imageSize / 4;
+  // Residual stream in NHWC between blocks; each block visits NCHW only for the depthwise conv.
+  x = l.layerNorm(
+    g.op1('Transpose', [x], NCHW_TO_NHWC),
+    'stem.norm',
+    w('visual.trunk.stem.1.weight'),
+    w('visual.trunk.stem.1.bias'),
+    EPS,
+  );
+  for (let s = 0; s < 4; s++) {
+    const st = `visual.trunk.stages.${s}`;
+    const C = dims[s];
+    if (s > 0) {
+      x = l.layerNorm(x, `${st}.downsample.0`, w(`${st}.downsample.0.weight`), w(`${st}.downsample.0.bias`), EPS);
+      x = downsample(l, x, `${st}.downsample.1`, w, dims[s - 1], C, h);
+      h /= 2;
+    }
+    for (let b = 0; b < depths[s]; b++) {
+      const bl = `${st}.blocks.${b}`;
+      let y = g.op1('Transpose', [x], NHWC_TO_NCHW);
+      y = g.op1(
+        'Conv',
+        [
+          y,
+          g.f32(`${bl}.conv_dw.weight`, [C, 1, 7, 7], w(`${bl}.conv_dw.weight`)),
+          g.f32(`${bl}.conv_dw.bias`, [C], w(`${bl}.conv_dw.bias`)),
+        ],
+        {
+          kernel_shape: { ints: [7, 7] },
+          pads: { ints: [3, 3, 3, 3] },
+          group: { i: C },
+        },
+      );
+      y = l.layerNorm(
+        g.op1('Transpose', [y], NCHW_TO_NHWC),
+        `${bl}.norm`,
+        w(`${bl}.norm.weight`),
+        w(`${bl}.norm.bias`),
+        EPS,
+      );
+      y = l.linear(y, `${bl}.mlp.fc1`, {
+        weight: w(`${bl}.mlp.fc1.weight`),
+        bias: w(`${bl}.mlp.fc1.bias`),
+        out: 4 * C,
+        in: C,
+      });
+      y = l.linear(l.gelu(y), `${bl}.mlp.fc2`, {
+        weight: w(`${bl}.mlp.fc2.weight`),
+        bias: w(`${bl}.mlp.fc2.bias`),
+        out: C,
+        in: 4 * C,
+      });
+      y = g.op1('Mul', [y, g.f32(`${bl}.gamma`, [C], w(`${bl}.gamma`))]);
+      x = g.op1('Add', [x, y]);
+    }
+  }
+  // timm head with pool "" : global average pool, then LayerNorm (after the pool, not before).
+  x = g.op1('ReduceMean', [x], { axes: { ints: [1, 2] }, keepdims: { i: 0 } });
+  x = l.layerNorm(x, 'head.norm', w('visual.trunk.head.norm.weight'), w('visual.trunk.head.norm.bias'), EPS);
+  const C3 = dims[3];
+  x = l.linear(x, 'head.fc1', {
+    weight: w('visual.head.mlp.fc1.weight'),
+    bias: w('visual.head.mlp.fc1.bias'),
+    out: 2 * embedDim,
+    in: C3,
+  });
+  x = l.linear(l.gelu(x), 'head.fc2', { weight: w('visual.head.mlp.fc2.weight'), out: embedDim, in: 2 * embedDim });
+  g.output({ name: IMAGE_OUTPUT, dtype: 'float32', dims: ['batch', embedDim] }, x);
+}

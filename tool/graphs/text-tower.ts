@@ -1,0 +1,114 @@
+/** OpenCLIP's text transformer as an ONNX graph that accepts any sequence length up to the context length. */
+import { TEXT_INPUT, TEXT_OUTPUT } from '../../src/shared/tensors.ts';
+import type { TextArch } from '../checkpoint/openclip-config.ts';
+import type { WeightSource } from './image-tower.ts';
+import { type Layers, transpose2d } from './layers.ts';
+
+const EPS = 1e-5;
+
+/**
+ * int8 builds keep the token table as int8 rows with one scale per row: a Gather reads only the rows a prompt needs, and
+ * the table (a quarter of the text tower) shrinks 4×.
+ */
+function tokenEmbedding(l: Layers, ids: string, t: TextArch, table: Float32Array): string {
+  const { g } = l;
+  if (l.precision === 'fp32') return g.op1('Gather', [g.f32('token_embedding', [t.vocabSize, t.width], table), ids]);
+  const q = new Int8Array(table.length);
+  const scale = new Float32Array(t.vocabSize);
+  for (let r = 0; r < t.vocabSize; r++) {
+    let max = 0;
+    for (let c = 0; c < t.width; c++) max = Math.max(max, Math.abs(table[r * t.width + c]));
+    const s = max > 0 ? max / 127 : 1;
+    scale[r] = s;
+    for (let c = 0; c < t.width; c++) q[r * t.width + c] = Math.round(table[r * t.width + c] / s);
+  }
+  const rows = g.op1('Gather', [g.init('token_embedding_q', 'int8', [t.vocabSize, t.width], q), ids]);
+  const scales = g.op1('Gather', [g.f32('token_embedding_scale', [t.vocabSize, 1], scale), ids]);
+  return g.op1('Mul', [g.op1('Cast', [rows], { to: { i: 1 } }), scales]);
+}
+
+export function buildTextTower(l: Layers, t: TextArch, embedDim: number, w: WeightSource): void {
+  const { g } = l;
+  const W = t.width;
+  const H = t.heads;
+  const D = W / H;
+  const ids = g.input({ name: TEXT_INPUT, dtype: 'int64', dims: ['batch', 'sequence'] });
+  const seqLen = g.op1('Shape', [ids], { start: { i: 1 }, end: { i: 2 } });
+  const pos = g.op1('Slice', [
+    g.f32('positional_embedding', [t.contextLength, W], w('positional_embedding')),
+    g.i64([0]),
+    seqLen,
+    g.i64([0]),
+  ]);
+  let x = g.op1('Add', [tokenEmbedding(l, ids, t, w('token_embedding.weight')), pos]);
+
+  const maskData = new Float32Array(t.contextLength * t.contextLength);
+  for (let i = 0; i < t.contextLength; i++)
+    for (let j = i + 1; j < t.contextLength; j++) maskData[i * t.contextLength + j] = -Infinity;
+  const mask = g.op1('Slice', [
+    g.f32('causal_mask', [t.contextLength, t.contextLength], maskData),
+    g.i64([0, 0]),
+    g.op1('Concat', [seqLen, seqLen], { axis: { i: 0 } }),
+    g.i64([0, 1]),
+  ]);
+  const heads = g.i64([0, 0, H, D]);
+
+  for (let i = 0; i < t.layers; i++) {
+    const r = `transformer.resblocks.${i}`;
+    let h = l.layerNorm(x, `${r}.ln_1`, w(`${r}.ln_1.weight`), w(`${r}.ln_1.bias`), EPS);
+    // in_proj rows are q, then k, then v: one linear, then a split along the last axis.
+    const qkv = l.linear(h, `${r}.attn.in_proj`, {
+      weight: w(`${r}.attn.in_proj_weight`),
+      bias: w(`${r}.attn.in_proj_bias`),
+      out: 3 * W,
+      in: W,
+    });
+    const [q, k, v] = g.op('Split', [qkv, g.i64([W, W, W])], { axis: { i: -1 } }, { outputs: 3 });
+    const qh = g.op1('Transpose', [g.op1('Reshape', [q, heads])], { perm: { ints: [0, 2, 1, 3] } });
+    const kh = g.op1('Transpose', [g.op1('Reshape', [k, heads])], { perm: { ints: [0, 2, 3, 1] } });
+    const vh = g.op1('Transpose', [g.op1('Reshape', [v, heads])], { perm: { ints: [0, 2, 1, 3] } });
+    let att = g.op1('Mul', [g.op1('MatMul', [qh, kh]), g.scalar(1 / Math.sqrt(D))]);
+    att = g.op1('Softmax', [g.op1('Add', [att, mask])], { axis: { i: -1 } });
+    let o = g.op1('Transpose', [g.op1('MatMul', [att, vh])], { perm: { ints: [0, 2, 1, 3] } });
+    o = g.op1('Reshape', [o, g.i64([0, 0, W])]);
+    x = g.op1('Add', [
+      x,
+      l.linear(o, `${r}.attn.out_proj`, {
+        weight: w(`${r}.attn.out_proj.weight`),
+        bias: w(`${r}.attn.out_proj.bias`),
+        out: W,
+        in: W,
+      }),
+    ]);
+    h = l.layerNorm(x, `${r}.ln_2`, w(`${r}.ln_2.weight`), w(`${r}.ln_2.bias`), EPS);
+    h = l.linear(h, `${r}.mlp.c_fc`, {
+      weight: w(`${r}.mlp.c_fc.weight`),
+      bias: w(`${r}.mlp.c_fc.bias`),
+      out: 4 * W,
+      in: W,
+    });
+    h = l.linear(l.gelu(h), `${r}.mlp.c_proj`, {
+      weight: w(`${r}.mlp.c_proj.weight`),
+      bias: w(`${r}.mlp.c_proj.bias`),
+      out: W,
+      in: 4 * W,
+    });
+    x = g.op1('Add', [x, h]);
+  }
+
+  // Pool at argmax(ids) (the EOT id is the largest; argmax takes the first on ties), then ln_final on those rows only:
+  // LayerNorm is per position, so normalizing only the pooled rows gives the same numbers.
+  const eot = g.op1('ArgMax', [g.op1('Cast', [ids], { to: { i: 6 } })], { axis: { i: 1 }, keepdims: { i: 0 } });
+  const batch = g.op1('Squeeze', [g.op1('Shape', [ids], { start: { i: 0 }, end: { i: 1 } }), g.i64([0])]);
+  const rowStart = g.op1('Mul', [
+    g.op1('Range', [g.scalar(0, 'int64'), batch, g.scalar(1, 'int64')]),
+    g.op1('Squeeze', [seqLen, g.i64([0])]),
+  ]);
+  const flat = g.op1('Reshape', [x, g.i64([-1, W])]);
+  let pooled = g.op1('Gather', [flat, g.op1('Add', [rowStart, eot])], { axis: { i: 0 } });
+  pooled = l.layerNorm(pooled, 'ln_final', w('ln_final.weight'), w('ln_final.bias'), EPS);
+  // text_projection is [W,E] applied as x @ P: as a torch-layout linear its weight is Pᵀ.
+  const projT = transpose2d(w('text_projection'), W, embedDim);
+  const out = l.linear(pooled, 'text_projection', { weight: projT, out: embedDim, in: W });
+  g.output({ name: TEXT_OUTPUT, dtype: 'float32', dims: ['batch', embedDim] }, out);
+}
