@@ -1,5 +1,5 @@
 /** checkpoint → ONNX towers per precision → external-data shards → manifest, written atomically into the out folder. */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   MANIFEST_FILE,
@@ -72,9 +72,9 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
   const log = opts.log ?? (() => {});
   const out = resolve(opts.out);
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
+  const loaded = loadCheckpoint(opts.checkpoint);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const loaded = loadCheckpoint(opts.checkpoint);
   try {
     const { checkpoint, arch, config } = loaded;
     log(`hashing ${checkpoint.file}`);
@@ -91,7 +91,7 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
         );
       }
     }
-    copyFileSync(opts.vocab, join(tmp, VOCAB_FILE));
+    writeFileSync(join(tmp, VOCAB_FILE), readFileSync(opts.vocab));
     const vocabBytes = statSync(join(tmp, VOCAB_FILE)).size;
     const vocabSha = await sha256File(join(tmp, VOCAB_FILE));
     const hashes = [

@@ -1,0 +1,47 @@
+/** The conformance fixture's expected values and small numeric helpers for assertions. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { TINY } from './paths.ts';
+
+export interface Expected {
+  image_features: number[][];
+  text_features: number[][];
+  texts: string[];
+  text_tokens: number[][];
+  logit_scale: number;
+  logits_per_image: number[][];
+}
+
+export const expected = JSON.parse(readFileSync(resolve(TINY, 'expected.json'), 'utf8')) as Expected;
+
+export function tinyImages(): Float32Array {
+  const b = readFileSync(resolve(TINY, 'images.f32'));
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+/** Per-row cosine of two flat [rows, dim] matrices. */
+export function rowCosines(a: ArrayLike<number>, b: ArrayLike<number>, dim: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < a.length; r += dim)
+    out.push(cosine(Array.prototype.slice.call(a, r, r + dim), Array.prototype.slice.call(b, r, r + dim)));
+  return out;
+}

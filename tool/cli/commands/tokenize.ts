@@ -1,0 +1,13 @@
+/** `edge-clip tokenize`: OpenCLIP token ids (padded to the context length) with the build's vocabulary. */
+import { loadTokenizer, readManifest } from '../../runtime/local-build.ts';
+import { parse, required, UsageError } from '../args.ts';
+
+export async function tokenize(argv: string[]) {
+  const args = parse(argv, { model: { type: 'string' }, text: { type: 'string', multiple: true } });
+  const dir = required(args, 'model');
+  const texts = [...((args.values.text as string[] | undefined) ?? []), ...args.positionals];
+  if (texts.length === 0) throw new UsageError('give at least one text');
+  const manifest = readManifest(dir);
+  const tokenizer = await loadTokenizer(dir, manifest);
+  return { ids: texts.map((t) => tokenizer.tokenizePadded(t)) };
+}

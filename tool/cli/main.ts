@@ -1,0 +1,46 @@
+/** edge-clip command-line entry: the only place that prints errors and sets the exit code. */
+import { isEdgeClipError } from '../../src/shared/errors.ts';
+import { UsageError } from './args.ts';
+
+type Command = (argv: string[]) => Promise<unknown>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  build: async () => (await import('./commands/build.ts')).build,
+  synth: async () => (await import('./commands/synth.ts')).synth,
+  embed: async () => (await import('./commands/embed.ts')).embed,
+  tokenize: async () => (await import('./commands/tokenize.ts')).tokenize,
+};
+
+const USAGE = `usage: edge-clip <command> [options]
+  build     --checkpoint <dir|file|hf:REPO> --out model-shards/<id> [--precisions fp32,int8] [--shard-size 32MiB] [--vocab <file>]
+  synth     --config convnext_large_d_320|<open_clip_config.json> --seed 0 --out <dir>
+  embed     --model model-shards/<id> [--precision fp32|int8] [--runtime node|web] (--image-tensor <f32> --shape N,3,H,W | --text <s> ...) [--raw]
+  tokenize  --model model-shards/<id> [--] <text> ...
+JSON goes to stdout, progress to stderr.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return name ? 0 : 2;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`edge-clip: unknown command ${name}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    const result = await (await load())(rest);
+    if (result !== undefined) process.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`edge-clip ${name}: ${e.message}\n`);
+      return 2;
+    }
+    const msg = isEdgeClipError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    process.stderr.write(`edge-clip ${name}: ${msg.split('\n')[0]}\n`);
+    if (process.env.EDGE_CLIP_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,52 @@
+/** Fetches an OpenCLIP checkpoint from the Hugging Face Hub (or any server with the same URL layout) into the cache. */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_FILE, PYTORCH_FILE, SAFETENSORS_FILE } from '../checkpoint/load-checkpoint.ts';
+import { download, NotFoundError } from './download.ts';
+
+export const DEFAULT_REPO = 'laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft';
+export const VOCAB_URL =
+  'https://raw.githubusercontent.com/mlfoundations/open_clip/main/src/open_clip/bpe_simple_vocab_16e6.txt.gz';
+export const VOCAB_SHA256 = '924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a';
+
+export interface HubOptions {
+  endpoint: string;
+  cacheDir: string;
+  token?: string;
+}
+
+/** Endpoint, cache and token from the environment (HF_ENDPOINT, EDGE_CLIP_CACHE, HF_TOKEN), as huggingface_hub does. */
+export function hubOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): HubOptions {
+  return {
+    endpoint: (env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/$/, ''),
+    cacheDir: env.EDGE_CLIP_CACHE ?? join(homedir(), '.cache', 'edge-clip'),
+    token: env.HF_TOKEN,
+  };
+}
+
+/** "hf:owner/name[@revision]" → local folder with open_clip_config.json and the weights (safetensors preferred). */
+export async function fetchHubCheckpoint(spec: string, opts: HubOptions): Promise<string> {
+  const [repo, revision = 'main'] = spec.replace(/^hf:/, '').split('@');
+  if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new Error(`not a Hugging Face repo id: ${repo}`);
+  const dir = join(opts.cacheDir, 'hub', repo.replace('/', '--'), revision);
+  const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
+  const url = (file: string) => `${opts.endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${file}`;
+  await download(url(CONFIG_FILE), join(dir, CONFIG_FILE), { headers, label: CONFIG_FILE });
+  if (existsSync(join(dir, SAFETENSORS_FILE)) || existsSync(join(dir, PYTORCH_FILE))) return dir;
+  try {
+    await download(url(SAFETENSORS_FILE), join(dir, SAFETENSORS_FILE), { headers, label: SAFETENSORS_FILE });
+  } catch (e) {
+    if (!(e instanceof NotFoundError)) throw e;
+    // The LAION repos ship only the PyTorch pickle.
+    await download(url(PYTORCH_FILE), join(dir, PYTORCH_FILE), { headers, label: PYTORCH_FILE });
+  }
+  return dir;
+}
+
+export async function fetchVocab(
+  opts: HubOptions,
+  url = process.env.EDGE_CLIP_VOCAB_URL ?? VOCAB_URL,
+): Promise<string> {
+  return download(url, join(opts.cacheDir, 'bpe_simple_vocab_16e6.txt.gz'), { sha256: VOCAB_SHA256, label: 'vocab' });
+}
