@@ -72,7 +72,7 @@ export class ClipTokenizer {
   }
 
   static async fromGzip(gz: Uint8Array, options?: TokenizerOptions): Promise<ClipTokenizer> {
-    const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream('gzip'));
+    const stream = new Blob([gz as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
     return new ClipTokenizer(await new Response(stream).text(), options);
   }
 

@@ -50,7 +50,7 @@ export interface PreprocessConfig {
   mean: [number, number, number];
   std: [number, number, number];
   interpolation: 'bicubic' | 'bilinear';
-  resizeMode: 'shortest' | 'longest' | 'squash';
+  resizeMode: 'shortest' | 'squash';
 }
 
 export interface TokenizerConfig {

@@ -120,7 +120,7 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
       openClipConfig: config,
       embedDim: arch.embedDim,
       logitScale: read('logit_scale')[0],
-      preprocess: parsePreprocess(config, arch),
+      preprocess: parsePreprocess(config, arch, loaded.configFile),
       tokenizer: {
         kind: 'clip-bpe',
         vocab: { file: VOCAB_FILE, bytes: vocabBytes, sha256: vocabSha },

@@ -98,16 +98,18 @@ export function parseArch(cfg: OpenClipConfigFile, file: string): ModelArch {
   return arch;
 }
 
-export function parsePreprocess(cfg: OpenClipConfigFile, arch: ModelArch): PreprocessConfig {
+export function parsePreprocess(cfg: OpenClipConfigFile, arch: ModelArch, file: string): PreprocessConfig {
   const p = cfg.preprocess_cfg ?? {};
   const mean = (p.mean as [number, number, number] | undefined) ?? OPENAI_MEAN;
   const std = (p.std as [number, number, number] | undefined) ?? OPENAI_STD;
   const interpolation = (p.interpolation as string | undefined) ?? 'bicubic';
   const resizeMode = (p.resize_mode as string | undefined) ?? 'shortest';
-  if (interpolation !== 'bicubic' && interpolation !== 'bilinear')
-    throw new Error(`unsupported interpolation ${interpolation}`);
-  if (resizeMode !== 'shortest' && resizeMode !== 'longest' && resizeMode !== 'squash')
-    throw new Error(`unsupported resize_mode ${resizeMode}`);
+  if (interpolation !== 'bicubic' && interpolation !== 'bilinear') {
+    throw badCheckpoint(file, `preprocess_cfg.interpolation ${interpolation} is not supported (bicubic, bilinear)`);
+  }
+  if (resizeMode !== 'shortest' && resizeMode !== 'squash') {
+    throw badCheckpoint(file, `preprocess_cfg.resize_mode ${resizeMode} is not supported (shortest, squash)`);
+  }
   return { size: arch.vision.imageSize, mean, std, interpolation, resizeMode };
 }
 

@@ -1,0 +1,123 @@
+/** Reads an image's format and declared size from its header, so that oversized images are refused before decoding. */
+import { EdgeClipError } from '../../shared/errors.ts';
+import type { ImageFormat } from './rgb-image.ts';
+
+export interface ImageProbe {
+  format: ImageFormat;
+  width: number;
+  height: number;
+}
+
+const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
+
+export function sniffFormat(b: Uint8Array): ImageFormat | undefined {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return 'png';
+  if (b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38) return 'gif';
+  if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d) return 'bmp';
+  if (
+    b.length >= 4 &&
+    ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 42 && b[3] === 0) ||
+      (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 42))
+  )
+    return 'tiff';
+  if (
+    b.length >= 12 &&
+    b[0] === 0x52 &&
+    b[1] === 0x49 &&
+    b[2] === 0x46 &&
+    b[3] === 0x46 &&
+    b[8] === 0x57 &&
+    b[9] === 0x45 &&
+    b[10] === 0x42 &&
+    b[11] === 0x50
+  )
+    return 'webp';
+  return undefined;
+}
+
+function jpegSize(b: Uint8Array): [number, number] {
+  let p = 2;
+  while (p + 4 <= b.length) {
+    if (b[p] !== 0xff) throw bad('corrupt JPEG: marker expected');
+    const marker = b[p + 1];
+    if (marker === 0xff) {
+      p++;
+      continue;
+    }
+    const len = (b[p + 2] << 8) | b[p + 3];
+    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (p + 9 > b.length) break;
+      return [(b[p + 7] << 8) | b[p + 8], (b[p + 5] << 8) | b[p + 6]];
+    }
+    p += 2 + len;
+  }
+  throw bad('truncated JPEG: no frame header');
+}
+
+function tiffSize(b: Uint8Array): [number, number] {
+  const le = b[0] === 0x49;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const u16 = (o: number) => dv.getUint16(o, le);
+  const u32 = (o: number) => dv.getUint32(o, le);
+  if (b.length < 8) throw bad('truncated TIFF');
+  const ifd = u32(4);
+  if (ifd + 2 > b.length) throw bad('truncated TIFF: first IFD missing');
+  let w = 0;
+  let h = 0;
+  const n = u16(ifd);
+  for (let i = 0; i < n && ifd + 2 + i * 12 + 12 <= b.length; i++) {
+    const e = ifd + 2 + i * 12;
+    const tag = u16(e);
+    const value = u16(e + 2) === 3 ? u16(e + 8) : u32(e + 8);
+    if (tag === 256) w = value;
+    if (tag === 257) h = value;
+  }
+  return [w, h];
+}
+
+function webpSize(b: Uint8Array): [number, number] {
+  if (b.length < 30) throw bad('truncated WebP');
+  const chunk = String.fromCharCode(b[12], b[13], b[14], b[15]);
+  if (chunk === 'VP8X') return [1 + (b[24] | (b[25] << 8) | (b[26] << 16)), 1 + (b[27] | (b[28] << 8) | (b[29] << 16))];
+  if (chunk === 'VP8L') {
+    const bits = b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24);
+    return [(bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1];
+  }
+  return [(b[26] | (b[27] << 8)) & 0x3fff, (b[28] | (b[29] << 8)) & 0x3fff];
+}
+
+export function probeImage(b: Uint8Array): ImageProbe {
+  if (b.length === 0) throw bad('empty image');
+  const format = sniffFormat(b);
+  if (!format) throw new EdgeClipError('UNSUPPORTED_MEDIA_TYPE', 'not a JPEG, PNG, GIF, BMP, TIFF or WebP image');
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let size: [number, number];
+  switch (format) {
+    case 'jpeg':
+      size = jpegSize(b);
+      break;
+    case 'png':
+      if (b.length < 24) throw bad('truncated PNG header');
+      size = [dv.getUint32(16), dv.getUint32(20)];
+      break;
+    case 'gif':
+      if (b.length < 10) throw bad('truncated GIF header');
+      size = [dv.getUint16(6, true), dv.getUint16(8, true)];
+      break;
+    case 'bmp':
+      if (b.length < 26) throw bad('truncated BMP header');
+      size = [Math.abs(dv.getInt32(18, true)), Math.abs(dv.getInt32(22, true))];
+      break;
+    case 'tiff':
+      size = tiffSize(b);
+      break;
+    case 'webp':
+      size = webpSize(b);
+      break;
+  }
+  const [width, height] = size;
+  if (width <= 0 || height <= 0) throw bad(`${format} declares an empty image (${width}×${height})`);
+  return { format, width, height };
+}
