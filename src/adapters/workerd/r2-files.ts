@@ -1,0 +1,36 @@
+/** Reads build files from an R2 bucket under `<prefix>/`, retrying transient failures. */
+import type { ReadFile } from '../../model/load-tower.ts';
+import { EdgeClipError } from '../../shared/errors.ts';
+import { MANIFEST_FILE, type ModelManifest, parseManifest } from '../../shared/manifest.ts';
+
+export interface R2Files {
+  read: ReadFile;
+  manifest(): Promise<ModelManifest>;
+}
+
+export function r2Files(bucket: R2Bucket, prefix: string, retries = 2): R2Files {
+  const get = async (name: string): Promise<Uint8Array> => {
+    for (let attempt = 0; ; attempt++) {
+      let obj: R2ObjectBody | null;
+      try {
+        obj = await bucket.get(`${prefix}/${name}`);
+        if (obj) return new Uint8Array(await obj.arrayBuffer());
+      } catch (e) {
+        if (attempt < retries) continue;
+        throw new EdgeClipError('MODEL_NOT_READY', `reading ${prefix}/${name} from R2 failed: ${(e as Error).message}`, { cause: e, retryAfter: 5 });
+      }
+      throw new EdgeClipError('MODEL_NOT_READY', `${prefix}/${name} is not in the R2 bucket (seed it with npm start or upload the build)`, { retryAfter: 30 });
+    }
+  };
+  return {
+    read: (ref) => get(ref.file),
+    async manifest() {
+      const bytes = await get(MANIFEST_FILE);
+      try {
+        return parseManifest(JSON.parse(new TextDecoder().decode(bytes)));
+      } catch (e) {
+        throw new EdgeClipError('BAD_MANIFEST', `${prefix}/${MANIFEST_FILE}: ${(e as Error).message}`, { cause: e });
+      }
+    },
+  };
+}

@@ -1,0 +1,15 @@
+/** What every route receives: dependencies built once per isolate/process, and per-request timing. */
+import type { ModelService } from '../model/model-service.ts';
+import type { AppConfig } from '../shared/config.ts';
+import type { ServerTiming } from './server-timing.ts';
+
+export interface AppDeps {
+  config: AppConfig;
+  models: ModelService;
+  /** Bytes of the inference runtime's wasm memory, where the runtime has one. */
+  wasmMemoryBytes?: () => number;
+}
+
+export interface AppEnv {
+  Variables: { deps: AppDeps; timing: ServerTiming };
+}

@@ -1,0 +1,18 @@
+/** The one place errors become responses: EdgeClipError → its status and JSON body; anything else → logged 500. */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { EdgeClipError } from '../../shared/errors.ts';
+
+export function errorResponse(err: Error, c: Context): Response {
+  if (err instanceof EdgeClipError) {
+    const headers: Record<string, string> = {};
+    if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+    if (err.status >= 500) console.error(`${err.code}: ${err.message}`);
+    return c.json(err.toJSON(), err.status as 400, headers);
+  }
+  if (err instanceof HTTPException) {
+    return c.json({ error: { type: 'http_error', message: err.message || 'request failed' } }, err.status);
+  }
+  console.error(err);
+  return c.json({ error: { type: 'internal', message: 'internal error' } }, 500);
+}

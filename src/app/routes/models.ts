@@ -1,0 +1,47 @@
+/** GET /v1/models (what is served and what is loaded), /healthz (process up), /readyz (manifest readable). */
+import { Hono } from 'hono';
+import { TOWERS } from '../../shared/manifest.ts';
+import type { AppEnv } from '../app-env.ts';
+
+export const modelRoutes = new Hono<AppEnv>()
+  .get('/healthz', (c) => c.json({ status: 'ok' }))
+  .get('/readyz', async (c) => {
+    try {
+      const m = await c.get('deps').models.manifest();
+      return c.json({ status: 'ready', model: m.modelId, build_hash: m.buildHash });
+    } catch (e) {
+      c.header('retry-after', '5');
+      return c.json({ status: 'not_ready', error: { type: 'model_not_ready', message: (e as Error).message } }, 503);
+    }
+  })
+  .get('/v1/models', async (c) => {
+    const { models, wasmMemoryBytes, config } = c.get('deps');
+    const m = await models.manifest();
+    const towers = Object.fromEntries(
+      TOWERS.map((t) => [
+        t,
+        Object.fromEntries(
+          Object.entries(m.towers[t]).map(([p, b]) => [p, { weight_bytes: b?.weightBytes, segments: b?.segments.length, loaded: models.isLoaded(t, b!.precision) }]),
+        ),
+      ]),
+    );
+    return c.json({
+      object: 'list',
+      data: [
+        {
+          id: m.modelId,
+          object: 'model',
+          owned_by: 'edge-clip',
+          build_hash: m.buildHash,
+          weights: m.weights,
+          embed_dim: m.embedDim,
+          default_precision: config.defaultPrecision,
+          image_size: m.preprocess.size,
+          context_length: m.tokenizer.contextLength,
+          towers,
+          memory: { wasm_bytes: wasmMemoryBytes?.() ?? null },
+          loads: models.loads,
+        },
+      ],
+    });
+  });

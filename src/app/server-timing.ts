@@ -1,0 +1,23 @@
+/** Collects durations of the phases of one request for the Server-Timing header. */
+export class ServerTiming {
+  private readonly entries: [string, number][] = [];
+
+  add(name: string, ms: number): void {
+    const existing = this.entries.find((e) => e[0] === name);
+    if (existing) existing[1] += ms;
+    else this.entries.push([name, ms]);
+  }
+
+  async measure<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.add(name, performance.now() - t0);
+    }
+  }
+
+  header(): string {
+    return this.entries.map(([n, ms]) => `${n};dur=${ms.toFixed(1)}`).join(', ');
+  }
+}

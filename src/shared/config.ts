@@ -1,0 +1,44 @@
+/** App configuration: parsed and validated once from wrangler vars or process.env, then frozen. */
+import { EdgeClipError } from './errors.ts';
+import { PRECISIONS, type Precision } from './manifest.ts';
+
+export interface AppConfig {
+  /** R2 prefix of the build to serve (the build folder name under model-shards/). */
+  modelId: string;
+  /** Precision used when a request names none. */
+  defaultPrecision: Precision;
+  /** Request bodies larger than this are refused with 413. */
+  maxBodyBytes: number;
+  /** Images whose header declares more pixels are refused with 413 before decoding. */
+  maxImagePixels: number;
+  /** Inputs per request. */
+  maxInputs: number;
+  /** Characters per text input (longer texts are refused; texts over the context length are truncated). */
+  maxTextChars: number;
+  /** Shards fetched from R2 at once while loading a tower. */
+  fetchConcurrency: number;
+}
+
+const int = (env: Record<string, unknown>, key: string, fallback: number): number => {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v <= 0) throw new EdgeClipError('INTERNAL', `configuration ${key} must be a positive integer (got ${String(raw)})`);
+  return v;
+};
+
+export function parseConfig(env: Record<string, unknown>): AppConfig {
+  const modelId = env.MODEL_ID;
+  if (typeof modelId !== 'string' || modelId === '') throw new EdgeClipError('INTERNAL', 'configuration MODEL_ID is missing');
+  const precision = (env.DEFAULT_PRECISION as string | undefined) ?? 'int8';
+  if (!(PRECISIONS as readonly string[]).includes(precision)) throw new EdgeClipError('INTERNAL', `configuration DEFAULT_PRECISION ${precision} is unknown`);
+  return Object.freeze({
+    modelId,
+    defaultPrecision: precision as Precision,
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024),
+    maxImagePixels: int(env, 'MAX_IMAGE_PIXELS', 40_000_000),
+    maxInputs: int(env, 'MAX_INPUTS', 32),
+    maxTextChars: int(env, 'MAX_TEXT_CHARS', 2048),
+    fetchConcurrency: int(env, 'FETCH_CONCURRENCY', 6),
+  });
+}

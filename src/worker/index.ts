@@ -1,0 +1,33 @@
+/** Worker entry: builds the app's dependencies from bindings once per isolate, then serves it. */
+import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
+import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
+import { r2Files } from '../adapters/workerd/r2-files.ts';
+import type { AppEnv } from '../app/app-env.ts';
+import { createApp } from '../app/create-app.ts';
+import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
+import { ModelService } from '../model/model-service.ts';
+import { parseConfig } from '../shared/config.ts';
+import type { Hono } from 'hono';
+
+export interface Env {
+  MODELS: R2Bucket;
+  MODEL_ID: string;
+  [key: string]: unknown;
+}
+
+let app: Hono<AppEnv> | undefined;
+
+function build(env: Env): Hono<AppEnv> {
+  const config = parseConfig(env);
+  const files = r2Files(env.MODELS, config.modelId);
+  initJpegDecoder(mozjpegWasm);
+  const models = new ModelService({ ort: workerdOrt(), readManifest: files.manifest, read: files.read, concurrency: config.fetchConcurrency });
+  return createApp({ config, models, wasmMemoryBytes: ortWasmMemoryBytes });
+}
+
+export default {
+  fetch(request, env, ctx) {
+    app ??= build(env);
+    return app.fetch(request, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;
