@@ -15,6 +15,7 @@ export default defineConfig({
           maxWorkers: 2,
         },
       },
+      { extends: './test/worker/vitest.config.ts' },
     ],
   },
 });

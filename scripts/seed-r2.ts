@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { getPlatformProxy } from 'wrangler';
-import { MANIFEST_FILE, type Precision, PRECISIONS, TOWERS, towerFiles } from '../src/shared/manifest.ts';
+import { MANIFEST_FILE, PRECISIONS, type Precision, TOWERS, towerFiles } from '../src/shared/manifest.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';
 
 /** A plain ArrayBuffer: the proxy's serializer refuses Node Buffers that view a shared pool. */
@@ -14,13 +14,20 @@ function fileBytes(path: string): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
-export async function seedR2(dir: string, precisions: readonly Precision[] = PRECISIONS, log = (l: string) => process.stderr.write(`${l}\n`)) {
+export async function seedR2(
+  dir: string,
+  precisions: readonly Precision[] = PRECISIONS,
+  log = (l: string) => process.stderr.write(`${l}\n`),
+) {
   const manifest = readManifest(dir);
   const prefix = basename(dir);
   const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ configPath: 'wrangler.toml', persist: true });
   try {
     const bucket = proxy.env.MODELS;
-    const files = [manifest.tokenizer.vocab, ...TOWERS.flatMap((t) => precisions.flatMap((p) => towerFiles(manifest, t, p)))];
+    const files = [
+      manifest.tokenizer.vocab,
+      ...TOWERS.flatMap((t) => precisions.flatMap((p) => towerFiles(manifest, t, p))),
+    ];
     let uploaded = 0;
     for (const f of files) {
       const key = `${prefix}/${f.file}`;

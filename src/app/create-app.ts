@@ -18,7 +18,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.route('/', modelRoutes);
   app.route('/', embeddingsRoutes);
-  app.notFound((c) => c.json({ error: { type: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { type: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
+  );
   app.onError(errorResponse);
   return app;
 }

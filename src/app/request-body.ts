@@ -44,6 +44,7 @@ export async function readJson(req: Request, maxBytes: number): Promise<Record<s
   } catch (e) {
     throw new EdgeClipError('INVALID_INPUT', `request body is not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new EdgeClipError('INVALID_INPUT', 'request body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new EdgeClipError('INVALID_INPUT', 'request body must be a JSON object');
   return body as Record<string, unknown>;
 }

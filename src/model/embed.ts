@@ -25,7 +25,13 @@ export interface TextEmbeddings extends Embeddings {
   truncated: number[];
 }
 
-export async function embedTexts(models: ModelService, texts: readonly string[], precision: Precision, timing: Timing, raw = false): Promise<TextEmbeddings> {
+export async function embedTexts(
+  models: ModelService,
+  texts: readonly string[],
+  precision: Precision,
+  timing: Timing,
+  raw = false,
+): Promise<TextEmbeddings> {
   const tokenizer = await timing.measure('fetch', () => models.tokenizer());
   const tokenized = await timing.measure('tokenize', () => texts.map((t) => tokenizer.tokenize(t)));
   const runner = await timing.measure('fetch', () => models.tower('text', precision));

@@ -56,7 +56,13 @@ export class ModelService {
       });
       const segments = m.towers[tower][precision]?.segments ?? [];
       const shards = segments.flatMap((s) => s.externalData.flatMap((e) => e.shards));
-      this.loads.push({ tower, precision, ...timings, files: shards.length + segments.length, bytes: shards.reduce((a, s) => a + s.bytes, 0) });
+      this.loads.push({
+        tower,
+        precision,
+        ...timings,
+        files: shards.length + segments.length,
+        bytes: shards.reduce((a, s) => a + s.bytes, 0),
+      });
       return new TowerRunner(this.deps.ort, sessions);
     });
   }

@@ -23,15 +23,18 @@ const int = (env: Record<string, unknown>, key: string, fallback: number): numbe
   const raw = env[key];
   if (raw === undefined || raw === '') return fallback;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v <= 0) throw new EdgeClipError('INTERNAL', `configuration ${key} must be a positive integer (got ${String(raw)})`);
+  if (!Number.isInteger(v) || v <= 0)
+    throw new EdgeClipError('INTERNAL', `configuration ${key} must be a positive integer (got ${String(raw)})`);
   return v;
 };
 
 export function parseConfig(env: Record<string, unknown>): AppConfig {
   const modelId = env.MODEL_ID;
-  if (typeof modelId !== 'string' || modelId === '') throw new EdgeClipError('INTERNAL', 'configuration MODEL_ID is missing');
+  if (typeof modelId !== 'string' || modelId === '')
+    throw new EdgeClipError('INTERNAL', 'configuration MODEL_ID is missing');
   const precision = (env.DEFAULT_PRECISION as string | undefined) ?? 'int8';
-  if (!(PRECISIONS as readonly string[]).includes(precision)) throw new EdgeClipError('INTERNAL', `configuration DEFAULT_PRECISION ${precision} is unknown`);
+  if (!(PRECISIONS as readonly string[]).includes(precision))
+    throw new EdgeClipError('INTERNAL', `configuration DEFAULT_PRECISION ${precision} is unknown`);
   return Object.freeze({
     modelId,
     defaultPrecision: precision as Precision,

@@ -1,5 +1,6 @@
 /** Worker entry: builds the app's dependencies from bindings once per isolate, then serves it. */
 import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
+import type { Hono } from 'hono';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
 import type { AppEnv } from '../app/app-env.ts';
@@ -7,7 +8,6 @@ import { createApp } from '../app/create-app.ts';
 import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
 import { ModelService } from '../model/model-service.ts';
 import { parseConfig } from '../shared/config.ts';
-import type { Hono } from 'hono';
 
 export interface Env {
   MODELS: R2Bucket;
@@ -21,7 +21,12 @@ function build(env: Env): Hono<AppEnv> {
   const config = parseConfig(env);
   const files = r2Files(env.MODELS, config.modelId);
   initJpegDecoder(mozjpegWasm);
-  const models = new ModelService({ ort: workerdOrt(), readManifest: files.manifest, read: files.read, concurrency: config.fetchConcurrency });
+  const models = new ModelService({
+    ort: workerdOrt(),
+    readManifest: files.manifest,
+    read: files.read,
+    concurrency: config.fetchConcurrency,
+  });
   return createApp({ config, models, wasmMemoryBytes: ortWasmMemoryBytes });
 }
 

@@ -39,15 +39,34 @@ export function quantizeColumns(w: LinearWeights): { q: Int8Array; scale: Float3
 }
 
 export class Layers {
-  private zeroPoint?: string;
+  private readonly constants = new Map<string, string>();
   constructor(
     readonly g: GraphBuilder,
     readonly precision: Precision,
   ) {}
 
-  private int8Zero(): string {
-    if (!this.zeroPoint) this.zeroPoint = this.g.init('weight_zp', 'int8', [], Int8Array.of(0));
-    return this.zeroPoint;
+  private constant(name: string, dtype: 'uint8' | 'int8', value: number): string {
+    let c = this.constants.get(name);
+    if (!c) {
+      c = this.g.init(name, dtype, [], dtype === 'uint8' ? Uint8Array.of(value) : Int8Array.of(value));
+      this.constants.set(name, c);
+    }
+    return c;
+  }
+
+  /**
+   * Symmetric u8 quantization with one scale per row (token / pixel position) and zero point 128. Per-row scales make
+   * every row's result independent of the rest of the batch (DynamicQuantizeLinear's per-tensor scale does not: a
+   * prompt's embedding would change with its batch-mates), and the fixed zero point keeps MatMulInteger's scalar
+   * a_zero_point form that every onnxruntime backend implements.
+   */
+  private quantizeRows(x: string): { xq: string; xs: string } {
+    const { g } = this;
+    const absMax = g.op1('ReduceMax', [g.op1('Abs', [x])], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+    const xs = g.op1('Max', [g.op1('Div', [absMax, g.scalar(127)]), g.scalar(1e-30)]);
+    const shifted = g.op1('Add', [g.op1('Round', [g.op1('Div', [x, xs])]), g.scalar(128)]);
+    const xq = g.op1('Cast', [g.op1('Clip', [shifted, g.scalar(0), g.scalar(255)])], { to: { i: 2 } });
+    return { xq, xs };
   }
 
   linear(x: string, name: string, w: LinearWeights): string {
@@ -57,10 +76,14 @@ export class Layers {
       const { q, scale } = quantizeColumns(w);
       const qw = g.init(`${name}.weight_q`, 'int8', [w.in, w.out], q);
       const ws = g.f32(`${name}.weight_scale`, [w.out], scale);
-      const [xq, xs, xz] = g.op('DynamicQuantizeLinear', [x], {}, { outputs: 3 });
-      const acc = g.op1('MatMulInteger', [xq, qw, xz, this.int8Zero()]);
-      // Cast → Mul(a_scale·b_scale) is the pattern onnxruntime fuses into MatMulIntegerToFloat.
-      y = g.op1('Mul', [g.op1('Cast', [acc], { to: { i: 1 } }), g.op1('Mul', [xs, ws])]);
+      const { xq, xs } = this.quantizeRows(x);
+      const acc = g.op1('MatMulInteger', [
+        xq,
+        qw,
+        this.constant('act_zp', 'uint8', 128),
+        this.constant('weight_zp', 'int8', 0),
+      ]);
+      y = g.op1('Mul', [g.op1('Mul', [g.op1('Cast', [acc], { to: { i: 1 } }), xs]), ws]);
     } else {
       y = g.op1('MatMul', [x, g.f32(`${name}.weight_t`, [w.in, w.out], transpose2d(w.weight, w.out, w.in))]);
     }

@@ -7,8 +7,9 @@
  * Module instead. This relies on ORT internals (checked 2026-11 against 1.30.0): the version is pinned in package.json
  * and test/worker/ort-wasm.test.ts fails loudly if an upgrade breaks it.
  */
-import * as ort from 'onnxruntime-web/wasm';
+
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
+import * as ort from 'onnxruntime-web/wasm';
 import type { OrtModule } from '../../model/ort-types.ts';
 
 const MARKER = new TextEncoder().encode('edge-clip:ort-wasm-module');
@@ -16,12 +17,20 @@ let memory: WebAssembly.Memory | undefined;
 let configured = false;
 
 const isMarker = (source: unknown): boolean => {
-  const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : undefined;
+  const bytes =
+    source instanceof ArrayBuffer
+      ? new Uint8Array(source)
+      : ArrayBuffer.isView(source)
+        ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
+        : undefined;
   return !!bytes && bytes.length === MARKER.length && bytes.every((b, i) => b === MARKER[i]);
 };
 
 /** The wasm memory is imported (threaded build) or exported; look in both. */
-function findMemory(instance: WebAssembly.Instance, imports: WebAssembly.Imports | undefined): WebAssembly.Memory | undefined {
+function findMemory(
+  instance: WebAssembly.Instance,
+  imports: WebAssembly.Imports | undefined,
+): WebAssembly.Memory | undefined {
   for (const v of Object.values(instance.exports)) if (v instanceof WebAssembly.Memory) return v;
   for (const mod of Object.values(imports ?? {})) {
     for (const v of Object.values(mod)) if (v instanceof WebAssembly.Memory) return v;
@@ -32,7 +41,10 @@ function findMemory(instance: WebAssembly.Instance, imports: WebAssembly.Imports
 export function workerdOrt(): OrtModule {
   if (!configured) {
     configured = true;
-    const original = WebAssembly.instantiate.bind(WebAssembly) as (s: unknown, i?: WebAssembly.Imports) => Promise<unknown>;
+    const original = WebAssembly.instantiate.bind(WebAssembly) as (
+      s: unknown,
+      i?: WebAssembly.Imports,
+    ) => Promise<unknown>;
     (WebAssembly as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
       if (!isMarker(source)) return original(source, imports);
       const instance = (await original(ortWasm, imports)) as WebAssembly.Instance;

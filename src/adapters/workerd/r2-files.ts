@@ -17,9 +17,17 @@ export function r2Files(bucket: R2Bucket, prefix: string, retries = 2): R2Files 
         if (obj) return new Uint8Array(await obj.arrayBuffer());
       } catch (e) {
         if (attempt < retries) continue;
-        throw new EdgeClipError('MODEL_NOT_READY', `reading ${prefix}/${name} from R2 failed: ${(e as Error).message}`, { cause: e, retryAfter: 5 });
+        throw new EdgeClipError(
+          'MODEL_NOT_READY',
+          `reading ${prefix}/${name} from R2 failed: ${(e as Error).message}`,
+          { cause: e, retryAfter: 5 },
+        );
       }
-      throw new EdgeClipError('MODEL_NOT_READY', `${prefix}/${name} is not in the R2 bucket (seed it with npm start or upload the build)`, { retryAfter: 30 });
+      throw new EdgeClipError(
+        'MODEL_NOT_READY',
+        `${prefix}/${name} is not in the R2 bucket (seed it with npm start or upload the build)`,
+        { retryAfter: 30 },
+      );
     }
   };
   return {

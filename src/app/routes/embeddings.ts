@@ -1,8 +1,8 @@
 /** POST /v1/embeddings (OpenAI-compatible, text or data-URI images) and POST /v1/images/embeddings (raw or multipart). */
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import type { Orientation } from '../../model/image/preprocess-image.ts';
 import { type Embeddings, embedImages, embedTexts } from '../../model/embed.ts';
+import type { Orientation } from '../../model/image/preprocess-image.ts';
 import { decodeBase64, encodeBase64 } from '../../shared/base64.ts';
 import { EdgeClipError } from '../../shared/errors.ts';
 import { PRECISIONS, type Precision, type TowerName } from '../../shared/manifest.ts';
@@ -33,15 +33,24 @@ function resolveOrientation(value: unknown): Orientation {
 
 async function checkModel(c: Context<AppEnv>, model: unknown): Promise<string> {
   const { modelId } = await c.get('deps').models.manifest();
-  if (model !== undefined && model !== modelId) throw new EdgeClipError('NOT_FOUND', `model ${String(model)} is not served here (this worker serves ${modelId})`);
+  if (model !== undefined && model !== modelId)
+    throw new EdgeClipError('NOT_FOUND', `model ${String(model)} is not served here (this worker serves ${modelId})`);
   return modelId;
 }
 
-function respond(c: Context<AppEnv>, model: string, precision: Precision, emb: Embeddings, format: 'float' | 'base64', usage: Record<string, unknown>) {
+function respond(
+  c: Context<AppEnv>,
+  model: string,
+  precision: Precision,
+  emb: Embeddings,
+  format: 'float' | 'base64',
+  usage: Record<string, unknown>,
+) {
   const data = [];
   for (let i = 0; i < emb.data.length / emb.dim; i++) {
     const row = emb.data.subarray(i * emb.dim, (i + 1) * emb.dim);
-    const embedding = format === 'base64' ? encodeBase64(new Uint8Array(row.buffer, row.byteOffset, row.byteLength)) : Array.from(row);
+    const embedding =
+      format === 'base64' ? encodeBase64(new Uint8Array(row.buffer, row.byteOffset, row.byteLength)) : Array.from(row);
     data.push({ object: 'embedding', index: i, embedding });
   }
   c.header('x-precision', precision);
@@ -56,8 +65,13 @@ export const embeddingsRoutes = new Hono<AppEnv>()
     const { config, models } = c.get('deps');
     const body = await readJson(c.req.raw, config.maxBodyBytes);
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
-    if (!Array.isArray(inputs) || inputs.length === 0) throw invalid('input must be a string or a non-empty array of strings');
-    if (inputs.length > config.maxInputs) throw new EdgeClipError('PAYLOAD_TOO_LARGE', `at most ${config.maxInputs} inputs per request (got ${inputs.length})`);
+    if (!Array.isArray(inputs) || inputs.length === 0)
+      throw invalid('input must be a string or a non-empty array of strings');
+    if (inputs.length > config.maxInputs)
+      throw new EdgeClipError(
+        'PAYLOAD_TOO_LARGE',
+        `at most ${config.maxInputs} inputs per request (got ${inputs.length})`,
+      );
     if (!inputs.every((s) => typeof s === 'string')) throw invalid('every input must be a string');
     const format = body.encoding_format ?? 'float';
     if (format !== 'float' && format !== 'base64') throw invalid('encoding_format must be "float" or "base64"');
@@ -73,16 +87,27 @@ export const embeddingsRoutes = new Hono<AppEnv>()
         if (!m) throw invalid(`input[${i}] must be a data:image/...;base64, URI`);
         return decodeBase64(s.slice(m[0].length));
       });
-      const emb = await embedImages(models, images, precision, timing, { orientation: resolveOrientation(body.orientation), maxPixels: config.maxImagePixels });
+      const emb = await embedImages(models, images, precision, timing, {
+        orientation: resolveOrientation(body.orientation),
+        maxPixels: config.maxImagePixels,
+      });
       return respond(c, model, precision, emb, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
     }
     const precision = await resolvePrecision(c, 'text', body.precision);
     for (const [i, s] of (inputs as string[]).entries()) {
-      if (s.length > config.maxTextChars) throw new EdgeClipError('PAYLOAD_TOO_LARGE', `input[${i}] has ${s.length} characters; the limit is ${config.maxTextChars}`);
+      if (s.length > config.maxTextChars)
+        throw new EdgeClipError(
+          'PAYLOAD_TOO_LARGE',
+          `input[${i}] has ${s.length} characters; the limit is ${config.maxTextChars}`,
+        );
     }
     const emb = await embedTexts(models, inputs as string[], precision, timing);
     const tokens = emb.tokens.reduce((a, b) => a + b, 0);
-    return respond(c, model, precision, emb, format, { prompt_tokens: tokens, total_tokens: tokens, truncated_inputs: emb.truncated });
+    return respond(c, model, precision, emb, format, {
+      prompt_tokens: tokens,
+      total_tokens: tokens,
+      truncated_inputs: emb.truncated,
+    });
   })
   .post('/v1/images/embeddings', async (c) => {
     const { config, models } = c.get('deps');
@@ -102,7 +127,10 @@ export const embeddingsRoutes = new Hono<AppEnv>()
       if (!file || typeof file === 'string') throw invalid('multipart body needs a file field named "image"');
       image = new Uint8Array(await file.arrayBuffer());
     } else {
-      throw new EdgeClipError('UNSUPPORTED_MEDIA_TYPE', `send the image as image/* or multipart/form-data (got ${type || 'no content type'})`);
+      throw new EdgeClipError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `send the image as image/* or multipart/form-data (got ${type || 'no content type'})`,
+      );
     }
     if (image.length === 0) throw new EdgeClipError('UNPROCESSABLE_IMAGE', 'empty image');
     const model = await checkModel(c, c.req.query('model'));

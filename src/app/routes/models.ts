@@ -21,7 +21,10 @@ export const modelRoutes = new Hono<AppEnv>()
       TOWERS.map((t) => [
         t,
         Object.fromEntries(
-          Object.entries(m.towers[t]).map(([p, b]) => [p, { weight_bytes: b?.weightBytes, segments: b?.segments.length, loaded: models.isLoaded(t, b!.precision) }]),
+          Object.entries(m.towers[t]).map(([p, b]) => [
+            p,
+            { weight_bytes: b?.weightBytes, segments: b?.segments.length, loaded: models.isLoaded(t, b!.precision) },
+          ]),
         ),
       ]),
     );

@@ -33,6 +33,24 @@ describe.each([
       for (const c of rowCosines(int8.txt, fp32.txt, 24)) expect(c).toBeGreaterThanOrEqual(0.995);
     });
 
+    it('int8 features of an input do not depend on the rest of its batch (per-row activation scales)', async () => {
+      const manifest = readManifest(dir);
+      const text = await loadRunner(dir, manifest, 'text', 'int8', runtime);
+      const image = await loadRunner(dir, manifest, 'image', 'int8', runtime);
+      const batch = packIds(trimmed);
+      const all = await text.run(TEXT_INPUT, new text.Tensor('int64', batch.data, batch.dims));
+      const one = packIds([trimmed[0]]);
+      const alone = await text.run(TEXT_INPUT, new text.Tensor('int64', one.data, one.dims));
+      expect(maxAbsDiff(alone, all.subarray(0, 24))).toBeLessThan(1e-5);
+      const imgs = tinyImages();
+      const allImg = await image.run(IMAGE_INPUT, new image.Tensor('float32', imgs, [3, 3, 64, 64]));
+      const oneImg = await image.run(
+        IMAGE_INPUT,
+        new image.Tensor('float32', imgs.slice(2 * 3 * 64 * 64), [1, 3, 64, 64]),
+      );
+      expect(maxAbsDiff(oneImg, allImg.subarray(48))).toBeLessThan(1e-5);
+    });
+
     it('text features are the same on 77 padded tokens as on the tokens up to EOT', async () => {
       for (const precision of ['fp32', 'int8'] as const) {
         const { txt, txtPadded } = await features(dir, runtime, precision);

@@ -1,0 +1,118 @@
+import { env } from 'cloudflare:workers';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { decodeBase64 } from '../../src/shared/base64.ts';
+import worker from '../../src/worker/index.ts';
+import { fixture, seedModel } from './seed.ts';
+
+const reference = inject('reference');
+const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+const call = (path: string, init?: RequestInit) =>
+  worker.fetch(new Request(`http://edge${path}`, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx);
+const postJson = (path: string, body: unknown) =>
+  call(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+const cos = (a: number[], b: number[]) =>
+  a.reduce((s, v, i) => s + v * b[i], 0) /
+  Math.sqrt(a.reduce((s, v) => s + v * v, 0) * b.reduce((s, v) => s + v * v, 0));
+
+interface EmbeddingList {
+  data: { embedding: number[] | string; index: number }[];
+  model: string;
+  precision: string;
+  usage: Record<string, number | number[]>;
+}
+
+beforeAll(async () => {
+  await seedModel(env, 'tiny-st', 'tiny');
+});
+
+describe('POST /v1/embeddings (text)', () => {
+  it.each(['fp32', 'int8'] as const)('%s text embeddings equal edge-clip embed (cos ≥ 0.9999)', async (precision) => {
+    const res = await postJson('/v1/embeddings', { input: reference.texts, precision });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-precision')).toBe(precision);
+    expect(res.headers.get('server-timing')).toMatch(/tokenize;dur=.*infer;dur=/);
+    const body = (await res.json()) as EmbeddingList;
+    expect(body.model).toBe('tiny');
+    body.data.forEach((d, i) => {
+      expect(d.index).toBe(i);
+      expect(cos(d.embedding as number[], reference[precision].text[i])).toBeGreaterThanOrEqual(0.9999);
+      expect(Math.hypot(...(d.embedding as number[]))).toBeCloseTo(1, 5);
+    });
+  });
+
+  it('fp32 matches the conformance features of the reference implementation', async () => {
+    const body = (await (
+      await postJson('/v1/embeddings', { input: reference.texts, precision: 'fp32' })
+    ).json()) as EmbeddingList;
+    body.data.forEach((d, i) => {
+      const ref = reference.conformanceText[i];
+      const norm = Math.hypot(...ref);
+      const maxDiff = Math.max(...(d.embedding as number[]).map((v, j) => Math.abs(v - ref[j] / norm)));
+      expect(maxDiff).toBeLessThan(1e-4);
+    });
+  });
+
+  it('reports tokens and truncation in usage, and answers base64 float32 on request', async () => {
+    const long = 'a photo of a cat '.repeat(30);
+    const res = await postJson('/v1/embeddings', { input: ['a cat', long], encoding_format: 'base64' });
+    const body = (await res.json()) as EmbeddingList;
+    expect(body.usage.prompt_tokens).toBe(4 + 77);
+    expect(body.usage.truncated_inputs).toEqual([1]);
+    const floats = new Float32Array(decodeBase64(body.data[0].embedding as string).buffer);
+    expect(floats.length).toBe(24);
+    const plain = (await (await postJson('/v1/embeddings', { input: 'a cat' })).json()) as EmbeddingList;
+    expect(Array.from(floats)).toEqual(plain.data[0].embedding);
+  });
+});
+
+describe('image embeddings', () => {
+  it.each(['fp32', 'int8'] as const)(
+    '%s: a JPEG and a PNG posted raw equal preprocess + edge-clip embed in Node',
+    async (precision) => {
+      for (const [i, name] of reference.images.entries()) {
+        const bytes = await fixture(env, `preprocess/${name}`);
+        const res = await call(`/v1/images/embeddings?precision=${precision}`, {
+          method: 'POST',
+          headers: { 'content-type': name.endsWith('.png') ? 'image/png' : 'image/jpeg' },
+          body: bytes,
+        });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('server-timing')).toMatch(/decode;dur=.*preprocess;dur=.*infer;dur=/);
+        const body = (await res.json()) as EmbeddingList;
+        expect(cos(body.data[0].embedding as number[], reference[precision].image[i])).toBeGreaterThanOrEqual(0.9999);
+      }
+    },
+  );
+
+  it('accepts multipart/form-data and data URIs on /v1/embeddings with the same result', async () => {
+    const bytes = await fixture(env, 'preprocess/grace_hopper.jpg');
+    const form = new FormData();
+    form.append('image', new Blob([bytes], { type: 'image/jpeg' }), 'grace.jpg');
+    const multipart = (await (
+      await call('/v1/images/embeddings', { method: 'POST', body: form })
+    ).json()) as EmbeddingList;
+    let binary = '';
+    for (const b of bytes) binary += String.fromCharCode(b);
+    const uri = `data:image/jpeg;base64,${btoa(binary)}`;
+    const viaJson = (await (
+      await postJson('/v1/embeddings', { modality: 'image', input: [uri, uri] })
+    ).json()) as EmbeddingList;
+    expect(viaJson.data.length).toBe(2);
+    expect(viaJson.data[1].embedding).toEqual(multipart.data[0].embedding);
+    expect(cos(multipart.data[0].embedding as number[], reference.int8.image[0])).toBeGreaterThanOrEqual(0.9999);
+  });
+});
+
+describe('service routes', () => {
+  it('healthz, readyz and /v1/models describe the build', async () => {
+    expect((await call('/healthz')).status).toBe(200);
+    const ready = (await (await call('/readyz')).json()) as { status: string; build_hash: string };
+    expect(ready.status).toBe('ready');
+    const models = (await (await call('/v1/models')).json()) as {
+      data: { id: string; build_hash: string; weights: string; towers: Record<string, Record<string, unknown>> }[];
+    };
+    expect(models.data[0]).toMatchObject({ id: 'tiny', build_hash: ready.build_hash, weights: 'real' });
+    expect(Object.keys(models.data[0].towers.image).sort()).toEqual(['fp32', 'int8']);
+  });
+});

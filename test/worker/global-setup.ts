@@ -1,0 +1,66 @@
+/** Builds the tiny fixture and computes `edge-clip embed` reference features in Node for the workerd tests. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
+import { initJpegForNode } from '../../tool/runtime/jpeg-wasm-node.ts';
+import { readManifest } from '../../tool/runtime/local-build.ts';
+import buildTiny from '../global-setup.ts';
+import { runCli } from '../helpers/cli.ts';
+import { expected } from '../helpers/fixtures.ts';
+import { PREPROCESS, TEST_CACHE, TINY_ST } from '../helpers/paths.ts';
+import type { Reference } from './reference.ts';
+
+export const TEST_IMAGES = ['grace_hopper.jpg', 'chelsea.png'];
+
+async function embedCli(args: string[]): Promise<{ image_features?: number[][]; text_features?: number[][] }> {
+  const res = await runCli(['embed', '--model', TINY_ST, ...args]);
+  if (res.code !== 0) throw new Error(res.stderr);
+  return JSON.parse(res.stdout);
+}
+
+export default async function setup(project: TestProject): Promise<void> {
+  await buildTiny();
+  await initJpegForNode();
+  const manifest = readManifest(TINY_ST);
+  // Preprocess the test images in Node, then embed the tensors with the CLI: the worker must agree with both steps.
+  const tensors = await Promise.all(
+    TEST_IMAGES.map(async (name) => {
+      const out = new Float32Array(3 * 64 * 64);
+      await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS, name))), manifest.preprocess, out);
+      return out;
+    }),
+  );
+  const batch = new Float32Array(tensors.length * tensors[0].length);
+  tensors.forEach((t, i) => {
+    batch.set(t, i * t.length);
+  });
+  const file = join(TEST_CACHE, 'worker-images.f32');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, new Uint8Array(batch.buffer));
+  const shape = `${tensors.length},3,64,64`;
+  const reference: Reference = {
+    texts: expected.texts,
+    conformanceText: expected.text_features,
+    images: TEST_IMAGES,
+    fp32: { text: [], image: [] },
+    int8: { text: [], image: [] },
+  };
+  for (const precision of ['fp32', 'int8'] as const) {
+    // int8 kernels differ between onnxruntime-node and -web; the edge runs -web, so compare with that runtime.
+    const out = await embedCli([
+      '--precision',
+      precision,
+      '--runtime',
+      precision === 'int8' ? 'web' : 'node',
+      '--image-tensor',
+      file,
+      '--shape',
+      shape,
+      '--',
+      ...expected.texts,
+    ]);
+    reference[precision] = { text: out.text_features ?? [], image: out.image_features ?? [] };
+  }
+  project.provide('reference', reference);
+}

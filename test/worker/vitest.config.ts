@@ -1,0 +1,46 @@
+/** Tests that run inside workerd (the real Workers runtime) with miniflare's R2 and KV. */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { Response } from 'miniflare';
+import { defineProject } from 'vitest/config';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+/** Read-only fixture roots the FIXTURES test binding may serve from. */
+const ROOTS: Record<string, string> = {
+  models: resolve(ROOT, '.cache/test/models'),
+  preprocess: resolve(ROOT, '../shared/conformance/preprocess'),
+  tiny: resolve(ROOT, '../shared/conformance/tiny'),
+};
+
+export default defineProject({
+  root: ROOT,
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
+      miniflare: {
+        bindings: { MODEL_ID: 'tiny' },
+        // Test-only binding: lets tests inside workerd read build outputs and fixtures from disk to seed R2.
+        serviceBindings: {
+          async FIXTURES(request: Request) {
+            const [root, ...rest] = new URL(request.url).pathname.slice(1).split('/');
+            const base = ROOTS[root];
+            if (!base || rest.some((p) => p === '..')) return new Response('not found', { status: 404 });
+            try {
+              return new Response(await readFile(resolve(base, ...rest)));
+            } catch {
+              return new Response('not found', { status: 404 });
+            }
+          },
+        },
+      },
+    }),
+  ],
+  test: {
+    name: 'workers',
+    include: ['test/worker/**/*.test.ts'],
+    globalSetup: [resolve(ROOT, 'test/worker/global-setup.ts')],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+  },
+});
