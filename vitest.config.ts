@@ -13,9 +13,10 @@ export default defineConfig({
           hookTimeout: 300_000,
           // Each file loads onnxruntime; two workers match the 2-core CI machine.
           maxWorkers: 2,
+          sequence: { groupOrder: 0 },
         },
       },
-      { extends: './test/worker/vitest.config.ts' },
+      { extends: './test/worker/vitest.config.ts', test: { sequence: { groupOrder: 1 } } },
     ],
   },
 });

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import type { R2Bucket } from '@cloudflare/workers-types';
 import { getPlatformProxy } from 'wrangler';
 import { MANIFEST_FILE, PRECISIONS, type Precision, TOWERS, towerFiles } from '../src/shared/manifest.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';

@@ -28,7 +28,9 @@ const int = (env: Record<string, unknown>, key: string, fallback: number): numbe
   return v;
 };
 
-export function parseConfig(env: Record<string, unknown>): AppConfig {
+/** `env` is the Worker's bindings object or process.env; only its string entries are read. */
+export function parseConfig(bindings: object): AppConfig {
+  const env = bindings as Record<string, unknown>;
   const modelId = env.MODEL_ID;
   if (typeof modelId !== 'string' || modelId === '')
     throw new EdgeClipError('INTERNAL', 'configuration MODEL_ID is missing');

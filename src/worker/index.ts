@@ -11,8 +11,8 @@ import { parseConfig } from '../shared/config.ts';
 
 export interface Env {
   MODELS: R2Bucket;
+  PROMPTS: KVNamespace;
   MODEL_ID: string;
-  [key: string]: unknown;
 }
 
 let app: Hono<AppEnv> | undefined;

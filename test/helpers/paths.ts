@@ -11,3 +11,5 @@ export const TEST_CACHE = resolve(ROOT, '.cache/test');
 export const TINY_ST = resolve(TEST_CACHE, 'models/tiny-st');
 export const TINY_PT = resolve(TEST_CACHE, 'models/tiny-pt');
 export const CLI = resolve(ROOT, 'bin/edge-clip.js');
+/** The workerd tests' own copy (their global setup may run beside the Node one). */
+export const WORKER_MODELS = resolve(TEST_CACHE, 'worker-models');

@@ -5,11 +5,13 @@ import type { TestProject } from 'vitest/node';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { initJpegForNode } from '../../tool/runtime/jpeg-wasm-node.ts';
 import { readManifest } from '../../tool/runtime/local-build.ts';
-import buildTiny from '../global-setup.ts';
+import { buildTiny } from '../global-setup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { expected } from '../helpers/fixtures.ts';
-import { PREPROCESS, TEST_CACHE, TINY_ST } from '../helpers/paths.ts';
+import { PREPROCESS, WORKER_MODELS } from '../helpers/paths.ts';
 import type { Reference } from './reference.ts';
+
+const TINY_ST = join(WORKER_MODELS, 'tiny-st');
 
 export const TEST_IMAGES = ['grace_hopper.jpg', 'chelsea.png'];
 
@@ -20,7 +22,7 @@ async function embedCli(args: string[]): Promise<{ image_features?: number[][]; 
 }
 
 export default async function setup(project: TestProject): Promise<void> {
-  await buildTiny();
+  await buildTiny(TINY_ST, join(WORKER_MODELS, 'tiny-pt'));
   await initJpegForNode();
   const manifest = readManifest(TINY_ST);
   // Preprocess the test images in Node, then embed the tensors with the CLI: the worker must agree with both steps.
@@ -35,7 +37,7 @@ export default async function setup(project: TestProject): Promise<void> {
   tensors.forEach((t, i) => {
     batch.set(t, i * t.length);
   });
-  const file = join(TEST_CACHE, 'worker-images.f32');
+  const file = join(WORKER_MODELS, 'images.f32');
   const { writeFileSync } = await import('node:fs');
   writeFileSync(file, new Uint8Array(batch.buffer));
   const shape = `${tensors.length},3,64,64`;

@@ -8,7 +8,7 @@ import { defineProject } from 'vitest/config';
 const ROOT = resolve(import.meta.dirname, '../..');
 /** Read-only fixture roots the FIXTURES test binding may serve from. */
 const ROOTS: Record<string, string> = {
-  models: resolve(ROOT, '.cache/test/models'),
+  models: resolve(ROOT, '.cache/test/worker-models'),
   preprocess: resolve(ROOT, '../shared/conformance/preprocess'),
   tiny: resolve(ROOT, '../shared/conformance/tiny'),
 };

@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   synth: async () => (await import('./commands/synth.ts')).synth,
   embed: async () => (await import('./commands/embed.ts')).embed,
   tokenize: async () => (await import('./commands/tokenize.ts')).tokenize,
+  preprocess: async () => (await import('./commands/preprocess.ts')).preprocess,
 };
 
 const USAGE = `usage: edge-clip <command> [options]
@@ -16,6 +17,7 @@ const USAGE = `usage: edge-clip <command> [options]
   synth     --config convnext_large_d_320|<open_clip_config.json> --seed 0 --out <dir>
   embed     --model model-shards/<id> [--precision fp32|int8] [--runtime node|web] (--image-tensor <f32> --shape N,3,H,W | --text <s> ...) [--raw]
   tokenize  --model model-shards/<id> [--] <text> ...
+  preprocess --image <file> [--size 320] [--orientation ignore|exif] [--model model-shards/<id>] --out <file.f32>
 JSON goes to stdout, progress to stderr.`;
 
 export async function main(argv: string[]): Promise<number> {

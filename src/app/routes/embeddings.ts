@@ -123,8 +123,8 @@ export const embeddingsRoutes = new Hono<AppEnv>()
       } catch {
         throw invalid('malformed multipart/form-data body');
       }
-      const file = form.get('image');
-      if (!file || typeof file === 'string') throw invalid('multipart body needs a file field named "image"');
+      const file: unknown = form.get('image');
+      if (!(file instanceof Blob)) throw invalid('multipart body needs a file field named "image"');
       image = new Uint8Array(await file.arrayBuffer());
     } else {
       throw new EdgeClipError(

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { applyOrientation, readJpegOrientation } from '../../../src/model/image/exif-orientation.ts';
+import { cropBox, preprocessImage, preprocessToRgb, resizedSize } from '../../../src/model/image/preprocess-image.ts';
+import { initJpegForNode } from '../../../tool/runtime/jpeg-wasm-node.ts';
+import { runCli } from '../../helpers/cli.ts';
+import { PREPROCESS, TEST_CACHE } from '../../helpers/paths.ts';
+import { compare, GOLDEN_CFG, type GoldenEntry, tolerance } from '../../helpers/preprocess-goldens.ts';
+
+const index = JSON.parse(readFileSync(join(PREPROCESS, 'index.json'), 'utf8')) as {
+  images: (GoldenEntry & {
+    rgb_u8_file: string;
+    crop_box_ltrb: number[];
+    resized_size_wh: number[];
+    original_size_wh: number[];
+  })[];
+};
+const f32 = (file: string) => {
+  const b = readFileSync(join(PREPROCESS, file));
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+};
+
+beforeAll(initJpegForNode);
+
+describe('preprocessImage in Node against the OpenCLIP goldens', () => {
+  it.each(index.images.map((e) => [e.file, e] as const))('%s', async (_name, entry) => {
+    const out = new Float32Array(3 * 320 * 320);
+    await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS, entry.file))), GOLDEN_CFG, out);
+    const diff = compare(out, f32(entry.tensor_file));
+    const tol = tolerance(entry);
+    expect(diff.max).toBeLessThanOrEqual(tol.max);
+    expect(diff.mean).toBeLessThanOrEqual(tol.mean);
+    const [w, h] = entry.original_size_wh;
+    expect(resizedSize(w, h, GOLDEN_CFG)).toEqual(entry.resized_size_wh);
+    const [rw, rh] = entry.resized_size_wh;
+    expect(cropBox(rw, rh, 320)).toEqual({ left: entry.crop_box_ltrb[0], top: entry.crop_box_ltrb[1] });
+  });
+
+  it('reproduces the 8-bit crops exactly (decode + PIL bicubic are bit-exact)', async () => {
+    for (const entry of index.images) {
+      const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(join(PREPROCESS, entry.file))), GOLDEN_CFG);
+      expect(Buffer.from(rgb).equals(readFileSync(join(PREPROCESS, entry.rgb_u8_file))), entry.file).toBe(true);
+    }
+  });
+});
+
+describe('EXIF orientation', () => {
+  const img = { width: 2, height: 1, data: Uint8Array.from([1, 1, 1, 2, 2, 2]) };
+  it.each([
+    [1, 2, 1, [1, 2]],
+    [2, 2, 1, [2, 1]],
+    [3, 2, 1, [2, 1]],
+    [6, 1, 2, [1, 2]],
+    [8, 1, 2, [2, 1]],
+  ])('orientation %i displays a 2×1 [A B] image as %i×%i %j', (o, w, h, order) => {
+    const out = applyOrientation(img, o);
+    expect([out.width, out.height]).toEqual([w, h]);
+    expect([out.data[0], out.data[3]]).toEqual(order);
+  });
+
+  it('is ignored by default (as the reference) and applied with orientation "exif"', async () => {
+    const bytes = new Uint8Array(readFileSync(join(PREPROCESS, 'motorcycle_exif6.jpg')));
+    expect(readJpegOrientation(bytes)).toBe(6);
+    const ignored = await preprocessToRgb(bytes, GOLDEN_CFG);
+    expect(Buffer.from(ignored.rgb).equals(readFileSync(join(PREPROCESS, 'motorcycle_exif6.u8')))).toBe(true);
+    const applied = await preprocessToRgb(bytes, GOLDEN_CFG, { orientation: 'exif' });
+    expect(Buffer.from(applied.rgb).equals(Buffer.from(ignored.rgb))).toBe(false);
+  });
+});
+
+describe('edge-clip preprocess', () => {
+  it('writes the same tensor as the library, little-endian [3,320,320]', async () => {
+    const out = join(TEST_CACHE, 'chelsea.f32');
+    const res = await runCli(['preprocess', '--image', join(PREPROCESS, 'chelsea.png'), '--out', out]);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ shape: [3, 320, 320], format: 'png', original_size_wh: [451, 300] });
+    expect(readFileSync(out).equals(readFileSync(join(PREPROCESS, 'chelsea.f32')))).toBe(true);
+  });
+
+  it('refuses a corrupt image with one clear line', async () => {
+    const bad = join(TEST_CACHE, 'bad.png');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bad, readFileSync(join(PREPROCESS, 'chelsea.png')).subarray(0, 5000));
+    const res = await runCli(['preprocess', '--image', bad, '--out', join(TEST_CACHE, 'bad.f32')]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/corrupt PNG/);
+  });
+});

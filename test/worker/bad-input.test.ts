@@ -1,0 +1,137 @@
+import { env } from 'cloudflare:workers';
+import { GifWriter } from 'omggif';
+import { beforeAll, describe, expect, it } from 'vitest';
+import worker from '../../src/worker/index.ts';
+import { fixture, seedModel } from './seed.ts';
+
+const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+const call = (path: string, init?: RequestInit) =>
+  worker.fetch(new Request(`http://edge${path}`, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx);
+const json = (body: unknown) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
+const image = (bytes: Uint8Array, type = 'image/png') => ({
+  method: 'POST',
+  headers: { 'content-type': type },
+  body: bytes,
+});
+
+/** A PNG header declaring 100000×100000 pixels (and nothing else). */
+function pngDeclaring(w: number, h: number): Uint8Array {
+  const b = new Uint8Array(33);
+  b.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(16, w);
+  dv.setUint32(20, h);
+  b[24] = 8;
+  b[25] = 2;
+  return b;
+}
+
+/** A 16×16 GIF of the given frames (each a solid palette colour). */
+function gif(colors: number[]): Uint8Array {
+  const buf = new Uint8Array(4096);
+  const writer = new GifWriter(buf, 16, 16, { loop: 0 });
+  for (const c of colors) writer.addFrame(0, 0, 16, 16, new Array(256).fill(0), { palette: [c, 0xffffff], delay: 10 });
+  return buf.slice(0, writer.end());
+}
+
+let jpeg: Uint8Array;
+let png: Uint8Array;
+
+beforeAll(async () => {
+  await seedModel(env, 'tiny-st', 'tiny');
+  jpeg = await fixture(env, 'preprocess/grace_hopper.jpg');
+  png = await fixture(env, 'preprocess/chelsea.png');
+});
+
+const errorOf = async (res: Response) => ((await res.json()) as { error: { type: string; message: string } }).error;
+
+describe('bad input gets a clear 4xx JSON error', () => {
+  it.each([
+    ['invalid JSON', json('{"input": '), 400, /not valid JSON/],
+    ['an empty body', json(''), 400, /empty/],
+    ['no input', json({}), 400, /input must be/],
+    ['an empty input list', json({ input: [] }), 400, /non-empty/],
+    ['a non-string input', json({ input: [1, 2] }), 400, /every input must be a string/],
+    ['too many inputs', json({ input: new Array(33).fill('x') }), 413, /at most 32 inputs/],
+    ['a text over the character limit', json({ input: 'x'.repeat(3000) }), 413, /2048/],
+    ['an unknown precision', json({ input: 'x', precision: 'int3' }), 400, /precision must be one of/],
+    ['an unknown model', json({ input: 'x', model: 'other' }), 404, /model other is not served here/],
+    ['an unknown encoding format', json({ input: 'x', encoding_format: 'hex' }), 400, /encoding_format/],
+    [
+      'an image input that is not a data URI',
+      json({ input: 'http://x/cat.jpg', modality: 'image' }),
+      400,
+      /data:image/,
+    ],
+  ])('/v1/embeddings with %s', async (_name, init, status, message) => {
+    const res = await call('/v1/embeddings', init);
+    expect(res.status).toBe(status);
+    expect((await errorOf(res)).message).toMatch(message);
+  });
+
+  it.each([
+    ['a truncated JPEG', () => image(jpeg.subarray(0, jpeg.length >> 1), 'image/jpeg'), 422, /truncated JPEG/],
+    ['a truncated PNG', () => image(png.subarray(0, png.length >> 1)), 422, /corrupt PNG/],
+    [
+      'random bytes labelled as an image',
+      () =>
+        image(
+          new Uint8Array(5000).map((_, i) => (i * 31 + 7) % 256),
+          'image/jpeg',
+        ),
+      415,
+      /not a JPEG, PNG/,
+    ],
+    ['a PNG declaring 100000×100000', () => image(pngDeclaring(100000, 100000)), 413, /40\.0 MP/],
+    ['an empty body', () => image(new Uint8Array(0)), 422, /empty image/],
+    ['a 0×0 image', () => image(pngDeclaring(0, 0)), 422, /empty image \(0×0\)/],
+    ['a body over the size limit', () => image(new Uint8Array(21 * 1024 * 1024)), 413, /exceeds/],
+    [
+      'a non-image content type',
+      () => ({ method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' }),
+      415,
+      /image\/\*/,
+    ],
+    [
+      'multipart without an image field',
+      () => ({
+        method: 'POST',
+        body: (() => {
+          const f = new FormData();
+          f.append('file', 'x');
+          return f;
+        })(),
+      }),
+      400,
+      /field named "image"/,
+    ],
+    ['an invalid orientation option', () => ({ ...image(png), url: '' }), 400, /orientation/],
+  ])('/v1/images/embeddings with %s', async (name, init, status, message) => {
+    const path = name.includes('orientation') ? '/v1/images/embeddings?orientation=sideways' : '/v1/images/embeddings';
+    const res = await call(path, init() as RequestInit);
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect((await errorOf(res)).message).toMatch(message);
+  });
+
+  it('an animated GIF embeds its first frame, as PIL reads it', async () => {
+    const embed = async (bytes: Uint8Array) => {
+      const res = await call('/v1/images/embeddings', image(bytes, 'image/gif'));
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { data: { embedding: number[] }[] }).data[0].embedding;
+    };
+    const animated = await embed(gif([0xff0000, 0x0000ff]));
+    expect(animated).toEqual(await embed(gif([0xff0000])));
+    expect(animated).not.toEqual(await embed(gif([0x0000ff])));
+  });
+
+  it('unknown routes are JSON 404s', async () => {
+    const res = await call('/v2/nothing');
+    expect(res.status).toBe(404);
+    expect((await errorOf(res)).type).toBe('not_found');
+  });
+});

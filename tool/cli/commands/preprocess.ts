@@ -1,0 +1,57 @@
+/** `edge-clip preprocess`: an image file → the float32 [3,S,S] tensor the model sees (the worker's code path). */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
+import type { PreprocessConfig } from '../../../src/shared/manifest.ts';
+import { BUILTIN_CONFIGS, parseArch, parsePreprocess } from '../../checkpoint/openclip-config.ts';
+import { initJpegForNode } from '../../runtime/jpeg-wasm-node.ts';
+import { readManifest } from '../../runtime/local-build.ts';
+import { oneOf, parse, required, str, UsageError } from '../args.ts';
+
+export async function preprocess(argv: string[]) {
+  const args = parse(argv, {
+    image: { type: 'string' },
+    size: { type: 'string' },
+    orientation: { type: 'string' },
+    out: { type: 'string' },
+    model: { type: 'string' },
+    'max-pixels': { type: 'string' },
+  });
+  const file = required(args, 'image');
+  const out = required(args, 'out');
+  const orientation = oneOf(args, 'orientation', ['ignore', 'exif'] as const, 'ignore');
+  const model = str(args, 'model');
+  const base = BUILTIN_CONFIGS.convnext_large_d_320;
+  let cfg: PreprocessConfig = model
+    ? readManifest(model).preprocess
+    : parsePreprocess(base, parseArch(base, 'builtin'), 'builtin');
+  const size = str(args, 'size');
+  if (size !== undefined) {
+    const s = Number(size);
+    if (!Number.isInteger(s) || s < 1 || s > 4096) throw new UsageError('--size must be an integer from 1 to 4096');
+    cfg = { ...cfg, size: s };
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (e) {
+    throw new UsageError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code})`);
+  }
+  await initJpegForNode();
+  const tensor = new Float32Array(3 * cfg.size * cfg.size);
+  const maxPixels = str(args, 'max-pixels');
+  const r = await preprocessImage(bytes, cfg, tensor, 0, {
+    orientation,
+    maxPixels: maxPixels ? Number(maxPixels) : undefined,
+  });
+  const tmp = `${out}.tmp-${process.pid}`;
+  writeFileSync(tmp, new Uint8Array(tensor.buffer));
+  renameSync(tmp, out);
+  return {
+    out,
+    shape: [3, cfg.size, cfg.size],
+    format: r.probe.format,
+    original_size_wh: [r.probe.width, r.probe.height],
+    decode_ms: r.decodeMs,
+    resize_ms: r.resizeMs,
+  };
+}
