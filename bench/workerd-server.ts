@@ -1,0 +1,37 @@
+/** Starts `wrangler dev` (the real workerd) for a benchmark and stops it with its whole process group. */
+import { type ChildProcess, spawn } from 'node:child_process';
+
+export interface DevServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startDev(modelId: string, port: number): Promise<DevServer> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['node_modules/wrangler/bin/wrangler.js', 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--var', `MODEL_ID:${modelId}`],
+    { detached: true, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error('wrangler dev did not start within 120 s');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return {
+    url,
+    async stop() {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    },
+  };
+}
