@@ -5,13 +5,13 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { seedR2 } from '../scripts/seed-r2.ts';
 import { preprocessImage } from '../src/model/image/preprocess-image.ts';
 import { packIds } from '../src/model/text-batch.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../src/shared/tensors.ts';
 import { main as cli } from '../tool/cli/main.ts';
 import { initJpegForNode } from '../tool/runtime/jpeg-wasm-node.ts';
 import { loadRunner, loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
-import { seedR2 } from '../scripts/seed-r2.ts';
 import { median, mib, ms, timeMedian } from './stats.ts';
 import { benchImages } from './test-images.ts';
 import { startDev } from './workerd-server.ts';
@@ -21,7 +21,10 @@ const DIR = join('model-shards', MODEL_ID);
 const SHARED = resolve('../shared');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FIVE_WORDS = 'a photo of a dog';
-const LONG_PROMPT = 'a detailed photo of a small brown dog with a red collar running across a green park on a sunny afternoon, '.repeat(4);
+const LONG_PROMPT =
+  'a detailed photo of a small brown dog with a red collar running across a green park on a sunny afternoon, '.repeat(
+    4,
+  );
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
 const lines: string[] = [];
 const row = (...cells: string[]) => lines.push(`| ${cells.join(' | ')} |`);
@@ -29,7 +32,8 @@ const row = (...cells: string[]) => lines.push(`| ${cells.join(' | ')} |`);
 async function ensureBuild(): Promise<void> {
   if (existsSync(join(DIR, 'manifest.json'))) return;
   const synth = join('.cache', 'synth-convnext_large_d_320');
-  if (!existsSync(join(synth, 'open_clip_model.safetensors'))) await cli(['synth', '--config', 'convnext_large_d_320', '--seed', '0', '--out', synth]);
+  if (!existsSync(join(synth, 'open_clip_model.safetensors')))
+    await cli(['synth', '--config', 'convnext_large_d_320', '--seed', '0', '--out', synth]);
   if ((await cli(['build', '--checkpoint', synth, '--out', DIR])) !== 0) throw new Error('build failed');
 }
 
@@ -39,7 +43,11 @@ const manifest = readManifest(DIR);
 const tokenizer = await loadTokenizer(DIR, manifest);
 const size = manifest.preprocess.size;
 const pixels = new Float32Array(3 * size * size);
-await preprocessImage(new Uint8Array(readFileSync(join(SHARED, 'conformance/preprocess/grace_hopper.jpg'))), manifest.preprocess, pixels);
+await preprocessImage(
+  new Uint8Array(readFileSync(join(SHARED, 'conformance/preprocess/grace_hopper.jpg'))),
+  manifest.preprocess,
+  pixels,
+);
 const fiveIds = tokenizer.tokenize(FIVE_WORDS).ids;
 /** The longest prefix of LONG_PROMPT (whole words) that tokenizes to at most n ids. */
 function promptOfTokens(n: number): string {
@@ -56,7 +64,11 @@ const longIds = tokenizer.tokenize(PROMPT70).ids;
 
 // --- Node: onnxruntime-node fp32/int8 and onnxruntime-web int8, one thread ---------------------------------------
 const nodeResults: Record<string, { image: number; text5: number; text70: number; text5padded: number }> = {};
-for (const [runtime, precision] of [['node', 'fp32'], ['node', 'int8'], ['web', 'int8']] as const) {
+for (const [runtime, precision] of [
+  ['node', 'fp32'],
+  ['node', 'int8'],
+  ['web', 'int8'],
+] as const) {
   const key = `${runtime}-${precision}`;
   log(`${key}: loading`);
   const image = await loadRunner(DIR, manifest, 'image', precision, runtime);
@@ -65,7 +77,9 @@ for (const [runtime, precision] of [['node', 'fp32'], ['node', 'int8'], ['web', 
     const p = packIds([ids], padTo);
     return text.run(TEXT_INPUT, new text.Tensor('int64', p.data, p.dims));
   };
-  const img = await timeMedian(RUNS, () => image.run(IMAGE_INPUT, new image.Tensor('float32', pixels, [1, 3, size, size])));
+  const img = await timeMedian(RUNS, () =>
+    image.run(IMAGE_INPUT, new image.Tensor('float32', pixels, [1, 3, size, size])),
+  );
   const t5 = await timeMedian(RUNS * 2, () => runText(fiveIds));
   const t70 = await timeMedian(RUNS * 2, () => runText(longIds));
   const t5p = await timeMedian(RUNS * 2, () => runText(fiveIds, manifest.tokenizer.contextLength));
@@ -77,7 +91,10 @@ for (const [runtime, precision] of [['node', 'fp32'], ['node', 'int8'], ['web', 
 // --- Preprocessing in Node --------------------------------------------------------------------------------------
 const { jpeg12mp, png1mp } = await benchImages(SHARED);
 const prep: Record<string, { decode: number; resize: number }> = {};
-for (const [name, file] of [['12 MP JPEG', jpeg12mp], ['1 MP PNG', png1mp]] as const) {
+for (const [name, file] of [
+  ['12 MP JPEG', jpeg12mp],
+  ['1 MP PNG', png1mp],
+] as const) {
   const bytes = new Uint8Array(readFileSync(file));
   const decode: number[] = [];
   const resize: number[] = [];
@@ -91,15 +108,30 @@ for (const [name, file] of [['12 MP JPEG', jpeg12mp], ['1 MP PNG', png1mp]] as c
 
 // --- workerd over HTTP ------------------------------------------------------------------------------------------
 await seedR2(DIR, ['int8'], log);
-const serverTiming = (res: Response, name: string) => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(res.headers.get('server-timing') ?? '')?.[1] ?? Number.NaN);
+const serverTiming = (res: Response, name: string) =>
+  Number(new RegExp(`${name};dur=([\\d.]+)`).exec(res.headers.get('server-timing') ?? '')?.[1] ?? Number.NaN);
 type Loads = { fetchMs: number; verifyMs: number; createMs: number; bytes: number }[];
 const models = async (url: string) =>
-  ((await (await fetch(`${url}/v1/models`)).json()) as { data: { memory: { wasm_bytes: number }; loads: Loads }[] }).data[0];
+  ((await (await fetch(`${url}/v1/models`)).json()) as { data: { memory: { wasm_bytes: number }; loads: Loads }[] })
+    .data[0];
 
 const work: Record<string, number> = {};
-const cold: Record<string, { total: number; fetch: number; verify: number; create: number; firstRun: number; wasm: number; weights: number }> = {};
-const postImage = (url: string, bytes: Uint8Array, type = 'image/jpeg') => fetch(`${url}/v1/images/embeddings`, { method: 'POST', headers: { 'content-type': type }, body: bytes });
-const postText = (url: string, input: string) => fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
+const cold: Record<
+  string,
+  { total: number; fetch: number; verify: number; create: number; firstRun: number; wasm: number; weights: number }
+> = {};
+const postImage = (url: string, bytes: Uint8Array, type = 'image/jpeg') =>
+  fetch(`${url}/v1/images/embeddings`, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: bytes as Uint8Array<ArrayBuffer>,
+  });
+const postText = (url: string, input: string) =>
+  fetch(`${url}/v1/embeddings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ input }),
+  });
 const jpegSmall = new Uint8Array(readFileSync(join(SHARED, 'conformance/preprocess/grace_hopper.jpg')));
 
 for (const tower of ['image', 'text'] as const) {
@@ -112,10 +144,21 @@ for (const tower of ['image', 'text'] as const) {
     if (!res.ok) throw new Error(`cold ${tower} request failed: ${res.status} ${await res.text()}`);
     const info = await models(dev.url);
     const load = info.loads[0];
-    cold[tower] = { total, fetch: load.fetchMs, verify: load.verifyMs, create: load.createMs, firstRun: serverTiming(res, 'infer'), wasm: info.memory.wasm_bytes, weights: load.bytes };
+    cold[tower] = {
+      total,
+      fetch: load.fetchMs,
+      verify: load.verifyMs,
+      create: load.createMs,
+      firstRun: serverTiming(res, 'infer'),
+      wasm: info.memory.wasm_bytes,
+      weights: load.bytes,
+    };
     if (tower === 'image') {
       work.image = (await timeMedian(RUNS, () => postImage(dev.url, jpegSmall).then((r) => r.arrayBuffer()))).median;
-      for (const [name, file, type] of [['12 MP JPEG', jpeg12mp, 'image/jpeg'], ['1 MP PNG', png1mp, 'image/png']] as const) {
+      for (const [name, file, type] of [
+        ['12 MP JPEG', jpeg12mp, 'image/jpeg'],
+        ['1 MP PNG', png1mp, 'image/png'],
+      ] as const) {
         const bytes = new Uint8Array(readFileSync(file));
         const decode: number[] = [];
         const resize: number[] = [];
@@ -128,7 +171,9 @@ for (const tower of ['image', 'text'] as const) {
         prep[`workerd ${name}`] = { decode: median(decode.slice(1)), resize: median(resize.slice(1)) };
       }
     } else {
-      work.text5 = (await timeMedian(RUNS * 2, () => postText(dev.url, FIVE_WORDS).then((r) => r.arrayBuffer()))).median;
+      work.text5 = (
+        await timeMedian(RUNS * 2, () => postText(dev.url, FIVE_WORDS).then((r) => r.arrayBuffer()))
+      ).median;
       work.text70 = (await timeMedian(RUNS * 2, () => postText(dev.url, PROMPT70).then((r) => r.arrayBuffer()))).median;
     }
   } finally {
@@ -138,22 +183,57 @@ for (const tower of ['image', 'text'] as const) {
 
 // --- Report -----------------------------------------------------------------------------------------------------
 const n = nodeResults;
-lines.push(`Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` (median of ${RUNS} image / ${RUNS * 2} text runs, one thread, full-size random-weight build \`${MODEL_ID}\`).`, '');
-row('runtime', 'image 320×320', `text, 5 words (${fiveIds.length} tokens)`, `text, ${longIds.length} tokens`, 'text, 5 words padded to 77');
+lines.push(
+  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` (median of ${RUNS} image / ${RUNS * 2} text runs, one thread, full-size random-weight build \`${MODEL_ID}\`).`,
+  '',
+);
+row(
+  'runtime',
+  'image 320×320',
+  `text, 5 words (${fiveIds.length} tokens)`,
+  `text, ${longIds.length} tokens`,
+  'text, 5 words padded to 77',
+);
 row('---', '---:', '---:', '---:', '---:');
-for (const [k, v] of Object.entries(n)) row(`onnxruntime-${k.replace('-', ' ')} (Node)`, `${ms(v.image)} ms`, `${ms(v.text5)} ms`, `${ms(v.text70)} ms`, `${ms(v.text5padded)} ms`);
-row('workerd over HTTP (int8, wall clock incl. decode)', `${ms(work.image)} ms`, `${ms(work.text5)} ms`, `${ms(work.text70)} ms`, '—');
+for (const [k, v] of Object.entries(n))
+  row(
+    `onnxruntime-${k.replace('-', ' ')} (Node)`,
+    `${ms(v.image)} ms`,
+    `${ms(v.text5)} ms`,
+    `${ms(v.text70)} ms`,
+    `${ms(v.text5padded)} ms`,
+  );
+row(
+  'workerd over HTTP (int8, wall clock incl. decode)',
+  `${ms(work.image)} ms`,
+  `${ms(work.text5)} ms`,
+  `${ms(work.text70)} ms`,
+  '—',
+);
 lines.push('', '| target (same run) | measured | status |', '| --- | ---: | --- |');
 const imageRatio = work.image / n['node-fp32'].image;
-lines.push(`| image int8 in workerd ≤ 1.5× onnxruntime-node fp32 | ${imageRatio.toFixed(2)}× | ${imageRatio <= 1.5 ? 'met' : 'missed'} |`);
+lines.push(
+  `| image int8 in workerd ≤ 1.5× onnxruntime-node fp32 | ${imageRatio.toFixed(2)}× | ${imageRatio <= 1.5 ? 'met' : 'missed'} |`,
+);
 const padRatio = n['web-int8'].text5padded / n['web-int8'].text5;
-lines.push(`| 5-word prompt ≥ 5× faster than padded to 77 (onnxruntime-web int8) | ${padRatio.toFixed(1)}× | ${padRatio >= 5 ? 'met' : 'missed'} |`);
+lines.push(
+  `| 5-word prompt ≥ 5× faster than padded to 77 (onnxruntime-web int8) | ${padRatio.toFixed(1)}× | ${padRatio >= 5 ? 'met' : 'missed'} |`,
+);
 for (const t of ['image', 'text'] as const) {
   const r = cold[t].wasm / cold[t].weights;
-  lines.push(`| ${t} tower wasm memory ≤ 1.3× its weight bytes | ${mib(cold[t].wasm)} MiB / ${mib(cold[t].weights)} MiB = ${r.toFixed(2)}× | ${r <= 1.3 ? 'met' : 'missed'} |`);
+  lines.push(
+    `| ${t} tower wasm memory ≤ 1.3× its weight bytes | ${mib(cold[t].wasm)} MiB / ${mib(cold[t].weights)} MiB = ${r.toFixed(2)}× | ${r <= 1.3 ? 'met' : 'missed'} |`,
+  );
 }
-lines.push('', '| cold start (fresh isolate, first request) | total | shard fetch | verify (sha256) | session create | first run |', '| --- | ---: | ---: | ---: | ---: | ---: |');
-for (const [t, c] of Object.entries(cold)) lines.push(`| ${t} int8 | ${ms(c.total)} ms | ${ms(c.fetch)} ms | ${ms(c.verify)} ms | ${ms(c.create)} ms | ${ms(c.firstRun)} ms |`);
+lines.push(
+  '',
+  '| cold start (fresh isolate, first request) | total | shard fetch | verify (sha256) | session create | first run |',
+  '| --- | ---: | ---: | ---: | ---: | ---: |',
+);
+for (const [t, c] of Object.entries(cold))
+  lines.push(
+    `| ${t} int8 | ${ms(c.total)} ms | ${ms(c.fetch)} ms | ${ms(c.verify)} ms | ${ms(c.create)} ms | ${ms(c.firstRun)} ms |`,
+  );
 lines.push('', '| preprocessing (median) | decode | resize + crop + normalize |', '| --- | ---: | ---: |');
 for (const [k, v] of Object.entries(prep)) lines.push(`| ${k} | ${ms(v.decode)} ms | ${ms(v.resize)} ms |`);
 const report = lines.join('\n');
@@ -163,6 +243,9 @@ const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
 const text = readFileSync(doc, 'utf8');
 if (text.includes(START) && text.includes(END)) {
-  writeFileSync(doc, `${text.slice(0, text.indexOf(START) + START.length)}\n${report}\n${text.slice(text.indexOf(END))}`);
+  writeFileSync(
+    doc,
+    `${text.slice(0, text.indexOf(START) + START.length)}\n${report}\n${text.slice(text.indexOf(END))}`,
+  );
   log(`updated ${doc}`);
 }

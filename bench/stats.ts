@@ -6,7 +6,11 @@ export const median = (xs: number[]): number => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-export async function timeMedian(runs: number, fn: () => Promise<unknown>, warmup = 1): Promise<{ median: number; runs: number[] }> {
+export async function timeMedian(
+  runs: number,
+  fn: () => Promise<unknown>,
+  warmup = 1,
+): Promise<{ median: number; runs: number[] }> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {

@@ -9,8 +9,18 @@ import { preprocessToRgb } from '../src/model/image/preprocess-image.ts';
 const DIR = '.cache/bench';
 
 async function upscaled(source: string, w: number, h: number): Promise<Uint8Array> {
-  const cfg = { size: Math.max(w, h), mean: [0, 0, 0], std: [1, 1, 1], interpolation: 'bicubic', resizeMode: 'squash' } as const;
-  const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(source)), { ...cfg, mean: [0, 0, 0], std: [1, 1, 1] });
+  const cfg = {
+    size: Math.max(w, h),
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+    interpolation: 'bicubic',
+    resizeMode: 'squash',
+  } as const;
+  const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(source)), {
+    ...cfg,
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+  });
   // Crop the square to w×h.
   const side = cfg.size;
   const out = new Uint8Array(w * h * 3);
@@ -38,7 +48,10 @@ export async function benchImages(shared: string): Promise<{ jpeg12mp: string; p
     await initEncoder(await WebAssembly.compile(readFileSync(encWasm)));
     const rgb = await upscaled(join(shared, 'conformance/preprocess/rocket.jpg'), 4000, 3000);
     const data = { data: rgba(rgb), width: 4000, height: 3000, colorSpace: 'srgb' } as unknown as ImageData;
-    writeFileSync(jpeg12mp, new Uint8Array(await encodeJpeg(data, { quality: 90, progressive: false, chroma_subsample: 2 })));
+    writeFileSync(
+      jpeg12mp,
+      new Uint8Array(await encodeJpeg(data, { quality: 90, progressive: false, chroma_subsample: 2 })),
+    );
   }
   if (!existsSync(png1mp)) {
     const rgb = await upscaled(join(shared, 'conformance/preprocess/chelsea.png'), 1155, 866);

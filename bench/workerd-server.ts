@@ -9,7 +9,17 @@ export interface DevServer {
 export async function startDev(modelId: string, port: number): Promise<DevServer> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ['node_modules/wrangler/bin/wrangler.js', 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--var', `MODEL_ID:${modelId}`],
+    [
+      'node_modules/wrangler/bin/wrangler.js',
+      'dev',
+      '--local',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--var',
+      `MODEL_ID:${modelId}`,
+    ],
     { detached: true, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
   );
   const url = `http://127.0.0.1:${port}`;

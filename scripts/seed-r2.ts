@@ -1,19 +1,12 @@
 /**
- * Uploads a build folder to the R2 bucket of wrangler.toml through wrangler's platform proxy (local persistence by
- * default, the same storage `wrangler dev` uses). Idempotent: objects whose stored sha256 matches are skipped.
+ * Uploads a build folder to the R2 bucket of wrangler.toml (local persistence, the storage `wrangler dev` uses).
+ * Idempotent: objects whose stored sha256 matches are skipped.
  */
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { R2Bucket } from '@cloudflare/workers-types';
-import { getPlatformProxy } from 'wrangler';
 import { MANIFEST_FILE, PRECISIONS, type Precision, TOWERS, towerFiles } from '../src/shared/manifest.ts';
+import { plainBuffer, withLocalBindings } from '../tool/runtime/local-bindings.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';
-
-/** A plain ArrayBuffer: the proxy's serializer refuses Node Buffers that view a shared pool. */
-function fileBytes(path: string): ArrayBuffer {
-  const b = readFileSync(path);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-}
 
 export async function seedR2(
   dir: string,
@@ -22,9 +15,7 @@ export async function seedR2(
 ) {
   const manifest = readManifest(dir);
   const prefix = basename(dir);
-  const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ configPath: 'wrangler.toml', persist: true });
-  try {
-    const bucket = proxy.env.MODELS;
+  return withLocalBindings(async ({ MODELS: bucket }) => {
     const files = [
       manifest.tokenizer.vocab,
       ...TOWERS.flatMap((t) => precisions.flatMap((p) => towerFiles(manifest, t, p))),
@@ -34,17 +25,15 @@ export async function seedR2(
       const key = `${prefix}/${f.file}`;
       const head = await bucket.head(key);
       if (head?.customMetadata?.sha256 === f.sha256) continue;
-      await bucket.put(key, fileBytes(join(dir, f.file)), { customMetadata: { sha256: f.sha256 } });
+      await bucket.put(key, plainBuffer(readFileSync(join(dir, f.file))), { customMetadata: { sha256: f.sha256 } });
       uploaded++;
       log(`seeded ${key} (${(f.bytes / 2 ** 20).toFixed(1)} MiB)`);
     }
     // The manifest goes last: a reader that sees it finds every file it lists.
-    await bucket.put(`${prefix}/${MANIFEST_FILE}`, fileBytes(join(dir, MANIFEST_FILE)));
+    await bucket.put(`${prefix}/${MANIFEST_FILE}`, plainBuffer(readFileSync(join(dir, MANIFEST_FILE))));
     log(`R2 ${prefix}/: ${uploaded} uploaded, ${files.length - uploaded} already current`);
     return { prefix, uploaded, unchanged: files.length - uploaded };
-  } finally {
-    await proxy.dispose();
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,4 +1,5 @@
 /** What every route receives: dependencies built once per isolate/process, and per-request timing. */
+import type { LabelsetStore } from '../model/labelset-store.ts';
 import type { ModelService } from '../model/model-service.ts';
 import type { AppConfig } from '../shared/config.ts';
 import type { ServerTiming } from './server-timing.ts';
@@ -6,6 +7,8 @@ import type { ServerTiming } from './server-timing.ts';
 export interface AppDeps {
   config: AppConfig;
   models: ModelService;
+  /** Label sets and prompt-embedding cache (Workers KV); classification routes answer 503 without it. */
+  labelsets?: LabelsetStore;
   /** Bytes of the inference runtime's wasm memory, where the runtime has one. */
   wasmMemoryBytes?: () => number;
 }

@@ -2,7 +2,9 @@
 import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from './app-env.ts';
 import { errorResponse } from './middleware/error-handler.ts';
+import { classifyRoutes } from './routes/classify.ts';
 import { embeddingsRoutes } from './routes/embeddings.ts';
+import { labelsetRoutes } from './routes/labelsets.ts';
 import { modelRoutes } from './routes/models.ts';
 import { ServerTiming } from './server-timing.ts';
 
@@ -18,6 +20,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.route('/', modelRoutes);
   app.route('/', embeddingsRoutes);
+  app.route('/', classifyRoutes);
+  app.route('/', labelsetRoutes);
   app.notFound((c) =>
     c.json({ error: { type: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );

@@ -17,6 +17,12 @@ export interface AppConfig {
   maxTextChars: number;
   /** Shards fetched from R2 at once while loading a tower. */
   fetchConcurrency: number;
+  /** Ad-hoc labels per classify request. */
+  maxLabels: number;
+  /** Prompts a label set may have to be computed at the edge (PUT /v1/labelsets with JSON). */
+  maxEdgePrompts: number;
+  /** Bearer token of the admin routes (a Worker secret); admin routes are refused when unset. */
+  adminToken: string | undefined;
 }
 
 const int = (env: Record<string, unknown>, key: string, fallback: number): number => {
@@ -45,5 +51,8 @@ export function parseConfig(bindings: object): AppConfig {
     maxInputs: int(env, 'MAX_INPUTS', 32),
     maxTextChars: int(env, 'MAX_TEXT_CHARS', 2048),
     fetchConcurrency: int(env, 'FETCH_CONCURRENCY', 6),
+    maxLabels: int(env, 'MAX_LABELS', 256),
+    maxEdgePrompts: int(env, 'MAX_EDGE_PROMPTS', 2000),
+    adminToken: typeof env.ADMIN_TOKEN === 'string' && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : undefined,
   });
 }

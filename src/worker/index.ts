@@ -1,11 +1,13 @@
 /** Worker entry: builds the app's dependencies from bindings once per isolate, then serves it. */
 import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
 import type { Hono } from 'hono';
+import { kvStore } from '../adapters/workerd/kv-store.ts';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
 import type { AppEnv } from '../app/app-env.ts';
 import { createApp } from '../app/create-app.ts';
 import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
+import { LabelsetStore } from '../model/labelset-store.ts';
 import { ModelService } from '../model/model-service.ts';
 import { parseConfig } from '../shared/config.ts';
 
@@ -27,7 +29,12 @@ function build(env: Env): Hono<AppEnv> {
     read: files.read,
     concurrency: config.fetchConcurrency,
   });
-  return createApp({ config, models, wasmMemoryBytes: ortWasmMemoryBytes });
+  return createApp({
+    config,
+    models,
+    labelsets: new LabelsetStore(kvStore(env.PROMPTS)),
+    wasmMemoryBytes: ortWasmMemoryBytes,
+  });
 }
 
 export default {

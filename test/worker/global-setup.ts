@@ -1,8 +1,10 @@
 /** Builds the tiny fixture and computes `edge-clip embed` reference features in Node for the workerd tests. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
+import { zeroShotScores } from '../../src/model/zero-shot.ts';
+import { decodeClassifier } from '../../src/shared/classifier-blob.ts';
 import { initJpegForNode } from '../../tool/runtime/jpeg-wasm-node.ts';
 import { readManifest } from '../../tool/runtime/local-build.ts';
 import { buildTiny } from '../global-setup.ts';
@@ -38,7 +40,6 @@ export default async function setup(project: TestProject): Promise<void> {
     batch.set(t, i * t.length);
   });
   const file = join(WORKER_MODELS, 'images.f32');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(file, new Uint8Array(batch.buffer));
   const shape = `${tensors.length},3,64,64`;
   const reference: Reference = {
@@ -64,5 +65,33 @@ export default async function setup(project: TestProject): Promise<void> {
     ]);
     reference[precision] = { text: out.text_features ?? [], image: out.image_features ?? [] };
   }
+  // Zero-shot reference: classifier blob from the CLI, scores from CLI image features.
+  const set = {
+    name: 'animals',
+    labels: ['cat', 'dog', 'rocket', 'person', 'motorcycle'],
+    templates: ['a photo of a {c}.', 'a drawing of a {c}.'],
+  };
+  const setFile = join(WORKER_MODELS, 'animals.json');
+  writeFileSync(setFile, JSON.stringify(set));
+  const blobFile = join(WORKER_MODELS, 'animals.int8.ecls');
+  const built = await runCli([
+    'prompts',
+    'build',
+    '--model',
+    TINY_ST,
+    '--labelset',
+    setFile,
+    '--precision',
+    'int8',
+    '--out',
+    blobFile,
+  ]);
+  if (built.code !== 0) throw new Error(built.stderr);
+  const blob = readFileSync(blobFile);
+  const { weights } = decodeClassifier(new Uint8Array(blob));
+  const expectedScores = reference.int8.image.map((row) =>
+    zeroShotScores(Float32Array.from(row), weights, set.labels, manifest.logitScale, set.labels.length),
+  );
+  reference.zeroShot = { set, blobBase64: blob.toString('base64'), expected: expectedScores };
   project.provide('reference', reference);
 }

@@ -6,6 +6,13 @@ export interface Reference {
   images: string[];
   fp32: { text: number[][]; image: number[][] };
   int8: { text: number[][]; image: number[][] };
+  /** Zero-shot: the label set, its classifier blob built by `edge-clip prompts build` (base64), and the scores
+   * computed from `edge-clip embed` image features (int8, onnxruntime-web) for each test image, all labels ranked. */
+  zeroShot: {
+    set: { name: string; labels: string[]; templates: string[] };
+    blobBase64: string;
+    expected: { label: string; index: number; score: number }[][];
+  };
 }
 
 declare module 'vitest' {

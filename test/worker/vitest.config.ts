@@ -19,7 +19,7 @@ export default defineProject({
     cloudflareTest({
       wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
       miniflare: {
-        bindings: { MODEL_ID: 'tiny' },
+        bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token' },
         // Test-only binding: lets tests inside workerd read build outputs and fixtures from disk to seed R2.
         serviceBindings: {
           async FIXTURES(request: Request) {

@@ -1,0 +1,81 @@
+/** Request options shared by the inference routes: precision, orientation, model check, image uploads. */
+import type { Context } from 'hono';
+import type { Orientation } from '../model/image/preprocess-image.ts';
+import { decodeBase64 } from '../shared/base64.ts';
+import { EdgeClipError } from '../shared/errors.ts';
+import { PRECISIONS, type Precision, type TowerName } from '../shared/manifest.ts';
+import type { AppEnv } from './app-env.ts';
+import { readBody } from './request-body.ts';
+
+export const invalid = (message: string) => new EdgeClipError('INVALID_INPUT', message);
+
+/** Body field, else query parameter, else the configured default; must be a precision this build has. */
+export async function resolvePrecision(c: Context<AppEnv>, tower: TowerName, requested: unknown): Promise<Precision> {
+  const { config, models } = c.get('deps');
+  const precision = requested ?? c.req.query('precision') ?? config.defaultPrecision;
+  if (typeof precision !== 'string' || !(PRECISIONS as readonly string[]).includes(precision)) {
+    throw invalid(`precision must be one of ${PRECISIONS.join(', ')}`);
+  }
+  const manifest = await models.manifest();
+  if (!manifest.towers[tower][precision as Precision]) {
+    const have = Object.keys(manifest.towers[tower]).join(', ');
+    throw invalid(`this build has no ${precision} ${tower} tower (it has ${have})`);
+  }
+  return precision as Precision;
+}
+
+export function resolveOrientation(value: unknown): Orientation {
+  const v = value ?? 'ignore';
+  if (v !== 'ignore' && v !== 'exif') throw invalid('orientation must be "ignore" or "exif"');
+  return v;
+}
+
+export async function checkModel(c: Context<AppEnv>, model: unknown): Promise<string> {
+  const { modelId } = await c.get('deps').models.manifest();
+  if (model !== undefined && model !== modelId) {
+    throw new EdgeClipError('NOT_FOUND', `model ${String(model)} is not served here (this worker serves ${modelId})`);
+  }
+  return modelId;
+}
+
+const DATA_URI = /^data:(image\/[\w.+-]+)?(;[\w=.-]+)*;base64,/i;
+
+export function decodeDataUri(s: unknown, where: string): Uint8Array {
+  const m = typeof s === 'string' ? DATA_URI.exec(s) : null;
+  if (!m) throw invalid(`${where} must be a data:image/...;base64, URI`);
+  return decodeBase64((s as string).slice(m[0].length));
+}
+
+/** An image sent raw (image/*, octet-stream) or as the multipart field `image`; other multipart fields come along. */
+export async function readImageUpload(
+  req: Request,
+  maxBytes: number,
+): Promise<{ image: Uint8Array; fields: Record<string, string> }> {
+  const type = req.headers.get('content-type') ?? '';
+  const bytes = await readBody(req, maxBytes);
+  let image: Uint8Array;
+  const fields: Record<string, string> = {};
+  if (/^image\//i.test(type) || /^application\/octet-stream/i.test(type)) {
+    image = bytes;
+  } else if (/^multipart\/form-data/i.test(type)) {
+    let form: FormData;
+    try {
+      form = await new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': type } }).formData();
+    } catch {
+      throw invalid('malformed multipart/form-data body');
+    }
+    const file: unknown = form.get('image');
+    if (!(file instanceof Blob)) throw invalid('multipart body needs a file field named "image"');
+    image = new Uint8Array(await file.arrayBuffer());
+    form.forEach((v, k) => {
+      if (typeof v === 'string') fields[k] = v;
+    });
+  } else {
+    throw new EdgeClipError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `send the image as image/* or multipart/form-data (got ${type || 'no content type'})`,
+    );
+  }
+  if (image.length === 0) throw new EdgeClipError('UNPROCESSABLE_IMAGE', 'empty image');
+  return { image, fields };
+}

@@ -1,0 +1,119 @@
+/** POST /v1/classify: zero-shot labels for one or more images, against a stored label set or ad-hoc labels. */
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { adHocClassifier, classifyImages } from '../../model/classify.ts';
+import type { LabelsetStore } from '../../model/labelset-store.ts';
+import { EdgeClipError } from '../../shared/errors.ts';
+import { parseLabelSet } from '../../shared/labelset.ts';
+import type { AppEnv } from '../app-env.ts';
+import { readJson } from '../request-body.ts';
+import {
+  checkModel,
+  decodeDataUri,
+  invalid,
+  readImageUpload,
+  resolveOrientation,
+  resolvePrecision,
+} from '../request-options.ts';
+
+export function requireStore(c: Context<AppEnv>): LabelsetStore {
+  const store = c.get('deps').labelsets;
+  if (!store)
+    throw new EdgeClipError('MODEL_NOT_READY', 'no label-set store (KV binding PROMPTS) is configured', {
+      retryAfter: 60,
+    });
+  return store;
+}
+
+/** Ad-hoc labels arrive as a JSON array, or in query/multipart fields as a JSON array or comma-separated text. */
+function listField(v: unknown, what: string): string[] | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (Array.isArray(v)) return v as string[];
+  if (typeof v !== 'string') throw invalid(`${what} must be an array of strings`);
+  if (v.trim().startsWith('[')) {
+    try {
+      return JSON.parse(v) as string[];
+    } catch {
+      throw invalid(`${what} is not a valid JSON array`);
+    }
+  }
+  return v.split(',').map((s) => s.trim());
+}
+
+export const classifyRoutes = new Hono<AppEnv>().post('/v1/classify', async (c) => {
+  const { config, models } = c.get('deps');
+  const type = c.req.header('content-type') ?? '';
+  let options: Record<string, unknown>;
+  let images: Uint8Array[];
+  let batch = false;
+  if (/^(image\/|multipart\/form-data|application\/octet-stream)/i.test(type)) {
+    const upload = await readImageUpload(c.req.raw, config.maxBodyBytes);
+    images = [upload.image];
+    options = { ...c.req.query(), ...upload.fields };
+  } else {
+    options = await readJson(c.req.raw, config.maxBodyBytes);
+    if (options.images !== undefined) {
+      if (!Array.isArray(options.images) || options.images.length === 0)
+        throw invalid('images must be a non-empty array of data URIs');
+      if (options.images.length > config.maxInputs)
+        throw new EdgeClipError('PAYLOAD_TOO_LARGE', `at most ${config.maxInputs} images per request`);
+      images = options.images.map((s, i) => decodeDataUri(s, `images[${i}]`));
+      batch = true;
+    } else {
+      images = [decodeDataUri(options.image, 'image')];
+    }
+  }
+  const topK = Number(options.top_k ?? 5);
+  if (!Number.isInteger(topK) || topK < 1) throw invalid('top_k must be a positive integer');
+  const model = await checkModel(c, options.model);
+  const precision = await resolvePrecision(c, 'image', options.precision);
+  const store = requireStore(c);
+  const timing = c.get('timing');
+  const manifest = await models.manifest();
+  const labelsetName = options.labelset;
+  const labels = listField(options.labels, 'labels');
+  let classifier: { weights: Float32Array; labels: string[] };
+  if (typeof labelsetName === 'string' && labelsetName !== '') {
+    if (labels) throw invalid('give either labelset or labels, not both');
+    const stored = await timing.measure('labelset', () => store.get(manifest, labelsetName, precision));
+    classifier = { weights: stored.weights, labels: stored.header.labels };
+  } else if (labels) {
+    if (labels.length > config.maxLabels)
+      throw new EdgeClipError(
+        'PAYLOAD_TOO_LARGE',
+        `at most ${config.maxLabels} ad-hoc labels (got ${labels.length}); upload a label set instead`,
+      );
+    const set = parseLabelSet({ name: 'ad-hoc', labels, templates: listField(options.templates, 'templates') });
+    if (set.labels.length * set.templates.length > config.maxEdgePrompts)
+      throw new EdgeClipError('PAYLOAD_TOO_LARGE', `labels × templates must be at most ${config.maxEdgePrompts}`);
+    const { rows, encoded } = await adHocClassifier(models, store, set, precision, timing);
+    c.header('x-prompts-encoded', String(encoded));
+    classifier = { weights: rows, labels: set.labels };
+  } else {
+    throw invalid('give labelset (a name from GET /v1/labelsets) or labels (an array)');
+  }
+  const { results } = await classifyImages(
+    models,
+    images,
+    classifier,
+    precision,
+    Math.min(topK, classifier.labels.length),
+    timing,
+    {
+      orientation: resolveOrientation(options.orientation),
+      maxPixels: config.maxImagePixels,
+    },
+  );
+  c.header('x-precision', precision);
+  c.header('server-timing', timing.header());
+  const common = {
+    model,
+    labelset: typeof labelsetName === 'string' && labelsetName !== '' ? labelsetName : null,
+    precision,
+  };
+  return c.json(
+    batch
+      ? { ...common, data: results.map((r, index) => ({ index, results: r })) }
+      : { ...common, results: results[0] },
+  );
+});

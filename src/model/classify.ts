@@ -1,0 +1,78 @@
+/** Zero-shot classification at the edge: one image embedding per image plus one matrix product per label set. */
+import type { Classifier } from '../shared/classifier-blob.ts';
+import { expandPrompts, type LabelSet } from '../shared/labelset.ts';
+import type { Precision } from '../shared/manifest.ts';
+import { embedImages, embedTexts, type Timing } from './embed.ts';
+import type { PreprocessOptions } from './image/preprocess-image.ts';
+import type { LabelsetStore } from './labelset-store.ts';
+import type { ModelService } from './model-service.ts';
+import { classifierRows, type LabelScore, zeroShotScores } from './zero-shot.ts';
+
+const TEXT_BATCH = 64;
+
+/**
+ * Classifier rows for an ad-hoc label set. Prompt embeddings are cached in KV by exact prompt and build, so the same
+ * labels a second time encode nothing.
+ */
+export async function adHocClassifier(
+  models: ModelService,
+  store: LabelsetStore,
+  set: LabelSet,
+  precision: Precision,
+  timing: Timing,
+): Promise<{ rows: Float32Array; encoded: number }> {
+  const m = await models.manifest();
+  const prompts = expandPrompts(set);
+  const cached = await timing.measure('cache', () => store.cachedPrompts(m, precision, prompts));
+  const missing = prompts.flatMap((p, i) => (cached[i] ? [] : [i]));
+  for (let s = 0; s < missing.length; s += TEXT_BATCH) {
+    const chunk = missing.slice(s, s + TEXT_BATCH);
+    const emb = await embedTexts(
+      models,
+      chunk.map((i) => prompts[i]),
+      precision,
+      timing,
+    );
+    await Promise.all(
+      chunk.map((p, r) => {
+        const row = emb.data.slice(r * emb.dim, (r + 1) * emb.dim);
+        cached[p] = row;
+        return store.cachePrompt(m, precision, prompts[p], row);
+      }),
+    );
+  }
+  const all = new Float32Array(prompts.length * m.embedDim);
+  cached.forEach((e, i) => {
+    all.set(e!, i * m.embedDim);
+  });
+  return { rows: classifierRows(all, set.labels.length, set.templates.length, m.embedDim), encoded: missing.length };
+}
+
+export interface Classification {
+  results: LabelScore[][];
+}
+
+export async function classifyImages(
+  models: ModelService,
+  images: readonly Uint8Array[],
+  classifier: Pick<Classifier, 'weights'> & { labels: string[] },
+  precision: Precision,
+  topK: number,
+  timing: Timing,
+  options: PreprocessOptions,
+): Promise<Classification> {
+  const m = await models.manifest();
+  const emb = await embedImages(models, images, precision, timing, options);
+  const results = await timing.measure('classify', () =>
+    images.map((_, i) =>
+      zeroShotScores(
+        emb.data.subarray(i * emb.dim, (i + 1) * emb.dim),
+        classifier.weights,
+        classifier.labels,
+        m.logitScale,
+        topK,
+      ),
+    ),
+  );
+  return { results };
+}

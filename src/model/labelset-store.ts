@@ -1,0 +1,113 @@
+/** Classifiers and cached prompt embeddings in a key-value store (Workers KV), keyed per model build. */
+import { type Classifier, decodeClassifier, encodeClassifier } from '../shared/classifier-blob.ts';
+import { EdgeClipError } from '../shared/errors.ts';
+import { labelsetKey, labelsetPrefix, parseLabelsetKey, promptEmbeddingKey } from '../shared/kv-keys.ts';
+import type { ModelManifest, Precision } from '../shared/manifest.ts';
+import { sha256Hex } from '../shared/sha256.ts';
+
+/** The operations edge-clip needs from a key-value store; the workerd adapter maps them onto a KV binding. */
+export interface KeyValueStore {
+  get(key: string): Promise<Uint8Array | null>;
+  put(key: string, value: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): Promise<string[]>;
+}
+
+export interface LabelsetEntry {
+  name: string;
+  precision: Precision;
+  buildHash: string;
+  stale: boolean;
+}
+
+export class LabelsetStore {
+  /** Decoded classifiers by KV key: a 1000-label set decodes once per isolate, not per request. */
+  private readonly decoded = new Map<string, Classifier>();
+
+  constructor(private readonly kv: KeyValueStore) {}
+
+  async list(m: ModelManifest): Promise<LabelsetEntry[]> {
+    const keys = await this.kv.list(labelsetPrefix(m.modelId));
+    return keys.flatMap((k) => {
+      const p = parseLabelsetKey(k);
+      return p
+        ? [{ name: p.name, precision: p.precision, buildHash: p.buildHash, stale: p.buildHash !== m.buildHash }]
+        : [];
+    });
+  }
+
+  /** The set for this build, preferring `precision`; a set that exists only for another build is reported as stale. */
+  async get(m: ModelManifest, name: string, precision: Precision): Promise<Classifier> {
+    for (const p of [precision, precision === 'int8' ? 'fp32' : 'int8'] as const) {
+      const key = labelsetKey(m.modelId, m.buildHash, p, name);
+      const cached = this.decoded.get(key);
+      if (cached) return cached;
+      const bytes = await this.kv.get(key);
+      if (bytes) {
+        const c = decodeClassifier(bytes);
+        if (c.header.buildHash !== m.buildHash) throw stale(name, c.header.buildHash, m.buildHash);
+        this.decoded.set(key, c);
+        return c;
+      }
+    }
+    const other = (await this.list(m)).find((e) => e.name === name && e.stale);
+    if (other) throw stale(name, other.buildHash, m.buildHash);
+    throw new EdgeClipError(
+      'NOT_FOUND',
+      `label set ${name} does not exist for model ${m.modelId} (see GET /v1/labelsets)`,
+    );
+  }
+
+  async put(m: ModelManifest, c: Classifier): Promise<string> {
+    if (c.header.modelId !== m.modelId || c.header.buildHash !== m.buildHash)
+      throw stale(c.header.name, c.header.buildHash, m.buildHash);
+    const key = labelsetKey(m.modelId, m.buildHash, c.header.precision, c.header.name);
+    await this.kv.put(key, encodeClassifier(c));
+    this.decoded.delete(key);
+    return key;
+  }
+
+  /** Deletes the set at every precision of this build; returns how many were deleted. */
+  async delete(m: ModelManifest, name: string): Promise<number> {
+    let n = 0;
+    for (const p of ['fp32', 'int8'] as const) {
+      const key = labelsetKey(m.modelId, m.buildHash, p, name);
+      if (await this.kv.get(key)) {
+        await this.kv.delete(key);
+        this.decoded.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Cached normalized embeddings of exact prompts (null where not cached). */
+  async cachedPrompts(
+    m: ModelManifest,
+    precision: Precision,
+    prompts: readonly string[],
+  ): Promise<(Float32Array | null)[]> {
+    const keys = await Promise.all(
+      prompts.map(async (p) =>
+        promptEmbeddingKey(m.buildHash, precision, await sha256Hex(new TextEncoder().encode(p))),
+      ),
+    );
+    return Promise.all(
+      keys.map(async (k) => {
+        const b = await this.kv.get(k);
+        return b && b.length === m.embedDim * 4 ? new Float32Array(b.slice().buffer) : null;
+      }),
+    );
+  }
+
+  async cachePrompt(m: ModelManifest, precision: Precision, prompt: string, embedding: Float32Array): Promise<void> {
+    const key = promptEmbeddingKey(m.buildHash, precision, await sha256Hex(new TextEncoder().encode(prompt)));
+    await this.kv.put(key, new Uint8Array(embedding.slice().buffer));
+  }
+}
+
+const stale = (name: string, theirs: string, ours: string) =>
+  new EdgeClipError(
+    'STALE_LABELSET',
+    `label set ${name} was built for build ${theirs}, but this worker serves build ${ours}: rebuild it with edge-clip prompts build`,
+  );

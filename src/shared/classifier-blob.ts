@@ -1,0 +1,99 @@
+/**
+ * The binary form of a zero-shot classifier: "ECLS", u32 header length, UTF-8 JSON header, padding to 8 bytes, then
+ * the [labels, dim] matrix row-major in float16 or float32 (little-endian). One row per label: the L2-normalized mean
+ * of its templates' L2-normalized text embeddings.
+ */
+import { EdgeClipError } from './errors.ts';
+import type { Precision } from './manifest.ts';
+
+const MAGIC = 0x534c4345; // "ECLS" little-endian
+
+export interface ClassifierHeader {
+  schema: 'edge-clip.classifier/v1';
+  name: string;
+  modelId: string;
+  buildHash: string;
+  /** Precision of the text tower that produced the rows. */
+  precision: Precision;
+  dtype: 'float16' | 'float32';
+  labels: string[];
+  templates: string[];
+  dim: number;
+  createdAt: string;
+}
+
+export interface Classifier {
+  header: ClassifierHeader;
+  /** [labels.length, dim], rows L2-normalized. */
+  weights: Float32Array;
+}
+
+function toHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let h = mant >> shift;
+    if ((mant >> (shift - 1)) & 1 && (mant & ((1 << (shift - 1)) - 1) || h & 1)) h++;
+    return sign | h;
+  }
+  if (exp >= 31) return sign | 0x7c00;
+  let h = sign | (exp << 10) | (mant >> 13);
+  if (mant & 0x1000 && (mant & 0x2fff || h & 1)) h++;
+  return h;
+}
+
+function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+export function encodeClassifier(c: Classifier): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(c.header));
+  const start = Math.ceil((8 + json.length) / 8) * 8;
+  const width = c.header.dtype === 'float16' ? 2 : 4;
+  const out = new Uint8Array(start + c.weights.length * width);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, MAGIC, true);
+  dv.setUint32(4, json.length, true);
+  out.set(json, 8);
+  for (let i = 0; i < c.weights.length; i++) {
+    if (width === 2) dv.setUint16(start + i * 2, toHalf(c.weights[i]), true);
+    else dv.setFloat32(start + i * 4, c.weights[i], true);
+  }
+  return out;
+}
+
+export function decodeClassifier(bytes: Uint8Array): Classifier {
+  const bad = (m: string) => new EdgeClipError('INVALID_INPUT', `classifier blob: ${m}`);
+  if (bytes.length < 8) throw bad('too short');
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dv.getUint32(0, true) !== MAGIC) throw bad('not an edge-clip classifier (magic ECLS missing)');
+  const len = dv.getUint32(4, true);
+  if (8 + len > bytes.length) throw bad('header truncated');
+  let header: ClassifierHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len)));
+  } catch {
+    throw bad('header is not JSON');
+  }
+  if (header.schema !== 'edge-clip.classifier/v1' || !Array.isArray(header.labels) || !(header.dim > 0))
+    throw bad('unknown header');
+  const start = Math.ceil((8 + len) / 8) * 8;
+  const width = header.dtype === 'float16' ? 2 : 4;
+  const count = header.labels.length * header.dim;
+  if (bytes.length !== start + count * width) throw bad(`${bytes.length} bytes, expected ${start + count * width}`);
+  const weights = new Float32Array(count);
+  for (let i = 0; i < count; i++)
+    weights[i] = width === 2 ? fromHalf(dv.getUint16(start + i * 2, true)) : dv.getFloat32(start + i * 4, true);
+  return { header, weights };
+}

@@ -1,0 +1,44 @@
+/** Label sets for zero-shot classification: labels × prompt templates, OpenAI CLIP's recipe. */
+import { EdgeClipError } from './errors.ts';
+
+export const DEFAULT_TEMPLATES = ['a photo of a {c}.'];
+
+export interface LabelSet {
+  name: string;
+  labels: string[];
+  templates: string[];
+}
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
+
+/**
+ * Accepts `{name, labels, templates?}` (OpenCLIP's `classnames` is taken for `labels`). Labels may repeat (ImageNet
+ * has two "missile" and two "sunglasses" classes): results carry the class index.
+ */
+export function parseLabelSet(json: unknown, fallbackName?: string): LabelSet {
+  const bad = (m: string) => new EdgeClipError('INVALID_INPUT', `label set: ${m}`);
+  if (typeof json !== 'object' || json === null) throw bad('not a JSON object');
+  const o = json as Record<string, unknown>;
+  const name = o.name ?? fallbackName;
+  if (typeof name !== 'string' || !NAME.test(name)) throw bad('name must be 1-64 letters, digits, ".", "_" or "-"');
+  const labels = o.labels ?? o.classnames;
+  if (!Array.isArray(labels) || labels.length === 0 || !labels.every((l) => typeof l === 'string' && l.trim() !== '')) {
+    throw bad('labels must be a non-empty array of non-empty strings');
+  }
+  const templates = o.templates ?? DEFAULT_TEMPLATES;
+  if (
+    !Array.isArray(templates) ||
+    templates.length === 0 ||
+    !templates.every((t) => typeof t === 'string' && t.includes('{c}'))
+  ) {
+    throw bad('templates must be a non-empty array of strings containing {c}');
+  }
+  return { name, labels: labels as string[], templates: templates as string[] };
+}
+
+export const promptFor = (template: string, label: string): string => template.replaceAll('{c}', label);
+
+/** The labels' prompts, label-major: prompt i·T+t is template t of label i. */
+export function expandPrompts(set: LabelSet): string[] {
+  return set.labels.flatMap((l) => set.templates.map((t) => promptFor(t, l)));
+}

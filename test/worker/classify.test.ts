@@ -1,0 +1,186 @@
+import { env } from 'cloudflare:workers';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { decodeBase64 } from '../../src/shared/base64.ts';
+import { labelsetKey } from '../../src/shared/kv-keys.ts';
+import type { ModelManifest } from '../../src/shared/manifest.ts';
+import worker from '../../src/worker/index.ts';
+import { fixture, seedModel } from './seed.ts';
+
+const { zeroShot, images } = inject('reference');
+const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+const call = (path: string, init?: RequestInit) =>
+  worker.fetch(new Request(`http://edge${path}`, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx);
+const json = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+const ADMIN = { authorization: 'Bearer test-admin-token' };
+
+interface Scores {
+  results: { label: string; index: number; score: number }[];
+  labelset: string | null;
+  data?: { index: number; results: Scores['results'] }[];
+}
+
+let manifest: ModelManifest;
+const imageBytes: Uint8Array[] = [];
+const dataUri = (b: Uint8Array) => {
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return `data:image/jpeg;base64,${btoa(s)}`;
+};
+
+beforeAll(async () => {
+  manifest = await seedModel(env, 'tiny-st', 'tiny');
+  // What `edge-clip prompts upload` does: the CLI-built blob under this build's key.
+  await env.PROMPTS.put(labelsetKey('tiny', manifest.buildHash, 'int8', 'animals'), decodeBase64(zeroShot.blobBase64));
+  for (const name of images) imageBytes.push(await fixture(env, `preprocess/${name}`));
+});
+
+const expectScores = (got: Scores['results'], want: Scores['results'], tolerance = 1e-3) => {
+  expect(got.map((r) => r.index)).toEqual(want.map((r) => r.index));
+  got.forEach((r, i) => {
+    expect(Math.abs(r.score - want[i].score)).toBeLessThan(tolerance);
+  });
+};
+
+describe('POST /v1/classify', () => {
+  it('against a KV label set equals the direct computation from edge-clip embed features', async () => {
+    for (const [i, bytes] of imageBytes.entries()) {
+      const res = await call('/v1/classify?labelset=animals&top_k=5', {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: bytes,
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as Scores;
+      expect(body.labelset).toBe('animals');
+      expectScores(body.results, zeroShot.expected[i]);
+      expect(body.results.reduce((a, r) => a + r.score, 0)).toBeCloseTo(1, 5);
+    }
+  });
+
+  it('answers per image for a JSON batch, honouring top_k', async () => {
+    const res = await call('/v1/classify', json({ images: imageBytes.map(dataUri), labelset: 'animals', top_k: 2 }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Scores;
+    expect(body.data!.map((d) => d.index)).toEqual([0, 1]);
+    body.data!.forEach((d, i) => {
+      expectScores(d.results, zeroShot.expected[i].slice(0, 2));
+    });
+  });
+
+  it('encodes ad-hoc labels once, then serves them from the KV cache, with the stored set’s result', async () => {
+    const body = {
+      image: dataUri(imageBytes[0]),
+      labels: zeroShot.set.labels,
+      templates: zeroShot.set.templates,
+      top_k: 5,
+    };
+    const first = await call('/v1/classify', json(body));
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-prompts-encoded')).toBe(
+      String(zeroShot.set.labels.length * zeroShot.set.templates.length),
+    );
+    const second = await call('/v1/classify', json(body));
+    expect(second.headers.get('x-prompts-encoded')).toBe('0');
+    const a = (await first.json()) as Scores;
+    const b = (await second.json()) as Scores;
+    expect(b.results).toEqual(a.results);
+    expect(a.labelset).toBeNull();
+    // The reference rows were stored as float16 and encoded by onnxruntime-node; the edge keeps float32 rows from
+    // onnxruntime-web: the same ranking, scores a little further apart.
+    expectScores(a.results, zeroShot.expected[0], 3e-3);
+  });
+
+  it('refuses a label set built for another build of the model as stale', async () => {
+    await env.PROMPTS.put(labelsetKey('tiny', '0123456789abcdef', 'int8', 'old'), decodeBase64(zeroShot.blobBase64));
+    const res = await call('/v1/classify?labelset=old', {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: imageBytes[0],
+    });
+    expect(res.status).toBe(409);
+    const err = ((await res.json()) as { error: { type: string; message: string } }).error;
+    expect(err.type).toBe('stale_labelset');
+    expect(err.message).toMatch(/0123456789abcdef/);
+    const list = (await (await call('/v1/labelsets')).json()) as { data: { name: string; stale: boolean }[] };
+    expect(list.data).toContainEqual(expect.objectContaining({ name: 'old', stale: true }));
+    expect(list.data).toContainEqual(expect.objectContaining({ name: 'animals', stale: false }));
+  });
+
+  it.each([
+    ['too many labels', { labels: Array.from({ length: 257 }, (_, i) => `l${i}`) }, 413, /at most 256/],
+    ['empty labels', { labels: [] }, 400, /labels must be a non-empty array/],
+    ['an unknown label set', { labelset: 'nope' }, 404, /label set nope does not exist/],
+    ['both labelset and labels', { labelset: 'animals', labels: ['a'] }, 400, /either labelset or labels/],
+    ['neither', {}, 400, /give labelset/],
+    ['top_k 0', { labelset: 'animals', top_k: 0 }, 400, /top_k/],
+    ['a template without {c}', { labels: ['a'], templates: ['a photo'] }, 400, /templates/],
+  ])('%s gives a clear 4xx', async (_name, extra, status, message) => {
+    const res = await call('/v1/classify', json({ image: dataUri(imageBytes[0]), ...extra }));
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(message);
+  });
+});
+
+describe('label-set administration', () => {
+  const set = { labels: ['red', 'green', 'blue'], templates: ['a {c} thing.'] };
+  const put = (headers: Record<string, string>, body: BodyInit = JSON.stringify(set), type = 'application/json') =>
+    call('/v1/labelsets/colours', { method: 'PUT', headers: { 'content-type': type, ...headers }, body });
+
+  it('rejects missing (401) and wrong (403) admin tokens', async () => {
+    expect((await put({})).status).toBe(401);
+    expect((await put({ authorization: 'Bearer wrong' })).status).toBe(403);
+    expect(
+      (await call('/v1/labelsets/colours', { method: 'DELETE', headers: { authorization: 'Bearer nope' } })).status,
+    ).toBe(403);
+  });
+
+  it('computes a small set at the edge, describes it, classifies with it and deletes it', async () => {
+    const res = await put(ADMIN);
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ name: 'colours', labels: 3, computed: true });
+    const info = (await (await call('/v1/labelsets/colours')).json()) as Record<string, unknown>;
+    expect(info).toMatchObject({
+      name: 'colours',
+      labels: set.labels,
+      templates: set.templates,
+      dims: [3, 24],
+      build_hash: manifest.buildHash,
+    });
+    const classified = await call('/v1/classify?labelset=colours', {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: imageBytes[0],
+    });
+    expect(((await classified.json()) as Scores).results.map((r) => r.label).sort()).toEqual(['blue', 'green', 'red']);
+    expect((await call('/v1/labelsets/colours', { method: 'DELETE', headers: ADMIN })).status).toBe(200);
+    expect((await call('/v1/labelsets/colours')).status).toBe(404);
+  });
+
+  it('accepts a prebuilt blob and refuses one whose name or build does not match', async () => {
+    const blob = decodeBase64(zeroShot.blobBase64);
+    const wrongName = await call('/v1/labelsets/other', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', ...ADMIN },
+      body: blob,
+    });
+    expect(wrongName.status).toBe(400);
+    const ok = await call('/v1/labelsets/animals', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', ...ADMIN },
+      body: blob,
+    });
+    expect(ok.status).toBe(201);
+    const tooBig = await put(
+      ADMIN,
+      JSON.stringify({
+        labels: Array.from({ length: 300 }, (_, i) => `l${i}`),
+        templates: Array.from({ length: 7 }, (_, i) => `${i} {c}`),
+      }),
+    );
+    expect(tooBig.status).toBe(413);
+  });
+});

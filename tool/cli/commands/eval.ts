@@ -1,0 +1,87 @@
+/** `edge-clip eval`: zero-shot top-1/top-5 of a classifier over an ImageFolder dataset, with onnxruntime-node. */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
+import { l2NormalizeRows } from '../../../src/model/postprocess.ts';
+import { zeroShotScores } from '../../../src/model/zero-shot.ts';
+import { decodeClassifier } from '../../../src/shared/classifier-blob.ts';
+import { PRECISIONS } from '../../../src/shared/manifest.ts';
+import { IMAGE_INPUT } from '../../../src/shared/tensors.ts';
+import { Progress } from '../../hub/progress.ts';
+import { initJpegForNode } from '../../runtime/jpeg-wasm-node.ts';
+import { loadRunner, readManifest } from '../../runtime/local-build.ts';
+import { oneOf, parse, required, str, UsageError } from '../args.ts';
+import { classifierPath } from './prompts.ts';
+
+const IMAGE_EXT = /\.(jpe?g|png|gif|bmp|tiff?)$/i;
+
+export async function evaluate(argv: string[]) {
+  const args = parse(argv, {
+    model: { type: 'string' },
+    labelset: { type: 'string' },
+    dataset: { type: 'string' },
+    precision: { type: 'string' },
+    limit: { type: 'string' },
+  });
+  const dir = required(args, 'model');
+  const dataset = required(args, 'dataset');
+  const precision = oneOf(args, 'precision', PRECISIONS, 'int8');
+  const labelset = required(args, 'labelset');
+  const blob = existsSync(labelset) ? labelset : classifierPath(dir, labelset, precision);
+  if (!existsSync(blob)) throw new UsageError(`no classifier ${blob}; run edge-clip prompts build first`);
+  const manifest = readManifest(dir);
+  const { header, weights } = decodeClassifier(new Uint8Array(readFileSync(blob)));
+  if (header.buildHash !== manifest.buildHash)
+    throw new UsageError(`${blob} was built for build ${header.buildHash}, the model is ${manifest.buildHash}`);
+  if (!existsSync(dataset) || !statSync(dataset).isDirectory()) throw new UsageError(`${dataset} is not a folder`);
+  // Class folders are named by class index ("0".."999") or by the label itself.
+  const samples: { file: string; target: number }[] = [];
+  for (const cls of readdirSync(dataset).sort()) {
+    const path = join(dataset, cls);
+    if (!statSync(path).isDirectory()) continue;
+    const target = /^\d+$/.test(cls) ? Number(cls) : header.labels.indexOf(cls);
+    if (target < 0 || target >= header.labels.length)
+      throw new UsageError(`${path}: folder name is neither a class index nor a label of ${header.name}`);
+    for (const f of readdirSync(path).sort()) if (IMAGE_EXT.test(f)) samples.push({ file: join(path, f), target });
+  }
+  const limit = Number(str(args, 'limit') ?? samples.length);
+  const todo = samples.slice(0, limit);
+  if (todo.length === 0) throw new UsageError(`${dataset} has no images in class folders`);
+  await initJpegForNode();
+  const runner = await loadRunner(dir, manifest, 'image', precision, 'node', availableParallelism());
+  const size = manifest.preprocess.size;
+  const pixels = new Float32Array(3 * size * size);
+  const progress = new Progress('eval', todo.length, 'items');
+  let top1 = 0;
+  let top5 = 0;
+  const failures: { file: string; error: string }[] = [];
+  const t0 = Date.now();
+  for (const [i, s] of todo.entries()) {
+    try {
+      await preprocessImage(new Uint8Array(readFileSync(s.file)), manifest.preprocess, pixels);
+      const emb = l2NormalizeRows(
+        await runner.run(IMAGE_INPUT, new runner.Tensor('float32', pixels, [1, 3, size, size])),
+        manifest.embedDim,
+      );
+      const ranked = zeroShotScores(emb, weights, header.labels, manifest.logitScale, 5).map((r) => r.index);
+      if (ranked[0] === s.target) top1++;
+      if (ranked.includes(s.target)) top5++;
+    } catch (e) {
+      failures.push({ file: s.file, error: (e as Error).message });
+    }
+    progress.update(i + 1);
+  }
+  const n = todo.length - failures.length;
+  return {
+    model: manifest.modelId,
+    build_hash: manifest.buildHash,
+    labelset: header.name,
+    precision,
+    images: n,
+    top1: n ? top1 / n : 0,
+    top5: n ? top5 / n : 0,
+    seconds: (Date.now() - t0) / 1000,
+    failures,
+  };
+}

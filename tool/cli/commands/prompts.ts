@@ -1,0 +1,119 @@
+/** `edge-clip prompts build|upload`: precomputed zero-shot classifiers, and putting them into Workers KV. */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { decodeClassifier } from '../../../src/shared/classifier-blob.ts';
+import { labelsetKey } from '../../../src/shared/kv-keys.ts';
+import { parseLabelSet } from '../../../src/shared/labelset.ts';
+import { PRECISIONS } from '../../../src/shared/manifest.ts';
+import { buildClassifier } from '../../prompts/build-classifier.ts';
+import { plainBuffer, withLocalBindings } from '../../runtime/local-bindings.ts';
+import { readManifest } from '../../runtime/local-build.ts';
+import { oneOf, parse, required, str, UsageError } from '../args.ts';
+
+export const classifierPath = (model: string, name: string, precision: string) =>
+  join(model, 'labelsets', `${name}.${precision}.ecls`);
+
+async function build(argv: string[]) {
+  const args = parse(argv, {
+    model: { type: 'string' },
+    labelset: { type: 'string' },
+    precision: { type: 'string' },
+    dtype: { type: 'string' },
+    out: { type: 'string' },
+    batch: { type: 'string' },
+    threads: { type: 'string' },
+    templates: { type: 'string' },
+  });
+  const dir = required(args, 'model');
+  const file = required(args, 'labelset');
+  const precision = oneOf(args, 'precision', PRECISIONS, 'int8');
+  const dtype = oneOf(args, 'dtype', ['float16', 'float32'] as const, 'float16');
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`${file}: cannot read a JSON label set (${(e as Error).message})`);
+  }
+  // `--templates simple` picks a file's `simple_templates` list (imagenet1k.json has the 80 OpenAI ones and 7 simple).
+  const which = str(args, 'templates');
+  if (which && which !== 'all') {
+    const alt = json[`${which}_templates`];
+    if (!Array.isArray(alt)) throw new UsageError(`${file} has no ${which}_templates`);
+    json = { ...json, templates: alt };
+  }
+  const set = parseLabelSet(json);
+  const manifest = readManifest(dir);
+  const out = str(args, 'out') ?? classifierPath(dir, set.name, precision);
+  const r = await buildClassifier({
+    dir,
+    manifest,
+    set,
+    precision,
+    dtype,
+    out,
+    batch: Number(str(args, 'batch') ?? 64),
+    threads: Number(str(args, 'threads') ?? availableParallelism()),
+  });
+  return {
+    out,
+    name: set.name,
+    labels: set.labels.length,
+    templates: set.templates.length,
+    prompts: r.prompts,
+    seconds: r.seconds,
+    prompts_per_second: r.promptsPerSecond,
+    resumed_prompts: r.resumedPrompts,
+    build_hash: manifest.buildHash,
+    precision,
+  };
+}
+
+async function upload(argv: string[]) {
+  const args = parse(argv, {
+    model: { type: 'string' },
+    blob: { type: 'string' },
+    local: { type: 'boolean' },
+    remote: { type: 'boolean' },
+  });
+  const manifest = readManifest(required(args, 'model'));
+  const blobFile = required(args, 'blob');
+  const bytes = new Uint8Array(readFileSync(blobFile));
+  const { header } = decodeClassifier(bytes);
+  if (header.buildHash !== manifest.buildHash || header.modelId !== manifest.modelId) {
+    throw new UsageError(
+      `${blobFile} was built for ${header.modelId}@${header.buildHash}, not ${manifest.modelId}@${manifest.buildHash}`,
+    );
+  }
+  const key = labelsetKey(manifest.modelId, manifest.buildHash, header.precision, header.name);
+  if (args.values.remote) {
+    const res = spawnSync(
+      process.execPath,
+      [
+        'node_modules/wrangler/bin/wrangler.js',
+        'kv',
+        'key',
+        'put',
+        '--binding',
+        'PROMPTS',
+        '--remote',
+        key,
+        '--path',
+        blobFile,
+      ],
+      { stdio: 'inherit' },
+    );
+    if (res.status !== 0) throw new Error(`wrangler kv key put failed (exit ${res.status})`);
+  } else {
+    await withLocalBindings((env) => env.PROMPTS.put(key, plainBuffer(bytes)));
+  }
+  return { key, bytes: bytes.length, target: args.values.remote ? 'remote' : 'local' };
+}
+
+export async function prompts(argv: string[]) {
+  const [sub, ...rest] = argv;
+  if (sub === 'build') return build(rest);
+  if (sub === 'upload') return upload(rest);
+  throw new UsageError('usage: edge-clip prompts build|upload ...');
+}
