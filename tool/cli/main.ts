@@ -20,7 +20,7 @@ const USAGE = `usage: edge-clip <command> [options]
   embed     --model model-shards/<id> [--precision fp32|int8] [--runtime node|web] (--image-tensor <f32> --shape N,3,H,W | --text <s> ...) [--raw]
   tokenize  --model model-shards/<id> [--] <text> ...
   preprocess --image <file> [--size 320] [--orientation ignore|exif] [--model model-shards/<id>] --out <file.f32>
-  prompts build --model model-shards/<id> --labelset <file.json> [--precision int8|fp32] [--dtype float16|float32] [--templates all|simple] [--out <file>]
+  prompts build --model model-shards/<id> --labelset <file.json> [--precision int8|fp32] [--dtype float16|float32] [--templates all|simple] [--batch 64] [--max-batches N] [--out <file>]
   prompts upload --model model-shards/<id> --blob <file.ecls> [--local|--remote]
   eval      --model model-shards/<id> --labelset <name|file.ecls> --dataset <ImageFolder> [--precision int8|fp32] [--limit N]
 JSON goes to stdout, progress to stderr.`;

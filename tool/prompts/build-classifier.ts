@@ -26,6 +26,8 @@ export interface BuildClassifierOptions {
   threads: number;
   /** Checkpoint every this many milliseconds. */
   checkpointMs?: number;
+  /** Stop after this many batches in this run (checkpointed, resumable): long builds in time-limited jobs. */
+  maxBatches?: number;
 }
 
 interface PartialState {
@@ -33,13 +35,17 @@ interface PartialState {
   batchesDone: number;
 }
 
-export async function buildClassifier(o: BuildClassifierOptions): Promise<{
-  classifier: Classifier;
+export interface BuildClassifierResult {
+  /** Undefined when the run stopped early (maxBatches) with its progress checkpointed. */
+  classifier?: Classifier;
   prompts: number;
+  computedPrompts: number;
   seconds: number;
   promptsPerSecond: number;
   resumedPrompts: number;
-}> {
+}
+
+export async function buildClassifier(o: BuildClassifierOptions): Promise<BuildClassifierResult> {
   const prompts = expandPrompts(o.set);
   const tokenizer = await loadTokenizer(o.dir, o.manifest);
   const ids = prompts.map((p) => tokenizer.tokenize(p).ids);
@@ -76,7 +82,8 @@ export async function buildClassifier(o: BuildClassifierOptions): Promise<{
   const t0 = Date.now();
   let lastSave = Date.now();
   let done = resumedPrompts;
-  for (let b = start; b < batches.length; b++) {
+  const end = Math.min(batches.length, start + (o.maxBatches ?? batches.length));
+  for (let b = start; b < end; b++) {
     const batch = batches[b];
     const packed = packIds(batch.map((i) => ids[i]));
     const out = l2NormalizeRows(
@@ -94,6 +101,18 @@ export async function buildClassifier(o: BuildClassifierOptions): Promise<{
     }
   }
   const seconds = (Date.now() - t0) / 1000;
+  const stats = {
+    prompts: prompts.length,
+    computedPrompts: done - resumedPrompts,
+    seconds,
+    promptsPerSecond: (done - resumedPrompts) / seconds,
+    resumedPrompts,
+  };
+  if (end < batches.length) {
+    save(end);
+    for (const s of runner.sessions) await s.release();
+    return stats;
+  }
   const classifier: Classifier = {
     header: {
       schema: 'edge-clip.classifier/v1',
@@ -114,11 +133,5 @@ export async function buildClassifier(o: BuildClassifierOptions): Promise<{
   renameSync(`${o.out}.tmp`, o.out);
   rmSync(partialDir, { recursive: true, force: true });
   for (const s of runner.sessions) await s.release();
-  return {
-    classifier,
-    prompts: prompts.length,
-    seconds,
-    promptsPerSecond: (prompts.length - resumedPrompts) / seconds,
-    resumedPrompts,
-  };
+  return { classifier, ...stats };
 }

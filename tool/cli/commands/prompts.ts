@@ -25,6 +25,7 @@ async function build(argv: string[]) {
     batch: { type: 'string' },
     threads: { type: 'string' },
     templates: { type: 'string' },
+    'max-batches': { type: 'string' },
   });
   const dir = required(args, 'model');
   const file = required(args, 'labelset');
@@ -55,16 +56,19 @@ async function build(argv: string[]) {
     out,
     batch: Number(str(args, 'batch') ?? 64),
     threads: Number(str(args, 'threads') ?? availableParallelism()),
+    maxBatches: str(args, 'max-batches') ? Number(str(args, 'max-batches')) : undefined,
   });
   return {
     out,
+    complete: r.classifier !== undefined,
     name: set.name,
     labels: set.labels.length,
     templates: set.templates.length,
     prompts: r.prompts,
+    computed_prompts: r.computedPrompts,
+    resumed_prompts: r.resumedPrompts,
     seconds: r.seconds,
     prompts_per_second: r.promptsPerSecond,
-    resumed_prompts: r.resumedPrompts,
     build_hash: manifest.buildHash,
     precision,
   };

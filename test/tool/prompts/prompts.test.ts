@@ -1,0 +1,165 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
+import { l2NormalizeRows } from '../../../src/model/postprocess.ts';
+import { packIds } from '../../../src/model/text-batch.ts';
+import { zeroShotScores } from '../../../src/model/zero-shot.ts';
+import { decodeClassifier } from '../../../src/shared/classifier-blob.ts';
+import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/shared/tensors.ts';
+import { initJpegForNode } from '../../../tool/runtime/jpeg-wasm-node.ts';
+import { loadRunner, loadTokenizer, readManifest } from '../../../tool/runtime/local-build.ts';
+import { runCli } from '../../helpers/cli.ts';
+import { PREPROCESS, SHARED, TEST_CACHE, TINY_ST } from '../../helpers/paths.ts';
+
+const dir = join(TEST_CACHE, 'prompts');
+const IMAGENET = join(SHARED, 'clip/imagenet1k.json');
+
+beforeAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+});
+
+describe('edge-clip prompts build', () => {
+  it('builds the ImageNet classifier: one normalized row per class = mean of its prompts’ normalized embeddings', async () => {
+    const out = join(dir, 'in1k.ecls');
+    const res = await runCli([
+      'prompts',
+      'build',
+      '--model',
+      TINY_ST,
+      '--labelset',
+      IMAGENET,
+      '--templates',
+      'simple',
+      '--precision',
+      'fp32',
+      '--dtype',
+      'float32',
+      '--out',
+      out,
+    ]);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ complete: true, labels: 1000, templates: 7, prompts: 7000 });
+    expect(res.stderr).toMatch(/7000\/7000/);
+    const { header, weights } = decodeClassifier(new Uint8Array(readFileSync(out)));
+    expect(header).toMatchObject({
+      name: 'imagenet1k',
+      labels: expect.any(Array),
+      dim: 24,
+      buildHash: readManifest(TINY_ST).buildHash,
+      precision: 'fp32',
+    });
+    // Direct computation for class 0 ("tench") from single-prompt runs.
+    const manifest = readManifest(TINY_ST);
+    const tokenizer = await loadTokenizer(TINY_ST, manifest);
+    const text = await loadRunner(TINY_ST, manifest, 'text', 'fp32', 'node');
+    const mean = new Float32Array(24);
+    for (const t of header.templates) {
+      const p = packIds([tokenizer.tokenize(t.replaceAll('{c}', header.labels[0])).ids]);
+      const e = l2NormalizeRows(await text.run(TEXT_INPUT, new text.Tensor('int64', p.data, p.dims)), 24);
+      for (let i = 0; i < 24; i++) mean[i] += e[i];
+    }
+    l2NormalizeRows(mean, 24);
+    for (let i = 0; i < 24; i++) expect(weights[i]).toBeCloseTo(mean[i], 5);
+  });
+
+  it('resumes an interrupted build and produces the same classifier', async () => {
+    const set = join(dir, 'small.json');
+    writeFileSync(
+      set,
+      JSON.stringify({
+        name: 'small',
+        labels: ['cat', 'dog', 'car', 'tree', 'boat'],
+        templates: ['a photo of a {c}.', 'a {c}.', 'art of a {c}.'],
+      }),
+    );
+    const fresh = join(dir, 'fresh.ecls');
+    const resumed = join(dir, 'resumed.ecls');
+    expect(
+      (await runCli(['prompts', 'build', '--model', TINY_ST, '--labelset', set, '--batch', '2', '--out', fresh])).code,
+    ).toBe(0);
+    const first = await runCli([
+      'prompts',
+      'build',
+      '--model',
+      TINY_ST,
+      '--labelset',
+      set,
+      '--batch',
+      '2',
+      '--max-batches',
+      '3',
+      '--out',
+      resumed,
+    ]);
+    expect(JSON.parse(first.stdout)).toMatchObject({ complete: false, computed_prompts: 6 });
+    expect(existsSync(resumed)).toBe(false);
+    expect(existsSync(`${resumed}.partial/state.json`)).toBe(true);
+    const second = await runCli([
+      'prompts',
+      'build',
+      '--model',
+      TINY_ST,
+      '--labelset',
+      set,
+      '--batch',
+      '2',
+      '--out',
+      resumed,
+    ]);
+    expect(JSON.parse(second.stdout)).toMatchObject({ complete: true, resumed_prompts: 6, computed_prompts: 9 });
+    expect(existsSync(`${resumed}.partial`)).toBe(false);
+    expect(decodeClassifier(new Uint8Array(readFileSync(resumed))).weights).toEqual(
+      decodeClassifier(new Uint8Array(readFileSync(fresh))).weights,
+    );
+  });
+
+  it('refuses a label set file that is not one', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ name: 'bad', labels: [] }));
+    const res = await runCli(['prompts', 'build', '--model', TINY_ST, '--labelset', bad]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/labels must be a non-empty array/);
+  });
+});
+
+describe('edge-clip eval', () => {
+  it('reports top-1/top-5 over an ImageFolder equal to a direct computation', async () => {
+    const set = join(dir, 'eval-set.json');
+    const labels = ['cat', 'woman', 'rocket', 'motorcycle', 'dog', 'tree'];
+    writeFileSync(set, JSON.stringify({ name: 'evalset', labels }));
+    const blob = join(dir, 'evalset.ecls');
+    expect((await runCli(['prompts', 'build', '--model', TINY_ST, '--labelset', set, '--out', blob])).code).toBe(0);
+    const data = join(dir, 'dataset');
+    const files: [string, number][] = [
+      ['chelsea.png', 0],
+      ['grace_hopper.jpg', 1],
+      ['rocket.jpg', 2],
+      ['motorcycle_exif6.jpg', 3],
+      ['chelsea_tiny_40x30.png', 0],
+    ];
+    for (const [f, cls] of files) {
+      mkdirSync(join(data, String(cls)), { recursive: true });
+      cpSync(join(PREPROCESS, f), join(data, String(cls), f));
+    }
+    const res = await runCli(['eval', '--model', TINY_ST, '--labelset', blob, '--dataset', data]);
+    expect(res.code).toBe(0);
+    const report = JSON.parse(res.stdout);
+    await initJpegForNode();
+    const manifest = readManifest(TINY_ST);
+    const image = await loadRunner(TINY_ST, manifest, 'image', 'int8', 'node');
+    const { weights } = decodeClassifier(new Uint8Array(readFileSync(blob)));
+    let top1 = 0;
+    let top5 = 0;
+    for (const [f, cls] of files) {
+      const px = new Float32Array(3 * 64 * 64);
+      await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS, f))), manifest.preprocess, px);
+      const emb = l2NormalizeRows(await image.run(IMAGE_INPUT, new image.Tensor('float32', px, [1, 3, 64, 64])), 24);
+      const ranked = zeroShotScores(emb, weights, labels, manifest.logitScale, 5).map((r) => r.index);
+      if (ranked[0] === cls) top1++;
+      if (ranked.includes(cls)) top5++;
+    }
+    expect(report).toMatchObject({ images: 5, top1: top1 / 5, top5: top5 / 5, failures: [] });
+  });
+});
