@@ -1,6 +1,7 @@
 /**
  * `npm start`: make sure a build exists (the real checkpoint when the Hub is reachable, otherwise the random-weight
- * full-size build), seed local R2 with it (only changed shards), then run `wrangler dev` on 127.0.0.1:8787.
+ * full-size build), seed local R2 with it (only changed shards) and local KV with an ImageNet-1k label set, then run
+ * `wrangler dev` on 127.0.0.1:8787.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { PRECISIONS, type Precision } from '../src/shared/manifest.ts';
 import { main as cli } from '../tool/cli/main.ts';
 import { DEFAULT_REPO, hubOptionsFromEnv } from '../tool/hub/hf-hub.ts';
+import { seedImagenet } from './seed-kv.ts';
 import { seedR2 } from './seed-r2.ts';
 
 const REAL_ID = 'convnext_large_d_320-laion2b_s29b_b131k_ft';
@@ -65,6 +67,7 @@ const precisions = (values.precisions ?? 'int8').split(',') as Precision[];
 for (const p of precisions)
   if (!(PRECISIONS as readonly string[]).includes(p)) throw new Error(`unknown precision ${p}`);
 await seedR2(join(SHARDS, modelId), precisions, log);
+await seedImagenet(join(SHARDS, modelId), log);
 if (modelId === RANDOM_ID) {
   const bar = '='.repeat(78);
   process.stderr.write(
