@@ -76,11 +76,9 @@ for (const [runtime, precision] of [
   const text = await loadRunner(DIR, manifest, 'text', precision, runtime);
   const runText = (ids: number[], padTo?: number) => {
     const p = packIds([ids], padTo);
-    return text.run(TEXT_INPUT, new text.Tensor('int64', p.data, p.dims));
+    return text.run(TEXT_INPUT, p.data, p.dims);
   };
-  const img = await timeMedian(RUNS, () =>
-    image.run(IMAGE_INPUT, new image.Tensor('float32', pixels, [1, 3, size, size])),
-  );
+  const img = await timeMedian(RUNS, () => image.run(IMAGE_INPUT, pixels, [1, 3, size, size]));
   const t5 = await timeMedian(RUNS * 2, () => runText(fiveIds));
   const t70 = await timeMedian(RUNS * 2, () => runText(longIds));
   const t5p = await timeMedian(RUNS * 2, () => runText(fiveIds, manifest.tokenizer.contextLength));
@@ -158,13 +156,19 @@ for (const tower of ['image', 'text'] as const) {
     if (tower === 'image') {
       work.image = (await timeMedian(RUNS, () => postImage(dev.url, jpegSmall).then((r) => r.arrayBuffer()))).median;
       const classify = () =>
-        fetch(`${dev.url}/v1/classify?labelset=imagenet1k&top_k=5`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpegSmall as Uint8Array<ArrayBuffer> }).then(async (r) => {
+        fetch(`${dev.url}/v1/classify?labelset=imagenet1k&top_k=5`, {
+          method: 'POST',
+          headers: { 'content-type': 'image/jpeg' },
+          body: jpegSmall as Uint8Array<ArrayBuffer>,
+        }).then(async (r) => {
           if (!r.ok) throw new Error(`classify failed: ${r.status} ${await r.text()}`);
           return r.arrayBuffer();
         });
       work.classify = (await timeMedian(RUNS, classify)).median;
       // Same run, interleaved order, so drift affects both alike.
-      work.imageAgain = (await timeMedian(RUNS, () => postImage(dev.url, jpegSmall).then((r) => r.arrayBuffer()), 0)).median;
+      work.imageAgain = (
+        await timeMedian(RUNS, () => postImage(dev.url, jpegSmall).then((r) => r.arrayBuffer()), 0)
+      ).median;
       for (const [name, file, type] of [
         ['12 MP JPEG', jpeg12mp, 'image/jpeg'],
         ['1 MP PNG', png1mp, 'image/png'],
@@ -227,7 +231,9 @@ lines.push(
 );
 const imageBoth = (work.image + work.imageAgain) / 2;
 const classifyRatio = work.classify / imageBoth;
-lines.push(`| classify on the 1000-label imagenet1k set ≤ image embedding + 5 % (workerd) | ${ms(work.classify)} ms vs ${ms(imageBoth)} ms = ${((classifyRatio - 1) * 100).toFixed(1)} % | ${classifyRatio <= 1.05 ? 'met' : 'missed'} |`);
+lines.push(
+  `| classify on the 1000-label imagenet1k set ≤ image embedding + 5 % (workerd) | ${ms(work.classify)} ms vs ${ms(imageBoth)} ms = ${((classifyRatio - 1) * 100).toFixed(1)} % | ${classifyRatio <= 1.05 ? 'met' : 'missed'} |`,
+);
 const padRatio = n['web-int8'].text5padded / n['web-int8'].text5;
 lines.push(
   `| 5-word prompt ≥ 5× faster than padded to 77 (onnxruntime-web int8) | ${padRatio.toFixed(1)}× | ${padRatio >= 5 ? 'met' : 'missed'} |`,

@@ -11,7 +11,9 @@ import { readManifest } from '../tool/runtime/local-build.ts';
 
 /** The label data is an input, never a copy in this repo: EDGE_CLIP_IMAGENET_JSON, else the workspace's shared copy. */
 export function imagenetLabelsFile(): string | undefined {
-  const candidates = [process.env.EDGE_CLIP_IMAGENET_JSON, '../shared/clip/imagenet1k.json'].filter((f): f is string => !!f);
+  const candidates = [process.env.EDGE_CLIP_IMAGENET_JSON, '../shared/clip/imagenet1k.json'].filter(
+    (f): f is string => !!f,
+  );
   return candidates.find((f) => existsSync(f));
 }
 
@@ -25,7 +27,9 @@ export async function seedImagenet(dir: string, log: (l: string) => void): Promi
   if (!existsSync(full)) {
     const labels = imagenetLabelsFile();
     if (!labels) {
-      log('no ImageNet class names found (set EDGE_CLIP_IMAGENET_JSON): /v1/classify needs ad-hoc labels or an uploaded set');
+      log(
+        'no ImageNet class names found (set EDGE_CLIP_IMAGENET_JSON): /v1/classify needs ad-hoc labels or an uploaded set',
+      );
       return;
     }
     blob = join(dir, 'labelsets', 'imagenet1k.int8.quick.ecls');
@@ -33,11 +37,20 @@ export async function seedImagenet(dir: string, log: (l: string) => void): Promi
       const { classnames } = JSON.parse(readFileSync(labels, 'utf8')) as { classnames: string[] };
       mkdirSync(join(dir, 'labelsets'), { recursive: true });
       const quick = join(dir, 'labelsets', 'imagenet1k.quick.json');
-      writeFileSync(quick, JSON.stringify({ name: 'imagenet1k', labels: classnames, templates: ['a photo of a {c}.'] }));
+      writeFileSync(
+        quick,
+        JSON.stringify({ name: 'imagenet1k', labels: classnames, templates: ['a photo of a {c}.'] }),
+      );
       log('computing a quick ImageNet-1k label set (1 template, 1,000 prompts)');
-      if ((await cli(['prompts', 'build', '--model', dir, '--labelset', quick, '--precision', 'int8', '--out', blob])) !== 0) return;
+      if (
+        (await cli(['prompts', 'build', '--model', dir, '--labelset', quick, '--precision', 'int8', '--out', blob])) !==
+        0
+      )
+        return;
     }
-    log(`for the full 80-template set run: npx edge-clip prompts build --model ${dir} --labelset ${labels} && npx edge-clip prompts upload --model ${dir} --blob ${full} --local`);
+    log(
+      `for the full 80-template set run: npx edge-clip prompts build --model ${dir} --labelset ${labels} && npx edge-clip prompts upload --model ${dir} --blob ${full} --local`,
+    );
   }
   await withLocalBindings((env) => env.PROMPTS.put(key, plainBuffer(readFileSync(blob))));
   log(`KV: label set imagenet1k from ${blob}`);

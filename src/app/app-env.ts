@@ -1,6 +1,7 @@
 /** What every route receives: dependencies built once per isolate/process, and per-request timing. */
 import type { LabelsetStore } from '../model/labelset-store.ts';
 import type { ModelService } from '../model/model-service.ts';
+import type { OriginClient } from '../model/origin-client.ts';
 import type { AppConfig } from '../shared/config.ts';
 import type { ServerTiming } from './server-timing.ts';
 
@@ -9,6 +10,8 @@ export interface AppDeps {
   models: ModelService;
   /** Label sets and prompt-embedding cache (Workers KV); classification routes answer 503 without it. */
   labelsets?: LabelsetStore;
+  /** The GPU origin client, when fp32 is served there. */
+  origin?: OriginClient;
   /** Bytes of the inference runtime's wasm memory, where the runtime has one. */
   wasmMemoryBytes?: () => number;
 }

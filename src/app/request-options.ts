@@ -79,3 +79,25 @@ export async function readImageUpload(
   if (image.length === 0) throw new EdgeClipError('UNPROCESSABLE_IMAGE', 'empty image');
   return { image, fields };
 }
+
+/**
+ * Runs `fn` at `precision`; when the GPU origin is unavailable and the caller allowed `fallback: "int8"`, runs it at
+ * int8 here instead and says so (`degraded`). fp32 is never silently replaced otherwise.
+ */
+export async function withFallback<T>(
+  c: Context<AppEnv>,
+  precision: Precision,
+  fallback: unknown,
+  fn: (p: Precision) => Promise<T>,
+): Promise<{ result: T; precision: Precision; degraded: boolean }> {
+  if (fallback !== undefined && fallback !== 'int8' && fallback !== 'none')
+    throw invalid('fallback must be "int8" or "none"');
+  try {
+    return { result: await fn(precision), precision, degraded: false };
+  } catch (e) {
+    if (!(e instanceof EdgeClipError && e.code === 'ORIGIN_UNAVAILABLE') || fallback !== 'int8' || precision === 'int8')
+      throw e;
+    c.header('x-degraded', e.message);
+    return { result: await fn('int8'), precision: 'int8', degraded: true };
+  }
+}

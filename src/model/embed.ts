@@ -38,7 +38,7 @@ export async function embedTexts(
   const { embedDim } = await models.manifest();
   // Only the tokens up to EOT: the causal text graph gives the same features as padding to 77, at a fraction of the cost.
   const { data, dims } = packIds(tokenized.map((t) => t.ids));
-  const out = await timing.measure('infer', () => runner.run(TEXT_INPUT, new runner.Tensor('int64', data, dims)));
+  const out = await timing.measure('infer', () => runner.run(TEXT_INPUT, data, dims));
   return {
     data: raw ? out : l2NormalizeRows(out, embedDim),
     dim: embedDim,
@@ -76,8 +76,11 @@ export async function embedImages(
   const out = new Float32Array(images.length * manifest.embedDim);
   // One image per run: batching buys little on one CPU thread and multiplies activation memory.
   for (let i = 0; i < images.length; i++) {
-    const input = new runner.Tensor('float32', pixels.subarray(i * plane, (i + 1) * plane), [1, 3, cfg.size, cfg.size]);
-    out.set(await timing.measure('infer', () => runner.run(IMAGE_INPUT, input)), i * manifest.embedDim);
+    const input = pixels.subarray(i * plane, (i + 1) * plane);
+    out.set(
+      await timing.measure('infer', () => runner.run(IMAGE_INPUT, input, [1, 3, cfg.size, cfg.size])),
+      i * manifest.embedDim,
+    );
   }
   return { data: raw ? out : l2NormalizeRows(out, manifest.embedDim), dim: manifest.embedDim };
 }

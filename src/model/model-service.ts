@@ -4,9 +4,11 @@ import { type LoadTimings, loadTowerSessions, type ReadFile, verifiedRead } from
 import type { InferenceSession, OrtModule } from './ort-types.ts';
 import { SingleFlight } from './single-flight.ts';
 import { ClipTokenizer } from './tokenizer.ts';
-import { TowerRunner } from './tower-runner.ts';
+import { type TowerExecutor, TowerRunner } from './tower-runner.ts';
 
 export interface ModelServiceDeps {
+  /** Towers of these precisions run on the GPU origin instead of here. */
+  remote?: { precisions: readonly Precision[]; executor: (tower: TowerName) => TowerExecutor };
   ort: OrtModule;
   readManifest: () => Promise<ModelManifest>;
   read: ReadFile;
@@ -24,7 +26,7 @@ export interface TowerLoadStats extends LoadTimings {
 export class ModelService {
   private readonly manifests = new SingleFlight<ModelManifest>();
   private readonly tokenizers = new SingleFlight<ClipTokenizer>();
-  private readonly towers = new SingleFlight<TowerRunner>();
+  private readonly towers = new SingleFlight<TowerExecutor>();
   /** Load statistics of every tower loaded so far, in load order. */
   readonly loads: TowerLoadStats[] = [];
 
@@ -45,7 +47,14 @@ export class ModelService {
     return this.towers.has(`${tower}/${precision}`);
   }
 
-  tower(tower: TowerName, precision: Precision): Promise<TowerRunner> {
+  /** Whether this precision is served by the GPU origin. */
+  isRemote(precision: Precision): boolean {
+    return this.deps.remote?.precisions.includes(precision) ?? false;
+  }
+
+  tower(tower: TowerName, precision: Precision): Promise<TowerExecutor> {
+    const remote = this.deps.remote;
+    if (remote && this.isRemote(precision)) return Promise.resolve(remote.executor(tower));
     return this.towers.get(`${tower}/${precision}`, async () => {
       const m = await this.manifest();
       const timings: LoadTimings = { fetchMs: 0, verifyMs: 0, createMs: 0 };

@@ -1,8 +1,15 @@
-/** Runs a tower (a chain of segment sessions) on one input tensor, one request at a time. */
+/** Runs a tower: locally (a chain of onnxruntime segment sessions) or remotely (the GPU origin), same interface. */
 import { EdgeClipError } from '../shared/errors.ts';
 import type { InferenceSession, OrtModule, Tensor } from './ort-types.ts';
 
-export class TowerRunner {
+export type TowerInput = Float32Array | BigInt64Array;
+
+export interface TowerExecutor {
+  /** Runs the tower on one input (float32 pixels or int64 ids) and returns its only output's data. */
+  run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array>;
+}
+
+export class TowerRunner implements TowerExecutor {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -10,30 +17,29 @@ export class TowerRunner {
     readonly sessions: InferenceSession[],
   ) {}
 
-  /** Feeds `input` to the first segment, each segment's outputs to the next; returns the last output's data. */
-  run(inputName: string, input: Tensor): Promise<Float32Array> {
+  /** One request at a time per session chain (the isolate runs them one after another anyway). */
+  run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array> {
     const job = this.queue.then(async () => {
+      const input =
+        data instanceof Float32Array
+          ? new this.ort.Tensor('float32', data, dims)
+          : new this.ort.Tensor('int64', data, dims);
       let feeds: Record<string, Tensor> = { [inputName]: input };
       for (const session of this.sessions) {
         try {
           feeds = (await session.run(feeds)) as Record<string, Tensor>;
         } catch (e) {
-          const dims = Object.entries(feeds).map(([k, t]) => `${k}[${t.dims}]`);
+          const shapes = Object.entries(feeds).map(([k, t]) => `${k}[${t.dims}]`);
           throw new EdgeClipError(
             'INFERENCE_FAILED',
-            `inference failed on ${dims.join(', ')}: ${(e as Error).message}`,
+            `inference failed on ${shapes.join(', ')}: ${(e as Error).message}`,
             { cause: e },
           );
         }
       }
-      const out = Object.values(feeds)[0];
-      return out.data as Float32Array;
+      return Object.values(feeds)[0].data as Float32Array;
     });
     this.queue = job.catch(() => undefined);
     return job;
-  }
-
-  get Tensor(): OrtModule['Tensor'] {
-    return this.ort.Tensor;
   }
 }

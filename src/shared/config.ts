@@ -23,6 +23,17 @@ export interface AppConfig {
   maxEdgePrompts: number;
   /** Bearer token of the admin routes (a Worker secret); admin routes are refused when unset. */
   adminToken: string | undefined;
+  /** The GPU origin for fp32 (Open Inference Protocol); without it fp32 runs here from the fp32 shards. */
+  origin:
+    | {
+        url: string;
+        token?: string;
+        timeoutMs: number;
+        modelPrefix: string;
+        breakerThreshold: number;
+        breakerCooldownMs: number;
+      }
+    | undefined;
 }
 
 const int = (env: Record<string, unknown>, key: string, fallback: number): number => {
@@ -54,5 +65,19 @@ export function parseConfig(bindings: object): AppConfig {
     maxLabels: int(env, 'MAX_LABELS', 256),
     maxEdgePrompts: int(env, 'MAX_EDGE_PROMPTS', 2000),
     adminToken: typeof env.ADMIN_TOKEN === 'string' && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : undefined,
+    origin:
+      typeof env.ORIGIN_URL === 'string' && env.ORIGIN_URL !== ''
+        ? {
+            url: env.ORIGIN_URL,
+            token: typeof env.ORIGIN_TOKEN === 'string' && env.ORIGIN_TOKEN !== '' ? env.ORIGIN_TOKEN : undefined,
+            timeoutMs: int(env, 'ORIGIN_TIMEOUT_MS', 10_000),
+            modelPrefix:
+              typeof env.ORIGIN_MODEL_PREFIX === 'string' && env.ORIGIN_MODEL_PREFIX !== ''
+                ? env.ORIGIN_MODEL_PREFIX
+                : 'edgeclip',
+            breakerThreshold: int(env, 'ORIGIN_BREAKER_FAILURES', 3),
+            breakerCooldownMs: int(env, 'ORIGIN_BREAKER_COOLDOWN_MS', 30_000),
+          }
+        : undefined,
   });
 }

@@ -9,6 +9,7 @@ import { createApp } from '../app/create-app.ts';
 import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
 import { LabelsetStore } from '../model/labelset-store.ts';
 import { ModelService } from '../model/model-service.ts';
+import { OriginClient } from '../model/origin-client.ts';
 import { parseConfig } from '../shared/config.ts';
 
 export interface Env {

@@ -2,6 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { freePort, startOrigin } from '../../origin/start-origin.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { zeroShotScores } from '../../src/model/zero-shot.ts';
 import { decodeClassifier } from '../../src/shared/classifier-blob.ts';
@@ -11,7 +12,10 @@ import { buildTiny } from '../global-setup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { expected } from '../helpers/fixtures.ts';
 import { PREPROCESS, WORKER_MODELS } from '../helpers/paths.ts';
+import { startOriginProxy } from './origin-proxy.ts';
 import type { Reference } from './reference.ts';
+
+const ORIGIN_TOKEN = 'worker-origin-token';
 
 const TINY_ST = join(WORKER_MODELS, 'tiny-st');
 
@@ -23,7 +27,7 @@ async function embedCli(args: string[]): Promise<{ image_features?: number[][]; 
   return JSON.parse(res.stdout);
 }
 
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await buildTiny(TINY_ST, join(WORKER_MODELS, 'tiny-pt'));
   await initJpegForNode();
   const manifest = readManifest(TINY_ST);
@@ -94,4 +98,20 @@ export default async function setup(project: TestProject): Promise<void> {
   );
   reference.zeroShot = { set, blobBase64: blob.toString('base64'), expected: expectedScores };
   project.provide('reference', reference);
+
+  // The GPU origin (CPU here) behind a proxy the tests can take down.
+  const origin = await startOrigin({
+    modelDir: TINY_ST,
+    port: await freePort(),
+    token: ORIGIN_TOKEN,
+    device: 'cpu',
+    windowMs: 5,
+    log: () => {},
+  });
+  const proxy = await startOriginProxy(origin.url);
+  project.provide('origin', { url: proxy.url, token: ORIGIN_TOKEN });
+  return async () => {
+    await proxy.close();
+    await origin.close();
+  };
 }

@@ -18,5 +18,7 @@ export interface Reference {
 declare module 'vitest' {
   export interface ProvidedContext {
     reference: Reference;
+    /** The origin as the worker sees it (through a proxy with /__control/up|down). */
+    origin: { url: string; token: string };
   }
 }

@@ -86,10 +86,7 @@ export async function buildClassifier(o: BuildClassifierOptions): Promise<BuildC
   for (let b = start; b < end; b++) {
     const batch = batches[b];
     const packed = packIds(batch.map((i) => ids[i]));
-    const out = l2NormalizeRows(
-      await runner.run(TEXT_INPUT, new runner.Tensor('int64', packed.data, packed.dims)),
-      dim,
-    );
+    const out = l2NormalizeRows(await runner.run(TEXT_INPUT, packed.data, packed.dims), dim);
     batch.forEach((p, r) => {
       embeddings.set(out.subarray(r * dim, (r + 1) * dim), p * dim);
     });

@@ -1,19 +1,8 @@
 /** Bearer-token guard for admin routes: 401 without a token, 403 with a wrong one (compared in constant time). */
 import type { MiddlewareHandler } from 'hono';
+import { constantTimeEqual } from '../../shared/constant-time.ts';
 import { EdgeClipError } from '../../shared/errors.ts';
 import type { AppEnv } from '../app-env.ts';
-
-async function digest(s: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(s)));
-}
-
-/** Equal-length digests and an XOR fold: the time taken does not depend on where the strings differ. */
-async function constantTimeEqual(a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([digest(a), digest(b)]);
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
-  return diff === 0;
-}
 
 export const adminAuth: MiddlewareHandler<AppEnv> = async function adminAuth(c, next) {
   const expected = c.get('deps').config.adminToken;

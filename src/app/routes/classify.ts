@@ -14,6 +14,7 @@ import {
   readImageUpload,
   resolveOrientation,
   resolvePrecision,
+  withFallback,
 } from '../request-options.ts';
 
 export function requireStore(c: Context<AppEnv>): LabelsetStore {
@@ -92,24 +93,19 @@ export const classifyRoutes = new Hono<AppEnv>().post('/v1/classify', async (c) 
   } else {
     throw invalid('give labelset (a name from GET /v1/labelsets) or labels (an array)');
   }
-  const { results } = await classifyImages(
-    models,
-    images,
-    classifier,
-    precision,
-    Math.min(topK, classifier.labels.length),
-    timing,
-    {
-      orientation: resolveOrientation(options.orientation),
-      maxPixels: config.maxImagePixels,
-    },
+  const preprocess = { orientation: resolveOrientation(options.orientation), maxPixels: config.maxImagePixels };
+  const k = Math.min(topK, classifier.labels.length);
+  const run = await withFallback(c, precision, options.fallback, (p) =>
+    classifyImages(models, images, classifier, p, k, timing, preprocess),
   );
-  c.header('x-precision', precision);
+  const { results } = run.result;
+  c.header('x-precision', run.precision);
   c.header('server-timing', timing.header());
   const common = {
     model,
     labelset: typeof labelsetName === 'string' && labelsetName !== '' ? labelsetName : null,
-    precision,
+    precision: run.precision,
+    ...(run.degraded ? { degraded: true } : {}),
   };
   return c.json(
     batch

@@ -14,16 +14,17 @@ import {
   readImageUpload,
   resolveOrientation,
   resolvePrecision,
+  withFallback,
 } from '../request-options.ts';
 
 function respond(
   c: Context<AppEnv>,
   model: string,
-  precision: Precision,
-  emb: Embeddings,
+  run: { result: Embeddings; precision: Precision; degraded: boolean },
   format: 'float' | 'base64',
   usage: Record<string, unknown>,
 ) {
+  const { result: emb, precision, degraded } = run;
   const data = [];
   for (let i = 0; i < emb.data.length / emb.dim; i++) {
     const row = emb.data.subarray(i * emb.dim, (i + 1) * emb.dim);
@@ -33,7 +34,7 @@ function respond(
   }
   c.header('x-precision', precision);
   c.header('server-timing', c.get('timing').header());
-  return c.json({ object: 'list', data, model, precision, usage });
+  return c.json({ object: 'list', data, model, precision, ...(degraded ? { degraded } : {}), usage });
 }
 
 export const embeddingsRoutes = new Hono<AppEnv>()
@@ -59,11 +60,11 @@ export const embeddingsRoutes = new Hono<AppEnv>()
     if (modality === 'image') {
       const precision = await resolvePrecision(c, 'image', body.precision);
       const images = (inputs as string[]).map((s, i) => decodeDataUri(s, `input[${i}]`));
-      const emb = await embedImages(models, images, precision, timing, {
-        orientation: resolveOrientation(body.orientation),
-        maxPixels: config.maxImagePixels,
-      });
-      return respond(c, model, precision, emb, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
+      const options = { orientation: resolveOrientation(body.orientation), maxPixels: config.maxImagePixels };
+      const run = await withFallback(c, precision, body.fallback, (p) =>
+        embedImages(models, images, p, timing, options),
+      );
+      return respond(c, model, run, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
     }
     const precision = await resolvePrecision(c, 'text', body.precision);
     for (const [i, s] of (inputs as string[]).entries()) {
@@ -73,12 +74,14 @@ export const embeddingsRoutes = new Hono<AppEnv>()
           `input[${i}] has ${s.length} characters; the limit is ${config.maxTextChars}`,
         );
     }
-    const emb = await embedTexts(models, inputs as string[], precision, timing);
-    const tokens = emb.tokens.reduce((a, b) => a + b, 0);
-    return respond(c, model, precision, emb, format, {
+    const run = await withFallback(c, precision, body.fallback, (p) =>
+      embedTexts(models, inputs as string[], p, timing),
+    );
+    const tokens = run.result.tokens.reduce((a, b) => a + b, 0);
+    return respond(c, model, run, format, {
       prompt_tokens: tokens,
       total_tokens: tokens,
-      truncated_inputs: emb.truncated,
+      truncated_inputs: run.result.truncated,
     });
   })
   .post('/v1/images/embeddings', async (c) => {
@@ -86,11 +89,11 @@ export const embeddingsRoutes = new Hono<AppEnv>()
     const { image } = await readImageUpload(c.req.raw, config.maxBodyBytes);
     const model = await checkModel(c, c.req.query('model'));
     const precision = await resolvePrecision(c, 'image', undefined);
-    const emb = await embedImages(models, [image], precision, c.get('timing'), {
-      orientation: resolveOrientation(c.req.query('orientation')),
-      maxPixels: config.maxImagePixels,
-    });
     const format = c.req.query('encoding_format') ?? 'float';
     if (format !== 'float' && format !== 'base64') throw invalid('encoding_format must be "float" or "base64"');
-    return respond(c, model, precision, emb, format, { images: 1 });
+    const options = { orientation: resolveOrientation(c.req.query('orientation')), maxPixels: config.maxImagePixels };
+    const run = await withFallback(c, precision, c.req.query('fallback'), (p) =>
+      embedImages(models, [image], p, c.get('timing'), options),
+    );
+    return respond(c, model, run, format, { images: 1 });
   });

@@ -15,7 +15,7 @@ export const modelRoutes = new Hono<AppEnv>()
     }
   })
   .get('/v1/models', async (c) => {
-    const { models, wasmMemoryBytes, config } = c.get('deps');
+    const { models, wasmMemoryBytes, config, origin } = c.get('deps');
     const m = await models.manifest();
     const towers = Object.fromEntries(
       TOWERS.map((t) => [
@@ -43,6 +43,7 @@ export const modelRoutes = new Hono<AppEnv>()
           context_length: m.tokenizer.contextLength,
           towers,
           memory: { wasm_bytes: wasmMemoryBytes?.() ?? null },
+          origin: origin ? { url: origin.config.url, precisions: ['fp32'], circuit: origin.breaker.state } : null,
           loads: models.loads,
         },
       ],

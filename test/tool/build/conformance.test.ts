@@ -11,11 +11,11 @@ async function features(dir: string, runtime: 'node' | 'web', precision: 'fp32' 
   const manifest = readManifest(dir);
   const image = await loadRunner(dir, manifest, 'image', precision, runtime);
   const text = await loadRunner(dir, manifest, 'text', precision, runtime);
-  const img = await image.run(IMAGE_INPUT, new image.Tensor('float32', tinyImages(), [3, 3, 64, 64]));
+  const img = await image.run(IMAGE_INPUT, tinyImages(), [3, 3, 64, 64]);
   const short = packIds(trimmed);
   const padded = packIds(trimmed, 77);
-  const txt = await text.run(TEXT_INPUT, new text.Tensor('int64', short.data, short.dims));
-  const txtPadded = await text.run(TEXT_INPUT, new text.Tensor('int64', padded.data, padded.dims));
+  const txt = await text.run(TEXT_INPUT, short.data, short.dims);
+  const txtPadded = await text.run(TEXT_INPUT, padded.data, padded.dims);
   return { img, txt, txtPadded };
 }
 
@@ -38,16 +38,13 @@ describe.each([
       const text = await loadRunner(dir, manifest, 'text', 'int8', runtime);
       const image = await loadRunner(dir, manifest, 'image', 'int8', runtime);
       const batch = packIds(trimmed);
-      const all = await text.run(TEXT_INPUT, new text.Tensor('int64', batch.data, batch.dims));
+      const all = await text.run(TEXT_INPUT, batch.data, batch.dims);
       const one = packIds([trimmed[0]]);
-      const alone = await text.run(TEXT_INPUT, new text.Tensor('int64', one.data, one.dims));
+      const alone = await text.run(TEXT_INPUT, one.data, one.dims);
       expect(maxAbsDiff(alone, all.subarray(0, 24))).toBeLessThan(1e-5);
       const imgs = tinyImages();
-      const allImg = await image.run(IMAGE_INPUT, new image.Tensor('float32', imgs, [3, 3, 64, 64]));
-      const oneImg = await image.run(
-        IMAGE_INPUT,
-        new image.Tensor('float32', imgs.slice(2 * 3 * 64 * 64), [1, 3, 64, 64]),
-      );
+      const allImg = await image.run(IMAGE_INPUT, imgs, [3, 3, 64, 64]);
+      const oneImg = await image.run(IMAGE_INPUT, imgs.slice(2 * 3 * 64 * 64), [1, 3, 64, 64]);
       expect(maxAbsDiff(oneImg, allImg.subarray(48))).toBeLessThan(1e-5);
     });
 

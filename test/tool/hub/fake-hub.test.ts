@@ -80,7 +80,7 @@ describe('build --checkpoint hf:REPO against a fake hub on 127.0.0.1', () => {
       sha256: sha(files['open_clip_pytorch_model.bin']),
     });
     const runner = await loadRunner(out, manifest, 'image', 'fp32', 'node');
-    const img = await runner.run(IMAGE_INPUT, new runner.Tensor('float32', tinyImages(), [3, 3, 64, 64]));
+    const img = await runner.run(IMAGE_INPUT, tinyImages(), [3, 3, 64, 64]);
     expect(maxAbsDiff(img, expected.image_features.flat())).toBeLessThan(1e-4);
 
     const before = log.length;

@@ -57,7 +57,7 @@ describe('edge-clip prompts build', () => {
     const mean = new Float32Array(24);
     for (const t of header.templates) {
       const p = packIds([tokenizer.tokenize(t.replaceAll('{c}', header.labels[0])).ids]);
-      const e = l2NormalizeRows(await text.run(TEXT_INPUT, new text.Tensor('int64', p.data, p.dims)), 24);
+      const e = l2NormalizeRows(await text.run(TEXT_INPUT, p.data, p.dims), 24);
       for (let i = 0; i < 24; i++) mean[i] += e[i];
     }
     l2NormalizeRows(mean, 24);
@@ -155,7 +155,7 @@ describe('edge-clip eval', () => {
     for (const [f, cls] of files) {
       const px = new Float32Array(3 * 64 * 64);
       await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS, f))), manifest.preprocess, px);
-      const emb = l2NormalizeRows(await image.run(IMAGE_INPUT, new image.Tensor('float32', px, [1, 3, 64, 64])), 24);
+      const emb = l2NormalizeRows(await image.run(IMAGE_INPUT, px, [1, 3, 64, 64]), 24);
       const ranked = zeroShotScores(emb, weights, labels, manifest.logitScale, 5).map((r) => r.index);
       if (ranked[0] === cls) top1++;
       if (ranked.includes(cls)) top5++;

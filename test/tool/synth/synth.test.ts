@@ -35,10 +35,7 @@ describe('edge-clip synth', () => {
     const manifest = readManifest(out);
     expect(manifest.weights).toBe('random');
     const runner = await loadRunner(out, manifest, 'text', 'int8', 'web');
-    const feats = await runner.run(
-      TEXT_INPUT,
-      new runner.Tensor('int64', BigInt64Array.from([49406n, 320n, 49407n]), [1, 3]),
-    );
+    const feats = await runner.run(TEXT_INPUT, BigInt64Array.from([49406n, 320n, 49407n]), [1, 3]);
     expect(feats.length).toBe(24);
     expect(feats.every(Number.isFinite)).toBe(true);
   });

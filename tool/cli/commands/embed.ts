@@ -43,13 +43,13 @@ export async function embed(argv: string[]) {
       throw new UsageError(`${imageFile}: ${bytes.length} bytes, shape ${dims} needs ${expected}`);
     const pixels = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
     const runner = await loadRunner(dir, manifest, 'image', precision, runtime, threads);
-    result.image_features = finish(await runner.run(IMAGE_INPUT, new runner.Tensor('float32', pixels, dims)));
+    result.image_features = finish(await runner.run(IMAGE_INPUT, pixels, dims));
   }
   if (texts.length > 0) {
     const tokenizer = await loadTokenizer(dir, manifest);
     const { data, dims } = packIds(texts.map((t) => tokenizer.tokenize(t).ids));
     const runner = await loadRunner(dir, manifest, 'text', precision, runtime, threads);
-    result.text_features = finish(await runner.run(TEXT_INPUT, new runner.Tensor('int64', data, dims)));
+    result.text_features = finish(await runner.run(TEXT_INPUT, data, dims));
   }
   return result;
 }

@@ -60,10 +60,7 @@ export async function evaluate(argv: string[]) {
   for (const [i, s] of todo.entries()) {
     try {
       await preprocessImage(new Uint8Array(readFileSync(s.file)), manifest.preprocess, pixels);
-      const emb = l2NormalizeRows(
-        await runner.run(IMAGE_INPUT, new runner.Tensor('float32', pixels, [1, 3, size, size])),
-        manifest.embedDim,
-      );
+      const emb = l2NormalizeRows(await runner.run(IMAGE_INPUT, pixels, [1, 3, size, size]), manifest.embedDim);
       const ranked = zeroShotScores(emb, weights, header.labels, manifest.logitScale, 5).map((r) => r.index);
       if (ranked[0] === s.target) top1++;
       if (ranked.includes(s.target)) top5++;

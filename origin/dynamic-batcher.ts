@@ -1,0 +1,92 @@
+/**
+ * Dynamic batching: requests that arrive within `windowMs` (or until `maxBatch` rows) run as one batch; each caller
+ * gets its own rows back. Text batches are right-padded with 0 to the longest sequence (harmless: the text tower is
+ * causal and pools at EOT).
+ */
+import type { TowerExecutor, TowerInput } from '../src/model/tower-runner.ts';
+
+interface Pending {
+  data: TowerInput;
+  dims: number[];
+  resolve: (rows: Float32Array) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface BatcherStats {
+  inferenceCount: number;
+  executionCount: number;
+}
+
+export class DynamicBatcher {
+  private queue: Pending[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private running: Promise<void> = Promise.resolve();
+  readonly stats: BatcherStats = { inferenceCount: 0, executionCount: 0 };
+
+  constructor(
+    private readonly executor: TowerExecutor,
+    private readonly inputName: string,
+    private readonly outputDim: number,
+    private readonly maxBatch: number,
+    private readonly windowMs: number,
+  ) {}
+
+  submit(data: TowerInput, dims: number[]): Promise<Float32Array> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ data, dims, resolve, reject });
+      const rows = this.queue.reduce((a, p) => a + p.dims[0], 0);
+      if (this.maxBatch <= 1 || rows >= this.maxBatch) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+    });
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    // One batch at a time on the device; the next one gathers while this one runs.
+    this.running = this.running.then(() => this.run(batch));
+  }
+
+  private async run(batch: Pending[]): Promise<void> {
+    this.stats.inferenceCount += batch.length;
+    this.stats.executionCount++;
+    try {
+      const rows = batch.reduce((a, p) => a + p.dims[0], 0);
+      let data: TowerInput;
+      let dims: number[];
+      if (batch[0].data instanceof BigInt64Array) {
+        const len = Math.max(...batch.map((p) => p.dims[1]));
+        const ids = new BigInt64Array(rows * len);
+        let r = 0;
+        for (const p of batch) {
+          for (let i = 0; i < p.dims[0]; i++)
+            ids.set((p.data as BigInt64Array).subarray(i * p.dims[1], (i + 1) * p.dims[1]), (r + i) * len);
+          r += p.dims[0];
+        }
+        data = ids;
+        dims = [rows, len];
+      } else {
+        const per = batch[0].data.length / batch[0].dims[0];
+        const px = new Float32Array(rows * per);
+        let off = 0;
+        for (const p of batch) {
+          px.set(p.data as Float32Array, off);
+          off += p.data.length;
+        }
+        data = px;
+        dims = [rows, ...batch[0].dims.slice(1)];
+      }
+      const out = await this.executor.run(this.inputName, data, dims);
+      let r = 0;
+      for (const p of batch) {
+        p.resolve(out.slice(r * this.outputDim, (r + p.dims[0]) * this.outputDim));
+        r += p.dims[0];
+      }
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+    }
+  }
+}

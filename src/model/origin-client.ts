@@ -1,0 +1,118 @@
+/**
+ * Client of the GPU origin (Open Inference Protocol v2, binary tensor extension): timeouts, one retry on idempotent
+ * failures, and a circuit breaker so that a down origin fails fast instead of holding every fp32 request.
+ */
+import { EdgeClipError } from '../shared/errors.ts';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../shared/inference-protocol.ts';
+import type { TowerName } from '../shared/manifest.ts';
+import { IMAGE_OUTPUT, TEXT_OUTPUT } from '../shared/tensors.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
+import type { TowerExecutor, TowerInput } from './tower-runner.ts';
+
+export interface OriginConfig {
+  url: string;
+  token?: string;
+  timeoutMs: number;
+  /** Model names on the origin: `<prefix>_image`, `<prefix>_text` (the Triton export writes the same). */
+  modelPrefix: string;
+  breakerThreshold: number;
+  breakerCooldownMs: number;
+}
+
+export const originModelName = (prefix: string, tower: TowerName) => `${prefix}_${tower}`;
+
+const RETRYABLE = new Set([502, 503, 504]);
+
+export class OriginClient {
+  readonly breaker: CircuitBreaker;
+
+  constructor(
+    readonly config: OriginConfig,
+    private readonly fetcher: typeof fetch = (input, init) => fetch(input, init),
+  ) {
+    this.breaker = new CircuitBreaker(config.breakerThreshold, config.breakerCooldownMs);
+  }
+
+  private unavailable(message: string, cause?: unknown): EdgeClipError {
+    const retryAfter = Math.max(1, Math.ceil(this.breaker.retryInMs() / 1000));
+    return new EdgeClipError('ORIGIN_UNAVAILABLE', message, { cause, retryAfter });
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.config.token ? { authorization: `Bearer ${this.config.token}`, ...extra } : extra;
+  }
+
+  /** One attempt with a timeout; network errors and 502/503/504 are retryable (inference is idempotent). */
+  private async attempt(path: string, init: RequestInit): Promise<Response> {
+    const res = await this.fetcher(`${this.config.url.replace(/\/$/, '')}${path}`, {
+      ...init,
+      signal: AbortSignal.timeout(this.config.timeoutMs),
+    });
+    if (RETRYABLE.has(res.status)) throw new Error(`origin answered ${res.status}`);
+    return res;
+  }
+
+  async request(path: string, init: RequestInit): Promise<Response> {
+    if (!this.breaker.tryAcquire())
+      throw this.unavailable('the GPU origin is unavailable (circuit open after repeated failures)');
+    let lastError: unknown;
+    for (let i = 0; i < 2; i++) {
+      try {
+        const res = await this.attempt(path, init);
+        // A 4xx is the origin working correctly and refusing us: not an availability failure.
+        this.breaker.success();
+        return res;
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    this.breaker.failure();
+    const reason =
+      lastError instanceof Error
+        ? lastError.name === 'TimeoutError'
+          ? `no answer within ${this.config.timeoutMs} ms`
+          : lastError.message
+        : String(lastError);
+    throw this.unavailable(`the GPU origin failed: ${reason}`, lastError);
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      return (await this.request('/v2/health/ready', { headers: this.headers() })).ok;
+    } catch {
+      return false;
+    }
+  }
+
+  executor(tower: TowerName): TowerExecutor {
+    const model = originModelName(this.config.modelPrefix, tower);
+    const output = tower === 'image' ? IMAGE_OUTPUT : TEXT_OUTPUT;
+    return {
+      run: async (inputName: string, data: TowerInput, dims: readonly number[]) => {
+        const datatype = data instanceof Float32Array ? 'FP32' : 'INT64';
+        const { body, headerLength } = encodeInferRequest(
+          [{ name: inputName, datatype, shape: [...dims], data }],
+          [output],
+        );
+        const res = await this.request(`/v2/models/${model}/infer`, {
+          method: 'POST',
+          headers: this.headers({ 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) }),
+          body: body as Uint8Array<ArrayBuffer>,
+        });
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        if (!res.ok) {
+          const detail = new TextDecoder().decode(bytes.subarray(0, 300));
+          throw new EdgeClipError(
+            'ORIGIN_UNAVAILABLE',
+            `the GPU origin refused ${model}: HTTP ${res.status} ${detail}`,
+            { retryAfter: 30 },
+          );
+        }
+        const out = decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH)).find((t) => t.name === output);
+        if (!out || !(out.data instanceof Float32Array))
+          throw new EdgeClipError('ORIGIN_UNAVAILABLE', `the GPU origin's answer has no FP32 ${output}`);
+        return out.data;
+      },
+    };
+  }
+}

@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, type RunningOrigin, startOrigin } from '../../origin/start-origin.ts';
+import {
+  decodeInferResponse,
+  encodeInferRequest,
+  HEADER_LENGTH,
+  type V2Tensor,
+} from '../../src/shared/inference-protocol.ts';
+import { loadTokenizer, readManifest } from '../../tool/runtime/local-build.ts';
+import { runCli } from '../helpers/cli.ts';
+import { cosine, tinyImages } from '../helpers/fixtures.ts';
+import { TINY_ST } from '../helpers/paths.ts';
+
+const TOKEN = 'origin-test-token';
+let origin: RunningOrigin;
+let unbatched: RunningOrigin;
+const texts = Array.from(
+  { length: 16 },
+  (_, i) => `a photo of thing number ${i} in a ${['red', 'big', 'tiny', 'blue'][i % 4]} box`,
+);
+let reference: number[][];
+let imageReference: number[][];
+
+async function infer(base: string, model: string, input: V2Tensor, binary: boolean, token = TOKEN) {
+  const { body, headerLength } = encodeInferRequest(
+    [input],
+    [model === 'edgeclip_text' ? 'text_embeds' : 'image_embeds'],
+    binary,
+  );
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${token}`,
+    'content-type': binary ? 'application/octet-stream' : 'application/json',
+  };
+  if (headerLength !== undefined) headers[HEADER_LENGTH] = String(headerLength);
+  return fetch(`${base}/v2/models/${model}/infer`, { method: 'POST', headers, body: body as Uint8Array<ArrayBuffer> });
+}
+
+async function textTensor(text: string): Promise<V2Tensor> {
+  const tokenizer = await loadTokenizer(TINY_ST, readManifest(TINY_ST));
+  const ids = tokenizer.tokenize(text).ids;
+  return { name: 'input_ids', datatype: 'INT64', shape: [1, ids.length], data: BigInt64Array.from(ids.map(BigInt)) };
+}
+
+const rows = async (res: Response) => {
+  expect(res.status).toBe(200);
+  const out = decodeInferResponse(new Uint8Array(await res.arrayBuffer()), res.headers.get(HEADER_LENGTH));
+  return Array.from(out[0].data as Float32Array);
+};
+
+beforeAll(async () => {
+  origin = await startOrigin({
+    modelDir: TINY_ST,
+    port: await freePort(),
+    token: TOKEN,
+    maxBatch: 16,
+    windowMs: 25,
+    device: 'cpu',
+    log: () => {},
+  });
+  unbatched = await startOrigin({
+    modelDir: TINY_ST,
+    port: await freePort(),
+    token: TOKEN,
+    maxBatch: 1,
+    device: 'cpu',
+    log: () => {},
+  });
+  const res = await runCli([
+    'embed',
+    '--model',
+    TINY_ST,
+    '--precision',
+    'fp32',
+    '--raw',
+    '--image-tensor',
+    '../shared/conformance/tiny/images.f32',
+    '--shape',
+    '3,3,64,64',
+    '--',
+    ...texts,
+  ]);
+  const out = JSON.parse(res.stdout);
+  reference = out.text_features;
+  imageReference = out.image_features;
+});
+afterAll(async () => {
+  await origin?.close();
+  await unbatched?.close();
+});
+
+describe('origin (Open Inference Protocol v2)', () => {
+  it('answers JSON and binary infer requests with edge-clip embed --precision fp32 features', async () => {
+    const t = await textTensor(texts[3]);
+    expect(cosine(await rows(await infer(origin.url, 'edgeclip_text', t, false)), reference[3])).toBeGreaterThanOrEqual(
+      0.99999,
+    );
+    expect(cosine(await rows(await infer(origin.url, 'edgeclip_text', t, true)), reference[3])).toBeGreaterThanOrEqual(
+      0.99999,
+    );
+    const img: V2Tensor = { name: 'pixel_values', datatype: 'FP32', shape: [3, 3, 64, 64], data: tinyImages() };
+    const out = await rows(await infer(origin.url, 'edgeclip_image', img, true));
+    for (let i = 0; i < 3; i++)
+      expect(cosine(out.slice(i * 24, (i + 1) * 24), imageReference[i])).toBeGreaterThanOrEqual(0.99999);
+  });
+
+  it('batches 16 concurrent requests dynamically and returns each caller its own rows', async () => {
+    const before = (await (
+      await fetch(`${origin.url}/v2/models/edgeclip_text/stats`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as { model_stats: { inference_count: number; execution_count: number }[] };
+    const tensors = await Promise.all(texts.map(textTensor));
+    const results = await Promise.all(
+      tensors.map(async (t) => rows(await infer(origin.url, 'edgeclip_text', t, true))),
+    );
+    results.forEach((r, i) => {
+      expect(cosine(r, reference[i])).toBeGreaterThanOrEqual(0.99999);
+    });
+    const after = (await (
+      await fetch(`${origin.url}/v2/models/edgeclip_text/stats`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as typeof before;
+    expect(after.model_stats[0].inference_count - before.model_stats[0].inference_count).toBe(16);
+    expect(after.model_stats[0].execution_count - before.model_stats[0].execution_count).toBeLessThanOrEqual(4);
+  });
+
+  it('runs each request alone with batching off', async () => {
+    const tensors = await Promise.all(texts.slice(0, 4).map(textTensor));
+    await Promise.all(tensors.map(async (t) => rows(await infer(unbatched.url, 'edgeclip_text', t, true))));
+    const stats = (await (
+      await fetch(`${unbatched.url}/v2/models/edgeclip_text/stats`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as { model_stats: { inference_count: number; execution_count: number }[] };
+    expect(stats.model_stats[0].execution_count).toBe(stats.model_stats[0].inference_count);
+  });
+
+  it('requires the bearer token (401) except for health probes', async () => {
+    const t = await textTensor('a cat');
+    expect((await infer(origin.url, 'edgeclip_text', t, true, 'wrong')).status).toBe(401);
+    expect((await fetch(`${origin.url}/v2/models/edgeclip_text`)).status).toBe(401);
+    expect((await fetch(`${origin.url}/v2/health/ready`)).status).toBe(200);
+  });
+
+  it.each([
+    [
+      'an unknown model',
+      'nope',
+      { name: 'input_ids', datatype: 'INT64', shape: [1, 2], data: BigInt64Array.of(1n, 2n) },
+      404,
+    ],
+    [
+      'a wrong input name',
+      'edgeclip_text',
+      { name: 'ids', datatype: 'INT64', shape: [1, 2], data: BigInt64Array.of(1n, 2n) },
+      400,
+    ],
+    [
+      'a wrong datatype',
+      'edgeclip_text',
+      { name: 'input_ids', datatype: 'FP32', shape: [1, 2], data: Float32Array.of(1, 2) },
+      400,
+    ],
+    [
+      'a wrong image shape',
+      'edgeclip_image',
+      { name: 'pixel_values', datatype: 'FP32', shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32) },
+      400,
+    ],
+  ] as [string, string, V2Tensor, number][])('refuses %s', async (_n, model, tensor, status) => {
+    const res = await infer(origin.url, model, tensor, true);
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: string }).error).toEqual(expect.any(String));
+  });
+});

@@ -1,0 +1,44 @@
+/** Test infrastructure: a loopback proxy in front of the origin that tests can take down and bring back up. */
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface OriginProxy {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Control: POST /__control/up, POST /__control/down, GET /__control → {up, forwarded}. */
+export async function startOriginProxy(target: string): Promise<OriginProxy> {
+  const to = new URL(target);
+  let up = true;
+  let forwarded = 0;
+  const server: Server = createServer((req, res) => {
+    if (req.url?.startsWith('/__control')) {
+      if (req.method === 'POST') up = req.url.endsWith('/up');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ up, forwarded }));
+      return;
+    }
+    if (!up) {
+      // An origin that dies mid-request: read the request, then drop the connection without an answer.
+      req.resume();
+      req.on('end', () => req.socket.destroy());
+      return;
+    }
+    forwarded++;
+    const upstream = request(
+      { host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}

@@ -1,0 +1,127 @@
+import { env } from 'cloudflare:workers';
+import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
+import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
+import { createApp } from '../../src/app/create-app.ts';
+import { initJpegDecoder } from '../../src/model/image/decode-jpeg.ts';
+import { ModelService } from '../../src/model/model-service.ts';
+import { OriginClient } from '../../src/model/origin-client.ts';
+import { parseConfig } from '../../src/shared/config.ts';
+import { fixture, seedModel } from './seed.ts';
+
+const reference = inject('reference');
+const origin = inject('origin');
+const control = (state: 'up' | 'down') => fetch(`${origin.url}/__control/${state}`, { method: 'POST' });
+const cos = (a: number[], b: number[]) =>
+  a.reduce((s, v, i) => s + v * b[i], 0) /
+  Math.sqrt(a.reduce((s, v) => s + v * v, 0) * b.reduce((s, v) => s + v * v, 0));
+
+/** The worker's app wired to the origin (a fresh client, so circuit state starts closed). */
+function appWithOrigin(overrides: Record<string, string> = {}) {
+  const config = parseConfig({
+    MODEL_ID: 'tiny',
+    ORIGIN_URL: origin.url,
+    ORIGIN_TOKEN: origin.token,
+    ORIGIN_TIMEOUT_MS: '3000',
+    ORIGIN_BREAKER_FAILURES: '2',
+    ORIGIN_BREAKER_COOLDOWN_MS: '400',
+    ...overrides,
+  });
+  const files = r2Files(env.MODELS, 'tiny');
+  const client = new OriginClient(config.origin!);
+  const models = new ModelService({
+    ort: workerdOrt(),
+    readManifest: files.manifest,
+    read: files.read,
+    remote: { precisions: ['fp32'], executor: (t) => client.executor(t) },
+  });
+  return { app: createApp({ config, models, origin: client }), client };
+}
+const text = (body: Record<string, unknown>) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+let jpeg: Uint8Array;
+beforeAll(async () => {
+  await initJpegDecoder(mozjpegWasm);
+  await seedModel(env, 'tiny-st', 'tiny');
+  jpeg = await fixture(env, `preprocess/${reference.images[0]}`);
+  await control('up');
+});
+
+describe('fp32 through the GPU origin', () => {
+  it('text and image embeddings equal edge-clip embed --precision fp32 (cos ≥ 0.99999)', async () => {
+    const { app } = appWithOrigin();
+    const res = await app.request('/v1/embeddings', text({ input: reference.texts, precision: 'fp32' }));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-precision')).toBe('fp32');
+    const body = (await res.json()) as { data: { embedding: number[] }[]; precision: string; degraded?: boolean };
+    expect(body.precision).toBe('fp32');
+    expect(body.degraded).toBeUndefined();
+    body.data.forEach((d, i) => {
+      expect(cos(d.embedding, reference.fp32.text[i])).toBeGreaterThanOrEqual(0.99999);
+    });
+    const img = await app.request('/v1/images/embeddings?precision=fp32', {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: jpeg,
+    });
+    expect(img.status).toBe(200);
+    const imgBody = (await img.json()) as { data: { embedding: number[] }[] };
+    expect(cos(imgBody.data[0].embedding, reference.fp32.image[0])).toBeGreaterThanOrEqual(0.99999);
+  });
+
+  it('answers 503 with Retry-After within the timeout when the origin is down, and int8 only when asked', async () => {
+    const { app } = appWithOrigin();
+    await control('down');
+    try {
+      const t0 = Date.now();
+      const res = await app.request('/v1/embeddings', text({ input: 'a cat', precision: 'fp32' }));
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await res.json()) as { error: { type: string } }).error.type).toBe('origin_unavailable');
+      expect(Date.now() - t0).toBeLessThan(2 * 3000 + 1000);
+      const degraded = await app.request(
+        '/v1/embeddings',
+        text({ input: reference.texts[0], precision: 'fp32', fallback: 'int8' }),
+      );
+      expect(degraded.status).toBe(200);
+      expect(degraded.headers.get('x-precision')).toBe('int8');
+      const body = (await degraded.json()) as { precision: string; degraded: boolean; data: { embedding: number[] }[] };
+      expect(body).toMatchObject({ precision: 'int8', degraded: true });
+      expect(cos(body.data[0].embedding, reference.int8.text[0])).toBeGreaterThanOrEqual(0.9999);
+    } finally {
+      await control('up');
+    }
+  });
+
+  it('opens the circuit after repeated failures (failing fast) and closes it when the origin is back', async () => {
+    const { app, client } = appWithOrigin();
+    await control('down');
+    try {
+      for (let i = 0; i < 2; i++)
+        expect((await app.request('/v1/embeddings', text({ input: 'x', precision: 'fp32' }))).status).toBe(503);
+      expect(client.breaker.state).toBe('open');
+      const before = (await (await fetch(`${origin.url}/__control`)).json()) as { forwarded: number };
+      const fast = await app.request('/v1/embeddings', text({ input: 'x', precision: 'fp32' }));
+      expect(fast.status).toBe(503);
+      expect(((await fast.json()) as { error: { message: string } }).error.message).toMatch(/circuit open/);
+    } finally {
+      await control('up');
+    }
+    await new Promise((r) => setTimeout(r, 450));
+    expect(client.breaker.state).toBe('half-open');
+    expect((await app.request('/v1/embeddings', text({ input: 'x', precision: 'fp32' }))).status).toBe(200);
+    expect(client.breaker.state).toBe('closed');
+  });
+
+  it('reports a wrong origin token as a 503 naming the refusal, never as int8', async () => {
+    const { app } = appWithOrigin({ ORIGIN_TOKEN: 'wrong' });
+    const res = await app.request('/v1/embeddings', text({ input: 'x', precision: 'fp32' }));
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/401/);
+  });
+});
