@@ -6,7 +6,7 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-export async function startDev(modelId: string, port: number): Promise<DevServer> {
+export async function startDev(modelId: string, port: number, vars: string[] = []): Promise<DevServer> {
   const child: ChildProcess = spawn(
     process.execPath,
     [

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startOrigin } from '../origin/start-origin.ts';
 import { PRECISIONS, type Precision } from '../src/shared/manifest.ts';
 import { main as cli } from '../tool/cli/main.ts';
 import { DEFAULT_REPO, hubOptionsFromEnv } from '../tool/hub/hf-hub.ts';
@@ -58,7 +59,12 @@ async function ensureModel(requested: string | undefined): Promise<string> {
 }
 
 const { values } = parseArgs({
-  options: { model: { type: 'string' }, precisions: { type: 'string' }, port: { type: 'string' } },
+  options: {
+    model: { type: 'string' },
+    precisions: { type: 'string' },
+    port: { type: 'string' },
+    origin: { type: 'boolean' },
+  },
   args: process.argv.slice(2),
 });
 const modelId = await ensureModel(values.model ?? process.env.EDGE_CLIP_MODEL);

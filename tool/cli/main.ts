@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   preprocess: async () => (await import('./commands/preprocess.ts')).preprocess,
   prompts: async () => (await import('./commands/prompts.ts')).prompts,
   eval: async () => (await import('./commands/eval.ts')).evaluate,
+  'export-triton': async () => (await import('./commands/export-triton.ts')).exportTriton,
 };
 
 const USAGE = `usage: edge-clip <command> [options]
@@ -23,6 +24,7 @@ const USAGE = `usage: edge-clip <command> [options]
   prompts build --model model-shards/<id> --labelset <file.json> [--precision int8|fp32] [--dtype float16|float32] [--templates all|simple] [--batch 64] [--max-batches N] [--out <file>]
   prompts upload --model model-shards/<id> --blob <file.ecls> [--local|--remote]
   eval      --model model-shards/<id> --labelset <name|file.ecls> --dataset <ImageFolder> [--precision int8|fp32] [--limit N]
+  export-triton --model model-shards/<id> --out <dir> [--prefix edgeclip] [--max-batch 16] [--queue-delay-us 2000]
 JSON goes to stdout, progress to stderr.`;
 
 export async function main(argv: string[]): Promise<number> {
