@@ -76,9 +76,15 @@ export class OriginClient {
     throw this.unavailable(`the GPU origin failed: ${reason}`, lastError);
   }
 
+  /** Server ready and both tower models ready (GET /v2/health/ready, /v2/models/{m}/ready). */
   async ready(): Promise<boolean> {
     try {
-      return (await this.request('/v2/health/ready', { headers: this.headers() })).ok;
+      const paths = [
+        '/v2/health/ready',
+        ...(['image', 'text'] as const).map((t) => `/v2/models/${originModelName(this.config.modelPrefix, t)}/ready`),
+      ];
+      for (const path of paths) if (!(await this.request(path, { headers: this.headers() })).ok) return false;
+      return true;
     } catch {
       return false;
     }

@@ -64,6 +64,7 @@ describe('fp32 through the GPU origin', () => {
     body.data.forEach((d, i) => {
       expect(cos(d.embedding, reference.fp32.text[i])).toBeGreaterThanOrEqual(0.99999);
     });
+    expect(await (await app.request('/readyz')).json()).toMatchObject({ status: 'ready', origin: 'ready' });
     const img = await app.request('/v1/images/embeddings?precision=fp32', {
       method: 'POST',
       headers: { 'content-type': 'image/jpeg' },

@@ -7,8 +7,11 @@ export const modelRoutes = new Hono<AppEnv>()
   .get('/healthz', (c) => c.json({ status: 'ok' }))
   .get('/readyz', async (c) => {
     try {
-      const m = await c.get('deps').models.manifest();
-      return c.json({ status: 'ready', model: m.modelId, build_hash: m.buildHash });
+      const { models, origin } = c.get('deps');
+      const m = await models.manifest();
+      // int8 is served here either way: an unready origin is reported, not a reason to take the edge out.
+      const originState = origin ? ((await origin.ready()) ? 'ready' : 'unavailable') : 'not_configured';
+      return c.json({ status: 'ready', model: m.modelId, build_hash: m.buildHash, origin: originState });
     } catch (e) {
       c.header('retry-after', '5');
       return c.json({ status: 'not_ready', error: { type: 'model_not_ready', message: (e as Error).message } }, 503);

@@ -1,0 +1,46 @@
+import { encode as encodeBmp } from 'bmp-ts';
+import { encode as encodePng } from 'fast-png';
+import UTIF from 'utif2';
+import { describe, expect, it } from 'vitest';
+import { decodeImage } from '../../../src/model/image/decode-image.ts';
+import { probeImage } from '../../../src/model/image/probe-image.ts';
+
+const W = 7;
+const H = 5;
+/** A small RGB pattern with every channel varying. */
+const rgb = Uint8Array.from({ length: W * H * 3 }, (_, i) => (i * 37 + (i % 3) * 91) % 256);
+const withAlpha = (alpha: number) => {
+  const out = new Uint8Array(W * H * 4);
+  for (let p = 0; p < W * H; p++) out.set([rgb[p * 3], rgb[p * 3 + 1], rgb[p * 3 + 2], alpha], p * 4);
+  return out;
+};
+const decode = async (bytes: Uint8Array) => (await decodeImage(bytes, probeImage(bytes), 40e6)).data;
+
+describe('decodeImage: PIL convert("RGB") semantics per format', () => {
+  it('PNG 8-bit RGB and RGBA (alpha dropped, not composited)', async () => {
+    expect(await decode(encodePng({ width: W, height: H, data: rgb, channels: 3, depth: 8 }))).toEqual(rgb);
+    expect(await decode(encodePng({ width: W, height: H, data: withAlpha(0), channels: 4, depth: 8 }))).toEqual(rgb);
+  });
+
+  it('PNG 16-bit RGB keeps the high byte', async () => {
+    const wide = Uint16Array.from(rgb, (v, i) => v * 256 + (i % 256));
+    expect(await decode(encodePng({ width: W, height: H, data: wide, channels: 3, depth: 16 }))).toEqual(rgb);
+  });
+
+  it('PNG greyscale expands to R = G = B; 16-bit grey is clamped to 255 (mode I)', async () => {
+    const grey = Uint8Array.from({ length: W * H }, (_, i) => (i * 11) % 256);
+    const expected = Uint8Array.from({ length: W * H * 3 }, (_, i) => grey[Math.floor(i / 3)]);
+    expect(await decode(encodePng({ width: W, height: H, data: grey, channels: 1, depth: 8 }))).toEqual(expected);
+    const grey16 = Uint16Array.from(grey, (v) => v * 3);
+    const clamped = Uint8Array.from({ length: W * H * 3 }, (_, i) => Math.min(255, grey16[Math.floor(i / 3)]));
+    expect(await decode(encodePng({ width: W, height: H, data: grey16, channels: 1, depth: 16 }))).toEqual(clamped);
+  });
+
+  it('BMP and TIFF', async () => {
+    const abgr = Buffer.alloc(W * H * 4);
+    for (let p = 0; p < W * H; p++) abgr.set([255, rgb[p * 3 + 2], rgb[p * 3 + 1], rgb[p * 3]], p * 4);
+    expect(await decode(new Uint8Array(encodeBmp({ width: W, height: H, data: abgr }).data))).toEqual(rgb);
+    const tiff = new Uint8Array(UTIF.encodeImage(withAlpha(255), W, H));
+    expect(await decode(tiff)).toEqual(rgb);
+  });
+});
