@@ -2,22 +2,13 @@
  * Client of the GPU origin (Open Inference Protocol v2, binary tensor extension): timeouts, one retry on idempotent
  * failures, and a circuit breaker so that a down origin fails fast instead of holding every fp32 request.
  */
+import type { OriginConfig } from '../shared/config.ts';
 import { EdgeClipError } from '../shared/errors.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../shared/inference-protocol.ts';
 import type { TowerName } from '../shared/manifest.ts';
 import { IMAGE_OUTPUT, TEXT_OUTPUT } from '../shared/tensors.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { TowerExecutor, TowerInput } from './tower-runner.ts';
-
-export interface OriginConfig {
-  url: string;
-  token?: string;
-  timeoutMs: number;
-  /** Model names on the origin: `<prefix>_image`, `<prefix>_text` (the Triton export writes the same). */
-  modelPrefix: string;
-  breakerThreshold: number;
-  breakerCooldownMs: number;
-}
 
 export const originModelName = (prefix: string, tower: TowerName) => `${prefix}_${tower}`;
 

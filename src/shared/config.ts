@@ -2,6 +2,17 @@
 import { EdgeClipError } from './errors.ts';
 import { PRECISIONS, type Precision } from './manifest.ts';
 
+/** The GPU origin that serves fp32 (Open Inference Protocol v2). */
+export interface OriginConfig {
+  url: string;
+  token?: string;
+  timeoutMs: number;
+  /** Model names on the origin: `<prefix>_image`, `<prefix>_text` (the Triton export writes the same). */
+  modelPrefix: string;
+  breakerThreshold: number;
+  breakerCooldownMs: number;
+}
+
 export interface AppConfig {
   /** R2 prefix of the build to serve (the build folder name under model-shards/). */
   modelId: string;

@@ -120,3 +120,33 @@ export function contiguousStrides(shape: readonly number[]): number[] {
   }
   return strides;
 }
+
+/**
+ * Opens `file`, indexes it with `index` and returns a Checkpoint that reads tensors on demand; the file is closed
+ * again if indexing fails.
+ */
+export function lazyCheckpoint(
+  file: string,
+  format: Checkpoint['format'],
+  index: (reader: FileReader) => Map<string, TensorEntry>,
+): Checkpoint {
+  const reader = new FileReader(file);
+  let entries: Map<string, TensorEntry>;
+  try {
+    entries = index(reader);
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
+  return {
+    file,
+    format,
+    entries,
+    read(name) {
+      const e = entries.get(name);
+      if (!e) throw badCheckpoint(file, `no tensor named ${name}`);
+      return readEntry(reader, e);
+    },
+    close: () => reader.close(),
+  };
+}

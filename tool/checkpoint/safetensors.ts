@@ -3,9 +3,8 @@ import {
   badCheckpoint,
   type Checkpoint,
   DTYPE_BYTES,
-  FileReader,
+  lazyCheckpoint,
   numel,
-  readEntry,
   type StoredDType,
   type TensorEntry,
 } from './checkpoint.ts';
@@ -13,8 +12,7 @@ import {
 const MAX_HEADER = 100 * 1024 * 1024;
 
 export function openSafetensors(file: string): Checkpoint {
-  const reader = new FileReader(file);
-  try {
+  return lazyCheckpoint(file, 'safetensors', (reader) => {
     const len = Number(reader.read(0, 8).readBigUInt64LE(0));
     if (len <= 1 || len > MAX_HEADER) throw badCheckpoint(file, `not a safetensors file (header length ${len})`);
     let header: Record<string, unknown>;
@@ -46,19 +44,6 @@ export function openSafetensors(file: string): Checkpoint {
       }
       entries.set(name, { name, dtype, shape: v.shape, offset: base + begin });
     }
-    return {
-      file,
-      format: 'safetensors',
-      entries,
-      read(name) {
-        const e = entries.get(name);
-        if (!e) throw badCheckpoint(file, `no tensor named ${name}`);
-        return readEntry(reader, e);
-      },
-      close: () => reader.close(),
-    };
-  } catch (e) {
-    reader.close();
-    throw e;
-  }
+    return entries;
+  });
 }

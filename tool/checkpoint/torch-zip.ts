@@ -3,8 +3,7 @@ import {
   badCheckpoint,
   type Checkpoint,
   DTYPE_BYTES,
-  FileReader,
-  readEntry,
+  lazyCheckpoint,
   type StoredDType,
   type TensorEntry,
 } from './checkpoint.ts';
@@ -26,8 +25,7 @@ const isCall = (v: PickleValue, name: string): v is PickleCall =>
   v.fn.name === name;
 
 export function openTorchZip(file: string): Checkpoint {
-  const reader = new FileReader(file);
-  try {
+  return lazyCheckpoint(file, 'pytorch', (reader) => {
     const zip = readZipIndex(reader);
     const pklName = [...zip.keys()].find((n) => n.endsWith('/data.pkl') || n === 'data.pkl');
     if (!pklName) throw badCheckpoint(file, 'ZIP archive has no data.pkl: not a torch.save checkpoint');
@@ -75,19 +73,6 @@ export function openTorchZip(file: string): Checkpoint {
       }
       entries.set(name, { name, dtype, shape, strides, offset: storage.dataOffset + Number(storageOffset) * width });
     }
-    return {
-      file,
-      format: 'pytorch',
-      entries,
-      read(name) {
-        const e = entries.get(name);
-        if (!e) throw badCheckpoint(file, `no tensor named ${name}`);
-        return readEntry(reader, e);
-      },
-      close: () => reader.close(),
-    };
-  } catch (e) {
-    reader.close();
-    throw e;
-  }
+    return entries;
+  });
 }
