@@ -35,16 +35,7 @@ export interface AppConfig {
   /** Bearer token of the admin routes (a Worker secret); admin routes are refused when unset. */
   adminToken: string | undefined;
   /** The GPU origin for fp32 (Open Inference Protocol); without it fp32 runs here from the fp32 shards. */
-  origin:
-    | {
-        url: string;
-        token?: string;
-        timeoutMs: number;
-        modelPrefix: string;
-        breakerThreshold: number;
-        breakerCooldownMs: number;
-      }
-    | undefined;
+  origin: OriginConfig | undefined;
 }
 
 const int = (env: Record<string, unknown>, key: string, fallback: number): number => {
