@@ -19,6 +19,7 @@ export async function startDev(modelId: string, port: number, vars: string[] = [
       String(port),
       '--var',
       `MODEL_ID:${modelId}`,
+      ...vars.flatMap((v) => ['--var', v]),
     ],
     { detached: true, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
   );

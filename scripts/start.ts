@@ -81,19 +81,16 @@ if (modelId === RANDOM_ID) {
   );
 }
 const port = values.port ?? '8787';
+const vars = ['--var', `MODEL_ID:${modelId}`];
+if (values.origin) {
+  // fp32 locally: the origin (onnxruntime-node, CUDA when present) beside wrangler dev.
+  const origin = await startOrigin({ modelDir: join(SHARDS, modelId), port: 8790 });
+  vars.push('--var', `ORIGIN_URL:${origin.url}`);
+  log(`fp32 requests go to the origin at ${origin.url}`);
+}
 const child = spawn(
   process.execPath,
-  [
-    'node_modules/wrangler/bin/wrangler.js',
-    'dev',
-    '--local',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    port,
-    '--var',
-    `MODEL_ID:${modelId}`,
-  ],
+  ['node_modules/wrangler/bin/wrangler.js', 'dev', '--local', '--ip', '127.0.0.1', '--port', port, ...vars],
   {
     stdio: 'inherit',
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
