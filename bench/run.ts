@@ -155,7 +155,11 @@ for (const tower of ['image', 'text'] as const) {
     };
     if (tower === 'image') {
       const classify = () =>
-        fetch(`${dev.url}/v1/classify?labelset=imagenet1k&top_k=5`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpegSmall as Uint8Array<ArrayBuffer> }).then(async (r) => {
+        fetch(`${dev.url}/v1/classify?labelset=imagenet1k&top_k=5`, {
+          method: 'POST',
+          headers: { 'content-type': 'image/jpeg' },
+          body: jpegSmall as Uint8Array<ArrayBuffer>,
+        }).then(async (r) => {
           if (!r.ok) throw new Error(`classify failed: ${r.status} ${await r.text()}`);
           return r.arrayBuffer();
         });
@@ -164,7 +168,9 @@ for (const tower of ['image', 'text'] as const) {
       const embedTimes: number[] = [];
       const classifyTimes: number[] = [];
       for (let i = 0; i < RUNS; i++) {
-        embedTimes.push((await timeMedian(1, () => postImage(dev.url, jpegSmall).then((r) => r.arrayBuffer()), 0)).median);
+        embedTimes.push(
+          (await timeMedian(1, () => postImage(dev.url, jpegSmall).then((r) => r.arrayBuffer()), 0)).median,
+        );
         classifyTimes.push((await timeMedian(1, classify, 0)).median);
       }
       work.image = median(embedTimes);

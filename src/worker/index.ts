@@ -1,46 +1,15 @@
-/** Worker entry: builds the app's dependencies from bindings once per isolate, then serves it. */
-import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
+/** Worker entry: the app is built from the bindings on the first request of each isolate, then reused. */
 import type { Hono } from 'hono';
-import { kvStore } from '../adapters/workerd/kv-store.ts';
-import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
-import { r2Files } from '../adapters/workerd/r2-files.ts';
 import type { AppEnv } from '../app/app-env.ts';
-import { createApp } from '../app/create-app.ts';
-import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
-import { LabelsetStore } from '../model/labelset-store.ts';
-import { ModelService } from '../model/model-service.ts';
-import { OriginClient } from '../model/origin-client.ts';
-import { parseConfig } from '../shared/config.ts';
+import { buildApp, type Env } from './build-app.ts';
 
-export interface Env {
-  MODELS: R2Bucket;
-  PROMPTS: KVNamespace;
-  MODEL_ID: string;
-}
+export type { Env };
 
 let app: Hono<AppEnv> | undefined;
 
-function build(env: Env): Hono<AppEnv> {
-  const config = parseConfig(env);
-  const files = r2Files(env.MODELS, config.modelId);
-  initJpegDecoder(mozjpegWasm);
-  const models = new ModelService({
-    ort: workerdOrt(),
-    readManifest: files.manifest,
-    read: files.read,
-    concurrency: config.fetchConcurrency,
-  });
-  return createApp({
-    config,
-    models,
-    labelsets: new LabelsetStore(kvStore(env.PROMPTS)),
-    wasmMemoryBytes: ortWasmMemoryBytes,
-  });
-}
-
 export default {
   fetch(request, env, ctx) {
-    app ??= build(env);
+    app ??= buildApp(env);
     return app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

@@ -7,18 +7,20 @@ export interface OriginProxy {
   close(): Promise<void>;
 }
 
-/** Control: POST /__control/up, POST /__control/down, GET /__control → {up, forwarded}. */
+/** Control: POST /__control/up, POST /__control/down, GET /__control → {up, forwarded, seen (all requests)}. */
 export async function startOriginProxy(target: string): Promise<OriginProxy> {
   const to = new URL(target);
   let up = true;
   let forwarded = 0;
+  let seen = 0;
   const server: Server = createServer((req, res) => {
     if (req.url?.startsWith('/__control')) {
       if (req.method === 'POST') up = req.url.endsWith('/up');
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ up, forwarded }));
+      res.end(JSON.stringify({ up, forwarded, seen }));
       return;
     }
+    seen++;
     if (!up) {
       // An origin that dies mid-request: read the request, then drop the connection without an answer.
       req.resume();

@@ -1,13 +1,6 @@
 import { env } from 'cloudflare:workers';
-import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
-import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
-import { createApp } from '../../src/app/create-app.ts';
-import { initJpegDecoder } from '../../src/model/image/decode-jpeg.ts';
-import { ModelService } from '../../src/model/model-service.ts';
-import { OriginClient } from '../../src/model/origin-client.ts';
-import { parseConfig } from '../../src/shared/config.ts';
+import { buildApp, type Env } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
 
 const reference = inject('reference');
@@ -17,9 +10,10 @@ const cos = (a: number[], b: number[]) =>
   a.reduce((s, v, i) => s + v * b[i], 0) /
   Math.sqrt(a.reduce((s, v) => s + v * v, 0) * b.reduce((s, v) => s + v * v, 0));
 
-/** The worker's app wired to the origin (a fresh client, so circuit state starts closed). */
+/** The worker's app as its entry builds it from bindings + vars (a fresh one, so circuit state starts closed). */
 function appWithOrigin(overrides: Record<string, string> = {}) {
-  const config = parseConfig({
+  const app = buildApp({
+    ...env,
     MODEL_ID: 'tiny',
     ORIGIN_URL: origin.url,
     ORIGIN_TOKEN: origin.token,
@@ -27,16 +21,11 @@ function appWithOrigin(overrides: Record<string, string> = {}) {
     ORIGIN_BREAKER_FAILURES: '2',
     ORIGIN_BREAKER_COOLDOWN_MS: '400',
     ...overrides,
-  });
-  const files = r2Files(env.MODELS, 'tiny');
-  const client = new OriginClient(config.origin!);
-  const models = new ModelService({
-    ort: workerdOrt(),
-    readManifest: files.manifest,
-    read: files.read,
-    remote: { precisions: ['fp32'], executor: (t) => client.executor(t) },
-  });
-  return { app: createApp({ config, models, origin: client }), client };
+  } as Env);
+  const breaker = async () =>
+    ((await (await app.request('/v1/models')).json()) as { data: { origin: { circuit: string } }[] }).data[0].origin
+      .circuit;
+  return { app, breaker };
 }
 const text = (body: Record<string, unknown>) => ({
   method: 'POST',
@@ -46,7 +35,6 @@ const text = (body: Record<string, unknown>) => ({
 
 let jpeg: Uint8Array;
 beforeAll(async () => {
-  await initJpegDecoder(mozjpegWasm);
   await seedModel(env, 'tiny-st', 'tiny');
   jpeg = await fixture(env, `preprocess/${reference.images[0]}`);
   await control('up');
@@ -100,23 +88,25 @@ describe('fp32 through the GPU origin', () => {
   });
 
   it('opens the circuit after repeated failures (failing fast) and closes it when the origin is back', async () => {
-    const { app, client } = appWithOrigin();
+    const { app, breaker } = appWithOrigin();
     await control('down');
     try {
       for (let i = 0; i < 2; i++)
         expect((await app.request('/v1/embeddings', text({ input: 'x', precision: 'fp32' }))).status).toBe(503);
-      expect(client.breaker.state).toBe('open');
-      const before = (await (await fetch(`${origin.url}/__control`)).json()) as { forwarded: number };
+      expect(await breaker()).toBe('open');
+      const seen = async () => ((await (await fetch(`${origin.url}/__control`)).json()) as { seen: number }).seen;
+      const before = await seen();
       const fast = await app.request('/v1/embeddings', text({ input: 'x', precision: 'fp32' }));
       expect(fast.status).toBe(503);
+      expect(await seen()).toBe(before);
       expect(((await fast.json()) as { error: { message: string } }).error.message).toMatch(/circuit open/);
     } finally {
       await control('up');
     }
     await new Promise((r) => setTimeout(r, 450));
-    expect(client.breaker.state).toBe('half-open');
+    expect(await breaker()).toBe('half-open');
     expect((await app.request('/v1/embeddings', text({ input: 'x', precision: 'fp32' }))).status).toBe(200);
-    expect(client.breaker.state).toBe('closed');
+    expect(await breaker()).toBe('closed');
   });
 
   it('reports a wrong origin token as a 503 naming the refusal, never as int8', async () => {

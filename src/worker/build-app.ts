@@ -1,0 +1,41 @@
+/** Builds the app's dependencies from a Worker's bindings: R2 files, KV label sets, the origin client. */
+import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
+import type { Hono } from 'hono';
+import { kvStore } from '../adapters/workerd/kv-store.ts';
+import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
+import { r2Files } from '../adapters/workerd/r2-files.ts';
+import type { AppEnv } from '../app/app-env.ts';
+import { createApp } from '../app/create-app.ts';
+import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
+import { LabelsetStore } from '../model/labelset-store.ts';
+import { ModelService } from '../model/model-service.ts';
+import { OriginClient } from '../model/origin-client.ts';
+import { parseConfig } from '../shared/config.ts';
+
+export interface Env {
+  MODELS: R2Bucket;
+  PROMPTS: KVNamespace;
+  MODEL_ID: string;
+}
+
+/** The app with its dependencies built from the Worker's bindings and vars (once per isolate). */
+export function buildApp(env: Env): Hono<AppEnv> {
+  const config = parseConfig(env);
+  const files = r2Files(env.MODELS, config.modelId);
+  initJpegDecoder(mozjpegWasm);
+  const origin = config.origin ? new OriginClient(config.origin) : undefined;
+  const models = new ModelService({
+    ort: workerdOrt(),
+    readManifest: files.manifest,
+    read: files.read,
+    concurrency: config.fetchConcurrency,
+    remote: origin && { precisions: ['fp32'], executor: (tower) => origin.executor(tower) },
+  });
+  return createApp({
+    config,
+    models,
+    origin,
+    labelsets: new LabelsetStore(kvStore(env.PROMPTS)),
+    wasmMemoryBytes: ortWasmMemoryBytes,
+  });
+}
