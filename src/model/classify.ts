@@ -24,7 +24,7 @@ export async function adHocClassifier(
   const m = await models.manifest();
   const prompts = expandPrompts(set);
   const cached = await timing.measure('cache', () => store.cachedPrompts(m, precision, prompts));
-  const missing = prompts.flatMap((p, i) => (cached[i] ? [] : [i]));
+  const missing = prompts.flatMap((_, i) => (cached[i] ? [] : [i]));
   for (let s = 0; s < missing.length; s += TEXT_BATCH) {
     const chunk = missing.slice(s, s + TEXT_BATCH);
     const emb = await embedTexts(

@@ -6,7 +6,7 @@ import { encodeBase64 } from '../../shared/base64.ts';
 import { EdgeClipError } from '../../shared/errors.ts';
 import type { Precision } from '../../shared/manifest.ts';
 import type { AppEnv } from '../app-env.ts';
-import { readBody, readJson } from '../request-body.ts';
+import { readJson } from '../request-body.ts';
 import {
   checkModel,
   decodeDataUri,

@@ -75,7 +75,7 @@ export function coefficients(
   return { start, count, weights, taps };
 }
 
-const clamp8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
+const clamp8 = (v: number) => Math.max(0, Math.min(255, v));
 
 export interface Window {
   x0: number;
