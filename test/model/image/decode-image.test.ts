@@ -44,3 +44,42 @@ describe('decodeImage: PIL convert("RGB") semantics per format', () => {
     expect(await decode(tiff)).toEqual(rgb);
   });
 });
+
+describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
+  const SW = 32;
+  const SH = 24;
+  /** A smooth picture (JPEG keeps it within a few levels). */
+  const smooth = Uint8Array.from({ length: SW * SH * 3 }, (_, i) => {
+    const p = Math.floor(i / 3);
+    return [((p % SW) * 255) / SW, (Math.floor(p / SW) * 255) / SH, 128][i % 3];
+  });
+  const rgba = Uint8ClampedArray.from({ length: SW * SH * 4 }, (_, i) => (i % 4 === 3 ? 255 : smooth[Math.floor(i / 4) * 3 + (i % 4)]));
+  const image = { data: rgba, width: SW, height: SH, colorSpace: 'srgb' } as unknown as ImageData;
+  const encoderReady = (async () => {
+    const { readFileSync } = await import('node:fs');
+    const { createRequire } = await import('node:module');
+    const { initJpegForNode } = await import('../../../tool/runtime/jpeg-wasm-node.ts');
+    await initJpegForNode();
+    const { init, default: encode } = await import('@jsquash/jpeg/encode.js');
+    await init(await WebAssembly.compile(readFileSync(createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm'))));
+    return encode;
+  })();
+  const meanAbs = (a: Uint8Array, b: Uint8Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
+
+  it('decodes baseline and progressive JPEGs to the picture', async () => {
+    const encode = await encoderReady;
+    for (const progressive of [false, true]) {
+      const jpeg = new Uint8Array(await encode(image, { quality: 95, progressive }));
+      expect(meanAbs(await decode(jpeg), smooth)).toBeLessThan(3);
+    }
+  });
+
+  it('expands a greyscale JPEG to R = G = B', async () => {
+    const encode = await encoderReady;
+    const out = await decode(new Uint8Array(await encode(image, { quality: 95, color_space: 1 })));
+    for (let p = 0; p < SW * SH; p++) {
+      expect(out[p * 3]).toBe(out[p * 3 + 1]);
+      expect(out[p * 3 + 1]).toBe(out[p * 3 + 2]);
+    }
+  });
+});
