@@ -53,7 +53,9 @@ describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
     const p = Math.floor(i / 3);
     return [((p % SW) * 255) / SW, (Math.floor(p / SW) * 255) / SH, 128][i % 3];
   });
-  const rgba = Uint8ClampedArray.from({ length: SW * SH * 4 }, (_, i) => (i % 4 === 3 ? 255 : smooth[Math.floor(i / 4) * 3 + (i % 4)]));
+  const rgba = Uint8ClampedArray.from({ length: SW * SH * 4 }, (_, i) =>
+    i % 4 === 3 ? 255 : smooth[Math.floor(i / 4) * 3 + (i % 4)],
+  );
   const image = { data: rgba, width: SW, height: SH, colorSpace: 'srgb' } as unknown as ImageData;
   const encoderReady = (async () => {
     const { readFileSync } = await import('node:fs');
@@ -61,7 +63,11 @@ describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
     const { initJpegForNode } = await import('../../../tool/runtime/jpeg-wasm-node.ts');
     await initJpegForNode();
     const { init, default: encode } = await import('@jsquash/jpeg/encode.js');
-    await init(await WebAssembly.compile(readFileSync(createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm'))));
+    await init(
+      await WebAssembly.compile(
+        readFileSync(createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm')),
+      ),
+    );
     return encode;
   })();
   const meanAbs = (a: Uint8Array, b: Uint8Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
