@@ -2,12 +2,11 @@
  * `npm run bench:origin`: the fp32 origin on this machine's CPU with the full-size random-weight build. Throughput
  * with 16 concurrent clients, dynamic batching on vs off; and what the edge adds to an fp32 request over loopback.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startOrigin } from '../origin/start-origin.ts';
 import { encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../src/shared/inference-protocol.ts';
 import { loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
-import { ms, timeMedian } from './stats.ts';
+import { ms, publishReport, timeMedian } from './stats.ts';
 import { startDev } from './workerd-server.ts';
 
 const MODEL_ID = 'convnext_large_d_320-random';
@@ -123,14 +122,4 @@ const lines = [
   `| through the worker (workerd → origin) | ${ms(viaEdge)} |`,
   `| edge overhead (tokenize, JSON, v2 encode, extra hop) | ${ms(viaEdge - direct)} |`,
 ];
-const report = lines.join('\n');
-process.stdout.write(`${report}\n`);
-const doc = 'docs/PERFORMANCE.md';
-const START = '<!-- bench-origin:start -->';
-const END = '<!-- bench-origin:end -->';
-const text = readFileSync(doc, 'utf8');
-if (text.includes(START))
-  writeFileSync(
-    doc,
-    `${text.slice(0, text.indexOf(START) + START.length)}\n${report}\n${text.slice(text.indexOf(END))}`,
-  );
+publishReport('bench-origin', lines.join('\n'));

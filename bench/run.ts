@@ -3,7 +3,7 @@
  * workerd over HTTP (cold start, warm latency, wasm memory per tower), dynamic vs padded text length, preprocessing.
  * Prints a markdown report and writes it into docs/PERFORMANCE.md between the bench markers.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { seedImagenet } from '../scripts/seed-kv.ts';
 import { seedR2 } from '../scripts/seed-r2.ts';
@@ -13,7 +13,7 @@ import { IMAGE_INPUT, TEXT_INPUT } from '../src/shared/tensors.ts';
 import { main as cli } from '../tool/cli/main.ts';
 import { initJpegForNode } from '../tool/runtime/jpeg-wasm-node.ts';
 import { loadRunner, loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
-import { median, mib, ms, timeMedian } from './stats.ts';
+import { median, mib, ms, publishReport, timeMedian } from './stats.ts';
 import { benchImages } from './test-images.ts';
 import { startDev } from './workerd-server.ts';
 
@@ -260,16 +260,4 @@ for (const [t, c] of Object.entries(cold))
   );
 lines.push('', '| preprocessing (median) | decode | resize + crop + normalize |', '| --- | ---: | ---: |');
 for (const [k, v] of Object.entries(prep)) lines.push(`| ${k} | ${ms(v.decode)} ms | ${ms(v.resize)} ms |`);
-const report = lines.join('\n');
-process.stdout.write(`${report}\n`);
-const doc = 'docs/PERFORMANCE.md';
-const START = '<!-- bench:start -->';
-const END = '<!-- bench:end -->';
-const text = readFileSync(doc, 'utf8');
-if (text.includes(START) && text.includes(END)) {
-  writeFileSync(
-    doc,
-    `${text.slice(0, text.indexOf(START) + START.length)}\n${report}\n${text.slice(text.indexOf(END))}`,
-  );
-  log(`updated ${doc}`);
-}
+publishReport('bench', lines.join('\n'));

@@ -1,4 +1,5 @@
-/** Timing helpers for benchmarks: warm-up, then the median of N wall-clock runs. */
+/** Timing helpers for benchmarks: warm-up, then the median of N wall-clock runs; report output. */
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -23,3 +24,18 @@ export async function timeMedian(
 
 export const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 export const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
+/** Prints a report and puts it into docs/PERFORMANCE.md between `<!-- NAME:start -->` and `<!-- NAME:end -->`. */
+export function publishReport(name: string, report: string): void {
+  process.stdout.write(`${report}\n`);
+  const doc = 'docs/PERFORMANCE.md';
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const text = readFileSync(doc, 'utf8');
+  if (!text.includes(start) || !text.includes(end)) return;
+  writeFileSync(
+    doc,
+    `${text.slice(0, text.indexOf(start) + start.length)}\n${report}\n${text.slice(text.indexOf(end))}`,
+  );
+  process.stderr.write(`updated ${doc}\n`);
+}
