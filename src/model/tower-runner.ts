@@ -24,8 +24,13 @@ export class TowerRunner implements TowerExecutor {
         data instanceof Float32Array
           ? new this.ort.Tensor('float32', data, dims)
           : new this.ort.Tensor('int64', data, dims);
-      let feeds: Record<string, Tensor> = { [inputName]: input };
+      const original: Record<string, Tensor> = { [inputName]: input };
+      let feeds: Record<string, Tensor> = original;
       for (const session of this.sessions) {
+        // A segment takes what the previous one produced, plus the tower's own input where it needs it (text
+        // segments re-read the ids for the causal mask and the EOT position).
+        const available: Record<string, Tensor> = { ...original, ...feeds };
+        feeds = Object.fromEntries(session.inputNames.map((n) => [n, available[n]]));
         try {
           feeds = (await session.run(feeds)) as Record<string, Tensor>;
         } catch (e) {

@@ -6,12 +6,13 @@ import { freePort, startOrigin } from '../../origin/start-origin.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { zeroShotScores } from '../../src/model/zero-shot.ts';
 import { decodeClassifier } from '../../src/shared/classifier-blob.ts';
+import { buildModel } from '../../tool/build/build-model.ts';
 import { initJpegForNode } from '../../tool/runtime/jpeg-wasm-node.ts';
 import { readManifest } from '../../tool/runtime/local-build.ts';
 import { buildTiny } from '../global-setup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { expected } from '../helpers/fixtures.ts';
-import { PREPROCESS, WORKER_MODELS } from '../helpers/paths.ts';
+import { PREPROCESS, TINY, VOCAB, WORKER_MODELS } from '../helpers/paths.ts';
 import { startOriginProxy } from './origin-proxy.ts';
 import type { Reference } from './reference.ts';
 
@@ -29,6 +30,16 @@ async function embedCli(args: string[]): Promise<{ image_features?: number[][]; 
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await buildTiny(TINY_ST, join(WORKER_MODELS, 'tiny-pt'));
+  // The same model cut into segments (≥ 3 per tower), for the segmented-loading tests.
+  await buildModel({
+    checkpoint: TINY,
+    out: join(WORKER_MODELS, 'tiny-segmented'),
+    precisions: ['fp32', 'int8'],
+    shardSize: 1 << 20,
+    vocab: VOCAB,
+    modelId: 'tiny',
+    segmentBudget: 100_000,
+  });
   await initJpegForNode();
   const manifest = readManifest(TINY_ST);
   // Preprocess the test images in Node, then embed the tensors with the CLI: the worker must agree with both steps.

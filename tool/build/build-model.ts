@@ -12,13 +12,14 @@ import {
   type TowerName,
 } from '../../src/shared/manifest.ts';
 import { loadCheckpoint } from '../checkpoint/load-checkpoint.ts';
-import { parsePreprocess } from '../checkpoint/openclip-config.ts';
-import { buildImageTower } from '../graphs/image-tower.ts';
+import { parsePreprocess, stateDictSpec } from '../checkpoint/openclip-config.ts';
+import { buildImageTower, imageUnits } from '../graphs/image-tower.ts';
 import { Layers } from '../graphs/layers.ts';
-import { buildTextTower } from '../graphs/text-tower.ts';
+import { buildTextTower, textUnits } from '../graphs/text-tower.ts';
 import { ExternalDataWriter } from '../onnx/external-data.ts';
 import { GraphBuilder } from '../onnx/graph-builder.ts';
 import { sha256Bytes, sha256File } from './file-hash.ts';
+import { planSegments, unitWeightBytes } from './plan-segments.ts';
 
 export const VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
 
@@ -32,7 +33,30 @@ export interface BuildOptions {
   /** How the source is named in the manifest (e.g. hf:laion/...); defaults to the path. */
   sourceLabel?: string;
   modelId?: string;
+  /** Cut each tower into segments of at most this many (estimated) bytes; one segment per tower when absent. */
+  segmentBudget?: number;
   log?: (line: string) => void;
+}
+
+/** Segment ranges of a tower: one segment, or consecutive units packed under `segmentBudget` (estimated bytes). */
+function towerSegments(
+  tower: TowerName,
+  precision: Precision,
+  opts: BuildOptions,
+  loaded: ReturnType<typeof loadCheckpoint>,
+): [number, number][] {
+  const { arch } = loaded;
+  const units = tower === 'image' ? imageUnits(arch.vision) : textUnits(arch.text);
+  if (!opts.segmentBudget) return [[0, units.length]];
+  const spec = stateDictSpec(arch);
+  // A few live MLP-sized activations at batch 1 (image: h²·4C floats; text: 77·4W floats).
+  const image = imageUnits(arch.vision);
+  const activation = (k: number) =>
+    tower === 'image'
+      ? 4 * 4 * image[k].h ** 2 * 4 * Math.max(image[k].c, 1)
+      : 3 * 4 * arch.text.contextLength * 4 * arch.text.width;
+  const costs = units.map((u, k) => unitWeightBytes(spec, u.prefixes, precision) * 1.1 + activation(k));
+  return planSegments(costs, opts.segmentBudget);
 }
 
 function buildTower(
@@ -43,29 +67,38 @@ function buildTower(
   read: (n: string) => Float32Array,
   loaded: ReturnType<typeof loadCheckpoint>,
 ): TowerBuild {
-  const prefix = `${tower}.${precision}`;
-  const weights = new ExternalDataWriter(dir, prefix, opts.shardSize);
-  try {
-    const g = new GraphBuilder(`${tower}_tower`, weights);
-    const layers = new Layers(g, precision);
-    if (tower === 'image') buildImageTower(layers, loaded.arch.vision, loaded.arch.embedDim, read);
-    else buildTextTower(layers, loaded.arch.text, loaded.arch.embedDim, read);
-    const bytes = g.encode({ tower, precision });
-    const graphFile = `${prefix}.onnx`;
-    writeFileSync(join(dir, graphFile), bytes);
-    const externalData = weights.finish();
-    const segment: Segment = {
-      index: 0,
-      graph: { file: graphFile, bytes: bytes.length, sha256: sha256Bytes(bytes) },
-      externalData,
-      inputs: g.inputs,
-      outputs: g.outputs,
-    };
-    return { precision, weightBytes: externalData.reduce((a, e) => a + e.bytes, 0), segments: [segment] };
-  } catch (e) {
-    weights.abort();
-    throw e;
-  }
+  const ranges = towerSegments(tower, precision, opts, loaded);
+  const segments: Segment[] = ranges.map((range, index) => {
+    // An unsegmented tower keeps the plain names (image.int8.onnx); segments get .s<k>.
+    const prefix = ranges.length === 1 ? `${tower}.${precision}` : `${tower}.${precision}.s${index}`;
+    const weights = new ExternalDataWriter(dir, prefix, opts.shardSize);
+    try {
+      const g = new GraphBuilder(`${tower}_tower`, weights);
+      const layers = new Layers(g, precision);
+      if (tower === 'image') buildImageTower(layers, loaded.arch.vision, loaded.arch.embedDim, read, range);
+      else buildTextTower(layers, loaded.arch.text, loaded.arch.embedDim, read, range);
+      const bytes = g.encode({
+        tower,
+        precision,
+        segment: `${index + 1}/${ranges.length}`,
+        units: `${range[0]}-${range[1]}`,
+      });
+      const graphFile = `${prefix}.onnx`;
+      writeFileSync(join(dir, graphFile), bytes);
+      return {
+        index,
+        graph: { file: graphFile, bytes: bytes.length, sha256: sha256Bytes(bytes) },
+        externalData: weights.finish(),
+        inputs: g.inputs,
+        outputs: g.outputs,
+      };
+    } catch (e) {
+      weights.abort();
+      throw e;
+    }
+  });
+  const weightBytes = segments.reduce((a, seg) => a + seg.externalData.reduce((b, e) => b + e.bytes, 0), 0);
+  return { precision, weightBytes, segments };
 }
 
 export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {

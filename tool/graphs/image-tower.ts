@@ -32,88 +32,148 @@ function downsample(l: Layers, x: string, name: string, w: WeightSource, ci: num
   return l.linear(y, name, { weight: flat, bias: w(`${name}.bias`), out: co, in: 4 * ci });
 }
 
-export function buildImageTower(l: Layers, arch: VisionArch, embedDim: number, w: WeightSource): void {
+/** One step of the image tower; segments are consecutive runs of units. */
+export interface ImageUnit {
+  /** State-dict prefixes of its weights (for segment planning). */
+  prefixes: string[];
+  /** Feature map after the unit: side length and channels (the head ends with the embedding). */
+  h: number;
+  c: number;
+}
+
+/** The tower as units: stem, then per stage an optional downsample and each block, then the head. */
+export function imageUnits(arch: VisionArch): ImageUnit[] {
+  const { dims, depths, imageSize } = arch;
+  let h = imageSize / 4;
+  const units: ImageUnit[] = [{ prefixes: ['visual.trunk.stem.'], h, c: dims[0] }];
+  for (let s = 0; s < 4; s++) {
+    if (s > 0) {
+      h /= 2;
+      units.push({ prefixes: [`visual.trunk.stages.${s}.downsample.`], h, c: dims[s] });
+    }
+    for (let b = 0; b < depths[s]; b++)
+      units.push({ prefixes: [`visual.trunk.stages.${s}.blocks.${b}.`], h, c: dims[s] });
+  }
+  units.push({ prefixes: ['visual.trunk.head.', 'visual.head.'], h: 1, c: 0 });
+  return units;
+}
+
+/** Name of the activation passed from unit `boundary - 1` to unit `boundary` (between segments of a tower). */
+export const hiddenName = (boundary: number): string => `hidden_${boundary}`;
+
+/**
+ * Emits units [from, to) of the image tower. The first segment takes pixels; later ones take the NHWC residual stream
+ * `hidden_<from>` [batch, h, h, C]; the last one outputs the image embedding, the others `hidden_<to>`.
+ */
+export function buildImageTower(
+  l: Layers,
+  arch: VisionArch,
+  embedDim: number,
+  w: WeightSource,
+  range?: [number, number],
+): void {
   const { g } = l;
   const { dims, depths, imageSize } = arch;
-  let x = g.input({ name: IMAGE_INPUT, dtype: 'float32', dims: ['batch', 3, imageSize, imageSize] });
-  x = g.op1(
-    'Conv',
-    [
-      x,
-      g.f32('stem.weight', [dims[0], 3, 4, 4], w('visual.trunk.stem.0.weight')),
-      g.f32('stem.bias', [dims[0]], w('visual.trunk.stem.0.bias')),
-    ],
-    {
-      kernel_shape: { ints: [4, 4] },
-      strides: { ints: [4, 4] },
-    },
-  );
+  const units = imageUnits(arch);
+  const [from, to] = range ?? [0, units.length];
+  let x =
+    from === 0
+      ? g.input({ name: IMAGE_INPUT, dtype: 'float32', dims: ['batch', 3, imageSize, imageSize] })
+      : g.input({
+          name: hiddenName(from),
+          dtype: 'float32',
+          dims: ['batch', units[from - 1].h, units[from - 1].h, units[from - 1].c],
+        });
+  let k = 0;
+  const emit = (fn: () => void) => {
+    if (k >= from && k < to) fn();
+    k++;
+  };
+  emit(() => {
+    x = g.op1(
+      'Conv',
+      [
+        x,
+        g.f32('stem.weight', [dims[0], 3, 4, 4], w('visual.trunk.stem.0.weight')),
+        g.f32('stem.bias', [dims[0]], w('visual.trunk.stem.0.bias')),
+      ],
+      { kernel_shape: { ints: [4, 4] }, strides: { ints: [4, 4] } },
+    );
+    // Residual stream in NHWC between blocks; each block visits NCHW only for the depthwise conv.
+    x = l.layerNorm(
+      g.op1('Transpose', [x], NCHW_TO_NHWC),
+      'stem.norm',
+      w('visual.trunk.stem.1.weight'),
+      w('visual.trunk.stem.1.bias'),
+      EPS,
+    );
+  });
   let h = imageSize / 4;
-  // Residual stream in NHWC between blocks; each block visits NCHW only for the depthwise conv.
-  x = l.layerNorm(
-    g.op1('Transpose', [x], NCHW_TO_NHWC),
-    'stem.norm',
-    w('visual.trunk.stem.1.weight'),
-    w('visual.trunk.stem.1.bias'),
-    EPS,
-  );
   for (let s = 0; s < 4; s++) {
     const st = `visual.trunk.stages.${s}`;
     const C = dims[s];
     if (s > 0) {
-      x = l.layerNorm(x, `${st}.downsample.0`, w(`${st}.downsample.0.weight`), w(`${st}.downsample.0.bias`), EPS);
-      x = downsample(l, x, `${st}.downsample.1`, w, dims[s - 1], C, h);
+      const hIn = h;
+      emit(() => {
+        x = l.layerNorm(x, `${st}.downsample.0`, w(`${st}.downsample.0.weight`), w(`${st}.downsample.0.bias`), EPS);
+        x = downsample(l, x, `${st}.downsample.1`, w, dims[s - 1], C, hIn);
+      });
       h /= 2;
     }
     for (let b = 0; b < depths[s]; b++) {
       const bl = `${st}.blocks.${b}`;
-      let y = g.op1('Transpose', [x], NHWC_TO_NCHW);
-      y = g.op1(
-        'Conv',
-        [
-          y,
-          g.f32(`${bl}.conv_dw.weight`, [C, 1, 7, 7], w(`${bl}.conv_dw.weight`)),
-          g.f32(`${bl}.conv_dw.bias`, [C], w(`${bl}.conv_dw.bias`)),
-        ],
-        {
-          kernel_shape: { ints: [7, 7] },
-          pads: { ints: [3, 3, 3, 3] },
-          group: { i: C },
-        },
-      );
-      y = l.layerNorm(
-        g.op1('Transpose', [y], NCHW_TO_NHWC),
-        `${bl}.norm`,
-        w(`${bl}.norm.weight`),
-        w(`${bl}.norm.bias`),
-        EPS,
-      );
-      y = l.linear(y, `${bl}.mlp.fc1`, {
-        weight: w(`${bl}.mlp.fc1.weight`),
-        bias: w(`${bl}.mlp.fc1.bias`),
-        out: 4 * C,
-        in: C,
+      emit(() => {
+        let y = g.op1('Transpose', [x], NHWC_TO_NCHW);
+        y = g.op1(
+          'Conv',
+          [
+            y,
+            g.f32(`${bl}.conv_dw.weight`, [C, 1, 7, 7], w(`${bl}.conv_dw.weight`)),
+            g.f32(`${bl}.conv_dw.bias`, [C], w(`${bl}.conv_dw.bias`)),
+          ],
+          { kernel_shape: { ints: [7, 7] }, pads: { ints: [3, 3, 3, 3] }, group: { i: C } },
+        );
+        y = l.layerNorm(
+          g.op1('Transpose', [y], NCHW_TO_NHWC),
+          `${bl}.norm`,
+          w(`${bl}.norm.weight`),
+          w(`${bl}.norm.bias`),
+          EPS,
+        );
+        y = l.linear(y, `${bl}.mlp.fc1`, {
+          weight: w(`${bl}.mlp.fc1.weight`),
+          bias: w(`${bl}.mlp.fc1.bias`),
+          out: 4 * C,
+          in: C,
+        });
+        y = l.linear(l.gelu(y), `${bl}.mlp.fc2`, {
+          weight: w(`${bl}.mlp.fc2.weight`),
+          bias: w(`${bl}.mlp.fc2.bias`),
+          out: C,
+          in: 4 * C,
+        });
+        y = g.op1('Mul', [y, g.f32(`${bl}.gamma`, [C], w(`${bl}.gamma`))]);
+        x = g.op1('Add', [x, y]);
       });
-      y = l.linear(l.gelu(y), `${bl}.mlp.fc2`, {
-        weight: w(`${bl}.mlp.fc2.weight`),
-        bias: w(`${bl}.mlp.fc2.bias`),
-        out: C,
-        in: 4 * C,
-      });
-      y = g.op1('Mul', [y, g.f32(`${bl}.gamma`, [C], w(`${bl}.gamma`))]);
-      x = g.op1('Add', [x, y]);
     }
   }
-  // timm head with pool "" : global average pool, then LayerNorm (after the pool, not before).
-  x = g.op1('ReduceMean', [x], { axes: { ints: [1, 2] }, keepdims: { i: 0 } });
-  x = l.layerNorm(x, 'head.norm', w('visual.trunk.head.norm.weight'), w('visual.trunk.head.norm.bias'), EPS);
-  const C3 = dims[3];
-  x = l.linear(x, 'head.fc1', {
-    weight: w('visual.head.mlp.fc1.weight'),
-    bias: w('visual.head.mlp.fc1.bias'),
-    out: 2 * embedDim,
-    in: C3,
+  emit(() => {
+    // timm head with pool "" : global average pool, then LayerNorm (after the pool, not before).
+    x = g.op1('ReduceMean', [x], { axes: { ints: [1, 2] }, keepdims: { i: 0 } });
+    x = l.layerNorm(x, 'head.norm', w('visual.trunk.head.norm.weight'), w('visual.trunk.head.norm.bias'), EPS);
+    const C3 = dims[3];
+    x = l.linear(x, 'head.fc1', {
+      weight: w('visual.head.mlp.fc1.weight'),
+      bias: w('visual.head.mlp.fc1.bias'),
+      out: 2 * embedDim,
+      in: C3,
+    });
+    x = l.linear(l.gelu(x), 'head.fc2', { weight: w('visual.head.mlp.fc2.weight'), out: embedDim, in: 2 * embedDim });
   });
-  x = l.linear(l.gelu(x), 'head.fc2', { weight: w('visual.head.mlp.fc2.weight'), out: embedDim, in: 2 * embedDim });
-  g.output({ name: IMAGE_OUTPUT, dtype: 'float32', dims: ['batch', embedDim] }, x);
+  if (to === units.length) g.output({ name: IMAGE_OUTPUT, dtype: 'float32', dims: ['batch', embedDim] }, x);
+  else
+    g.output(
+      { name: hiddenName(to), dtype: 'float32', dims: ['batch', units[to - 1].h, units[to - 1].h, units[to - 1].c] },
+      x,
+    );
 }

@@ -2,6 +2,7 @@
 import { TEXT_INPUT, TEXT_OUTPUT } from '../../src/shared/tensors.ts';
 import type { TextArch } from '../checkpoint/openclip-config.ts';
 import type { WeightSource } from './image-tower.ts';
+import { hiddenName } from './image-tower.ts';
 import { type Layers, transpose2d } from './layers.ts';
 
 const EPS = 1e-5;
@@ -27,20 +28,46 @@ function tokenEmbedding(l: Layers, ids: string, t: TextArch, table: Float32Array
   return g.op1('Mul', [g.op1('Cast', [rows], { to: { i: 1 } }), scales]);
 }
 
-export function buildTextTower(l: Layers, t: TextArch, embedDim: number, w: WeightSource): void {
+/** Units: the token/position embedding, each transformer layer, then pooling + projection. */
+export function textUnits(t: TextArch): { prefixes: string[] }[] {
+  return [
+    { prefixes: ['token_embedding.', 'positional_embedding'] },
+    ...Array.from({ length: t.layers }, (_, i) => ({ prefixes: [`transformer.resblocks.${i}.`] })),
+    { prefixes: ['ln_final.', 'text_projection'] },
+  ];
+}
+
+/**
+ * Emits units [from, to) of the text tower. Every segment takes `input_ids` (for the causal mask's size and the EOT
+ * position); later segments also take `hidden_<from>` [batch, sequence, width]; the last outputs the text embedding.
+ */
+export function buildTextTower(
+  l: Layers,
+  t: TextArch,
+  embedDim: number,
+  w: WeightSource,
+  range?: [number, number],
+): void {
+  const units = t.layers + 2;
+  const [from, to] = range ?? [0, units];
   const { g } = l;
   const W = t.width;
   const H = t.heads;
   const D = W / H;
   const ids = g.input({ name: TEXT_INPUT, dtype: 'int64', dims: ['batch', 'sequence'] });
   const seqLen = g.op1('Shape', [ids], { start: { i: 1 }, end: { i: 2 } });
-  const pos = g.op1('Slice', [
-    g.f32('positional_embedding', [t.contextLength, W], w('positional_embedding')),
-    g.i64([0]),
-    seqLen,
-    g.i64([0]),
-  ]);
-  let x = g.op1('Add', [tokenEmbedding(l, ids, t, w('token_embedding.weight')), pos]);
+  let x: string;
+  if (from === 0) {
+    const pos = g.op1('Slice', [
+      g.f32('positional_embedding', [t.contextLength, W], w('positional_embedding')),
+      g.i64([0]),
+      seqLen,
+      g.i64([0]),
+    ]);
+    x = g.op1('Add', [tokenEmbedding(l, ids, t, w('token_embedding.weight')), pos]);
+  } else {
+    x = g.input({ name: hiddenName(from), dtype: 'float32', dims: ['batch', 'sequence', W] });
+  }
 
   const maskData = new Float32Array(t.contextLength * t.contextLength);
   for (let i = 0; i < t.contextLength; i++)
@@ -53,7 +80,7 @@ export function buildTextTower(l: Layers, t: TextArch, embedDim: number, w: Weig
   ]);
   const heads = g.i64([0, 0, H, D]);
 
-  for (let i = 0; i < t.layers; i++) {
+  for (let i = Math.max(0, from - 1); i < Math.min(t.layers, to - 1); i++) {
     const r = `transformer.resblocks.${i}`;
     let h = l.layerNorm(x, `${r}.ln_1`, w(`${r}.ln_1.weight`), w(`${r}.ln_1.bias`), EPS);
     // in_proj rows are q, then k, then v: one linear, then a split along the last axis.
@@ -96,6 +123,10 @@ export function buildTextTower(l: Layers, t: TextArch, embedDim: number, w: Weig
     x = g.op1('Add', [x, h]);
   }
 
+  if (to < units) {
+    g.output({ name: hiddenName(to), dtype: 'float32', dims: ['batch', 'sequence', W] }, x);
+    return;
+  }
   // Pool at argmax(ids) (the EOT id is the largest; argmax takes the first on ties), then ln_final on those rows only:
   // LayerNorm is per position, so normalizing only the pooled rows gives the same numbers.
   const eot = g.op1('ArgMax', [g.op1('Cast', [ids], { to: { i: 6 } })], { axis: { i: 1 }, keepdims: { i: 0 } });

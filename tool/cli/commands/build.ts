@@ -13,6 +13,7 @@ export async function build(argv: string[]) {
     'shard-size': { type: 'string' },
     vocab: { type: 'string' },
     'model-id': { type: 'string' },
+    'segment-budget': { type: 'string' },
   });
   const source = required(args, 'checkpoint');
   const out = required(args, 'out');
@@ -36,6 +37,9 @@ export async function build(argv: string[]) {
     vocab,
     sourceLabel: source,
     modelId: str(args, 'model-id'),
+    segmentBudget: str(args, 'segment-budget')
+      ? parseSize(`${str(args, 'segment-budget')}${/\d$/.test(str(args, 'segment-budget')!) ? 'MiB' : ''}`)
+      : undefined,
     log,
   });
   const sizes = Object.fromEntries(

@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { packIds } from '../../../src/model/text-batch.ts';
+import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/shared/tensors.ts';
+import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
+import { runCli } from '../../helpers/cli.ts';
+import { expected, maxAbsDiff, rowCosines, tinyImages } from '../../helpers/fixtures.ts';
+import { TEST_CACHE, TINY, TINY_ST, VOCAB } from '../../helpers/paths.ts';
+
+const SEGMENTED = join(TEST_CACHE, 'models/tiny-segmented');
+const trimmed = expected.text_tokens.map((ids) => ids.slice(0, ids.indexOf(49407) + 1));
+
+beforeAll(async () => {
+  const res = await runCli([
+    'build',
+    '--checkpoint',
+    TINY,
+    '--out',
+    SEGMENTED,
+    '--vocab',
+    VOCAB,
+    '--segment-budget',
+    '0.1',
+  ]);
+  if (res.code !== 0) throw new Error(res.stderr);
+});
+
+describe('build --segment-budget', () => {
+  it('cuts each tower into at least 3 segments chained by named activations', () => {
+    const m = readManifest(SEGMENTED);
+    for (const tower of ['image', 'text'] as const) {
+      for (const precision of ['fp32', 'int8'] as const) {
+        const segs = m.towers[tower][precision]!.segments;
+        expect(segs.length).toBeGreaterThanOrEqual(3);
+        // Each segment's activation input is what the previous one outputs.
+        for (let i = 1; i < segs.length; i++) {
+          const hidden = segs[i].inputs.find((t) => t.name.startsWith('hidden_'));
+          expect(segs[i - 1].outputs.map((o) => o.name)).toContain(hidden?.name);
+        }
+        expect(segs[segs.length - 1].outputs[0].name).toBe(tower === 'image' ? 'image_embeds' : 'text_embeds');
+      }
+    }
+  });
+
+  it.each(['node', 'web'] as const)(
+    'segmented towers give the single-segment results in onnxruntime-%s',
+    async (runtime) => {
+      for (const precision of ['fp32', 'int8'] as const) {
+        const seg = readManifest(SEGMENTED);
+        const one = readManifest(TINY_ST);
+        const a = await loadRunner(SEGMENTED, seg, 'image', precision, runtime);
+        const b = await loadRunner(TINY_ST, one, 'image', precision, runtime);
+        const imgA = await a.run(IMAGE_INPUT, tinyImages(), [3, 3, 64, 64]);
+        const imgB = await b.run(IMAGE_INPUT, tinyImages(), [3, 3, 64, 64]);
+        for (const c of rowCosines(imgA, imgB, 24)) expect(c).toBeGreaterThanOrEqual(0.99999);
+        const ids = packIds(trimmed);
+        const ta = await (await loadRunner(SEGMENTED, seg, 'text', precision, runtime)).run(
+          TEXT_INPUT,
+          ids.data,
+          ids.dims,
+        );
+        const tb = await (await loadRunner(TINY_ST, one, 'text', precision, runtime)).run(
+          TEXT_INPUT,
+          ids.data,
+          ids.dims,
+        );
+        for (const c of rowCosines(ta, tb, 24)) expect(c).toBeGreaterThanOrEqual(0.99999);
+        if (precision === 'fp32') expect(maxAbsDiff(ta, expected.text_features.flat())).toBeLessThan(1e-4);
+      }
+    },
+  );
+});
