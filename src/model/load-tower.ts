@@ -1,6 +1,6 @@
 /** Creates the onnxruntime sessions of one tower from a build, verifying every file's sha256 before use. */
 import { EdgeClipError } from '../shared/errors.ts';
-import type { FileRef, ModelManifest, Precision, TowerName } from '../shared/manifest.ts';
+import type { FileRef, ModelManifest, Precision, Segment, TowerName } from '../shared/manifest.ts';
 import { sha256Hex } from '../shared/sha256.ts';
 import type { InferenceSession, OrtModule } from './ort-types.ts';
 
@@ -52,7 +52,40 @@ export interface LoadTowerOptions {
   timings?: LoadTimings;
 }
 
-/** One session per segment, in order. External-data files that span several shards are reassembled here. */
+/** The session of one segment; external-data files that span several shards are reassembled here. */
+export async function loadSegmentSession(
+  ort: OrtModule,
+  segment: Segment,
+  read: ReadFile,
+  options: LoadTowerOptions = {},
+): Promise<InferenceSession> {
+  const shards = segment.externalData.flatMap((e) => e.shards);
+  const [graph, ...parts] = await mapLimit([segment.graph, ...shards], options.concurrency ?? 4, (ref) =>
+    verifiedRead(read, ref, options.timings),
+  );
+  let k = 0;
+  const externalData = segment.externalData.map((e) => {
+    const pieces = parts.slice(k, k + e.shards.length);
+    k += e.shards.length;
+    if (pieces.length === 1) return { path: e.location, data: pieces[0] };
+    const whole = new Uint8Array(e.bytes);
+    for (let i = 0; i < pieces.length; i++) whole.set(pieces[i], e.shards[i].offset);
+    return { path: e.location, data: whole };
+  });
+  const t0 = performance.now();
+  const session = await ort.InferenceSession.create(graph, { ...options.sessionOptions, externalData });
+  if (options.timings) options.timings.createMs += performance.now() - t0;
+  return session;
+}
+
+export function towerBuild(manifest: ModelManifest, tower: TowerName, precision: Precision) {
+  const build = manifest.towers[tower][precision];
+  if (!build)
+    throw new EdgeClipError('NOT_FOUND', `model ${manifest.modelId} has no ${precision} build of the ${tower} tower`);
+  return build;
+}
+
+/** One session per segment, in order. */
 export async function loadTowerSessions(
   ort: OrtModule,
   manifest: ModelManifest,
@@ -61,28 +94,8 @@ export async function loadTowerSessions(
   read: ReadFile,
   options: LoadTowerOptions = {},
 ): Promise<InferenceSession[]> {
-  const build = manifest.towers[tower][precision];
-  if (!build) {
-    throw new EdgeClipError('NOT_FOUND', `model ${manifest.modelId} has no ${precision} build of the ${tower} tower`);
-  }
   const sessions: InferenceSession[] = [];
-  for (const segment of build.segments) {
-    const shards = segment.externalData.flatMap((e) => e.shards);
-    const [graph, ...parts] = await mapLimit([segment.graph, ...shards], options.concurrency ?? 4, (ref) =>
-      verifiedRead(read, ref, options.timings),
-    );
-    let k = 0;
-    const externalData = segment.externalData.map((e) => {
-      const pieces = parts.slice(k, k + e.shards.length);
-      k += e.shards.length;
-      if (pieces.length === 1) return { path: e.location, data: pieces[0] };
-      const whole = new Uint8Array(e.bytes);
-      for (let i = 0; i < pieces.length; i++) whole.set(pieces[i], e.shards[i].offset);
-      return { path: e.location, data: whole };
-    });
-    const t0 = performance.now();
-    sessions.push(await ort.InferenceSession.create(graph, { ...options.sessionOptions, externalData }));
-    if (options.timings) options.timings.createMs += performance.now() - t0;
-  }
+  for (const segment of towerBuild(manifest, tower, precision).segments)
+    sessions.push(await loadSegmentSession(ort, segment, read, options));
   return sessions;
 }

@@ -7,8 +7,8 @@ import { ClipTokenizer } from './tokenizer.ts';
 import { type TowerExecutor, TowerRunner } from './tower-runner.ts';
 
 export interface ModelServiceDeps {
-  /** Towers of these precisions run on the GPU origin instead of here. */
-  remote?: { precisions: readonly Precision[]; executor: (tower: TowerName) => TowerExecutor };
+  /** Where a tower runs elsewhere (the GPU origin for fp32, segment Workers): its executor; undefined = here. */
+  remote?: (tower: TowerName, precision: Precision) => TowerExecutor | undefined;
   ort: OrtModule;
   readManifest: () => Promise<ModelManifest>;
   read: ReadFile;
@@ -47,14 +47,9 @@ export class ModelService {
     return this.towers.has(`${tower}/${precision}`);
   }
 
-  /** Whether this precision is served by the GPU origin. */
-  isRemote(precision: Precision): boolean {
-    return this.deps.remote?.precisions.includes(precision) ?? false;
-  }
-
   tower(tower: TowerName, precision: Precision): Promise<TowerExecutor> {
-    const remote = this.deps.remote;
-    if (remote && this.isRemote(precision)) return Promise.resolve(remote.executor(tower));
+    const remote = this.deps.remote?.(tower, precision);
+    if (remote) return Promise.resolve(remote);
     return this.towers.get(`${tower}/${precision}`, async () => {
       const m = await this.manifest();
       const timings: LoadTimings = { fetchMs: 0, verifyMs: 0, createMs: 0 };

@@ -36,6 +36,8 @@ export interface AppConfig {
   adminToken: string | undefined;
   /** The GPU origin for fp32 (Open Inference Protocol); without it fp32 runs here from the fp32 shards. */
   origin: OriginConfig | undefined;
+  /** int8 towers run in segment Workers reached through SEG_<TOWER>_<k> service bindings (SEGMENTED = "true"). */
+  segmented: boolean;
 }
 
 const int = (env: Record<string, unknown>, key: string, fallback: number): number => {
@@ -66,6 +68,7 @@ export function parseConfig(bindings: object): AppConfig {
     fetchConcurrency: int(env, 'FETCH_CONCURRENCY', 6),
     maxLabels: int(env, 'MAX_LABELS', 256),
     maxEdgePrompts: int(env, 'MAX_EDGE_PROMPTS', 2000),
+    segmented: env.SEGMENTED === 'true' || env.SEGMENTED === true,
     adminToken: typeof env.ADMIN_TOKEN === 'string' && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : undefined,
     origin:
       typeof env.ORIGIN_URL === 'string' && env.ORIGIN_URL !== ''

@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   MODEL_NOT_READY: 503,
   DOWNLOAD_FAILED: 502,
   ORIGIN_UNAVAILABLE: 503,
+  SEGMENT_UNAVAILABLE: 503,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

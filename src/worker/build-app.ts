@@ -10,7 +10,10 @@ import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
 import { LabelsetStore } from '../model/labelset-store.ts';
 import { ModelService } from '../model/model-service.ts';
 import { OriginClient } from '../model/origin-client.ts';
+import { SegmentChain, type SegmentEndpoint, segmentBinding } from '../model/segment-chain.ts';
+import type { TowerExecutor } from '../model/tower-runner.ts';
 import { parseConfig } from '../shared/config.ts';
+import type { TowerName } from '../shared/manifest.ts';
 
 export interface Env {
   MODELS: R2Bucket;
@@ -24,12 +27,26 @@ export function buildApp(env: Env): Hono<AppEnv> {
   const files = r2Files(env.MODELS, config.modelId);
   initJpegDecoder(mozjpegWasm);
   const origin = config.origin ? new OriginClient(config.origin) : undefined;
-  const models = new ModelService({
+  const chains: Record<string, SegmentChain> = {};
+  const bindingOf = (tower: TowerName, index: number) =>
+    (env as unknown as Record<string, SegmentEndpoint | undefined>)[segmentBinding(tower, index)];
+  const models: ModelService = new ModelService({
     ort: workerdOrt(),
     readManifest: files.manifest,
     read: files.read,
     concurrency: config.fetchConcurrency,
-    remote: origin && { precisions: ['fp32'], executor: (tower) => origin.executor(tower) },
+    remote: (tower, precision): TowerExecutor | undefined => {
+      if (precision === 'fp32' && origin) return origin.executor(tower);
+      // Production topology: int8 towers run segment by segment in their own Workers (SEG_<TOWER>_<k> bindings).
+      if (config.segmented && precision !== 'fp32')
+        return (chains[`${tower}/${precision}`] ??= new SegmentChain(
+          () => models.manifest(),
+          tower,
+          precision,
+          bindingOf,
+        ));
+      return undefined;
+    },
   });
   return createApp({
     config,

@@ -1,0 +1,81 @@
+/**
+ * The gateway side of a segmented tower: each segment runs in its own Worker, reached through a service binding;
+ * activations travel as binary tensors (the Open Inference Protocol body: JSON header + raw little-endian data).
+ */
+import { EdgeClipError } from '../shared/errors.ts';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../shared/inference-protocol.ts';
+import type { ModelManifest, Precision, TowerName } from '../shared/manifest.ts';
+import type { TowerExecutor, TowerInput } from './tower-runner.ts';
+
+/** Anything with a `fetch` (a service binding, or a test double that calls a segment app). */
+export interface SegmentEndpoint {
+  fetch(request: Request): Promise<Response>;
+}
+
+/** Binding names by convention: SEG_IMAGE_0, SEG_IMAGE_1, …, SEG_TEXT_0, … */
+export const segmentBinding = (tower: TowerName, index: number): string => `SEG_${tower.toUpperCase()}_${index}`;
+
+const toV2 = (name: string, data: TowerInput, dims: readonly number[]): V2Tensor => ({
+  name,
+  datatype: data instanceof Float32Array ? 'FP32' : 'INT64',
+  shape: [...dims],
+  data,
+});
+
+export class SegmentChain implements TowerExecutor {
+  constructor(
+    private readonly manifest: () => Promise<ModelManifest>,
+    private readonly tower: TowerName,
+    private readonly precision: Precision,
+    private readonly endpoint: (tower: TowerName, index: number) => SegmentEndpoint | undefined,
+  ) {}
+
+  async run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array> {
+    const build = (await this.manifest()).towers[this.tower][this.precision];
+    if (!build) throw new EdgeClipError('NOT_FOUND', `no ${this.precision} ${this.tower} tower`);
+    const original = toV2(inputName, data, dims);
+    let available = new Map<string, V2Tensor>([[inputName, original]]);
+    for (const seg of build.segments) {
+      const where = `segment ${this.tower}/${seg.index}`;
+      const endpoint = this.endpoint(this.tower, seg.index);
+      if (!endpoint)
+        throw new EdgeClipError('INTERNAL', `${where} has no service binding ${segmentBinding(this.tower, seg.index)}`);
+      const inputs = seg.inputs.map((spec) => {
+        const t = available.get(spec.name);
+        if (!t) throw new EdgeClipError('INTERNAL', `${where} needs ${spec.name}, which no earlier segment produced`);
+        return t;
+      });
+      const { body, headerLength } = encodeInferRequest(
+        inputs,
+        seg.outputs.map((o) => o.name),
+      );
+      let res: Response;
+      try {
+        res = await endpoint.fetch(
+          new Request('https://segment/run', {
+            method: 'POST',
+            headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) },
+            body: body as Uint8Array<ArrayBuffer>,
+          }),
+        );
+      } catch (e) {
+        throw new EdgeClipError('SEGMENT_UNAVAILABLE', `${where} is unreachable: ${(e as Error).message}`, {
+          cause: e,
+          retryAfter: 5,
+        });
+      }
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (!res.ok) {
+        const detail = new TextDecoder().decode(bytes.subarray(0, 200));
+        throw new EdgeClipError('SEGMENT_UNAVAILABLE', `${where} answered ${res.status}: ${detail}`, { retryAfter: 5 });
+      }
+      const outputs = decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH));
+      available = new Map([[inputName, original], ...outputs.map((t) => [t.name, t] as const)]);
+    }
+    const last = build.segments[build.segments.length - 1].outputs[0].name;
+    const out = available.get(last);
+    if (!out || !(out.data instanceof Float32Array))
+      throw new EdgeClipError('INTERNAL', `the last ${this.tower} segment did not return ${last}`);
+    return out.data;
+  }
+}

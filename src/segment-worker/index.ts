@@ -1,0 +1,51 @@
+/**
+ * Entry of a segment Worker (one script, deployed once per segment with SEGMENT_TOWER / SEGMENT_INDEX vars): it loads
+ * only its segment's shards from R2 and serves POST /run (binary tensors in and out) and GET /stats.
+ */
+import type { Hono } from 'hono';
+import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
+import { r2Files } from '../adapters/workerd/r2-files.ts';
+import { SingleFlight } from '../model/single-flight.ts';
+import { EdgeClipError } from '../shared/errors.ts';
+import { type ModelManifest, PRECISIONS, type Precision, TOWERS, type TowerName } from '../shared/manifest.ts';
+import { createSegmentApp } from '../worker/segment-app.ts';
+
+export interface SegmentEnv {
+  MODELS: R2Bucket;
+  MODEL_ID: string;
+  SEGMENT_TOWER: string;
+  SEGMENT_INDEX: string;
+  SEGMENT_PRECISION?: string;
+}
+
+export function buildSegmentApp(env: SegmentEnv): Hono {
+  const tower = env.SEGMENT_TOWER as TowerName;
+  const precision = (env.SEGMENT_PRECISION ?? 'int8') as Precision;
+  const index = Number(env.SEGMENT_INDEX);
+  if (!TOWERS.includes(tower) || !PRECISIONS.includes(precision) || !Number.isInteger(index) || index < 0) {
+    throw new EdgeClipError(
+      'INTERNAL',
+      `segment Worker misconfigured: SEGMENT_TOWER=${env.SEGMENT_TOWER} SEGMENT_INDEX=${env.SEGMENT_INDEX}`,
+    );
+  }
+  const files = r2Files(env.MODELS, env.MODEL_ID);
+  const manifests = new SingleFlight<ModelManifest>();
+  return createSegmentApp({
+    ort: workerdOrt(),
+    manifest: () => manifests.get('manifest', files.manifest),
+    read: files.read,
+    tower,
+    index,
+    precision,
+    wasmMemoryBytes: ortWasmMemoryBytes,
+  });
+}
+
+let app: Hono | undefined;
+
+export default {
+  fetch(request, env) {
+    app ??= buildSegmentApp(env);
+    return app.fetch(request);
+  },
+} satisfies ExportedHandler<SegmentEnv>;
