@@ -11,8 +11,10 @@ import { startOrigin } from '../origin/start-origin.ts';
 import { PRECISIONS, type Precision } from '../src/shared/manifest.ts';
 import { main as cli } from '../tool/cli/main.ts';
 import { DEFAULT_REPO, hubOptionsFromEnv } from '../tool/hub/hf-hub.ts';
+import { readManifest } from '../tool/runtime/local-build.ts';
 import { seedImagenet } from './seed-kv.ts';
 import { seedR2 } from './seed-r2.ts';
+import { segmentConfigs } from './segment-configs.ts';
 
 const REAL_ID = 'convnext_large_d_320-laion2b_s29b_b131k_ft';
 const RANDOM_ID = 'convnext_large_d_320-random';
@@ -64,10 +66,32 @@ const { values } = parseArgs({
     precisions: { type: 'string' },
     port: { type: 'string' },
     origin: { type: 'boolean' },
+    segmented: { type: 'boolean' },
+    'segment-budget': { type: 'string' },
   },
   args: process.argv.slice(2),
 });
-const modelId = await ensureModel(values.model ?? process.env.EDGE_CLIP_MODEL);
+let modelId = await ensureModel(values.model ?? process.env.EDGE_CLIP_MODEL);
+if (values.segmented) {
+  // The production topology: the same checkpoint cut into segments, one Worker each, behind the gateway.
+  const segId = modelId.endsWith('-seg') ? modelId : `${modelId}-seg`;
+  if (!built(segId)) {
+    const source = readManifest(join(SHARDS, modelId)).source.checkpoint;
+    log(`building ${segId}: ${modelId} cut into segments of ≤ ${values['segment-budget'] ?? 100} MiB`);
+    await run([
+      'build',
+      '--checkpoint',
+      source,
+      '--out',
+      join(SHARDS, segId),
+      '--precisions',
+      'int8',
+      '--segment-budget',
+      values['segment-budget'] ?? '100',
+    ]);
+  }
+  modelId = segId;
+}
 // The edge serves int8 by default; fp32 shards are seeded only when asked for (they are 1.4 GB).
 const precisions = (values.precisions ?? 'int8').split(',') as Precision[];
 for (const p of precisions)
@@ -88,9 +112,15 @@ if (values.origin) {
   vars.push('--var', `ORIGIN_URL:${origin.url}`);
   log(`fp32 requests go to the origin at ${origin.url}`);
 }
+const configs: string[] = [];
+if (values.segmented) {
+  const { gateway, segments } = segmentConfigs(join(SHARDS, modelId));
+  configs.push('-c', gateway, ...segments.flatMap((f) => ['-c', f]), '--persist-to', '.wrangler/state');
+  log(`gateway + ${segments.length} segment Workers (configs in .wrangler/segments/)`);
+}
 const child = spawn(
   process.execPath,
-  ['node_modules/wrangler/bin/wrangler.js', 'dev', '--local', '--ip', '127.0.0.1', '--port', port, ...vars],
+  ['node_modules/wrangler/bin/wrangler.js', 'dev', '--local', '--ip', '127.0.0.1', '--port', port, ...configs, ...vars],
   {
     stdio: 'inherit',
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },

@@ -69,18 +69,25 @@ export function buildTextTower(
     x = g.input({ name: hiddenName(from), dtype: 'float32', dims: ['batch', 'sequence', W] });
   }
 
-  const maskData = new Float32Array(t.contextLength * t.contextLength);
-  for (let i = 0; i < t.contextLength; i++)
-    for (let j = i + 1; j < t.contextLength; j++) maskData[i * t.contextLength + j] = -Infinity;
-  const mask = g.op1('Slice', [
-    g.f32('causal_mask', [t.contextLength, t.contextLength], maskData),
-    g.i64([0, 0]),
-    g.op1('Concat', [seqLen, seqLen], { axis: { i: 0 } }),
-    g.i64([0, 1]),
-  ]);
-  const heads = g.i64([0, 0, H, D]);
+  // Mask and head shape only where this segment has layers (ORT warns about unused initializers otherwise).
+  const firstLayer = Math.max(0, from - 1);
+  const endLayer = Math.min(t.layers, to - 1);
+  let mask = '';
+  let heads = '';
+  if (firstLayer < endLayer) {
+    const maskData = new Float32Array(t.contextLength * t.contextLength);
+    for (let i = 0; i < t.contextLength; i++)
+      for (let j = i + 1; j < t.contextLength; j++) maskData[i * t.contextLength + j] = -Infinity;
+    mask = g.op1('Slice', [
+      g.f32('causal_mask', [t.contextLength, t.contextLength], maskData),
+      g.i64([0, 0]),
+      g.op1('Concat', [seqLen, seqLen], { axis: { i: 0 } }),
+      g.i64([0, 1]),
+    ]);
+    heads = g.i64([0, 0, H, D]);
+  }
 
-  for (let i = Math.max(0, from - 1); i < Math.min(t.layers, to - 1); i++) {
+  for (let i = firstLayer; i < endLayer; i++) {
     const r = `transformer.resblocks.${i}`;
     let h = l.layerNorm(x, `${r}.ln_1`, w(`${r}.ln_1.weight`), w(`${r}.ln_1.bias`), EPS);
     // in_proj rows are q, then k, then v: one linear, then a split along the last axis.

@@ -1,0 +1,60 @@
+/**
+ * Generates the wrangler configs of the production topology for a segmented build: one Worker per segment
+ * (`src/segment-worker/index.ts` with SEGMENT_TOWER / SEGMENT_INDEX) and a gateway config, wrangler.toml plus
+ * SEGMENTED and the SEG_<TOWER>_<k> service bindings. Written to .wrangler/segments/ (generated, not committed).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { segmentBinding } from '../src/model/segment-chain.ts';
+import { TOWERS } from '../src/shared/manifest.ts';
+import { readManifest } from '../tool/runtime/local-build.ts';
+
+const OUT = '.wrangler/segments';
+
+export function segmentConfigs(buildDir: string): { gateway: string; segments: string[] } {
+  const manifest = readManifest(buildDir);
+  const modelId = basename(buildDir);
+  const root = resolve('.');
+  const base = readFileSync('wrangler.toml', 'utf8');
+  const compatibilityDate = /compatibility_date = "([^"]+)"/.exec(base)?.[1] ?? '2026-04-01';
+  mkdirSync(OUT, { recursive: true });
+  const segments: string[] = [];
+  const services: string[] = [];
+  for (const tower of TOWERS) {
+    for (const seg of manifest.towers[tower].int8?.segments ?? []) {
+      const name = `edge-clip-seg-${tower}-${seg.index}`;
+      const file = join(OUT, `${name}.toml`);
+      const lines = [
+        `name = "${name}"`,
+        `main = "${join(root, 'src/segment-worker/index.ts')}"`,
+        `compatibility_date = "${compatibilityDate}"`,
+        'compatibility_flags = ["nodejs_compat"]',
+        '',
+        '[vars]',
+        `MODEL_ID = "${modelId}"`,
+        `SEGMENT_TOWER = "${tower}"`,
+        `SEGMENT_INDEX = "${seg.index}"`,
+        '',
+        '[[r2_buckets]]',
+        'binding = "MODELS"',
+        'bucket_name = "edge-clip-models"',
+        '',
+      ];
+      writeFileSync(file, lines.join('\n'));
+      segments.push(file);
+      services.push(`[[services]]\nbinding = "${segmentBinding(tower, seg.index)}"\nservice = "${name}"\n`);
+    }
+  }
+  const gatewayToml = base
+    .replace('main = "src/worker/index.ts"', `main = "${join(root, 'src/worker/index.ts')}"`)
+    .replace(/MODEL_ID = "[^"]*"/, `MODEL_ID = "${modelId}"\nSEGMENTED = "true"`);
+  const gateway = join(OUT, 'wrangler.gateway.toml');
+  writeFileSync(gateway, `${gatewayToml}\n${services.join('\n')}`);
+  return { gateway, segments };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const dir = process.argv[2];
+  if (!dir) throw new Error('usage: tsx scripts/segment-configs.ts model-shards/<segmented build>');
+  process.stdout.write(`${JSON.stringify(segmentConfigs(dir), null, 2)}\n`);
+}
