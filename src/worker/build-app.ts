@@ -38,13 +38,11 @@ export function buildApp(env: Env): Hono<AppEnv> {
     remote: (tower, precision): TowerExecutor | undefined => {
       if (precision === 'fp32' && origin) return origin.executor(tower);
       // Production topology: int8 towers run segment by segment in their own Workers (SEG_<TOWER>_<k> bindings).
-      if (config.segmented && precision !== 'fp32')
-        return (chains[`${tower}/${precision}`] ??= new SegmentChain(
-          () => models.manifest(),
-          tower,
-          precision,
-          bindingOf,
-        ));
+      if (config.segmented && precision !== 'fp32') {
+        const key = `${tower}/${precision}`;
+        if (!chains[key]) chains[key] = new SegmentChain(() => models.manifest(), tower, precision, bindingOf);
+        return chains[key];
+      }
       return undefined;
     },
   });
