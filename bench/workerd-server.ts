@@ -6,7 +6,12 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-export async function startDev(modelId: string, port: number, vars: string[] = []): Promise<DevServer> {
+export async function startDev(
+  modelId: string,
+  port: number,
+  vars: string[] = [],
+  args: string[] = [],
+): Promise<DevServer> {
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -20,18 +25,19 @@ export async function startDev(modelId: string, port: number, vars: string[] = [
       '--var',
       `MODEL_ID:${modelId}`,
       ...vars.flatMap((v) => ['--var', v]),
+      ...args,
     ],
     { detached: true, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 180_000;
   for (;;) {
     try {
       if ((await fetch(`${url}/healthz`)).ok) break;
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error('wrangler dev did not start within 120 s');
+    if (Date.now() > deadline) throw new Error('wrangler dev did not start within 180 s');
     await new Promise((r) => setTimeout(r, 500));
   }
   return {

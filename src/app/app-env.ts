@@ -12,6 +12,8 @@ export interface AppDeps {
   labelsets?: LabelsetStore;
   /** The GPU origin client, when fp32 is served there. */
   origin?: OriginClient;
+  /** Per-segment reports of the segment Workers (segmented topology only). */
+  segmentStats?: () => Promise<Record<string, unknown>[]>;
   /** Bytes of the inference runtime's wasm memory, where the runtime has one. */
   wasmMemoryBytes?: () => number;
 }

@@ -30,6 +30,23 @@ export class SegmentChain implements TowerExecutor {
     private readonly endpoint: (tower: TowerName, index: number) => SegmentEndpoint | undefined,
   ) {}
 
+  /** Each segment Worker's own report (GET /stats: weights, whether loaded, wasm memory); errors per segment. */
+  async stats(): Promise<Record<string, unknown>[]> {
+    const build = (await this.manifest()).towers[this.tower][this.precision];
+    return Promise.all(
+      (build?.segments ?? []).map(async (seg) => {
+        try {
+          const res = await this.endpoint(this.tower, seg.index)?.fetch(new Request('https://segment/stats'));
+          return res?.ok
+            ? ((await res.json()) as Record<string, unknown>)
+            : { tower: this.tower, index: seg.index, error: `HTTP ${res?.status}` };
+        } catch (e) {
+          return { tower: this.tower, index: seg.index, error: (e as Error).message };
+        }
+      }),
+    );
+  }
+
   async run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array> {
     const build = (await this.manifest()).towers[this.tower][this.precision];
     if (!build) throw new EdgeClipError('NOT_FOUND', `no ${this.precision} ${this.tower} tower`);

@@ -13,7 +13,7 @@ import { OriginClient } from '../model/origin-client.ts';
 import { SegmentChain, type SegmentEndpoint, segmentBinding } from '../model/segment-chain.ts';
 import type { TowerExecutor } from '../model/tower-runner.ts';
 import { parseConfig } from '../shared/config.ts';
-import type { TowerName } from '../shared/manifest.ts';
+import { type Precision, TOWERS, type TowerName } from '../shared/manifest.ts';
 
 export interface Env {
   MODELS: R2Bucket;
@@ -28,6 +28,11 @@ export function buildApp(env: Env): Hono<AppEnv> {
   initJpegDecoder(mozjpegWasm);
   const origin = config.origin ? new OriginClient(config.origin) : undefined;
   const chains: Record<string, SegmentChain> = {};
+  const chain = (tower: TowerName, precision: Precision): SegmentChain => {
+    const key = `${tower}/${precision}`;
+    if (!chains[key]) chains[key] = new SegmentChain(() => models.manifest(), tower, precision, bindingOf);
+    return chains[key];
+  };
   const bindingOf = (tower: TowerName, index: number) =>
     (env as unknown as Record<string, SegmentEndpoint | undefined>)[segmentBinding(tower, index)];
   const models: ModelService = new ModelService({
@@ -38,11 +43,7 @@ export function buildApp(env: Env): Hono<AppEnv> {
     remote: (tower, precision): TowerExecutor | undefined => {
       if (precision === 'fp32' && origin) return origin.executor(tower);
       // Production topology: int8 towers run segment by segment in their own Workers (SEG_<TOWER>_<k> bindings).
-      if (config.segmented && precision !== 'fp32') {
-        const key = `${tower}/${precision}`;
-        if (!chains[key]) chains[key] = new SegmentChain(() => models.manifest(), tower, precision, bindingOf);
-        return chains[key];
-      }
+      if (config.segmented && precision !== 'fp32') return chain(tower, precision);
       return undefined;
     },
   });
@@ -50,6 +51,9 @@ export function buildApp(env: Env): Hono<AppEnv> {
     config,
     models,
     origin,
+    segmentStats: config.segmented
+      ? async () => (await Promise.all(TOWERS.map((t) => chain(t, config.defaultPrecision).stats()))).flat()
+      : undefined,
     labelsets: new LabelsetStore(kvStore(env.PROMPTS)),
     wasmMemoryBytes: ortWasmMemoryBytes,
   });

@@ -85,6 +85,21 @@ describe('segmented towers across Workers (gateway → segment Workers)', () => 
     });
   });
 
+  it('the gateway lists every segment Worker’s report in /v1/models', async () => {
+    const { gateway } = topology();
+    await gateway.request('/v1/embeddings', text);
+    const models = (await (await gateway.request('/v1/models')).json()) as {
+      data: {
+        segments: { tower: string; index: number; weight_bytes: number; loaded: boolean; wasm_bytes: number }[];
+      }[];
+    };
+    const segs = models.data[0].segments;
+    const total = manifest.towers.image.int8!.segments.length + manifest.towers.text.int8!.segments.length;
+    expect(segs.length).toBe(total);
+    expect(segs.filter((s) => s.tower === 'text').every((s) => s.loaded && s.wasm_bytes > 0)).toBe(true);
+    expect(segs.filter((s) => s.tower === 'image').every((s) => !s.loaded)).toBe(true);
+  });
+
   it('segment Workers report what they hold', async () => {
     const app = buildSegmentApp({
       MODELS: env.MODELS,

@@ -18,7 +18,7 @@ export const modelRoutes = new Hono<AppEnv>()
     }
   })
   .get('/v1/models', async (c) => {
-    const { models, wasmMemoryBytes, config, origin } = c.get('deps');
+    const { models, wasmMemoryBytes, config, origin, segmentStats } = c.get('deps');
     const m = await models.manifest();
     const towers = Object.fromEntries(
       TOWERS.map((t) => [
@@ -48,6 +48,7 @@ export const modelRoutes = new Hono<AppEnv>()
           memory: { wasm_bytes: wasmMemoryBytes?.() ?? null },
           origin: origin ? { url: origin.config.url, precisions: ['fp32'], circuit: origin.breaker.state } : null,
           loads: models.loads,
+          segments: segmentStats ? await segmentStats() : null,
         },
       ],
     });
