@@ -2,12 +2,10 @@
 
 import { IMAGE_INPUT, IMAGE_OUTPUT } from '../../src/shared/tensors.ts';
 import type { VisionArch } from '../checkpoint/openclip-config.ts';
-import type { Layers } from './layers.ts';
+import { hiddenName, type Layers, type WeightSource } from './layers.ts';
 
 /** timm ConvNeXt uses LayerNorm eps 1e-6 everywhere (the text tower uses 1e-5). */
 const EPS = 1e-6;
-
-export type WeightSource = (name: string) => Float32Array;
 
 const NCHW_TO_NHWC = { perm: { ints: [0, 2, 3, 1] } };
 const NHWC_TO_NCHW = { perm: { ints: [0, 3, 1, 2] } };
@@ -57,9 +55,6 @@ export function imageUnits(arch: VisionArch): ImageUnit[] {
   units.push({ prefixes: ['visual.trunk.head.', 'visual.head.'], h: 1, c: 0 });
   return units;
 }
-
-/** Name of the activation passed from unit `boundary - 1` to unit `boundary` (between segments of a tower). */
-export const hiddenName = (boundary: number): string => `hidden_${boundary}`;
 
 /**
  * Emits units [from, to) of the image tower. The first segment takes pixels; later ones take the NHWC residual stream

@@ -8,6 +8,12 @@ import type { GraphBuilder } from '../onnx/graph-builder.ts';
  */
 const WEIGHT_QMAX = 63;
 
+/** Reads a checkpoint tensor as float32 by its state-dict name. */
+export type WeightSource = (name: string) => Float32Array;
+
+/** Name of the activation passed from unit `boundary - 1` to unit `boundary` (between segments of a tower). */
+export const hiddenName = (boundary: number): string => `hidden_${boundary}`;
+
 export interface LinearWeights {
   /** torch layout [out, in] */
   weight: Float32Array;

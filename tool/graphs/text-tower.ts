@@ -1,9 +1,7 @@
 /** OpenCLIP's text transformer as an ONNX graph that accepts any sequence length up to the context length. */
 import { TEXT_INPUT, TEXT_OUTPUT } from '../../src/shared/tensors.ts';
 import type { TextArch } from '../checkpoint/openclip-config.ts';
-import type { WeightSource } from './image-tower.ts';
-import { hiddenName } from './image-tower.ts';
-import { type Layers, transpose2d } from './layers.ts';
+import { hiddenName, type Layers, transpose2d, type WeightSource } from './layers.ts';
 
 const EPS = 1e-5;
 
