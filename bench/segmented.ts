@@ -1,93 +1,133 @@
 /**
  * `npm run bench:segmented`: the production topology (gateway + one Worker per segment, service bindings) against a
- * single isolate, in one run on this machine: warm image and text latency through HTTP, and each segment Worker's
- * wasm memory as it reports it.
+ * single isolate, both running at once on this machine. After a warm-up (wasm tiers up per isolate, so every segment
+ * Worker needs its own), requests alternate between the two so that the machine's drift hits both alike. Reports
+ * latency, segments per tower and each segment Worker's memory as it reports it (GET /stats via /v1/models).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { seedR2 } from '../scripts/seed-r2.ts';
 import { segmentConfigs } from '../scripts/segment-configs.ts';
-import { main as cli } from '../tool/cli/main.ts';
+import { ensureSegmentedBuild } from '../scripts/segmented-build.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';
-import { mib, ms, publishReport, timeMedian } from './stats.ts';
-import { startDev } from './workerd-server.ts';
+import { median, mib, ms, publishReport } from './stats.ts';
+import { type DevServer, startDev } from './workerd-server.ts';
 
+const SHARDS = 'model-shards';
 const SINGLE = 'convnext_large_d_320-random';
-const SEGMENTED = `${SINGLE}-seg`;
-const BUDGET = process.env.BENCH_SEGMENT_BUDGET ?? '100';
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const TEXT_RUNS = Number(process.env.BENCH_TEXT_RUNS ?? 30);
+const IMAGE_RUNS = Number(process.env.BENCH_IMAGE_RUNS ?? 7);
 const log = (l: string) => process.stderr.write(`[bench:segmented] ${l}\n`);
 const jpeg = new Uint8Array(readFileSync(resolve('../shared/conformance/preprocess/grace_hopper.jpg')));
 
-if (!existsSync(join('model-shards', SINGLE, 'manifest.json')))
+if (!readManifest(join(SHARDS, SINGLE)).towers.image.int8)
   throw new Error(`run npm run bench first (it builds ${SINGLE})`);
-if (!existsSync(join('model-shards', SEGMENTED, 'manifest.json'))) {
-  const source = readManifest(join('model-shards', SINGLE)).source.checkpoint;
-  if (
-    (await cli([
-      'build',
-      '--checkpoint',
-      source,
-      '--out',
-      join('model-shards', SEGMENTED),
-      '--precisions',
-      'int8',
-      '--segment-budget',
-      BUDGET,
-    ])) !== 0
-  )
-    throw new Error('segmented build failed');
-}
-await seedR2(join('model-shards', SINGLE), ['int8'], log);
-await seedR2(join('model-shards', SEGMENTED), ['int8'], log);
+const SEGMENTED = await ensureSegmentedBuild(SHARDS, SINGLE, process.env.BENCH_SEGMENT_BUDGET, log);
+const manifest = readManifest(join(SHARDS, SEGMENTED));
+await seedR2(join(SHARDS, SINGLE), ['int8'], log);
+await seedR2(join(SHARDS, SEGMENTED), ['int8'], log);
 
-async function measure(url: string): Promise<{ image: number; text: number }> {
-  const image = () =>
-    fetch(`${url}/v1/images/embeddings`, {
+const timed = async (fn: () => Promise<Response>): Promise<number> => {
+  const t0 = performance.now();
+  const res = await fn();
+  await res.arrayBuffer();
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return performance.now() - t0;
+};
+const image = (s: DevServer) =>
+  timed(() =>
+    fetch(`${s.url}/v1/images/embeddings`, {
       method: 'POST',
       headers: { 'content-type': 'image/jpeg' },
       body: jpeg as Uint8Array<ArrayBuffer>,
-    }).then((r) => r.arrayBuffer());
-  const text = () =>
-    fetch(`${url}/v1/embeddings`, {
+    }),
+  );
+const text = (s: DevServer) =>
+  timed(() =>
+    fetch(`${s.url}/v1/embeddings`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ input: 'a photo of a dog' }),
-    }).then((r) => r.arrayBuffer());
-  return { image: (await timeMedian(RUNS, image)).median, text: (await timeMedian(RUNS * 2, text)).median };
+    }),
+  );
+
+/** Alternates single / segmented requests; returns both medians and the median of the per-pair ratios. */
+async function alternate(runs: number, fn: (s: DevServer) => Promise<number>, a: DevServer, b: DevServer) {
+  const one: number[] = [];
+  const many: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    one.push(await fn(a));
+    many.push(await fn(b));
+  }
+  return { one: median(one), many: median(many), ratio: median(many.map((m, i) => m / one[i])) };
 }
 
-log('single isolate');
-const single = await startDev(SINGLE, 8788);
-const one = await measure(single.url).finally(() => single.stop());
-log('gateway + segment Workers');
-const { gateway, segments } = segmentConfigs(join('model-shards', SEGMENTED));
-const seg = await startDev(
-  SEGMENTED,
-  8788,
-  [],
-  ['-c', gateway, ...segments.flatMap((f) => ['-c', f]), '--persist-to', '.wrangler/state'],
-);
-let many: { image: number; text: number };
-let stats: { tower: string; index: number; weight_bytes: number; wasm_bytes: number }[];
+interface SegmentStats {
+  tower: string;
+  index: number;
+  weight_bytes: number;
+  js_load_bytes: number;
+  wasm_after_create_bytes: number;
+  wasm_bytes: number;
+  js_request_bytes: number;
+  peak_bytes: number;
+  measured_peak_bytes: number | null;
+}
+
+log('starting the single isolate and the gateway + segment Workers');
+const single = await startDev(SINGLE, 8788, [], ['--inspector-port', '9331']);
+const { gateway, segments } = segmentConfigs(join(SHARDS, SEGMENTED));
+let seg: DevServer | undefined;
 try {
-  many = await measure(seg.url);
-  stats = ((await (await fetch(`${seg.url}/v1/models`)).json()) as { data: { segments: typeof stats }[] }).data[0]
-    .segments;
+  seg = await startDev(
+    SEGMENTED,
+    8789,
+    [],
+    [
+      '-c',
+      gateway,
+      ...segments.flatMap((f) => ['-c', f]),
+      '--persist-to',
+      '.wrangler/state',
+      '--inspector-port',
+      '9332',
+    ],
+  );
+  const cold = { image: [await image(single), await image(seg)], text: [await text(single), await text(seg)] };
+  log(`cold: image ${ms(cold.image[0])} / ${ms(cold.image[1])} ms, text ${ms(cold.text[0])} / ${ms(cold.text[1])} ms`);
+  log('warming up');
+  for (let i = 0; i < 40; i++) for (const s of [single, seg]) await text(s);
+  for (let i = 0; i < 3; i++) for (const s of [single, seg]) await image(s);
+  log(`measuring: ${TEXT_RUNS} text and ${IMAGE_RUNS} image requests each, alternating`);
+  const t = await alternate(TEXT_RUNS, text, single, seg);
+  const im = await alternate(IMAGE_RUNS, image, single, seg);
+  const stats = ((await (await fetch(`${seg.url}/v1/models`)).json()) as { data: { segments: SegmentStats[] }[] })
+    .data[0].segments;
+  const count = (tower: 'image' | 'text') => manifest.towers[tower].int8!.segments.length;
+  const budget = manifest.towers.image.int8!.segmentBudget!;
+  const worst = Math.max(...stats.map((s) => s.peak_bytes));
+  publishReport(
+    'bench-segmented',
+    [
+      `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:segmented\` (both topologies running at once in \`wrangler dev\`; after a warm-up, ${TEXT_RUNS} text and ${IMAGE_RUNS} image requests to each, alternating; medians; ratio = median of the per-pair ratios). Segment budget ${mib(budget)} MiB: ${count('image')} image and ${count('text')} text segments.`,
+      '',
+      '| topology | image (320², JPEG upload) | text (5 words) |',
+      '| --- | ---: | ---: |',
+      `| single isolate | ${ms(im.one)} ms | ${ms(t.one)} ms |`,
+      `| gateway + ${segments.length} segment Workers | ${ms(im.many)} ms (${im.ratio.toFixed(2)}×) | ${ms(t.many)} ms (${t.ratio.toFixed(2)}×) |`,
+      `| first request (cold), single / segmented | ${ms(cold.image[0])} / ${ms(cold.image[1])} ms | ${ms(cold.text[0])} / ${ms(cold.text[1])} ms |`,
+      '',
+      `Memory per segment Worker as it reports it after the run (MiB; peak = max(JS while loading + wasm after creation, wasm + JS of a request); worst ${mib(worst)} MiB):`,
+      '',
+      '| segment | weights | JS while loading | wasm after creation | wasm now | JS per request | peak | build measured |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...stats.map(
+        (s) =>
+          `| ${s.tower} ${s.index} | ${mib(s.weight_bytes)} | ${mib(s.js_load_bytes)} | ${mib(s.wasm_after_create_bytes)} | ${mib(s.wasm_bytes)} | ${mib(s.js_request_bytes)} | ${mib(s.peak_bytes)} | ${s.measured_peak_bytes === null ? '–' : mib(s.measured_peak_bytes)} |`,
+      ),
+    ].join('\n'),
+  );
 } finally {
-  await seg.stop();
+  await seg?.stop();
+  await single.stop();
 }
-
-const lines = [
-  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:segmented\` (warm requests through HTTP, median of ${RUNS} image / ${RUNS * 2} text; segment budget ${BUDGET} MiB).`,
-  '',
-  '| topology | image | text (5 words) |',
-  '| --- | ---: | ---: |',
-  `| single isolate | ${ms(one.image)} ms | ${ms(one.text)} ms |`,
-  `| gateway + ${segments.length} segment Workers | ${ms(many.image)} ms (${(many.image / one.image).toFixed(2)}×) | ${ms(many.text)} ms (${(many.text / one.text).toFixed(2)}×) |`,
-  '',
-  '| segment Worker | weights | wasm memory after the run |',
-  '| --- | ---: | ---: |',
-  ...stats.map((s) => `| ${s.tower} ${s.index} | ${mib(s.weight_bytes)} MiB | ${mib(s.wasm_bytes)} MiB |`),
-];
-publishReport('bench-segmented', lines.join('\n'));

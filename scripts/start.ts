@@ -11,10 +11,10 @@ import { startOrigin } from '../origin/start-origin.ts';
 import { PRECISIONS, type Precision } from '../src/shared/manifest.ts';
 import { main as cli } from '../tool/cli/main.ts';
 import { DEFAULT_REPO, hubOptionsFromEnv } from '../tool/hub/hf-hub.ts';
-import { readManifest } from '../tool/runtime/local-build.ts';
 import { seedImagenet } from './seed-kv.ts';
 import { seedR2 } from './seed-r2.ts';
 import { segmentConfigs } from './segment-configs.ts';
+import { ensureSegmentedBuild } from './segmented-build.ts';
 
 const REAL_ID = 'convnext_large_d_320-laion2b_s29b_b131k_ft';
 const RANDOM_ID = 'convnext_large_d_320-random';
@@ -72,26 +72,8 @@ const { values } = parseArgs({
   args: process.argv.slice(2),
 });
 let modelId = await ensureModel(values.model ?? process.env.EDGE_CLIP_MODEL);
-if (values.segmented) {
-  // The production topology: the same checkpoint cut into segments, one Worker each, behind the gateway.
-  const segId = modelId.endsWith('-seg') ? modelId : `${modelId}-seg`;
-  if (!built(segId)) {
-    const source = readManifest(join(SHARDS, modelId)).source.checkpoint;
-    log(`building ${segId}: ${modelId} cut into segments of ≤ ${values['segment-budget'] ?? 100} MiB`);
-    await run([
-      'build',
-      '--checkpoint',
-      source,
-      '--out',
-      join(SHARDS, segId),
-      '--precisions',
-      'int8',
-      '--segment-budget',
-      values['segment-budget'] ?? '100',
-    ]);
-  }
-  modelId = segId;
-}
+// The production topology: the same checkpoint cut into segments, one Worker each, behind the gateway.
+if (values.segmented) modelId = await ensureSegmentedBuild(SHARDS, modelId, values['segment-budget'], log);
 // The edge serves int8 by default; fp32 shards are seeded only when asked for (they are 1.4 GB).
 const precisions = (values.precisions ?? 'int8').split(',') as Precision[];
 for (const p of precisions)

@@ -4,8 +4,12 @@ import type { FileRef, ModelManifest, Precision, Segment, TowerName } from '../s
 import { sha256Hex } from '../shared/sha256.ts';
 import type { InferenceSession, OrtModule } from './ort-types.ts';
 
-/** Returns a file's bytes; loaders (disk, R2) differ only here. */
-export type ReadFile = (ref: FileRef) => Promise<Uint8Array>;
+/**
+ * Returns a file's bytes; loaders (disk, R2) differ only here. With `into` (exactly `ref.bytes` long) the bytes are
+ * written there and `into` is returned, so that the shards of a large external-data file land in one buffer without
+ * a second copy of each shard (a segment Worker's memory peaks while it loads).
+ */
+export type ReadFile = (ref: FileRef, into?: Uint8Array) => Promise<Uint8Array>;
 
 export interface LoadTimings {
   fetchMs: number;
@@ -13,9 +17,14 @@ export interface LoadTimings {
   createMs: number;
 }
 
-export async function verifiedRead(read: ReadFile, ref: FileRef, timings?: LoadTimings): Promise<Uint8Array> {
+export async function verifiedRead(
+  read: ReadFile,
+  ref: FileRef,
+  timings?: LoadTimings,
+  into?: Uint8Array,
+): Promise<Uint8Array> {
   const t0 = performance.now();
-  const data = await read(ref);
+  const data = await read(ref, into);
   const t1 = performance.now();
   if (data.length !== ref.bytes) {
     throw new EdgeClipError('SHARD_INTEGRITY', `${ref.file}: ${data.length} bytes, manifest says ${ref.bytes}`, {
@@ -59,18 +68,21 @@ export async function loadSegmentSession(
   read: ReadFile,
   options: LoadTowerOptions = {},
 ): Promise<InferenceSession> {
-  const shards = segment.externalData.flatMap((e) => e.shards);
-  const [graph, ...parts] = await mapLimit([segment.graph, ...shards], options.concurrency ?? 4, (ref) =>
-    verifiedRead(read, ref, options.timings),
+  // A file of several shards is read shard by shard into its final buffer: the JS side then holds each weight once.
+  const wholes = segment.externalData.map((e) => (e.shards.length > 1 ? new Uint8Array(e.bytes) : undefined));
+  const reads = segment.externalData.flatMap((e, i) =>
+    e.shards.map((ref) => ({ ref, into: wholes[i]?.subarray(ref.offset, ref.offset + ref.bytes) })),
+  );
+  const [graph, ...parts] = await mapLimit(
+    [{ ref: segment.graph, into: undefined }, ...reads],
+    options.concurrency ?? 4,
+    (r) => verifiedRead(read, r.ref, options.timings, r.into),
   );
   let k = 0;
-  const externalData = segment.externalData.map((e) => {
-    const pieces = parts.slice(k, k + e.shards.length);
+  const externalData = segment.externalData.map((e, i) => {
+    const data = wholes[i] ?? parts[k];
     k += e.shards.length;
-    if (pieces.length === 1) return { path: e.location, data: pieces[0] };
-    const whole = new Uint8Array(e.bytes);
-    for (let i = 0; i < pieces.length; i++) whole.set(pieces[i], e.shards[i].offset);
-    return { path: e.location, data: whole };
+    return { path: e.location, data };
   });
   const t0 = performance.now();
   const session = await ort.InferenceSession.create(graph, { ...options.sessionOptions, externalData });

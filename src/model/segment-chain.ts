@@ -4,7 +4,7 @@
  */
 import { EdgeClipError } from '../shared/errors.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../shared/inference-protocol.ts';
-import type { ModelManifest, Precision, TowerName } from '../shared/manifest.ts';
+import type { ModelManifest, Precision, TowerBuild, TowerName } from '../shared/manifest.ts';
 import type { TowerExecutor, TowerInput } from './tower-runner.ts';
 
 /** Anything with a `fetch` (a service binding, or a test double that calls a segment app). */
@@ -30,6 +30,22 @@ export class SegmentChain implements TowerExecutor {
     private readonly endpoint: (tower: TowerName, index: number) => SegmentEndpoint | undefined,
   ) {}
 
+  private warming: Promise<void> | undefined;
+
+  /**
+   * Asks every segment to load at once: a cold chain then costs the slowest segment's load, not the sum. Failures are
+   * left to the run itself, which names the segment.
+   */
+  private async warmUp(build: TowerBuild): Promise<void> {
+    await Promise.allSettled(
+      build.segments.map((seg) =>
+        this.endpoint(this.tower, seg.index)
+          ?.fetch(new Request('https://segment/load', { method: 'POST' }))
+          .then((r) => r.body?.cancel()),
+      ),
+    );
+  }
+
   /** Each segment Worker's own report (GET /stats: weights, whether loaded, wasm memory); errors per segment. */
   async stats(): Promise<Record<string, unknown>[]> {
     const build = (await this.manifest()).towers[this.tower][this.precision];
@@ -50,6 +66,32 @@ export class SegmentChain implements TowerExecutor {
   async run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array> {
     const build = (await this.manifest()).towers[this.tower][this.precision];
     if (!build) throw new EdgeClipError('NOT_FOUND', `no ${this.precision} ${this.tower} tower`);
+    this.warming ??= this.warmUp(build);
+    // A segment's memory was measured at `memory.batch` rows: larger batches go through in slices of that many.
+    const maxRows = Math.min(...build.segments.map((seg) => seg.memory?.batch || Number.POSITIVE_INFINITY));
+    if (dims[0] <= maxRows) return this.runSlice(build, inputName, data, dims);
+    const rowSize = data.length / dims[0];
+    const parts: Float32Array[] = [];
+    for (let r = 0; r < dims[0]; r += maxRows) {
+      const rows = Math.min(maxRows, dims[0] - r);
+      const slice = data.subarray(r * rowSize, (r + rows) * rowSize) as TowerInput;
+      parts.push(await this.runSlice(build, inputName, slice, [rows, ...dims.slice(1)]));
+    }
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  private async runSlice(
+    build: TowerBuild,
+    inputName: string,
+    data: TowerInput,
+    dims: readonly number[],
+  ): Promise<Float32Array> {
     const original = toV2(inputName, data, dims);
     let available = new Map<string, V2Tensor>([[inputName, original]]);
     for (const seg of build.segments) {

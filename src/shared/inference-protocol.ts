@@ -39,8 +39,12 @@ function tensorFrom(t: JsonTensor, binary: Uint8Array | undefined, offset: numbe
   if (size !== undefined) {
     if (!binary || offset + size > binary.length) throw bad('binary data shorter than binary_data_size');
     if (size !== n * width) throw bad(`binary_data_size ${size} does not match shape ${t.shape}`);
-    const copy = binary.slice(offset, offset + size);
-    const data = t.datatype === 'FP32' ? new Float32Array(copy.buffer) : new BigInt64Array(copy.buffer);
+    // A view when the bytes are aligned (our encoder aligns them), so a large activation is not held twice.
+    const at = binary.byteOffset + offset;
+    const src = at % width === 0 ? binary : binary.slice(offset, offset + size);
+    const start = src === binary ? at : 0;
+    const data =
+      t.datatype === 'FP32' ? new Float32Array(src.buffer, start, n) : new BigInt64Array(src.buffer, start, n);
     return { tensor: { name: t.name, datatype: t.datatype, shape: t.shape, data }, used: size };
   }
   if (!Array.isArray(t.data) || t.data.flat(Number.POSITIVE_INFINITY).length !== n)
@@ -69,16 +73,18 @@ function splitBody(
 }
 
 function joinBody(header: unknown, tensors: V2Data[]): { body: Uint8Array; headerLength: number } {
+  // JSON may end in spaces: padding the header to 8 bytes lets the receiver view (not copy) 8-byte-aligned tensors.
   const json = new TextEncoder().encode(JSON.stringify(header));
-  const total = json.length + tensors.reduce((a, t) => a + t.byteLength, 0);
-  const body = new Uint8Array(total);
+  const headerLength = Math.ceil(json.length / 8) * 8;
+  const body = new Uint8Array(headerLength + tensors.reduce((a, t) => a + t.byteLength, 0));
   body.set(json);
-  let p = json.length;
+  body.fill(0x20, json.length, headerLength);
+  let p = headerLength;
   for (const t of tensors) {
     body.set(bytesOf(t), p);
     p += t.byteLength;
   }
-  return { body, headerLength: json.length };
+  return { body, headerLength };
 }
 
 export interface InferRequest {

@@ -29,6 +29,27 @@ export interface ExternalDataFile {
   shards: ShardRef[];
 }
 
+/**
+ * A segment's memory as measured in onnxruntime-web (one wasm instance, one thread, runs at `batch` rows and the full
+ * context length), in bytes. A segment Worker reports the same quantities live at GET /stats.
+ */
+export interface SegmentMemory {
+  /** JS bytes held while the session is created: the graph and every external-data file. */
+  jsLoadBytes: number;
+  /** wasm linear memory right after session creation (it never shrinks: the peak while loading). */
+  wasmAfterCreateBytes: number;
+  /** wasm linear memory after the runs. */
+  wasmAfterRunBytes: number;
+  /** JS bytes of one request in flight: the body in, the outputs, the body out. */
+  jsRequestBytes: number;
+  /** Rows per run it was measured with: the gateway sends a segment no more (it splits larger batches). */
+  batch: number;
+}
+
+/** Peak of wasm + JS buffers over a segment's life: while loading, or while a request runs. */
+export const segmentPeakBytes = (m: SegmentMemory): number =>
+  Math.max(m.jsLoadBytes + m.wasmAfterCreateBytes, m.wasmAfterRunBytes + m.jsRequestBytes);
+
 /** A consecutive piece of a tower's graph; an unsegmented tower has exactly one. */
 export interface Segment {
   index: number;
@@ -36,12 +57,16 @@ export interface Segment {
   externalData: ExternalDataFile[];
   inputs: TensorSpec[];
   outputs: TensorSpec[];
+  /** Present when the build measured it (builds with a segment budget). */
+  memory?: SegmentMemory;
 }
 
 export interface TowerBuild {
   precision: Precision;
   /** Bytes of all weights of the tower at this precision (sum of external data). */
   weightBytes: number;
+  /** The budget (bytes of measured peak memory per segment) the tower was cut under, when it was. */
+  segmentBudget?: number;
   segments: Segment[];
 }
 
@@ -122,6 +147,14 @@ export function parseManifest(json: unknown): ModelManifest {
       build.segments.forEach((seg: unknown, i: number) => {
         if (!isObj(seg) || !Array.isArray(seg.externalData)) fail(`${where}.segments[${i}] is invalid`);
         checkFileRef(seg.graph, `${where}.segments[${i}].graph`);
+        if (
+          seg.memory !== undefined &&
+          (!isObj(seg.memory) ||
+            !['jsLoadBytes', 'wasmAfterCreateBytes', 'wasmAfterRunBytes', 'jsRequestBytes', 'batch'].every(
+              (k) => typeof (seg.memory as Record<string, unknown>)[k] === 'number',
+            ))
+        )
+          fail(`${where}.segments[${i}].memory is invalid`);
         for (const ext of seg.externalData as unknown[]) {
           if (!isObj(ext) || typeof ext.location !== 'string' || !Array.isArray(ext.shards)) {
             fail(`${where}.segments[${i}] has an invalid external-data entry`);

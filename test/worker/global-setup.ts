@@ -38,7 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     shardSize: 1 << 20,
     vocab: VOCAB,
     modelId: 'tiny',
-    segmentBudget: 100_000,
+    minSegments: 3,
   });
   await initJpegForNode();
   const manifest = readManifest(TINY_ST);

@@ -1,12 +1,14 @@
 /** checkpoint → ONNX towers per precision → external-data shards → manifest, written atomically into the out folder. */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { EdgeClipError } from '../../src/shared/errors.ts';
 import {
   MANIFEST_FILE,
   MANIFEST_SCHEMA,
   type ModelManifest,
   type Precision,
   type Segment,
+  segmentPeakBytes,
   TOWERS,
   type TowerBuild,
   type TowerName,
@@ -19,7 +21,8 @@ import { buildTextTower, textUnits } from '../graphs/text-tower.ts';
 import { ExternalDataWriter } from '../onnx/external-data.ts';
 import { GraphBuilder } from '../onnx/graph-builder.ts';
 import { sha256Bytes, sha256File } from './file-hash.ts';
-import { planSegments, unitWeightBytes } from './plan-segments.ts';
+import { planSegments, type Range, refinePlan, type UnitCost, unitWeightBytes } from './plan-segments.ts';
+import { measureSegment, SEGMENT_BATCH } from './segment-memory.ts';
 
 export const VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
 
@@ -33,30 +36,43 @@ export interface BuildOptions {
   /** How the source is named in the manifest (e.g. hf:laion/...); defaults to the path. */
   sourceLabel?: string;
   modelId?: string;
-  /** Cut each tower into segments of at most this many (estimated) bytes; one segment per tower when absent. */
+  /**
+   * Cut each tower into segments whose measured peak memory (wasm + JS buffers, in onnxruntime-web) stays under this
+   * many bytes; one segment per tower when absent.
+   */
   segmentBudget?: number;
+  /** At least this many segments per tower (cut by weight), whatever the budget. */
+  minSegments?: number;
   log?: (line: string) => void;
 }
 
-/** Segment ranges of a tower: one segment, or consecutive units packed under `segmentBudget` (estimated bytes). */
-function towerSegments(
-  tower: TowerName,
-  precision: Precision,
-  opts: BuildOptions,
-  loaded: ReturnType<typeof loadCheckpoint>,
-): [number, number][] {
+/** Per-unit weights and activation sizes, for planning segments (activations at the batch a segment is sent). */
+function unitCosts(tower: TowerName, precision: Precision, loaded: ReturnType<typeof loadCheckpoint>): UnitCost[] {
   const { arch } = loaded;
-  const units = tower === 'image' ? imageUnits(arch.vision) : textUnits(arch.text);
-  if (!opts.segmentBudget) return [[0, units.length]];
   const spec = stateDictSpec(arch);
-  // A few live MLP-sized activations at batch 1 (image: h²·4C floats; text: 77·4W floats).
-  const image = imageUnits(arch.vision);
-  const activation = (k: number) =>
-    tower === 'image'
-      ? 4 * 4 * image[k].h ** 2 * 4 * Math.max(image[k].c, 1)
-      : 3 * 4 * arch.text.contextLength * 4 * arch.text.width;
-  const costs = units.map((u, k) => unitWeightBytes(spec, u.prefixes, precision) * 1.1 + activation(k));
-  return planSegments(costs, opts.segmentBudget);
+  const f32 = 4;
+  if (tower === 'image') {
+    const units = imageUnits(arch.vision);
+    return units.map((u, k) => {
+      const map = u.h ** 2 * u.c * f32;
+      const output = u.c === 0 ? arch.embedDim * f32 : map;
+      // A block's MLP keeps about three hidden-sized (4C) float tensors alive at once; other units hold in + out.
+      const isBlock = u.prefixes[0].includes('.blocks.');
+      const input = k === 0 ? 3 * arch.vision.imageSize ** 2 * f32 : units[k - 1].h ** 2 * units[k - 1].c * f32;
+      return {
+        weights: unitWeightBytes(spec, u.prefixes, precision),
+        activations: isBlock ? 3 * 4 * map : 2 * (input + output),
+        output,
+      };
+    });
+  }
+  const rows = SEGMENT_BATCH.text * arch.text.contextLength;
+  const hidden = rows * arch.text.width * f32;
+  return textUnits(arch.text).map((u, k, all) => ({
+    weights: unitWeightBytes(spec, u.prefixes, precision),
+    activations: 3 * 4 * hidden,
+    output: k === all.length - 1 ? SEGMENT_BATCH.text * arch.embedDim * f32 : hidden,
+  }));
 }
 
 function buildTower(
@@ -66,8 +82,8 @@ function buildTower(
   opts: BuildOptions,
   read: (n: string) => Float32Array,
   loaded: ReturnType<typeof loadCheckpoint>,
+  ranges: Range[],
 ): TowerBuild {
-  const ranges = towerSegments(tower, precision, opts, loaded);
   const segments: Segment[] = ranges.map((range, index) => {
     // An unsegmented tower keeps the plain names (image.int8.onnx); segments get .s<k>.
     const prefix = ranges.length === 1 ? `${tower}.${precision}` : `${tower}.${precision}.s${index}`;
@@ -101,6 +117,60 @@ function buildTower(
   return { precision, weightBytes, segments };
 }
 
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+const removeFiles = (dir: string, build: TowerBuild) => {
+  for (const seg of build.segments)
+    for (const f of [seg.graph.file, ...seg.externalData.flatMap((e) => e.shards.map((s) => s.file))])
+      rmSync(join(dir, f), { force: true });
+};
+
+/** How many times the build re-cuts a tower after measuring before it gives up. */
+const MAX_REFINEMENTS = 6;
+
+/**
+ * One segment, or segments planned by estimate under the budget and then measured in onnxruntime-web: any segment
+ * over the budget is split and the tower rebuilt, until every segment's measured peak fits.
+ */
+async function buildSegmentedTower(
+  tower: TowerName,
+  precision: Precision,
+  dir: string,
+  opts: BuildOptions,
+  read: (n: string) => Float32Array,
+  loaded: ReturnType<typeof loadCheckpoint>,
+): Promise<TowerBuild> {
+  const log = opts.log ?? (() => {});
+  const units = unitCosts(tower, precision, loaded);
+  const { segmentBudget: budget, minSegments = 1 } = opts;
+  let plan = planSegments(units, budget ?? Number.POSITIVE_INFINITY, minSegments);
+  for (let attempt = 0; ; attempt++) {
+    const build = buildTower(tower, precision, dir, opts, read, loaded, plan);
+    if (!budget) return build;
+    const measured: number[] = [];
+    for (const segment of build.segments) {
+      segment.memory = await measureSegment({ dir, tower, segment, sequence: loaded.arch.text.contextLength });
+      const peak = segmentPeakBytes(segment.memory);
+      measured.push(peak);
+      const [a, b] = plan[segment.index];
+      log(`  ${tower} segment ${segment.index} (units ${a}-${b}): measured peak ${mib(peak)} MiB`);
+      // No cut at block boundaries helps a unit that does not fit on its own.
+      if (peak > budget && b - a === 1)
+        throw new EdgeClipError(
+          'INVALID_INPUT',
+          `${tower} unit ${a} alone measures ${mib(peak)} MiB, over the segment budget of ${mib(budget)} MiB`,
+        );
+    }
+    const next = refinePlan(plan, units, measured, budget);
+    if (!next) return { ...build, segmentBudget: budget };
+    if (attempt === MAX_REFINEMENTS)
+      throw new Error(`${tower} tower: segments still over budget after ${attempt} cuts`);
+    log(`  ${tower}: ${measured.filter((m) => m > budget).length} segment(s) over budget, cutting again`);
+    removeFiles(dir, build);
+    plan = next;
+  }
+}
+
 export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
   const log = opts.log ?? (() => {});
   const out = resolve(opts.out);
@@ -118,7 +188,7 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
       for (const precision of opts.precisions) {
         const t0 = Date.now();
         log(`building ${tower} tower, ${precision}`);
-        towers[tower][precision] = buildTower(tower, precision, tmp, opts, read, loaded);
+        towers[tower][precision] = await buildSegmentedTower(tower, precision, tmp, opts, read, loaded);
         log(
           `  ${tower} ${precision}: ${(towers[tower][precision]!.weightBytes / 2 ** 20).toFixed(1)} MiB of weights in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
         );

@@ -1,13 +1,30 @@
 /**
- * Cuts a tower into consecutive segments whose *estimated* memory stays under a budget: the unit's weight bytes at the
- * build's precision, ×1.1 for the runtime's copies, plus its largest activations at batch 1. (Measuring each segment
- * in onnxruntime-web and re-cutting until it fits is the next step.)
+ * Cuts a tower into consecutive segments of units (stem, blocks, layers, head). The first plan comes from an estimate
+ * of each segment's peak memory; the build then measures every segment and splits those that measured over the
+ * budget (`refinePlan`), because the estimate cannot know the runtime's allocator.
  */
 import type { Precision } from '../../src/shared/manifest.ts';
 
 /** Linear weights that the int8 build stores as int8 (one scale per output column). */
 const INT8_WEIGHT =
   /(mlp\.fc[12]\.weight|in_proj_weight|out_proj\.weight|c_fc\.weight|c_proj\.weight|downsample\.1\.weight|^text_projection)$/;
+
+/**
+ * Budget of `build --segmented`: 10 % under the 110 MiB that a segment may use of a 128 MB isolate, because workerd's
+ * allocations (another request, fragmentation) can land one wasm growth step above this measurement.
+ */
+export const DEFAULT_SEGMENT_BUDGET_MIB = 100;
+
+/** onnxruntime-web's wasm memory before any model (measured: 16 MiB), and what a session adds besides its weights. */
+const RUNTIME_BASE = 16 * 2 ** 20;
+const SESSION_OVERHEAD = 12 * 2 ** 20;
+
+/** Emscripten grows wasm memory to at least 1.2× its size: sizes climb a ladder of 16 MiB × 1.2ⁿ. */
+function wasmSize(need: number): number {
+  let size = RUNTIME_BASE;
+  while (size < need) size *= 1.2;
+  return size;
+}
 
 export function unitWeightBytes(spec: [string, number[]][], prefixes: string[], precision: Precision): number {
   let bytes = 0;
@@ -21,19 +38,64 @@ export function unitWeightBytes(spec: [string, number[]][], prefixes: string[], 
   return bytes;
 }
 
-/** Greedy: as many consecutive units per segment as fit; a unit larger than the budget gets a segment of its own. */
-export function planSegments(costs: number[], budget: number): [number, number][] {
-  const segments: [number, number][] = [];
+export interface UnitCost {
+  /** Weight bytes at the build's precision. */
+  weights: number;
+  /** Peak bytes of activations live inside the unit at the largest batch a segment is sent. */
+  activations: number;
+  /** Bytes of the activation the unit outputs (what crosses a segment boundary after it). */
+  output: number;
+}
+
+export type Range = [number, number];
+
+/**
+ * Estimated peak memory of units [a, b) as one segment: while loading, the weights are held in JS and copied into
+ * wasm; while running, wasm holds the weights and the largest unit's activations, JS the request and response.
+ */
+export function estimateSegment(units: UnitCost[], [a, b]: Range): number {
+  const part = units.slice(a, b);
+  const weights = part.reduce((s, u) => s + u.weights, 0);
+  const activations = Math.max(...part.map((u) => u.activations));
+  const io = 2 * ((a > 0 ? units[a - 1].output : 0) + units[b - 1].output);
+  const created = wasmSize(SESSION_OVERHEAD + weights);
+  return Math.max(weights + created, wasmSize(created + activations) + io);
+}
+
+/** Greedy: as many consecutive units per segment as the estimate allows; a unit over budget gets its own segment. */
+export function planSegments(units: UnitCost[], budget: number, minSegments = 1): Range[] {
+  const ranges: Range[] = [];
   let start = 0;
-  let used = 0;
-  costs.forEach((c, i) => {
-    if (i > start && used + c > budget) {
-      segments.push([start, i]);
+  for (let i = 1; i <= units.length; i++) {
+    if (i === units.length || estimateSegment(units, [start, i + 1]) > budget) {
+      ranges.push([start, i]);
       start = i;
-      used = 0;
     }
-    used += c;
-  });
-  segments.push([start, costs.length]);
-  return segments;
+  }
+  let plan = ranges;
+  while (plan.length < minSegments) {
+    const widest = plan.reduce((best, r, i) => (r[1] - r[0] > plan[best][1] - plan[best][0] ? i : best), 0);
+    if (plan[widest][1] - plan[widest][0] < 2) break;
+    plan = split(plan, units, widest);
+  }
+  return plan;
+}
+
+/** Halves range `i` where the weights balance best. */
+function split(plan: Range[], units: UnitCost[], i: number): Range[] {
+  const [a, b] = plan[i];
+  const total = units.slice(a, b).reduce((s, u) => s + u.weights, 0);
+  let cut = a + 1;
+  let acc = units[a].weights;
+  while (cut < b - 1 && acc + units[cut].weights <= total / 2) acc += units[cut++].weights;
+  return [...plan.slice(0, i), [a, cut], [cut, b], ...plan.slice(i + 1)];
+}
+
+/** Splits every segment whose *measured* peak exceeds the budget; undefined when all fit. */
+export function refinePlan(plan: Range[], units: UnitCost[], measured: number[], budget: number): Range[] | undefined {
+  let next = plan;
+  for (let i = plan.length - 1; i >= 0; i--) {
+    if (measured[i] > budget && plan[i][1] - plan[i][0] > 1) next = split(next, units, i);
+  }
+  return next === plan ? undefined : next;
 }

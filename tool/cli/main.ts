@@ -13,10 +13,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   prompts: async () => (await import('./commands/prompts.ts')).prompts,
   eval: async () => (await import('./commands/eval.ts')).evaluate,
   'export-triton': async () => (await import('./commands/export-triton.ts')).exportTriton,
+  measure: async () => (await import('./commands/measure.ts')).measure,
 };
 
 const USAGE = `usage: edge-clip <command> [options]
-  build     --checkpoint <dir|file|hf:REPO> --out model-shards/<id> [--precisions fp32,int8] [--shard-size 32MiB] [--segment-budget <MiB>] [--vocab <file>]
+  build     --checkpoint <dir|file|hf:REPO> --out model-shards/<id> [--precisions fp32,int8] [--shard-size 32MiB] [--segmented | --segment-budget <MiB>] [--segments N] [--vocab <file>]
   synth     --config convnext_large_d_320|<open_clip_config.json> --seed 0 --out <dir>
   embed     --model model-shards/<id> [--precision fp32|int8] [--runtime node|web] (--image-tensor <f32> --shape N,3,H,W | --text <s> ...) [--raw]
   tokenize  --model model-shards/<id> [--] <text> ...
@@ -24,6 +25,7 @@ const USAGE = `usage: edge-clip <command> [options]
   prompts build --model model-shards/<id> --labelset <file.json> [--precision int8|fp32] [--dtype float16|float32] [--templates all|simple] [--batch 64] [--max-batches N] [--out <file>]
   prompts upload --model model-shards/<id> --blob <file.ecls> [--local|--remote]
   eval      --model model-shards/<id> --labelset <name|file.ecls> --dataset <ImageFolder> [--precision int8|fp32] [--limit N]
+  measure   --model model-shards/<id> [--tower image|text] [--precision int8|fp32]   (each segment's memory in onnxruntime-web)
   export-triton --model model-shards/<id> --out <dir> [--prefix edgeclip] [--max-batch 16] [--queue-delay-us 2000]
 JSON goes to stdout, progress to stderr.`;
 

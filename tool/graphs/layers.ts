@@ -51,10 +51,10 @@ export class Layers {
     readonly precision: Precision,
   ) {}
 
-  private constant(name: string, dtype: 'uint8' | 'int8', value: number): string {
+  private constant(name: string, dtype: 'uint8' | 'int8', value: number, dims: number[] = []): string {
     let c = this.constants.get(name);
     if (!c) {
-      c = this.g.init(name, dtype, [], dtype === 'uint8' ? Uint8Array.of(value) : Int8Array.of(value));
+      c = this.g.init(name, dtype, dims, dtype === 'uint8' ? Uint8Array.of(value) : Int8Array.of(value));
       this.constants.set(name, c);
     }
     return c;
@@ -63,15 +63,22 @@ export class Layers {
   /**
    * Symmetric u8 quantization with one scale per row (token / pixel position) and zero point 128. Per-row scales make
    * every row's result independent of the rest of the batch (DynamicQuantizeLinear's per-tensor scale does not: a
-   * prompt's embedding would change with its batch-mates), and the fixed zero point keeps MatMulInteger's scalar
-   * a_zero_point form that every onnxruntime backend implements.
+   * prompt's embedding would change with its batch-mates). The rows are quantized by one per-axis QuantizeLinear on
+   * the flattened [rows, K] view, and the row maximum comes from ReduceMax/ReduceMin: no full-size temporaries besides
+   * the u8 result, which is what bounds a segment's activation memory.
    */
-  private quantizeRows(x: string): { xq: string; xs: string } {
+  private quantizeRows(x: string, k: number): { xq: string; xs: string } {
     const { g } = this;
-    const absMax = g.op1('ReduceMax', [g.op1('Abs', [x])], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+    const keep = { axes: { ints: [-1] }, keepdims: { i: 1 } };
+    const absMax = g.op1('Max', [g.op1('ReduceMax', [x], keep), g.op1('Neg', [g.op1('ReduceMin', [x], keep)])]);
     const xs = g.op1('Max', [g.op1('Div', [absMax, g.scalar(127)]), g.scalar(1e-30)]);
-    const shifted = g.op1('Add', [g.op1('Round', [g.op1('Div', [x, xs])]), g.scalar(128)]);
-    const xq = g.op1('Cast', [g.op1('Clip', [shifted, g.scalar(0), g.scalar(255)])], { to: { i: 2 } });
+    const flatScale = g.op1('Reshape', [xs, g.i64([-1])]);
+    const zp = g.op1('Expand', [this.constant('act_zp_1d', 'uint8', 128, [1]), g.op1('Shape', [flatScale])]);
+    const rows = g.op1('Reshape', [x, g.i64([-1, k])]);
+    const xq = g.op1('Reshape', [
+      g.op1('QuantizeLinear', [rows, flatScale, zp], { axis: { i: 0 } }),
+      g.op1('Shape', [x]),
+    ]);
     return { xq, xs };
   }
 
@@ -82,18 +89,29 @@ export class Layers {
       const { q, scale } = quantizeColumns(w);
       const qw = g.init(`${name}.weight_q`, 'int8', [w.in, w.out], q);
       const ws = g.f32(`${name}.weight_scale`, [w.out], scale);
-      const { xq, xs } = this.quantizeRows(x);
-      const acc = g.op1('MatMulInteger', [
-        xq,
-        qw,
-        this.constant('act_zp', 'uint8', 128),
-        this.constant('weight_zp', 'int8', 0),
-      ]);
-      y = g.op1('Mul', [g.op1('Mul', [g.op1('Cast', [acc], { to: { i: 1 } }), xs]), ws]);
+      const { xq, xs } = this.quantizeRows(x, w.in);
+      // onnxruntime's fused u8×s8 → float kernel applies the per-column weight scales; the per-row activation scale
+      // (which its a_scale cannot express) is one broadcast Mul after it.
+      const acc = g.op1(
+        'MatMulIntegerToFloat',
+        [xq, qw, this.floatOne(), ws, this.constant('act_zp', 'uint8', 128), this.constant('weight_zp', 'int8', 0)],
+        {},
+        'com.microsoft',
+      );
+      y = g.op1('Mul', [acc, xs]);
     } else {
       y = g.op1('MatMul', [x, g.f32(`${name}.weight_t`, [w.in, w.out], transpose2d(w.weight, w.out, w.in))]);
     }
     return w.bias ? g.op1('Add', [y, g.f32(`${name}.bias`, [w.out], w.bias)]) : y;
+  }
+
+  private floatOne(): string {
+    let c = this.constants.get('one');
+    if (!c) {
+      c = this.g.f32('one', [], Float32Array.of(1));
+      this.constants.set('one', c);
+    }
+    return c;
   }
 
   layerNorm(x: string, name: string, weight: Float32Array, bias: Float32Array, eps: number): string {

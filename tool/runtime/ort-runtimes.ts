@@ -1,5 +1,5 @@
 /** onnxruntime for Node-side tools: the native binding or the same wasm build the worker ships. */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReadFile } from '../../src/model/load-tower.ts';
 import type { OrtModule } from '../../src/model/ort-types.ts';
@@ -21,5 +21,21 @@ export function sessionOptionsFor(runtime: RuntimeName, threads = 1) {
 
 export const diskReader =
   (dir: string): ReadFile =>
-  async (ref: FileRef) =>
-    new Uint8Array(await readFile(join(dir, ref.file)));
+  async (ref: FileRef, into?: Uint8Array) => {
+    if (!into) return new Uint8Array(await readFile(join(dir, ref.file)));
+    const file = await open(join(dir, ref.file));
+    try {
+      const { size } = await file.stat();
+      // A size mismatch is left for verifiedRead to report, as for a whole-file read.
+      if (size !== into.length) return new Uint8Array(await file.readFile());
+      let done = 0;
+      while (done < into.length) {
+        const { bytesRead } = await file.read(into, done, into.length - done, done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return into;
+    } finally {
+      await file.close();
+    }
+  };

@@ -11,6 +11,7 @@
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import * as ort from 'onnxruntime-web/wasm';
 import type { OrtModule } from '../../model/ort-types.ts';
+import { findWasmMemory } from '../../model/wasm-memory.ts';
 
 const MARKER = new TextEncoder().encode('edge-clip:ort-wasm-module');
 let memory: WebAssembly.Memory | undefined;
@@ -26,18 +27,6 @@ const isMarker = (source: unknown): boolean => {
   return !!bytes && bytes.length === MARKER.length && bytes.every((b, i) => b === MARKER[i]);
 };
 
-/** The wasm memory is imported (threaded build) or exported; look in both. */
-function findMemory(
-  instance: WebAssembly.Instance,
-  imports: WebAssembly.Imports | undefined,
-): WebAssembly.Memory | undefined {
-  for (const v of Object.values(instance.exports)) if (v instanceof WebAssembly.Memory) return v;
-  for (const mod of Object.values(imports ?? {})) {
-    for (const v of Object.values(mod)) if (v instanceof WebAssembly.Memory) return v;
-  }
-  return undefined;
-}
-
 export function workerdOrt(): OrtModule {
   if (!configured) {
     configured = true;
@@ -48,7 +37,7 @@ export function workerdOrt(): OrtModule {
     (WebAssembly as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
       if (!isMarker(source)) return original(source, imports);
       const instance = (await original(ortWasm, imports)) as WebAssembly.Instance;
-      memory = findMemory(instance, imports);
+      memory = findWasmMemory(instance, imports);
       return { instance, module: ortWasm };
     };
     ort.env.wasm.wasmBinary = MARKER;

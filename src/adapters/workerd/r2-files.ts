@@ -8,13 +8,34 @@ export interface R2Files {
   manifest(): Promise<ModelManifest>;
 }
 
+/** Copies a body chunk by chunk into `into` (sized from the object's metadata), so no whole-object copy exists. */
+async function streamInto(body: ReadableStream<Uint8Array>, into: Uint8Array): Promise<Uint8Array> {
+  const reader = body.getReader();
+  let at = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.length > into.length) {
+      await reader.cancel();
+      throw new Error(`object is longer than its ${into.length} bytes`);
+    }
+    into.set(value, at);
+    at += value.length;
+  }
+  if (at !== into.length) throw new Error(`object ended after ${at} of ${into.length} bytes`);
+  return into;
+}
+
 export function r2Files(bucket: R2Bucket, prefix: string, retries = 2): R2Files {
-  const get = async (name: string): Promise<Uint8Array> => {
+  const get = async (name: string, into?: Uint8Array): Promise<Uint8Array> => {
     for (let attempt = 0; ; attempt++) {
       let obj: R2ObjectBody | null;
       try {
         obj = await bucket.get(`${prefix}/${name}`);
-        if (obj) return new Uint8Array(await obj.arrayBuffer());
+        if (obj)
+          return into && obj.size === into.length
+            ? await streamInto(obj.body, into)
+            : new Uint8Array(await obj.arrayBuffer());
       } catch (e) {
         if (attempt < retries) continue;
         throw new EdgeClipError(
@@ -31,7 +52,7 @@ export function r2Files(bucket: R2Bucket, prefix: string, retries = 2): R2Files 
     }
   };
   return {
-    read: (ref) => get(ref.file),
+    read: (ref, into) => get(ref.file, into),
     async manifest() {
       const bytes = await get(MANIFEST_FILE);
       try {

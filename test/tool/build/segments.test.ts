@@ -11,21 +11,11 @@ const SEGMENTED = join(TEST_CACHE, 'models/tiny-segmented');
 const trimmed = expected.text_tokens.map((ids) => ids.slice(0, ids.indexOf(49407) + 1));
 
 beforeAll(async () => {
-  const res = await runCli([
-    'build',
-    '--checkpoint',
-    TINY,
-    '--out',
-    SEGMENTED,
-    '--vocab',
-    VOCAB,
-    '--segment-budget',
-    '0.1',
-  ]);
+  const res = await runCli(['build', '--checkpoint', TINY, '--out', SEGMENTED, '--vocab', VOCAB, '--segments', '3']);
   if (res.code !== 0) throw new Error(res.stderr);
 });
 
-describe('build --segment-budget', () => {
+describe('build --segments', () => {
   it('cuts each tower into at least 3 segments chained by named activations', () => {
     const m = readManifest(SEGMENTED);
     for (const tower of ['image', 'text'] as const) {

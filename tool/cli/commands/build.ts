@@ -1,9 +1,22 @@
 /** `edge-clip build`: checkpoint (folder, file or hf:REPO) → model-shards/<id>. */
 import { PRECISIONS, type Precision } from '../../../src/shared/manifest.ts';
 import { buildModel } from '../../build/build-model.ts';
+import { DEFAULT_SEGMENT_BUDGET_MIB } from '../../build/plan-segments.ts';
 import { resolveCheckpointFiles } from '../../checkpoint/load-checkpoint.ts';
 import { fetchHubCheckpoint, fetchVocab, hubOptionsFromEnv } from '../../hub/hf-hub.ts';
-import { parse, parseSize, required, str, UsageError } from '../args.ts';
+import { type ParsedArgs, parse, parseSize, required, str, UsageError } from '../args.ts';
+
+/** `--segment-budget <MiB or size>`, or the default budget with `--segmented`. */
+function segmentBudget(args: ParsedArgs): number | undefined {
+  const text = str(args, 'segment-budget') ?? (args.values.segmented ? String(DEFAULT_SEGMENT_BUDGET_MIB) : undefined);
+  return text === undefined ? undefined : parseSize(/\d$/.test(text) ? `${text}MiB` : text);
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer`);
+  return n;
+}
 
 export async function build(argv: string[]) {
   const args = parse(argv, {
@@ -14,6 +27,8 @@ export async function build(argv: string[]) {
     vocab: { type: 'string' },
     'model-id': { type: 'string' },
     'segment-budget': { type: 'string' },
+    segmented: { type: 'boolean' },
+    segments: { type: 'string' },
   });
   const source = required(args, 'checkpoint');
   const out = required(args, 'out');
@@ -37,9 +52,8 @@ export async function build(argv: string[]) {
     vocab,
     sourceLabel: source,
     modelId: str(args, 'model-id'),
-    segmentBudget: str(args, 'segment-budget')
-      ? parseSize(`${str(args, 'segment-budget')}${/\d$/.test(str(args, 'segment-budget')!) ? 'MiB' : ''}`)
-      : undefined,
+    segmentBudget: segmentBudget(args),
+    minSegments: str(args, 'segments') ? positiveInt(str(args, 'segments')!, '--segments') : undefined,
     log,
   });
   const sizes = Object.fromEntries(

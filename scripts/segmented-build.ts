@@ -1,0 +1,40 @@
+/**
+ * The segmented twin of a build (`<id>-seg`, int8, cut under a measured memory budget), made from the same checkpoint
+ * when it is missing or was cut without measurements (builds before the budget was measured).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_SEGMENT_BUDGET_MIB } from '../tool/build/plan-segments.ts';
+import { parseSize } from '../tool/cli/args.ts';
+import { main as cli } from '../tool/cli/main.ts';
+import { readManifest } from '../tool/runtime/local-build.ts';
+
+export async function ensureSegmentedBuild(
+  shards: string,
+  modelId: string,
+  budgetMiB: string | undefined,
+  log: (line: string) => void,
+): Promise<string> {
+  const segId = modelId.endsWith('-seg') ? modelId : `${modelId}-seg`;
+  const dir = join(shards, segId);
+  const budget = parseSize(`${budgetMiB ?? DEFAULT_SEGMENT_BUDGET_MIB}MiB`);
+  const current =
+    existsSync(join(dir, 'manifest.json')) &&
+    Object.values(readManifest(dir).towers).every((t) => t.int8?.segmentBudget === budget);
+  if (current) return segId;
+  const source = readManifest(join(shards, modelId)).source.checkpoint;
+  log(`building ${segId}: ${modelId} cut into segment Workers of ≤ ${budget / 2 ** 20} MiB measured`);
+  const code = await cli([
+    'build',
+    '--checkpoint',
+    source,
+    '--out',
+    dir,
+    '--precisions',
+    'int8',
+    '--segment-budget',
+    `${budget}B`,
+  ]);
+  if (code !== 0) throw new Error(`edge-clip build failed (exit ${code})`);
+  return segId;
+}

@@ -1,0 +1,113 @@
+/**
+ * Measures a segment's memory the way a segment Worker spends it: onnxruntime-web (the wasm build the Worker ships),
+ * one thread, the segment's files read as the Worker reads them, then batch runs at the largest shapes it will be sent.
+ * Each measurement runs in a child process of its own, because wasm memory only grows: a fresh instance per segment.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadSegmentSession } from '../../src/model/load-tower.ts';
+import type { Tensor } from '../../src/model/ort-types.ts';
+import { findWasmMemory } from '../../src/model/wasm-memory.ts';
+import { EdgeClipError } from '../../src/shared/errors.ts';
+import { encodeInferRequest, encodeInferResponse, type V2Tensor } from '../../src/shared/inference-protocol.ts';
+import type { Segment, SegmentMemory, TowerName } from '../../src/shared/manifest.ts';
+import { diskReader, loadOrt } from '../runtime/ort-runtimes.ts';
+
+/** Rows per run that the gateway sends a text segment (SegmentChain splits larger batches); images go one by one. */
+export const SEGMENT_BATCH: Record<TowerName, number> = { image: 1, text: 4 };
+
+export interface MeasureRequest {
+  dir: string;
+  tower: TowerName;
+  segment: Segment;
+  /** Size of the "sequence" dimension (the context length: the worst case). */
+  sequence: number;
+  runs?: number;
+}
+
+const BIN = fileURLToPath(new URL('../../bin/edge-clip.js', import.meta.url));
+
+/** Measures in a fresh child process (`edge-clip measure --child`, request on stdin, result on stdout). */
+export function measureSegment(req: MeasureRequest): Promise<SegmentMemory> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'measure', '--child'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) {
+        reject(
+          new EdgeClipError('INTERNAL', `measuring ${req.tower} segment ${req.segment.index} failed: ${err.trim()}`),
+        );
+        return;
+      }
+      resolve(JSON.parse(out) as SegmentMemory);
+    });
+    child.stdin.end(JSON.stringify(req));
+  });
+}
+
+/** Runs in the child: nothing else may have instantiated onnxruntime-web in this process. */
+export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemory> {
+  let memory: WebAssembly.Memory | undefined;
+  const instantiate = WebAssembly.instantiate.bind(WebAssembly) as (
+    s: unknown,
+    i?: WebAssembly.Imports,
+  ) => Promise<WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance>;
+  (WebAssembly as { instantiate: unknown }).instantiate = async (src: unknown, imports?: WebAssembly.Imports) => {
+    const r = await instantiate(src, imports);
+    memory ??= findWasmMemory('instance' in r ? r.instance : r, imports);
+    return r;
+  };
+  const wasmBytes = () => memory?.buffer.byteLength ?? 0;
+  const { segment, tower } = req;
+  const ort = await loadOrt('web');
+  const session = await loadSegmentSession(ort, segment, diskReader(req.dir));
+  const jsLoadBytes = segment.graph.bytes + segment.externalData.reduce((a, e) => a + e.bytes, 0);
+  const wasmAfterCreateBytes = wasmBytes();
+
+  const batch = SEGMENT_BATCH[tower];
+  const inputs: V2Tensor[] = segment.inputs.map((spec) => {
+    const shape = spec.dims.map((d) => (d === 'batch' ? batch : d === 'sequence' ? req.sequence : (d as number)));
+    const n = shape.reduce((a, b) => a * b, 1);
+    // Ids: ordinary tokens with the end-of-text id (the largest) last in each row, where text pooling looks for it.
+    const data =
+      spec.dtype === 'int64'
+        ? BigInt64Array.from({ length: n }, (_, i) => ((i + 1) % shape[shape.length - 1] === 0 ? 49407n : 320n))
+        : Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    return { name: spec.name, datatype: spec.dtype === 'int64' ? 'INT64' : 'FP32', shape, data };
+  });
+  const feeds = Object.fromEntries(
+    inputs.map((t) => [
+      t.name,
+      t.data instanceof BigInt64Array
+        ? new ort.Tensor('int64', t.data, t.shape)
+        : new ort.Tensor('float32', t.data as Float32Array, t.shape),
+    ]),
+  );
+  let jsRequestBytes = 0;
+  for (let r = 0; r < (req.runs ?? 3); r++) {
+    const results = (await session.run(feeds)) as Record<string, Tensor>;
+    const outputs: V2Tensor[] = Object.entries(results).map(([name, t]) => ({
+      name,
+      datatype: 'FP32',
+      shape: [...t.dims],
+      data: t.data as Float32Array,
+    }));
+    const bodyIn = encodeInferRequest(
+      inputs,
+      outputs.map((o) => o.name),
+    ).body.length;
+    const outBytes = outputs.reduce((a, o) => a + o.data.byteLength, 0);
+    const bodyOut = encodeInferResponse('segment', outputs, true).body.length;
+    jsRequestBytes = Math.max(jsRequestBytes, bodyIn + outBytes + bodyOut);
+  }
+  await session.release();
+  return { jsLoadBytes, wasmAfterCreateBytes, wasmAfterRunBytes: wasmBytes(), jsRequestBytes, batch };
+}

@@ -1,0 +1,36 @@
+/** `edge-clip measure`: each segment's memory in onnxruntime-web, as a segment Worker would spend it. */
+import { text } from 'node:stream/consumers';
+import { PRECISIONS, segmentPeakBytes, TOWERS, type TowerName } from '../../../src/shared/manifest.ts';
+import { type MeasureRequest, measureInProcess, measureSegment } from '../../build/segment-memory.ts';
+import { readManifest } from '../../runtime/local-build.ts';
+import { oneOf, parse, required, str } from '../args.ts';
+
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+
+export async function measure(argv: string[]) {
+  const args = parse(argv, {
+    model: { type: 'string' },
+    tower: { type: 'string' },
+    precision: { type: 'string' },
+    child: { type: 'boolean' },
+  });
+  if (args.values.child) return measureInProcess(JSON.parse(await text(process.stdin)) as MeasureRequest);
+  const dir = required(args, 'model');
+  const precision = oneOf(args, 'precision', PRECISIONS, 'int8');
+  const towers = str(args, 'tower') ? [oneOf(args, 'tower', TOWERS, 'image')] : [...TOWERS];
+  const manifest = readManifest(dir);
+  const rows: Record<string, unknown>[] = [];
+  for (const tower of towers as TowerName[]) {
+    const build = manifest.towers[tower][precision];
+    if (!build) continue;
+    for (const segment of build.segments) {
+      const m = await measureSegment({ dir, tower, segment, sequence: manifest.tokenizer.contextLength });
+      const weights = segment.externalData.reduce((a, e) => a + e.bytes, 0);
+      process.stderr.write(
+        `${tower} ${segment.index}: weights ${mib(weights)} MiB, loading ${mib(m.jsLoadBytes + m.wasmAfterCreateBytes)} MiB (JS ${mib(m.jsLoadBytes)} + wasm ${mib(m.wasmAfterCreateBytes)}), running ${mib(m.wasmAfterRunBytes + m.jsRequestBytes)} MiB (wasm ${mib(m.wasmAfterRunBytes)} + JS ${mib(m.jsRequestBytes)})\n`,
+      );
+      rows.push({ tower, index: segment.index, weightBytes: weights, peakBytes: segmentPeakBytes(m), ...m });
+    }
+  }
+  return { model: manifest.modelId, precision, segments: rows };
+}
