@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { VOCAB_FILE } from '../tool/build/build-model.ts';
 import { DEFAULT_SEGMENT_BUDGET_MIB } from '../tool/build/plan-segments.ts';
 import { parseSize } from '../tool/cli/args.ts';
 import { main as cli } from '../tool/cli/main.ts';
@@ -34,6 +35,9 @@ export async function ensureSegmentedBuild(
     'int8',
     '--segment-budget',
     `${budget}B`,
+    // The source build's own copy: no download, and the same vocabulary.
+    '--vocab',
+    join(shards, modelId, VOCAB_FILE),
   ]);
   if (code !== 0) throw new Error(`edge-clip build failed (exit ${code})`);
   return segId;

@@ -30,15 +30,16 @@ async function embedCli(args: string[]): Promise<{ image_features?: number[][]; 
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await buildTiny(TINY_ST, join(WORKER_MODELS, 'tiny-pt'));
-  // The same model cut into segments (≥ 3 per tower), for the segmented-loading tests.
+  // The same model cut into segments (≥ 3 per tower, each measured under a budget), for the segmented tests.
   await buildModel({
     checkpoint: TINY,
     out: join(WORKER_MODELS, 'tiny-segmented'),
-    precisions: ['fp32', 'int8'],
+    precisions: ['int8'],
     shardSize: 1 << 20,
     vocab: VOCAB,
     modelId: 'tiny',
     minSegments: 3,
+    segmentBudget: 64 * 2 ** 20,
   });
   await initJpegForNode();
   const manifest = readManifest(TINY_ST);

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { segmentBinding } from '../../src/model/segment-chain.ts';
 import { buildSegmentApp } from '../../src/segment-worker/index.ts';
-import type { ModelManifest } from '../../src/shared/manifest.ts';
+import { type ModelManifest, segmentPeakBytes } from '../../src/shared/manifest.ts';
 import { buildApp, type Env } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
 
@@ -14,6 +14,8 @@ let manifest: ModelManifest;
  */
 function topology(down?: string) {
   const bindings: Record<string, { fetch(r: Request): Promise<Response> }> = {};
+  /** Requests each binding received, as "<binding> <path>". */
+  const calls: string[] = [];
   for (const tower of ['image', 'text'] as const) {
     manifest.towers[tower].int8!.segments.forEach((seg) => {
       const name = segmentBinding(tower, seg.index);
@@ -25,6 +27,7 @@ function topology(down?: string) {
       });
       bindings[name] = {
         fetch: async (r: Request) => {
+          calls.push(`${name} ${new URL(r.url).pathname}`);
           if (name === down) throw new Error('Network connection lost');
           return app.fetch(r);
         },
@@ -33,7 +36,7 @@ function topology(down?: string) {
   }
   const gateway = buildApp({ ...env, ...bindings, MODEL_ID: 'segmented', SEGMENTED: 'true' } as unknown as Env);
   const single = buildApp({ ...env, MODEL_ID: 'segmented-whole' } as unknown as Env);
-  return { gateway, single };
+  return { gateway, single, calls };
 }
 
 const text = {
@@ -100,21 +103,51 @@ describe('segmented towers across Workers (gateway → segment Workers)', () => 
     expect(segs.filter((s) => s.tower === 'image').every((s) => !s.loaded)).toBe(true);
   });
 
-  it('segment Workers report what they hold', async () => {
+  it('segment Workers report what they hold: JS while loading, wasm, JS per request, peak', async () => {
     const app = buildSegmentApp({
       MODELS: env.MODELS,
       MODEL_ID: 'segmented',
       SEGMENT_TOWER: 'text',
       SEGMENT_INDEX: '0',
     });
-    const stats = (await (await app.request('/stats')).json()) as {
-      tower: string;
-      index: number;
-      weight_bytes: number;
+    const seg = manifest.towers.text.int8!.segments[0];
+    const weights = seg.externalData.reduce((a, e) => a + e.bytes, 0);
+    const before = (await (await app.request('/stats')).json()) as Record<string, number | boolean>;
+    expect(before).toMatchObject({ tower: 'text', index: 0, loaded: false, weight_bytes: weights, js_load_bytes: 0 });
+    expect((await app.request('/load', { method: 'POST' })).status).toBe(204);
+    const loaded = (await (await app.request('/stats')).json()) as Record<string, number>;
+    expect(loaded.js_load_bytes).toBe(seg.graph.bytes + weights);
+    expect(loaded.wasm_after_create_bytes).toBeGreaterThan(0);
+    expect(loaded.peak_bytes).toBeGreaterThanOrEqual(loaded.js_load_bytes + loaded.wasm_after_create_bytes);
+    expect(loaded.measured_peak_bytes).toBe(segmentPeakBytes(seg.memory!));
+  });
+
+  it('counts the JS buffers of the requests it serves', async () => {
+    const { gateway, calls } = topology();
+    expect((await gateway.request('/v1/embeddings', text)).status).toBe(200);
+    const models = (await (await gateway.request('/v1/models')).json()) as {
+      data: { segments: { tower: string; js_request_bytes: number; wasm_bytes: number; peak_bytes: number }[] }[];
     };
-    expect(stats).toMatchObject({ tower: 'text', index: 0 });
-    expect(stats.weight_bytes).toBe(
-      manifest.towers.text.int8!.segments[0].externalData.reduce((a, e) => a + e.bytes, 0),
+    for (const s of models.data[0].segments.filter((x) => x.tower === 'text')) {
+      expect(s.js_request_bytes).toBeGreaterThan(0);
+      expect(s.peak_bytes).toBeGreaterThanOrEqual(s.wasm_bytes + s.js_request_bytes);
+    }
+    // Before its first run the chain asked every text segment to load at once, and never an image segment.
+    const loads = calls.filter((c) => c.endsWith(' /load'));
+    expect(loads.sort()).toEqual(
+      manifest.towers.text.int8!.segments.map((x) => `${segmentBinding('text', x.index)} /load`).sort(),
     );
+  });
+
+  it('sends a segment no more rows than it was measured with, and the slices give the same embeddings', async () => {
+    const batch = manifest.towers.text.int8!.segments[0].memory!.batch;
+    const inputs = Array.from({ length: batch + 2 }, (_, i) => `prompt number ${i} about a cat`);
+    const body = { ...text, body: JSON.stringify({ input: inputs }) };
+    const { gateway, single, calls } = topology();
+    const a = (await (await gateway.request('/v1/embeddings', body)).json()) as { data: { embedding: number[] }[] };
+    const b = (await (await single.request('/v1/embeddings', body)).json()) as { data: { embedding: number[] }[] };
+    expect(a.data).toHaveLength(inputs.length);
+    for (const c of cosines(a.data, b.data)) expect(c).toBeGreaterThanOrEqual(0.99999);
+    expect(calls.filter((c) => c === `${segmentBinding('text', 0)} /run`)).toHaveLength(2);
   });
 });
