@@ -46,9 +46,11 @@ export interface SegmentMemory {
   batch: number;
 }
 
-/** Peak of wasm + JS buffers over a segment's life: while loading, or while a request runs. */
-export const segmentPeakBytes = (m: SegmentMemory): number =>
-  Math.max(m.jsLoadBytes + m.wasmAfterCreateBytes, m.wasmAfterRunBytes + m.jsRequestBytes);
+/** wasm + JS buffers while serving (the segment budget bounds this): wasm never shrinks, requests come and go. */
+export const segmentServingBytes = (m: SegmentMemory): number => m.wasmAfterRunBytes + m.jsRequestBytes;
+
+/** wasm + JS buffers while the session is created; the JS copies of the files are released afterwards. */
+export const segmentLoadingBytes = (m: SegmentMemory): number => m.jsLoadBytes + m.wasmAfterCreateBytes;
 
 /** A consecutive piece of a tower's graph; an unsegmented tower has exactly one. */
 export interface Segment {

@@ -9,7 +9,8 @@ import {
   type ModelManifest,
   type Precision,
   type SegmentMemory,
-  segmentPeakBytes,
+  segmentLoadingBytes,
+  segmentServingBytes,
   type TowerName,
 } from '../shared/manifest.ts';
 
@@ -60,9 +61,11 @@ export function createSegmentApp(deps: SegmentAppDeps): Hono {
       js_load_bytes: usage.jsLoadBytes,
       wasm_after_create_bytes: usage.wasmAfterCreateBytes,
       js_request_bytes: usage.jsRequestBytes,
-      // Peak of wasm + JS buffers so far (loading or serving); the build's measurement for comparison.
-      peak_bytes: segmentPeakBytes(live),
-      measured_peak_bytes: seg?.memory ? segmentPeakBytes(seg.memory) : null,
+      // wasm + JS buffers while serving and while loading; the build's measurements for comparison.
+      serving_bytes: segmentServingBytes(live),
+      loading_bytes: segmentLoadingBytes(live),
+      measured_serving_bytes: seg?.memory ? segmentServingBytes(seg.memory) : null,
+      measured_loading_bytes: seg?.memory ? segmentLoadingBytes(seg.memory) : null,
     });
   });
   // The gateway calls this on every segment at once before a tower's first run, so that they load in parallel.

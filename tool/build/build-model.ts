@@ -8,7 +8,8 @@ import {
   type ModelManifest,
   type Precision,
   type Segment,
-  segmentPeakBytes,
+  segmentLoadingBytes,
+  segmentServingBytes,
   TOWERS,
   type TowerBuild,
   type TowerName,
@@ -21,7 +22,15 @@ import { buildTextTower, textUnits } from '../graphs/text-tower.ts';
 import { ExternalDataWriter } from '../onnx/external-data.ts';
 import { GraphBuilder } from '../onnx/graph-builder.ts';
 import { sha256Bytes, sha256File } from './file-hash.ts';
-import { planSegments, type Range, refinePlan, type UnitCost, unitWeightBytes } from './plan-segments.ts';
+import {
+  fits,
+  LOADING_HEADROOM,
+  planSegments,
+  type Range,
+  refinePlan,
+  type UnitCost,
+  unitWeightBytes,
+} from './plan-segments.ts';
 import { measureSegment, SEGMENT_BATCH } from './segment-memory.ts';
 
 export const VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
@@ -147,25 +156,28 @@ async function buildSegmentedTower(
   for (let attempt = 0; ; attempt++) {
     const build = buildTower(tower, precision, dir, opts, read, loaded, plan);
     if (!budget) return build;
-    const measured: number[] = [];
+    const over: boolean[] = [];
     for (const segment of build.segments) {
-      segment.memory = await measureSegment({ dir, tower, segment, sequence: loaded.arch.text.contextLength });
-      const peak = segmentPeakBytes(segment.memory);
-      measured.push(peak);
+      const memory = await measureSegment({ dir, tower, segment, sequence: loaded.arch.text.contextLength });
+      segment.memory = memory;
+      const measured = { serving: segmentServingBytes(memory), loading: segmentLoadingBytes(memory) };
+      over.push(!fits(measured, budget));
       const [a, b] = plan[segment.index];
-      log(`  ${tower} segment ${segment.index} (units ${a}-${b}): measured peak ${mib(peak)} MiB`);
+      log(
+        `  ${tower} segment ${segment.index} (units ${a}-${b}): serving ${mib(measured.serving)} MiB, loading ${mib(measured.loading)} MiB`,
+      );
       // No cut at block boundaries helps a unit that does not fit on its own.
-      if (peak > budget && b - a === 1)
+      if (over[over.length - 1] && b - a === 1)
         throw new EdgeClipError(
           'INVALID_INPUT',
-          `${tower} unit ${a} alone measures ${mib(peak)} MiB, over the segment budget of ${mib(budget)} MiB`,
+          `${tower} unit ${a} alone measures ${mib(measured.serving)} MiB serving and ${mib(measured.loading)} MiB loading, over the segment budget of ${mib(budget)} MiB (${mib(budget * LOADING_HEADROOM)} MiB while loading)`,
         );
     }
-    const next = refinePlan(plan, units, measured, budget);
+    const next = refinePlan(plan, units, over);
     if (!next) return { ...build, segmentBudget: budget };
     if (attempt === MAX_REFINEMENTS)
       throw new Error(`${tower} tower: segments still over budget after ${attempt} cuts`);
-    log(`  ${tower}: ${measured.filter((m) => m > budget).length} segment(s) over budget, cutting again`);
+    log(`  ${tower}: ${over.filter(Boolean).length} segment(s) over budget, cutting again`);
     removeFiles(dir, build);
     plan = next;
   }

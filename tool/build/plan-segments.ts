@@ -50,24 +50,40 @@ export interface UnitCost {
 export type Range = [number, number];
 
 /**
- * Estimated peak memory of units [a, b) as one segment: while loading, the weights are held in JS and copied into
- * wasm; while running, wasm holds the weights and the largest unit's activations, JS the request and response.
+ * While a session is created the Worker holds the files in JS and their copy in wasm; the JS side is released right
+ * after. Loading may take this much more than the serving budget (100 MiB → 120 MiB: the rest of a 128 MB isolate
+ * is the Worker's own JS heap).
  */
-export function estimateSegment(units: UnitCost[], [a, b]: Range): number {
+export const LOADING_HEADROOM = 1.2;
+
+export interface SegmentEstimate {
+  loading: number;
+  serving: number;
+}
+
+/**
+ * Estimated memory of units [a, b) as one segment: while loading, the weights in JS plus wasm holding them; while
+ * serving, wasm with the weights and the largest unit's activations (not their sum: buffers are reused from unit to
+ * unit), plus the request and response in JS.
+ */
+export function estimateSegment(units: UnitCost[], [a, b]: Range): SegmentEstimate {
   const part = units.slice(a, b);
   const weights = part.reduce((s, u) => s + u.weights, 0);
   const activations = Math.max(...part.map((u) => u.activations));
   const io = 2 * ((a > 0 ? units[a - 1].output : 0) + units[b - 1].output);
   const created = wasmSize(SESSION_OVERHEAD + weights);
-  return Math.max(weights + created, wasmSize(created + activations) + io);
+  return { loading: weights + created, serving: wasmSize(created + activations) + io };
 }
+
+export const fits = (m: SegmentEstimate, budget: number): boolean =>
+  m.serving <= budget && m.loading <= budget * LOADING_HEADROOM;
 
 /** Greedy: as many consecutive units per segment as the estimate allows; a unit over budget gets its own segment. */
 export function planSegments(units: UnitCost[], budget: number, minSegments = 1): Range[] {
   const ranges: Range[] = [];
   let start = 0;
   for (let i = 1; i <= units.length; i++) {
-    if (i === units.length || estimateSegment(units, [start, i + 1]) > budget) {
+    if (i === units.length || !fits(estimateSegment(units, [start, i + 1]), budget)) {
       ranges.push([start, i]);
       start = i;
     }
@@ -91,11 +107,9 @@ function split(plan: Range[], units: UnitCost[], i: number): Range[] {
   return [...plan.slice(0, i), [a, cut], [cut, b], ...plan.slice(i + 1)];
 }
 
-/** Splits every segment whose *measured* peak exceeds the budget; undefined when all fit. */
-export function refinePlan(plan: Range[], units: UnitCost[], measured: number[], budget: number): Range[] | undefined {
+/** Splits every segment marked as over its budget (by measurement); undefined when none is. */
+export function refinePlan(plan: Range[], units: UnitCost[], over: boolean[]): Range[] | undefined {
   let next = plan;
-  for (let i = plan.length - 1; i >= 0; i--) {
-    if (measured[i] > budget && plan[i][1] - plan[i][0] > 1) next = split(next, units, i);
-  }
+  for (let i = plan.length - 1; i >= 0; i--) if (over[i] && plan[i][1] - plan[i][0] > 1) next = split(next, units, i);
   return next === plan ? undefined : next;
 }

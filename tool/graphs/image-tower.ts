@@ -30,6 +30,33 @@ function downsample(l: Layers, x: string, name: string, w: WeightSource, ci: num
   return l.linear(y, name, { weight: flat, bias: w(`${name}.bias`), out: co, in: 4 * ci });
 }
 
+/**
+ * Positions per MLP band: the 4C-wide hidden of a whole early-stage map is the largest activation of the tower (80² ×
+ * 768 floats = 19.7 MB in stage 0, several alive at once), so maps larger than this run their MLP in horizontal bands
+ * one after another (onnxruntime executes each band's nodes before the next band's, in node order), which bounds a
+ * segment's activation memory. The MLP is per position, so the result is the same.
+ */
+const MLP_BAND_POSITIONS = 1600;
+
+export function bandedMlp(
+  l: Layers,
+  y: string,
+  h: number,
+  mlp: (part: string) => string,
+  maxPositions = MLP_BAND_POSITIONS,
+): string {
+  const bands = Math.ceil((h * h) / maxPositions);
+  if (bands === 1 || h % bands !== 0) return mlp(y);
+  const { g } = l;
+  const rows = g.i64(new Array(bands).fill(h / bands));
+  const parts = g.op('Split', [y, rows], { axis: { i: 1 } }, { outputs: bands });
+  return g.op1(
+    'Concat',
+    parts.map((p) => mlp(p)),
+    { axis: { i: 1 } },
+  );
+}
+
 /** One step of the image tower; segments are consecutive runs of units. */
 export interface ImageUnit {
   /** State-dict prefixes of its weights (for segment planning). */
@@ -135,18 +162,10 @@ export function buildImageTower(
           w(`${bl}.norm.bias`),
           EPS,
         );
-        y = l.linear(y, `${bl}.mlp.fc1`, {
-          weight: w(`${bl}.mlp.fc1.weight`),
-          bias: w(`${bl}.mlp.fc1.bias`),
-          out: 4 * C,
-          in: C,
-        });
-        y = l.linear(l.gelu(y), `${bl}.mlp.fc2`, {
-          weight: w(`${bl}.mlp.fc2.weight`),
-          bias: w(`${bl}.mlp.fc2.bias`),
-          out: C,
-          in: 4 * C,
-        });
+        const fc1 = { weight: w(`${bl}.mlp.fc1.weight`), bias: w(`${bl}.mlp.fc1.bias`), out: 4 * C, in: C };
+        const fc2 = { weight: w(`${bl}.mlp.fc2.weight`), bias: w(`${bl}.mlp.fc2.bias`), out: C, in: 4 * C };
+        const mlp = (part: string) => l.linear(l.gelu(l.linear(part, `${bl}.mlp.fc1`, fc1)), `${bl}.mlp.fc2`, fc2);
+        y = bandedMlp(l, y, h, mlp);
         y = g.op1('Mul', [y, g.f32(`${bl}.gamma`, [C], w(`${bl}.gamma`))]);
         x = g.op1('Add', [x, y]);
       });

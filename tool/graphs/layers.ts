@@ -82,13 +82,32 @@ export class Layers {
     return { xq, xs };
   }
 
+  /** Initializers of each linear by name, so that applying one linear to several slices stores its weights once. */
+  private readonly linears = new Map<string, string[]>();
+
+  private linearWeights(name: string, w: LinearWeights): string[] {
+    let names = this.linears.get(name);
+    if (!names) {
+      const { g } = this;
+      if (this.precision === 'int8') {
+        const { q, scale } = quantizeColumns(w);
+        names = [g.init(`${name}.weight_q`, 'int8', [w.in, w.out], q), g.f32(`${name}.weight_scale`, [w.out], scale)];
+      } else {
+        names = [g.f32(`${name}.weight_t`, [w.in, w.out], transpose2d(w.weight, w.out, w.in))];
+      }
+      if (w.bias) names.push(g.f32(`${name}.bias`, [w.out], w.bias));
+      this.linears.set(name, names);
+    }
+    return names;
+  }
+
   linear(x: string, name: string, w: LinearWeights): string {
     const { g } = this;
+    const [weight, second, third] = this.linearWeights(name, w);
+    const bias = w.bias ? (this.precision === 'int8' ? third : second) : undefined;
     let y: string;
     if (this.precision === 'int8') {
-      const { q, scale } = quantizeColumns(w);
-      const qw = g.init(`${name}.weight_q`, 'int8', [w.in, w.out], q);
-      const ws = g.f32(`${name}.weight_scale`, [w.out], scale);
+      const [qw, ws] = [weight, second];
       const { xq, xs } = this.quantizeRows(x, w.in);
       // onnxruntime's fused u8×s8 → float kernel applies the per-column weight scales; the per-row activation scale
       // (which its a_scale cannot express) is one broadcast Mul after it.
@@ -100,9 +119,9 @@ export class Layers {
       );
       y = g.op1('Mul', [acc, xs]);
     } else {
-      y = g.op1('MatMul', [x, g.f32(`${name}.weight_t`, [w.in, w.out], transpose2d(w.weight, w.out, w.in))]);
+      y = g.op1('MatMul', [x, weight]);
     }
-    return w.bias ? g.op1('Add', [y, g.f32(`${name}.bias`, [w.out], w.bias)]) : y;
+    return bias ? g.op1('Add', [y, bias]) : y;
   }
 
   private floatOne(): string {

@@ -1,6 +1,12 @@
 /** `edge-clip measure`: each segment's memory in onnxruntime-web, as a segment Worker would spend it. */
 import { text } from 'node:stream/consumers';
-import { PRECISIONS, segmentPeakBytes, TOWERS, type TowerName } from '../../../src/shared/manifest.ts';
+import {
+  PRECISIONS,
+  segmentLoadingBytes,
+  segmentServingBytes,
+  TOWERS,
+  type TowerName,
+} from '../../../src/shared/manifest.ts';
 import { type MeasureRequest, measureInProcess, measureSegment } from '../../build/segment-memory.ts';
 import { readManifest } from '../../runtime/local-build.ts';
 import { oneOf, parse, required, str } from '../args.ts';
@@ -27,9 +33,16 @@ export async function measure(argv: string[]) {
       const m = await measureSegment({ dir, tower, segment, sequence: manifest.tokenizer.contextLength });
       const weights = segment.externalData.reduce((a, e) => a + e.bytes, 0);
       process.stderr.write(
-        `${tower} ${segment.index}: weights ${mib(weights)} MiB, loading ${mib(m.jsLoadBytes + m.wasmAfterCreateBytes)} MiB (JS ${mib(m.jsLoadBytes)} + wasm ${mib(m.wasmAfterCreateBytes)}), running ${mib(m.wasmAfterRunBytes + m.jsRequestBytes)} MiB (wasm ${mib(m.wasmAfterRunBytes)} + JS ${mib(m.jsRequestBytes)})\n`,
+        `${tower} ${segment.index}: weights ${mib(weights)} MiB, serving ${mib(segmentServingBytes(m))} MiB (wasm ${mib(m.wasmAfterRunBytes)} + JS ${mib(m.jsRequestBytes)}), loading ${mib(segmentLoadingBytes(m))} MiB (JS ${mib(m.jsLoadBytes)} + wasm ${mib(m.wasmAfterCreateBytes)})\n`,
       );
-      rows.push({ tower, index: segment.index, weightBytes: weights, peakBytes: segmentPeakBytes(m), ...m });
+      rows.push({
+        tower,
+        index: segment.index,
+        weightBytes: weights,
+        servingBytes: segmentServingBytes(m),
+        loadingBytes: segmentLoadingBytes(m),
+        ...m,
+      });
     }
   }
   return { model: manifest.modelId, precision, segments: rows };
