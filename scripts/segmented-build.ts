@@ -1,6 +1,6 @@
 /**
  * The segmented twin of a build (`<id>-seg`, int8, cut under a measured memory budget), made from the same checkpoint
- * when it is missing or was cut without measurements (builds before the budget was measured).
+ * when it is missing, was cut under another budget, or is older than the build it is derived from.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,16 +19,20 @@ export async function ensureSegmentedBuild(
   const segId = modelId.endsWith('-seg') ? modelId : `${modelId}-seg`;
   const dir = join(shards, segId);
   const budget = parseSize(`${budgetMiB ?? DEFAULT_SEGMENT_BUDGET_MIB}MiB`);
+  const source = readManifest(join(shards, modelId));
+  const seg = existsSync(join(dir, 'manifest.json')) ? readManifest(dir) : undefined;
+  // Current: cut under this budget, and built after the source build (whose graphs it must match).
   const current =
-    existsSync(join(dir, 'manifest.json')) &&
-    Object.values(readManifest(dir).towers).every((t) => t.int8?.segmentBudget === budget);
+    seg &&
+    seg.createdAt >= source.createdAt &&
+    Object.values(seg.towers).every((t) => t.int8?.segmentBudget === budget);
   if (current) return segId;
-  const source = readManifest(join(shards, modelId)).source.checkpoint;
+
   log(`building ${segId}: ${modelId} cut into segment Workers of ≤ ${budget / 2 ** 20} MiB measured`);
   const code = await cli([
     'build',
     '--checkpoint',
-    source,
+    source.source.checkpoint,
     '--out',
     dir,
     '--precisions',
