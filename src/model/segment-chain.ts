@@ -3,13 +3,16 @@
  * activations travel as binary tensors (the Open Inference Protocol body: JSON header + raw little-endian data).
  */
 import { EdgeClipError } from '../shared/errors.ts';
-import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../shared/inference-protocol.ts';
+import { decodeInferResponse, encodeInferRequest, type V2Tensor } from '../shared/inference-protocol.ts';
 import type { ModelManifest, Precision, TowerBuild, TowerName } from '../shared/manifest.ts';
 import type { TowerExecutor, TowerInput } from './tower-runner.ts';
 
-/** Anything with a `fetch` (a service binding, or a test double that calls a segment app). */
+/** A segment Worker as the gateway sees it: a service binding to its entrypoint (or a test double of one). */
 export interface SegmentEndpoint {
+  /** HTTP face: /stats and /load. */
   fetch(request: Request): Promise<Response>;
+  /** RPC: one Open Inference Protocol binary body in, one out. */
+  run(body: Uint8Array, headerLength: number): Promise<{ body: Uint8Array; headerLength: number }>;
 }
 
 /** Binding names by convention: SEG_IMAGE_0, SEG_IMAGE_1, …, SEG_TEXT_0, … */
@@ -108,27 +111,17 @@ export class SegmentChain implements TowerExecutor {
         inputs,
         seg.outputs.map((o) => o.name),
       );
-      let res: Response;
+      let res: { body: Uint8Array; headerLength: number };
       try {
-        res = await endpoint.fetch(
-          new Request('https://segment/run', {
-            method: 'POST',
-            headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) },
-            body: body as Uint8Array<ArrayBuffer>,
-          }),
-        );
+        res = await endpoint.run(body, headerLength ?? 0);
       } catch (e) {
-        throw new EdgeClipError('SEGMENT_UNAVAILABLE', `${where} is unreachable: ${(e as Error).message}`, {
+        // RPC hands back the segment's own error message, or the runtime's when the Worker is unreachable.
+        throw new EdgeClipError('SEGMENT_UNAVAILABLE', `${where} failed: ${(e as Error).message}`, {
           cause: e,
           retryAfter: 5,
         });
       }
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      if (!res.ok) {
-        const detail = new TextDecoder().decode(bytes.subarray(0, 200));
-        throw new EdgeClipError('SEGMENT_UNAVAILABLE', `${where} answered ${res.status}: ${detail}`, { retryAfter: 5 });
-      }
-      const outputs = decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH));
+      const outputs = decodeInferResponse(res.body, String(res.headerLength));
       available = new Map([[inputName, original], ...outputs.map((t) => [t.name, t] as const)]);
     }
     const last = build.segments[build.segments.length - 1].outputs[0].name;

@@ -2,13 +2,14 @@
  * Entry of a segment Worker (one script, deployed once per segment with SEGMENT_TOWER / SEGMENT_INDEX vars): it loads
  * only its segment's shards from R2 and serves POST /run (binary tensors in and out) and GET /stats.
  */
+import { WorkerEntrypoint } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
 import { SingleFlight } from '../model/single-flight.ts';
 import { EdgeClipError } from '../shared/errors.ts';
 import { type ModelManifest, PRECISIONS, type Precision, TOWERS, type TowerName } from '../shared/manifest.ts';
-import { createSegmentApp } from '../worker/segment-app.ts';
+import { createSegmentApp, type SegmentBody, SegmentRunner } from '../worker/segment-app.ts';
 
 export interface SegmentEnv {
   MODELS: R2Bucket;
@@ -18,7 +19,8 @@ export interface SegmentEnv {
   SEGMENT_PRECISION?: string;
 }
 
-export function buildSegmentApp(env: SegmentEnv): Hono {
+/** This isolate's segment: its runner (RPC) and HTTP face, built from the bindings. */
+export function buildSegment(env: SegmentEnv): { runner: SegmentRunner; app: Hono } {
   const tower = env.SEGMENT_TOWER as TowerName;
   const precision = (env.SEGMENT_PRECISION ?? 'int8') as Precision;
   const index = Number(env.SEGMENT_INDEX);
@@ -30,7 +32,7 @@ export function buildSegmentApp(env: SegmentEnv): Hono {
   }
   const files = r2Files(env.MODELS, env.MODEL_ID);
   const manifests = new SingleFlight<ModelManifest>();
-  return createSegmentApp({
+  const runner = new SegmentRunner({
     ort: workerdOrt(),
     manifest: () => manifests.get('manifest', files.manifest),
     read: files.read,
@@ -39,13 +41,23 @@ export function buildSegmentApp(env: SegmentEnv): Hono {
     precision,
     wasmMemoryBytes: ortWasmMemoryBytes,
   });
+  return { runner, app: createSegmentApp(runner) };
 }
 
-let app: Hono | undefined;
+let segment: ReturnType<typeof buildSegment> | undefined;
 
-export default {
-  fetch(request, env) {
-    app ??= buildSegmentApp(env);
-    return app.fetch(request);
-  },
-} satisfies ExportedHandler<SegmentEnv>;
+/**
+ * The gateway calls `run` over RPC (a service binding to this entrypoint): activations go as bytes, without HTTP
+ * framing. `fetch` serves /stats, /load and /run for people and tools.
+ */
+export default class SegmentWorker extends WorkerEntrypoint<SegmentEnv> {
+  override fetch(request: Request): Response | Promise<Response> {
+    segment ??= buildSegment(this.env);
+    return segment.app.fetch(request);
+  }
+
+  run(body: Uint8Array, headerLength: number): Promise<SegmentBody> {
+    segment ??= buildSegment(this.env);
+    return segment.runner.run(body, headerLength);
+  }
+}

@@ -1,35 +1,41 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { segmentBinding } from '../../src/model/segment-chain.ts';
-import { buildSegmentApp } from '../../src/segment-worker/index.ts';
+import { type SegmentEndpoint, segmentBinding } from '../../src/model/segment-chain.ts';
+import { buildSegment } from '../../src/segment-worker/index.ts';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/shared/inference-protocol.ts';
 import { type ModelManifest, segmentLoadingBytes, segmentServingBytes } from '../../src/shared/manifest.ts';
 import { buildApp, type Env } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
 
 let manifest: ModelManifest;
 
+const segmentOf = (tower: 'image' | 'text', index: number) =>
+  buildSegment({ MODELS: env.MODELS, MODEL_ID: 'segmented', SEGMENT_TOWER: tower, SEGMENT_INDEX: String(index) });
+
 /**
  * The production topology inside workerd: a gateway whose SEG_<TOWER>_<k> bindings reach one segment app each (each
  * loading only its own segment from R2). `down` makes one binding fail like an unreachable Worker.
  */
 function topology(down?: string) {
-  const bindings: Record<string, { fetch(r: Request): Promise<Response> }> = {};
-  /** Requests each binding received, as "<binding> <path>". */
+  const bindings: Record<string, SegmentEndpoint> = {};
+  /** Calls each binding received: "<binding> <path>" for HTTP, "<binding> run" for RPC. */
   const calls: string[] = [];
   for (const tower of ['image', 'text'] as const) {
     manifest.towers[tower].int8!.segments.forEach((seg) => {
       const name = segmentBinding(tower, seg.index);
-      const app = buildSegmentApp({
-        MODELS: env.MODELS,
-        MODEL_ID: 'segmented',
-        SEGMENT_TOWER: tower,
-        SEGMENT_INDEX: String(seg.index),
-      });
+      const { app, runner } = segmentOf(tower, seg.index);
+      const reach = (call: string) => {
+        calls.push(`${name} ${call}`);
+        if (name === down) throw new Error('Network connection lost');
+      };
       bindings[name] = {
         fetch: async (r: Request) => {
-          calls.push(`${name} ${new URL(r.url).pathname}`);
-          if (name === down) throw new Error('Network connection lost');
+          reach(new URL(r.url).pathname);
           return app.fetch(r);
+        },
+        run: async (body, headerLength) => {
+          reach('run');
+          return runner.run(body, headerLength);
         },
       };
     });
@@ -84,7 +90,7 @@ describe('segmented towers across Workers (gateway → segment Workers)', () => 
     const err = ((await res.json()) as { error: { type: string; message: string } }).error;
     expect(err).toMatchObject({
       type: 'segment_unavailable',
-      message: expect.stringContaining('segment text/1 is unreachable'),
+      message: expect.stringContaining('segment text/1 failed: Network connection lost'),
     });
   });
 
@@ -104,12 +110,7 @@ describe('segmented towers across Workers (gateway → segment Workers)', () => 
   });
 
   it('segment Workers report what they hold while loading and serving', async () => {
-    const app = buildSegmentApp({
-      MODELS: env.MODELS,
-      MODEL_ID: 'segmented',
-      SEGMENT_TOWER: 'text',
-      SEGMENT_INDEX: '0',
-    });
+    const { app } = segmentOf('text', 0);
     const seg = manifest.towers.text.int8!.segments[0];
     const weights = seg.externalData.reduce((a, e) => a + e.bytes, 0);
     const before = (await (await app.request('/stats')).json()) as Record<string, number | boolean>;
@@ -149,6 +150,30 @@ describe('segmented towers across Workers (gateway → segment Workers)', () => 
     const b = (await (await single.request('/v1/embeddings', body)).json()) as { data: { embedding: number[] }[] };
     expect(a.data).toHaveLength(inputs.length);
     for (const c of cosines(a.data, b.data)) expect(c).toBeGreaterThanOrEqual(0.99999);
-    expect(calls.filter((c) => c === `${segmentBinding('text', 0)} /run`)).toHaveLength(2);
+    expect(calls.filter((c) => c === `${segmentBinding('text', 0)} run`)).toHaveLength(2);
+  });
+});
+
+describe('a segment Worker over HTTP', () => {
+  it('POST /run answers what the RPC run answers, and 400 on a bad body', async () => {
+    const { app, runner } = segmentOf('text', 0);
+    const ids = BigInt64Array.from([49406n, 320n, 1125n, 49407n]);
+    const { body, headerLength } = encodeInferRequest(
+      [{ name: 'input_ids', datatype: 'INT64', shape: [1, 4], data: ids }],
+      [],
+    );
+    const res = await app.request('/run', {
+      method: 'POST',
+      headers: { [HEADER_LENGTH]: String(headerLength) },
+      body: body as Uint8Array<ArrayBuffer>,
+    });
+    expect(res.status).toBe(200);
+    const http = decodeInferResponse(new Uint8Array(await res.arrayBuffer()), res.headers.get(HEADER_LENGTH));
+    const rpc = await runner.run(body, headerLength!);
+    expect(http.map((t) => [...t.data])).toEqual(
+      decodeInferResponse(rpc.body, String(rpc.headerLength)).map((t) => [...t.data]),
+    );
+    const bad = await app.request('/run', { method: 'POST', headers: { [HEADER_LENGTH]: '3' }, body: 'not json' });
+    expect(bad.status).toBe(400);
   });
 });
