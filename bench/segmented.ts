@@ -42,14 +42,16 @@ const image = (s: DevServer) =>
       body: jpeg as Uint8Array<ArrayBuffer>,
     }),
   );
-const text = (s: DevServer) =>
+const text = (s: DevServer, input: string | string[] = 'a photo of a dog') =>
   timed(() =>
     fetch(`${s.url}/v1/embeddings`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: 'a photo of a dog' }),
+      body: JSON.stringify({ input }),
     }),
   );
+/** The text segments' worst case: full 77-token prompts, more than one slice of the measured batch. */
+const LONG = Array.from({ length: 8 }, (_, i) => `${'a very long caption about a photo of a dog '.repeat(12)}${i}`);
 
 /** Alternates single / segmented requests; returns both medians and the median of the per-pair ratios. */
 async function alternate(runs: number, fn: (s: DevServer) => Promise<number>, a: DevServer, b: DevServer) {
@@ -98,6 +100,7 @@ try {
   log(`cold: image ${ms(cold.image[0])} / ${ms(cold.image[1])} ms, text ${ms(cold.text[0])} / ${ms(cold.text[1])} ms`);
   log('warming up');
   for (let i = 0; i < 40; i++) for (const s of [single, seg]) await text(s);
+  for (const s of [single, seg]) await text(s, LONG);
   for (let i = 0; i < 3; i++) for (const s of [single, seg]) await image(s);
   log(`measuring: ${TEXT_RUNS} text and ${IMAGE_RUNS} image requests each, alternating`);
   const t = await alternate(TEXT_RUNS, text, single, seg);
@@ -118,7 +121,7 @@ try {
       `| gateway + ${segments.length} segment Workers | ${ms(im.many)} ms (${im.ratio.toFixed(2)}×) | ${ms(t.many)} ms (${t.ratio.toFixed(2)}×) |`,
       `| first request (cold), single / segmented | ${ms(cold.image[0])} / ${ms(cold.image[1])} ms | ${ms(cold.text[0])} / ${ms(cold.text[1])} ms |`,
       '',
-      `Memory per segment Worker as it reports it after the run (MiB). Serving = wasm + JS buffers of a request (what the budget bounds; worst ${worst('serving_bytes')}); loading = JS-held files + wasm while the session is created (worst ${worst('loading_bytes')}); build = the build's measurement of serving in Node.`,
+      `Memory per segment Worker as it reports it after the run, which included 8 prompts of 77 tokens in one request (MiB). Serving = wasm + JS buffers of a request (what the budget bounds; worst ${worst('serving_bytes')}); loading = JS-held files + wasm while the session is created (worst ${worst('loading_bytes')}); build = the build's measurement of serving in Node.`,
       '',
       '| segment | weights | JS while loading | wasm after creation | loading | wasm now | JS per request | serving | build |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
