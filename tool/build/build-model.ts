@@ -84,15 +84,18 @@ function unitCosts(tower: TowerName, precision: Precision, loaded: ReturnType<ty
   }));
 }
 
-function buildTower(
-  tower: TowerName,
-  precision: Precision,
-  dir: string,
-  opts: BuildOptions,
-  read: (n: string) => Float32Array,
-  loaded: ReturnType<typeof loadCheckpoint>,
-  ranges: Range[],
-): TowerBuild {
+/** What building one tower at one precision needs. */
+interface TowerJob {
+  tower: TowerName;
+  precision: Precision;
+  /** The build's temp folder. */
+  dir: string;
+  opts: BuildOptions;
+  read: (n: string) => Float32Array;
+  loaded: ReturnType<typeof loadCheckpoint>;
+}
+
+function buildTower({ tower, precision, dir, opts, read, loaded }: TowerJob, ranges: Range[]): TowerBuild {
   const segments: Segment[] = ranges.map((range, index) => {
     // An unsegmented tower keeps the plain names (image.int8.onnx); segments get .s<k>.
     const prefix = ranges.length === 1 ? `${tower}.${precision}` : `${tower}.${precision}.s${index}`;
@@ -141,20 +144,14 @@ const MAX_REFINEMENTS = 6;
  * One segment, or segments planned by estimate under the budget and then measured in onnxruntime-web: any segment
  * over the budget is split and the tower rebuilt, until every segment's measured peak fits.
  */
-async function buildSegmentedTower(
-  tower: TowerName,
-  precision: Precision,
-  dir: string,
-  opts: BuildOptions,
-  read: (n: string) => Float32Array,
-  loaded: ReturnType<typeof loadCheckpoint>,
-): Promise<TowerBuild> {
+async function buildSegmentedTower(job: TowerJob): Promise<TowerBuild> {
+  const { tower, precision, dir, opts, loaded } = job;
   const log = opts.log ?? (() => {});
   const units = unitCosts(tower, precision, loaded);
   const { segmentBudget: budget, minSegments = 1 } = opts;
   let plan = planSegments(units, budget ?? Number.POSITIVE_INFINITY, minSegments);
   for (let attempt = 0; ; attempt++) {
-    const build = buildTower(tower, precision, dir, opts, read, loaded, plan);
+    const build = buildTower(job, plan);
     if (!budget) return build;
     const over: boolean[] = [];
     for (const segment of build.segments) {
@@ -200,7 +197,7 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
       for (const precision of opts.precisions) {
         const t0 = Date.now();
         log(`building ${tower} tower, ${precision}`);
-        towers[tower][precision] = await buildSegmentedTower(tower, precision, tmp, opts, read, loaded);
+        towers[tower][precision] = await buildSegmentedTower({ tower, precision, dir: tmp, opts, read, loaded });
         log(
           `  ${tower} ${precision}: ${(towers[tower][precision]!.weightBytes / 2 ** 20).toFixed(1)} MiB of weights in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
         );
