@@ -146,6 +146,8 @@ export function parseManifest(json: unknown): ModelManifest {
       const where = `towers.${tower}.${precision}`;
       if (!(PRECISIONS as readonly string[]).includes(precision)) fail(`${where}: unknown precision`);
       if (!isObj(build) || !Array.isArray(build.segments) || build.segments.length === 0) fail(`${where}: no segments`);
+      if (build.segmentBudget !== undefined && typeof build.segmentBudget !== 'number')
+        fail(`${where}.segmentBudget must be a number`);
       build.segments.forEach((seg: unknown, i: number) => {
         if (!isObj(seg) || !Array.isArray(seg.externalData)) fail(`${where}.segments[${i}] is invalid`);
         checkFileRef(seg.graph, `${where}.segments[${i}].graph`);

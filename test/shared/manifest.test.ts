@@ -55,4 +55,20 @@ describe('manifest', () => {
   ])('rejects an invalid manifest (%j)', (patch, message) => {
     expect(() => parseManifest({ ...raw(), ...patch })).toThrow(message);
   });
+
+  it('checks the measured memory of segments and the budget they were cut under', () => {
+    const withSegment = (patch: Record<string, unknown>, buildPatch: Record<string, unknown> = {}) => {
+      const m = raw() as {
+        towers: { text: { int8: Record<string, unknown> & { segments: Record<string, unknown>[] } } };
+      };
+      const build = m.towers.text.int8;
+      Object.assign(build, buildPatch);
+      Object.assign(build.segments[0], patch);
+      return m;
+    };
+    const memory = { jsLoadBytes: 1, wasmAfterCreateBytes: 2, wasmAfterRunBytes: 3, jsRequestBytes: 4, batch: 4 };
+    expect(() => parseManifest(withSegment({ memory }, { segmentBudget: 100 * 2 ** 20 }))).not.toThrow();
+    expect(() => parseManifest(withSegment({ memory: { ...memory, batch: '4' } }))).toThrow(/memory is invalid/);
+    expect(() => parseManifest(withSegment({}, { segmentBudget: '100' }))).toThrow(/segmentBudget must be a number/);
+  });
 });
