@@ -7,12 +7,18 @@ import { decodeInferResponse, encodeInferRequest, type V2Tensor } from '../share
 import type { ModelManifest, Precision, TowerBuild, TowerName } from '../shared/manifest.ts';
 import type { TowerExecutor, TowerInput } from './tower-runner.ts';
 
+/** Activations between gateway and segment: an Open Inference Protocol binary body and its JSON header's length. */
+export interface SegmentBody {
+  body: Uint8Array;
+  headerLength: number;
+}
+
 /** A segment Worker as the gateway sees it: a service binding to its entrypoint (or a test double of one). */
 export interface SegmentEndpoint {
   /** HTTP face: /stats and /load. */
   fetch(request: Request): Promise<Response>;
   /** RPC: one Open Inference Protocol binary body in, one out. */
-  run(body: Uint8Array, headerLength: number): Promise<{ body: Uint8Array; headerLength: number }>;
+  run(body: Uint8Array, headerLength: number): Promise<SegmentBody>;
 }
 
 /** Binding names by convention: SEG_IMAGE_0, SEG_IMAGE_1, …, SEG_TEXT_0, … */
@@ -74,19 +80,16 @@ export class SegmentChain implements TowerExecutor {
     const maxRows = Math.min(...build.segments.map((seg) => seg.memory?.batch || Number.POSITIVE_INFINITY));
     if (dims[0] <= maxRows) return this.runSlice(build, inputName, data, dims);
     const rowSize = data.length / dims[0];
-    const parts: Float32Array[] = [];
+    let out: Float32Array | undefined;
     for (let r = 0; r < dims[0]; r += maxRows) {
       const rows = Math.min(maxRows, dims[0] - r);
       const slice = data.subarray(r * rowSize, (r + rows) * rowSize) as TowerInput;
-      parts.push(await this.runSlice(build, inputName, slice, [rows, ...dims.slice(1)]));
+      const part = await this.runSlice(build, inputName, slice, [rows, ...dims.slice(1)]);
+      const width = part.length / rows;
+      out ??= new Float32Array(dims[0] * width);
+      out.set(part, r * width);
     }
-    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return out as Float32Array;
   }
 
   private async runSlice(
@@ -111,7 +114,7 @@ export class SegmentChain implements TowerExecutor {
         inputs,
         seg.outputs.map((o) => o.name),
       );
-      let res: { body: Uint8Array; headerLength: number };
+      let res: SegmentBody;
       try {
         res = await endpoint.run(body, headerLength ?? 0);
       } catch (e) {

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { loadSegmentSession, type ReadFile, towerBuild } from '../model/load-tower.ts';
 import type { InferenceSession, OrtModule, Tensor } from '../model/ort-types.ts';
+import type { SegmentBody } from '../model/segment-chain.ts';
 import { SingleFlight } from '../model/single-flight.ts';
 import { EdgeClipError, isEdgeClipError } from '../shared/errors.ts';
 import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH, type V2Tensor } from '../shared/inference-protocol.ts';
@@ -22,12 +23,6 @@ export interface SegmentAppDeps {
   index: number;
   precision: Precision;
   wasmMemoryBytes?: () => number;
-}
-
-/** Activation bytes in the Open Inference Protocol binary form: JSON header of `headerLength` bytes, then tensors. */
-export interface SegmentBody {
-  body: Uint8Array;
-  headerLength: number;
 }
 
 /** One segment of one tower in this isolate: loads on first use, runs one request at a time, counts its memory. */

@@ -91,6 +91,10 @@ export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemo
         : new ort.Tensor('float32', t.data as Float32Array, t.shape),
     ]),
   );
+  const bodyIn = encodeInferRequest(
+    inputs,
+    segment.outputs.map((o) => o.name),
+  ).body.length;
   let jsRequestBytes = 0;
   for (let r = 0; r < (req.runs ?? 3); r++) {
     const results = (await session.run(feeds)) as Record<string, Tensor>;
@@ -100,10 +104,6 @@ export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemo
       shape: [...t.dims],
       data: t.data as Float32Array,
     }));
-    const bodyIn = encodeInferRequest(
-      inputs,
-      outputs.map((o) => o.name),
-    ).body.length;
     const outBytes = outputs.reduce((a, o) => a + o.data.byteLength, 0);
     const bodyOut = encodeInferResponse('segment', outputs, true).body.length;
     jsRequestBytes = Math.max(jsRequestBytes, bodyIn + outBytes + bodyOut);

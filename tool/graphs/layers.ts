@@ -44,6 +44,13 @@ export function quantizeColumns(w: LinearWeights): { q: Int8Array; scale: Float3
   return { q, scale };
 }
 
+/** Initializer names of one linear: int8 weights come with their per-column scales. */
+interface LinearInitializers {
+  weight: string;
+  scale?: string;
+  bias?: string;
+}
+
 export class Layers {
   private readonly constants = new Map<string, string>();
   constructor(
@@ -83,19 +90,22 @@ export class Layers {
   }
 
   /** Initializers of each linear by name, so that applying one linear to several slices stores its weights once. */
-  private readonly linears = new Map<string, string[]>();
+  private readonly linears = new Map<string, LinearInitializers>();
 
-  private linearWeights(name: string, w: LinearWeights): string[] {
+  private linearWeights(name: string, w: LinearWeights): LinearInitializers {
     let names = this.linears.get(name);
     if (!names) {
       const { g } = this;
       if (this.precision === 'int8') {
         const { q, scale } = quantizeColumns(w);
-        names = [g.init(`${name}.weight_q`, 'int8', [w.in, w.out], q), g.f32(`${name}.weight_scale`, [w.out], scale)];
+        names = {
+          weight: g.init(`${name}.weight_q`, 'int8', [w.in, w.out], q),
+          scale: g.f32(`${name}.weight_scale`, [w.out], scale),
+        };
       } else {
-        names = [g.f32(`${name}.weight_t`, [w.in, w.out], transpose2d(w.weight, w.out, w.in))];
+        names = { weight: g.f32(`${name}.weight_t`, [w.in, w.out], transpose2d(w.weight, w.out, w.in)) };
       }
-      if (w.bias) names.push(g.f32(`${name}.bias`, [w.out], w.bias));
+      if (w.bias) names.bias = g.f32(`${name}.bias`, [w.out], w.bias);
       this.linears.set(name, names);
     }
     return names;
@@ -103,17 +113,22 @@ export class Layers {
 
   linear(x: string, name: string, w: LinearWeights): string {
     const { g } = this;
-    const [weight, second, third] = this.linearWeights(name, w);
-    const bias = w.bias ? (this.precision === 'int8' ? third : second) : undefined;
+    const { weight, scale, bias } = this.linearWeights(name, w);
     let y: string;
-    if (this.precision === 'int8') {
-      const [qw, ws] = [weight, second];
+    if (scale) {
       const { xq, xs } = this.quantizeRows(x, w.in);
       // onnxruntime's fused u8×s8 → float kernel applies the per-column weight scales; the per-row activation scale
       // (which its a_scale cannot express) is one broadcast Mul after it.
       const acc = g.op1(
         'MatMulIntegerToFloat',
-        [xq, qw, this.floatOne(), ws, this.constant('act_zp', 'uint8', 128), this.constant('weight_zp', 'int8', 0)],
+        [
+          xq,
+          weight,
+          this.floatOne(),
+          scale,
+          this.constant('act_zp', 'uint8', 128),
+          this.constant('weight_zp', 'int8', 0),
+        ],
         {},
         'com.microsoft',
       );
