@@ -4,7 +4,7 @@
  * Prints a markdown report and writes it into docs/PERFORMANCE.md between the bench markers.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { seedImagenet } from '../scripts/seed-kv.ts';
 import { seedR2 } from '../scripts/seed-r2.ts';
 import { preprocessImage } from '../src/model/image/preprocess-image.ts';
@@ -14,12 +14,11 @@ import { main as cli } from '../tool/cli/main.ts';
 import { initJpegForNode } from '../tool/runtime/jpeg-wasm-node.ts';
 import { loadRunner, loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
 import { median, mib, ms, publishReport, timeMedian } from './stats.ts';
-import { benchImages } from './test-images.ts';
+import { benchImages, PREPROCESS_FIXTURES } from './test-images.ts';
 import { startDev } from './workerd-server.ts';
 
 const MODEL_ID = 'convnext_large_d_320-random';
 const DIR = join('model-shards', MODEL_ID);
-const SHARED = resolve('../shared');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FIVE_WORDS = 'a photo of a dog';
 const LONG_PROMPT =
@@ -45,7 +44,7 @@ const tokenizer = await loadTokenizer(DIR, manifest);
 const size = manifest.preprocess.size;
 const pixels = new Float32Array(3 * size * size);
 await preprocessImage(
-  new Uint8Array(readFileSync(join(SHARED, 'conformance/preprocess/grace_hopper.jpg'))),
+  new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg'))),
   manifest.preprocess,
   pixels,
 );
@@ -88,7 +87,7 @@ for (const [runtime, precision] of [
 }
 
 // --- Preprocessing in Node --------------------------------------------------------------------------------------
-const { jpeg12mp, png1mp } = await benchImages(SHARED);
+const { jpeg12mp, png1mp } = await benchImages();
 const prep: Record<string, { decode: number; resize: number }> = {};
 for (const [name, file] of [
   ['12 MP JPEG', jpeg12mp],
@@ -132,7 +131,7 @@ const postText = (url: string, input: string) =>
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ input }),
   });
-const jpegSmall = new Uint8Array(readFileSync(join(SHARED, 'conformance/preprocess/grace_hopper.jpg')));
+const jpegSmall = new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg')));
 
 for (const tower of ['image', 'text'] as const) {
   log(`workerd: fresh isolate, cold ${tower} request`);

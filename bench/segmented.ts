@@ -5,12 +5,13 @@
  * latency, segments per tower and each segment Worker's memory as it reports it (GET /stats via /v1/models).
  */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { seedR2 } from '../scripts/seed-r2.ts';
 import { segmentConfigs } from '../scripts/segment-configs.ts';
 import { ensureSegmentedBuild } from '../scripts/segmented-build.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';
 import { median, mib, ms, publishReport } from './stats.ts';
+import { PREPROCESS_FIXTURES } from './test-images.ts';
 import { type DevServer, startDev } from './workerd-server.ts';
 
 const SHARDS = 'model-shards';
@@ -18,7 +19,7 @@ const SINGLE = 'convnext_large_d_320-random';
 const TEXT_RUNS = Number(process.env.BENCH_TEXT_RUNS ?? 100);
 const IMAGE_RUNS = Number(process.env.BENCH_IMAGE_RUNS ?? 15);
 const log = (l: string) => process.stderr.write(`[bench:segmented] ${l}\n`);
-const jpeg = new Uint8Array(readFileSync(resolve('../shared/conformance/preprocess/grace_hopper.jpg')));
+const jpeg = new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg')));
 
 if (!readManifest(join(SHARDS, SINGLE)).towers.image.int8)
   throw new Error(`run npm run bench first (it builds ${SINGLE})`);

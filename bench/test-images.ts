@@ -7,6 +7,8 @@ import { encode as encodePng } from 'fast-png';
 import { preprocessToRgb } from '../src/model/image/preprocess-image.ts';
 
 const DIR = '.cache/bench';
+/** The preprocessing fixtures' real photos, the source of every benchmark image. */
+export const PREPROCESS_FIXTURES = 'test/fixtures/preprocess';
 
 async function upscaled(source: string, w: number, h: number): Promise<Uint8Array> {
   const cfg = {
@@ -39,14 +41,14 @@ function rgba(rgb: Uint8Array): Uint8ClampedArray {
   return out;
 }
 
-export async function benchImages(shared: string): Promise<{ jpeg12mp: string; png1mp: string }> {
+export async function benchImages(): Promise<{ jpeg12mp: string; png1mp: string }> {
   mkdirSync(DIR, { recursive: true });
   const jpeg12mp = join(DIR, 'photo-4000x3000.jpg');
   const png1mp = join(DIR, 'photo-1155x866.png');
   if (!existsSync(jpeg12mp)) {
     const encWasm = createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm');
     await initEncoder(await WebAssembly.compile(readFileSync(encWasm)));
-    const rgb = await upscaled(join(shared, 'conformance/preprocess/rocket.jpg'), 4000, 3000);
+    const rgb = await upscaled(join(PREPROCESS_FIXTURES, 'rocket.jpg'), 4000, 3000);
     const data = { data: rgba(rgb), width: 4000, height: 3000, colorSpace: 'srgb' } as unknown as ImageData;
     writeFileSync(
       jpeg12mp,
@@ -54,7 +56,7 @@ export async function benchImages(shared: string): Promise<{ jpeg12mp: string; p
     );
   }
   if (!existsSync(png1mp)) {
-    const rgb = await upscaled(join(shared, 'conformance/preprocess/chelsea.png'), 1155, 866);
+    const rgb = await upscaled(join(PREPROCESS_FIXTURES, 'chelsea.png'), 1155, 866);
     writeFileSync(png1mp, encodePng({ width: 1155, height: 866, data: rgb, channels: 3, depth: 8 }));
   }
   return { jpeg12mp, png1mp };

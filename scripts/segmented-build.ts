@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { VOCAB_FILE } from '../tool/build/build-model.ts';
 import { DEFAULT_SEGMENT_BUDGET_MIB } from '../tool/build/plan-segments.ts';
 import { parseSize } from '../tool/cli/args.ts';
-import { main as cli } from '../tool/cli/main.ts';
+import { execute } from '../tool/cli/main.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';
 
 export async function ensureSegmentedBuild(
@@ -29,7 +29,7 @@ export async function ensureSegmentedBuild(
   if (current) return segId;
 
   log(`building ${segId}: ${modelId} cut into segment Workers of ≤ ${budget / 2 ** 20} MiB measured`);
-  const code = await cli([
+  await execute([
     'build',
     '--checkpoint',
     source.source.checkpoint,
@@ -43,6 +43,5 @@ export async function ensureSegmentedBuild(
     '--vocab',
     join(shards, modelId, VOCAB_FILE),
   ]);
-  if (code !== 0) throw new Error(`edge-clip build failed (exit ${code})`);
   return segId;
 }

@@ -1,11 +1,15 @@
-/** Fixture locations shared by the Node tests. ../shared is read-only: tests write under .cache/ only. */
+/** Fixture locations shared by the Node tests. test/fixtures/ is read-only: tests write under .cache/ only. */
 import { resolve } from 'node:path';
 
+export { SHIPPED_VOCAB as VOCAB } from '../../tool/assets.ts';
+
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const SHARED = resolve(ROOT, '../shared');
-export const TINY = resolve(SHARED, 'conformance/tiny');
-export const VOCAB = resolve(SHARED, 'clip/bpe_simple_vocab_16e6.txt.gz');
-export const PREPROCESS = resolve(SHARED, 'conformance/preprocess');
+/** Copies of the reference implementation's conformance fixtures (test/fixtures/README.md). */
+export const FIXTURES = resolve(ROOT, 'test/fixtures');
+export const TINY = resolve(FIXTURES, 'tiny');
+export const OUTLIERS = resolve(FIXTURES, 'outliers');
+export const PREPROCESS = resolve(FIXTURES, 'preprocess');
+export const TOKENIZER_CASES = resolve(FIXTURES, 'tokenizer/cases.json');
 export const TEST_CACHE = resolve(ROOT, '.cache/test');
 /** Tiny fixture built from the safetensors file and from the PyTorch .bin (by test/global-setup.ts). */
 export const TINY_ST = resolve(TEST_CACHE, 'models/tiny-st');

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ClipTokenizer } from '../../src/model/tokenizer.ts';
-import { SHARED, VOCAB } from '../helpers/paths.ts';
+import { TOKENIZER_CASES, VOCAB } from '../helpers/paths.ts';
 
-const cases = JSON.parse(readFileSync(resolve(SHARED, 'conformance/tokenizer/cases.json'), 'utf8')) as {
+const cases = JSON.parse(readFileSync(TOKENIZER_CASES, 'utf8')) as {
   cases: { text: string; ids: number[] }[];
 };
 const tokenizer = await ClipTokenizer.fromGzip(readFileSync(VOCAB));

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type RunningOrigin, startOrigin } from '../../origin/start-origin.ts';
 import {
@@ -9,7 +10,7 @@ import {
 import { loadTokenizer, readManifest } from '../../tool/runtime/local-build.ts';
 import { runCli } from '../helpers/cli.ts';
 import { cosine, tinyImages } from '../helpers/fixtures.ts';
-import { TINY_ST } from '../helpers/paths.ts';
+import { TINY, TINY_ST } from '../helpers/paths.ts';
 
 const TOKEN = 'origin-test-token';
 let origin: RunningOrigin;
@@ -73,7 +74,7 @@ beforeAll(async () => {
     'fp32',
     '--raw',
     '--image-tensor',
-    '../shared/conformance/tiny/images.f32',
+    join(TINY, 'images.f32'),
     '--shape',
     '3,3,64,64',
     '--',

@@ -9,8 +9,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** Read-only fixture roots the FIXTURES test binding may serve from. */
 const ROOTS: Record<string, string> = {
   models: resolve(ROOT, '.cache/test/worker-models'),
-  preprocess: resolve(ROOT, '../shared/conformance/preprocess'),
-  tiny: resolve(ROOT, '../shared/conformance/tiny'),
+  preprocess: resolve(ROOT, 'test/fixtures/preprocess'),
+  tiny: resolve(ROOT, 'test/fixtures/tiny'),
 };
 
 export default defineProject({

@@ -22,26 +22,29 @@ const USAGE = `usage: edge-clip <command> [options]
   embed     --model model-shards/<id> [--precision fp32|int8] [--runtime node|web] (--image-tensor <f32> --shape N,3,H,W | --text <s> ...) [--raw]
   tokenize  --model model-shards/<id> [--] <text> ...
   preprocess --image <file> [--size 320] [--orientation ignore|exif] [--model model-shards/<id>] --out <file.f32>
-  prompts build --model model-shards/<id> --labelset <file.json> [--precision int8|fp32] [--dtype float16|float32] [--templates all|simple] [--batch 64] [--max-batches N] [--out <file>]
+  prompts build --model model-shards/<id> --labelset <imagenet1k|file.json> [--precision int8|fp32] [--dtype float16|float32] [--templates all|simple] [--batch 64] [--max-batches N] [--out <file>]
   prompts upload --model model-shards/<id> --blob <file.ecls> [--local|--remote]
   eval      --model model-shards/<id> --labelset <name|file.ecls> --dataset <ImageFolder> [--precision int8|fp32] [--limit N]
   measure   --model model-shards/<id> [--tower image|text] [--precision int8|fp32]   (each segment's memory in onnxruntime-web)
   export-triton --model model-shards/<id> --out <dir> [--prefix edgeclip] [--max-batch 16] [--queue-delay-us 2000]
 JSON goes to stdout, progress to stderr.`;
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs one command and returns its result; every failure is thrown (UsageError for bad arguments). */
+export async function execute(argv: string[]): Promise<unknown> {
   const [name, ...rest] = argv;
+  const load = name === undefined ? undefined : COMMANDS[name];
+  if (!load) throw new UsageError(`unknown command ${name}\n${USAGE}`);
+  return (await load())(rest);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const name = argv[0];
   if (!name || name === '--help' || name === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return name ? 0 : 2;
   }
-  const load = COMMANDS[name];
-  if (!load) {
-    process.stderr.write(`edge-clip: unknown command ${name}\n${USAGE}\n`);
-    return 2;
-  }
   try {
-    const result = await (await load())(rest);
+    const result = await execute(argv);
     if (result !== undefined) process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (e) {
@@ -49,9 +52,14 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`edge-clip ${name}: ${e.message}\n`);
       return 2;
     }
-    const msg = isEdgeClipError(e) ? e.message : e instanceof Error ? e.message : String(e);
-    process.stderr.write(`edge-clip ${name}: ${msg.split('\n')[0]}\n`);
+    process.stderr.write(`edge-clip ${name}: ${errorLine(e)}\n`);
     if (process.env.EDGE_CLIP_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     return 1;
   }
+}
+
+/** The first line of an error's message: what a person reads instead of a stack trace. */
+export function errorLine(e: unknown): string {
+  const msg = isEdgeClipError(e) ? e.message : e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0];
 }

@@ -6,9 +6,6 @@ import { CONFIG_FILE, PYTORCH_FILE, SAFETENSORS_FILE } from '../checkpoint/load-
 import { download, NotFoundError } from './download.ts';
 
 export const DEFAULT_REPO = 'laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft';
-export const VOCAB_URL =
-  'https://raw.githubusercontent.com/mlfoundations/open_clip/main/src/open_clip/bpe_simple_vocab_16e6.txt.gz';
-export const VOCAB_SHA256 = '924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a';
 
 export interface HubOptions {
   endpoint: string;
@@ -42,11 +39,4 @@ export async function fetchHubCheckpoint(spec: string, opts: HubOptions): Promis
     await download(url(PYTORCH_FILE), join(dir, PYTORCH_FILE), { headers, label: PYTORCH_FILE });
   }
   return dir;
-}
-
-export async function fetchVocab(
-  opts: HubOptions,
-  url = process.env.EDGE_CLIP_VOCAB_URL ?? VOCAB_URL,
-): Promise<string> {
-  return download(url, join(opts.cacheDir, 'bpe_simple_vocab_16e6.txt.gz'), { sha256: VOCAB_SHA256, label: 'vocab' });
 }

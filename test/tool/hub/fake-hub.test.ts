@@ -8,7 +8,7 @@ import { IMAGE_INPUT } from '../../../src/shared/tensors.ts';
 import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, tinyImages } from '../../helpers/fixtures.ts';
-import { TEST_CACHE, TINY, VOCAB } from '../../helpers/paths.ts';
+import { TEST_CACHE, TINY } from '../../helpers/paths.ts';
 
 const files: Record<string, Buffer> = {
   'open_clip_config.json': readFileSync(join(TINY, 'open_clip_config.json')),
@@ -27,10 +27,6 @@ describe('build --checkpoint hf:REPO against a fake hub on 127.0.0.1', () => {
     server = createServer((req, res) => {
       const url = req.url ?? '';
       log.push(`${req.method} ${url} ${req.headers.range ?? ''}`);
-      if (url === '/vocab.gz') {
-        res.end(readFileSync(VOCAB));
-        return;
-      }
       const m = /^\/(laion\/[\w.-]+)\/resolve\/main\/(.+)$/.exec(url);
       const body = m && (m[1] === 'laion/tiny-test' || m[1] === 'laion/bad-hash') ? files[m[2]] : undefined;
       if (!m || !body) {
@@ -57,7 +53,6 @@ describe('build --checkpoint hf:REPO against a fake hub on 127.0.0.1', () => {
   const env = (cache: string) => ({
     HF_ENDPOINT: endpoint,
     EDGE_CLIP_CACHE: cache,
-    EDGE_CLIP_VOCAB_URL: `${endpoint}/vocab.gz`,
   });
 
   it('downloads (resuming after a dropped connection), caches and builds the checkpoint', async () => {
@@ -72,6 +67,8 @@ describe('build --checkpoint hf:REPO against a fake hub on 127.0.0.1', () => {
     expect(res.code).toBe(0);
     expect(log.some((l) => l.includes('open_clip_pytorch_model.bin bytes='))).toBe(true);
     expect(log.some((l) => l.includes('open_clip_model.safetensors'))).toBe(true);
+    // Only the checkpoint is downloaded: the vocabulary ships with the project.
+    expect(log.every((l) => /\/resolve\/main\/open_clip_/.test(l))).toBe(true);
     expect(existsSync(join(cache, 'hub/laion--tiny-test/main/open_clip_pytorch_model.bin'))).toBe(true);
     const manifest = readManifest(out);
     expect(manifest.source).toMatchObject({

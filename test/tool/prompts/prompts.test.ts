@@ -10,10 +10,9 @@ import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/shared/tensors.ts';
 import { initJpegForNode } from '../../../tool/runtime/jpeg-wasm-node.ts';
 import { loadRunner, loadTokenizer, readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
-import { PREPROCESS, SHARED, TEST_CACHE, TINY_ST } from '../../helpers/paths.ts';
+import { PREPROCESS, TEST_CACHE, TINY_ST } from '../../helpers/paths.ts';
 
 const dir = join(TEST_CACHE, 'prompts');
-const IMAGENET = join(SHARED, 'clip/imagenet1k.json');
 
 beforeAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -29,7 +28,7 @@ describe('edge-clip prompts build', () => {
       '--model',
       TINY_ST,
       '--labelset',
-      IMAGENET,
+      'imagenet1k', // the shipped set, by name
       '--templates',
       'simple',
       '--precision',

@@ -1,9 +1,11 @@
 /** `edge-clip build`: checkpoint (folder, file or hf:REPO) → model-shards/<id>. */
+import { existsSync } from 'node:fs';
 import { PRECISIONS, type Precision } from '../../../src/shared/manifest.ts';
+import { SHIPPED_VOCAB } from '../../assets.ts';
 import { buildModel } from '../../build/build-model.ts';
 import { DEFAULT_SEGMENT_BUDGET_MIB } from '../../build/plan-segments.ts';
 import { resolveCheckpointFiles } from '../../checkpoint/load-checkpoint.ts';
-import { fetchHubCheckpoint, fetchVocab, hubOptionsFromEnv } from '../../hub/hf-hub.ts';
+import { fetchHubCheckpoint, hubOptionsFromEnv } from '../../hub/hf-hub.ts';
 import { type ParsedArgs, parse, parseSize, required, str, UsageError } from '../args.ts';
 
 /** `--segment-budget <MiB or size>`, or the default budget with `--segmented`. */
@@ -37,12 +39,13 @@ export async function build(argv: string[]) {
     if (!(PRECISIONS as readonly string[]).includes(p))
       throw new UsageError(`unknown precision ${p} (use ${PRECISIONS.join(', ')})`);
   }
+  const vocab = str(args, 'vocab') ?? SHIPPED_VOCAB;
+  if (!existsSync(vocab)) throw new UsageError(`--vocab ${vocab}: no such file`);
   const hub = hubOptionsFromEnv();
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const checkpoint = source.startsWith('hf:')
     ? await fetchHubCheckpoint(source, hub)
     : resolveCheckpointFiles(source).weights;
-  const vocab = str(args, 'vocab') ?? (await fetchVocab(hub));
   const t0 = Date.now();
   const manifest = await buildModel({
     checkpoint,

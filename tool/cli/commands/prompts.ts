@@ -7,6 +7,7 @@ import { decodeClassifier } from '../../../src/shared/classifier-blob.ts';
 import { labelsetKey } from '../../../src/shared/kv-keys.ts';
 import { parseLabelSet } from '../../../src/shared/labelset.ts';
 import { PRECISIONS } from '../../../src/shared/manifest.ts';
+import { labelsetFile, SHIPPED_LABELSETS } from '../../assets.ts';
 import { buildClassifier } from '../../prompts/build-classifier.ts';
 import { plainBuffer, withLocalBindings } from '../../runtime/local-bindings.ts';
 import { readManifest } from '../../runtime/local-build.ts';
@@ -28,7 +29,11 @@ async function build(argv: string[]) {
     'max-batches': { type: 'string' },
   });
   const dir = required(args, 'model');
-  const file = required(args, 'labelset');
+  const file = labelsetFile(required(args, 'labelset'));
+  if (!file)
+    throw new UsageError(
+      `--labelset ${str(args, 'labelset')}: no such file, nor a shipped set (${Object.keys(SHIPPED_LABELSETS).join(', ')})`,
+    );
   const precision = oneOf(args, 'precision', PRECISIONS, 'int8');
   const dtype = oneOf(args, 'dtype', ['float16', 'float32'] as const, 'float16');
   let json: Record<string, unknown>;

@@ -1,0 +1,34 @@
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SHIPPED_VOCAB_SHA256 } from '../../../tool/assets.ts';
+import { readManifest } from '../../../tool/runtime/local-build.ts';
+import { runCli } from '../../helpers/cli.ts';
+import { ROOT, TEST_CACHE, TINY } from '../../helpers/paths.ts';
+
+/** A child process in which every fetch, socket connect and DNS lookup throws. */
+const OFFLINE = { NODE_OPTIONS: `--import=${resolve(ROOT, 'test/helpers/no-network.mjs')}` };
+
+describe('edge-clip build with the network off', () => {
+  it('builds with the shipped vocabulary and makes no network request', async () => {
+    const out = join(TEST_CACHE, 'models/tiny-offline');
+    const res = await runCli(['build', '--checkpoint', TINY, '--out', out, '--precisions', 'fp32'], OFFLINE);
+    expect(res.stderr).not.toMatch(/network access refused/);
+    expect(res.code).toBe(0);
+    expect(readManifest(out).tokenizer.vocab.sha256).toBe(SHIPPED_VOCAB_SHA256);
+  });
+
+  it('the guard is real: a build that needs the network fails, ending in one line', async () => {
+    const res = await runCli(
+      ['build', '--checkpoint', 'hf:laion/tiny-test', '--out', join(TEST_CACHE, 'models/offline-hub')],
+      { ...OFFLINE, HF_ENDPOINT: 'http://127.0.0.1:9', EDGE_CLIP_CACHE: join(TEST_CACHE, 'offline-cache') },
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n').at(-1)).toMatch(/^edge-clip build: .*network access refused/);
+  });
+
+  it('refuses a --vocab that does not exist', async () => {
+    const res = await runCli(['build', '--checkpoint', TINY, '--out', join(TEST_CACHE, 'x'), '--vocab', 'nope.gz']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/--vocab nope\.gz: no such file/);
+  });
+});
