@@ -1,12 +1,14 @@
 /** Decodes any supported image to 8-bit RGB with PIL's `convert('RGB')` semantics (alpha dropped, palettes expanded). */
 import { decode as decodeBmp } from 'bmp-ts';
 import { decode as decodePng } from 'fast-png';
-import { GifReader } from 'omggif';
 import UTIF from 'utif2';
 import { EdgeClipError } from '../../shared/errors.ts';
+import { decodeGif } from './decode-gif.ts';
 import { decodeJpeg } from './decode-jpeg.ts';
+import { checkedPng } from './png-structure.ts';
 import type { ImageProbe } from './probe-image.ts';
 import type { RgbImage } from './rgb-image.ts';
+import { checkedTiff } from './tiff-structure.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
@@ -29,7 +31,7 @@ function fromRgba(
 
 /** PNG as PIL opens it: 16-bit colour keeps the high byte, 16-bit grey is mode I (clamped to 255), low-bit grey scales up. */
 function decodePngRgb(b: Uint8Array): RgbImage {
-  const png = decodePng(b);
+  const png = decodePng(checkedPng(b));
   const { width, height, depth, channels } = png;
   const n = width * height;
   const out = new Uint8Array(n * 3);
@@ -85,18 +87,21 @@ function decodePngRgb(b: Uint8Array): RgbImage {
   return { width, height, data: out };
 }
 
-/** First frame, every pixel from the palette: PIL's convert('RGB') ignores GIF transparency. */
-function decodeGifRgb(b: Uint8Array): RgbImage {
-  const reader = new GifReader(b);
-  const frame = reader.frameInfo(0);
-  frame.transparent_index = null;
-  const rgba = new Uint8Array(reader.width * reader.height * 4);
-  reader.decodeAndBlitFrameRGBA(0, rgba);
-  return fromRgba(rgba, reader.width, reader.height);
+/** Uncompressed BMP rows must all be in the file: bmp-ts would read past the end as black. */
+function checkBmp(b: Uint8Array): void {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < 34) throw bad('truncated BMP header');
+  const bpp = dv.getUint16(28, true);
+  const compression = dv.getUint32(30, true);
+  if (![1, 4, 8, 16, 24, 32].includes(bpp)) throw bad(`corrupt BMP: ${bpp} bits per pixel`);
+  if (compression !== 0 && compression !== 3) return;
+  const rowBytes = Math.floor((bpp * Math.abs(dv.getInt32(18, true)) + 31) / 32) * 4;
+  const needed = dv.getUint32(10, true) + rowBytes * Math.abs(dv.getInt32(22, true));
+  if (needed > b.length) throw bad(`truncated BMP: pixel data needs ${needed} bytes, the file has ${b.length}`);
 }
 
 function decodeTiffRgb(b: Uint8Array): RgbImage {
-  const buf = b.slice().buffer;
+  const buf = checkedTiff(b).buffer as ArrayBuffer;
   const ifds = UTIF.decode(buf);
   if (ifds.length === 0) throw bad('TIFF has no image');
   UTIF.decodeImage(buf, ifds[0]);
@@ -116,9 +121,10 @@ export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: n
         img = decodePngRgb(b);
         break;
       case 'gif':
-        img = decodeGifRgb(b);
+        img = decodeGif(b);
         break;
       case 'bmp': {
+        checkBmp(b);
         const bmp = decodeBmp(Buffer.from(b.buffer, b.byteOffset, b.byteLength), { toRGBA: true });
         img = fromRgba(bmp.data, bmp.width, bmp.height);
         break;

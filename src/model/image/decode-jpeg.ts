@@ -6,40 +6,25 @@
 import decodeMozjpeg, { init } from '@jsquash/jpeg/decode.js';
 import jpegJs from 'jpeg-js';
 import { EdgeClipError } from '../../shared/errors.ts';
+import { jpegStructure } from './jpeg-structure.ts';
 import type { RgbImage } from './rgb-image.ts';
 
+let wasmModule: WebAssembly.Module | undefined;
 let ready: Promise<void> | undefined;
 
 export function initJpegDecoder(module: WebAssembly.Module): Promise<void> {
+  wasmModule = module;
   ready ??= init(module);
   return ready;
 }
 
+/**
+ * Decoding work allowed per image, in pixels × scans: each scan of a progressive JPEG is a pass over the whole image.
+ * A 40 MP photo may have 25 scans (encoders write about 10); a small file with thousands of empty scans is refused.
+ */
+export const MAX_JPEG_PIXEL_SCANS = 1e9;
+
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
-
-/** libjpeg pads a truncated scan with grey and only warns; refuse instead of embedding a half-grey picture. */
-function checkComplete(b: Uint8Array): void {
-  let sos = -1;
-  for (let i = 2; i + 1 < b.length; i++) {
-    if (b[i] === 0xff && b[i + 1] === 0xda) {
-      sos = i;
-      break;
-    }
-  }
-  if (sos < 0) throw bad('truncated JPEG: no image data (SOS marker missing)');
-  for (let i = b.length - 2; i > sos; i--) if (b[i] === 0xff && b[i + 1] === 0xd9) return;
-  throw bad('truncated JPEG: end-of-image marker missing');
-}
-
-function componentCount(b: Uint8Array): number {
-  let p = 2;
-  while (p + 9 < b.length) {
-    const marker = b[p + 1];
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return b[p + 9];
-    p += 2 + ((b[p + 2] << 8) | b[p + 3]);
-  }
-  return 3;
-}
 
 function rgbaToRgb(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number): RgbImage {
   const n = width * height;
@@ -53,8 +38,12 @@ function rgbaToRgb(rgba: Uint8Array | Uint8ClampedArray, width: number, height: 
 }
 
 export async function decodeJpeg(b: Uint8Array, maxPixels: number): Promise<RgbImage> {
-  checkComplete(b);
-  if (componentCount(b) === 4) {
+  const jpeg = jpegStructure(b);
+  if (jpeg.width * jpeg.height * jpeg.scans > MAX_JPEG_PIXEL_SCANS)
+    throw bad(
+      `JPEG has ${jpeg.scans} scans over ${jpeg.width}×${jpeg.height} pixels: more decoding work than allowed (${MAX_JPEG_PIXEL_SCANS.toExponential()} pixel-scans)`,
+    );
+  if (jpeg.components === 4) {
     // CMYK/YCCK: libjpeg-turbo cannot convert to RGB; jpeg-js can (its conversion, not PIL's exact CMYK formula).
     try {
       const img = jpegJs.decode(b, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: maxPixels / 1e6 });
@@ -70,6 +59,8 @@ export async function decodeJpeg(b: Uint8Array, maxPixels: number): Promise<RgbI
     const copy = b.slice().buffer;
     img = await decodeMozjpeg(copy, { preserveOrientation: false });
   } catch (e) {
+    // A wasm instance that trapped or called exit() has undefined state: never reuse it.
+    if (wasmModule) ready = init(wasmModule);
     throw bad(`corrupt JPEG: ${(e as Error).message}`);
   }
   return rgbaToRgb(img.data, img.width, img.height);

@@ -1,5 +1,6 @@
 /** Reads an image's format and declared size from its header, so that oversized images are refused before decoding. */
 import { EdgeClipError } from '../../shared/errors.ts';
+import { jpegFrame } from './jpeg-structure.ts';
 import type { ImageFormat } from './rgb-image.ts';
 
 export interface ImageProbe {
@@ -34,26 +35,6 @@ export function sniffFormat(b: Uint8Array): ImageFormat | undefined {
   )
     return 'webp';
   return undefined;
-}
-
-function jpegSize(b: Uint8Array): [number, number] {
-  let p = 2;
-  while (p + 4 <= b.length) {
-    if (b[p] !== 0xff) throw bad('corrupt JPEG: marker expected');
-    const marker = b[p + 1];
-    if (marker === 0xff) {
-      p++;
-      continue;
-    }
-    const len = (b[p + 2] << 8) | b[p + 3];
-    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      if (p + 9 > b.length) break;
-      return [(b[p + 7] << 8) | b[p + 8], (b[p + 5] << 8) | b[p + 6]];
-    }
-    p += 2 + len;
-  }
-  throw bad('truncated JPEG: no frame header');
 }
 
 function tiffSize(b: Uint8Array): [number, number] {
@@ -95,9 +76,11 @@ export function probeImage(b: Uint8Array): ImageProbe {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let size: [number, number];
   switch (format) {
-    case 'jpeg':
-      size = jpegSize(b);
+    case 'jpeg': {
+      const frame = jpegFrame(b);
+      size = [frame.width, frame.height];
       break;
+    }
     case 'png':
       if (b.length < 24) throw bad('truncated PNG header');
       size = [dv.getUint32(16), dv.getUint32(20)];
