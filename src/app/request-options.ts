@@ -2,7 +2,8 @@
 import type { Context } from 'hono';
 import type { Orientation } from '../model/image/preprocess-image.ts';
 import { decodeBase64 } from '../shared/base64.ts';
-import { EdgeClipError } from '../shared/errors.ts';
+import { EdgeClipError, quoteInput } from '../shared/errors.ts';
+import type { LabelSet } from '../shared/labelset.ts';
 import { PRECISIONS, type Precision, type TowerName } from '../shared/manifest.ts';
 import type { AppEnv } from './app-env.ts';
 import { readBody } from './request-body.ts';
@@ -24,6 +25,30 @@ export async function resolvePrecision(c: Context<AppEnv>, tower: TowerName, req
   return precision as Precision;
 }
 
+/** A text the model will tokenize: at most `maxChars` characters (413 naming where it was), else refused. */
+export function checkText(s: string, maxChars: number, where: string): void {
+  if (s.length > maxChars)
+    throw new EdgeClipError('PAYLOAD_TOO_LARGE', `${where} has ${s.length} characters; the limit is ${maxChars}`);
+}
+
+/** Labels and templates are tokenized too: the same limit as any text input. */
+export function checkPromptTexts(set: LabelSet, maxChars: number): void {
+  set.labels.forEach((l, i) => {
+    checkText(l, maxChars, `labels[${i}]`);
+  });
+  set.templates.forEach((t, i) => {
+    checkText(t, maxChars, `templates[${i}]`);
+  });
+}
+
+/** An optional positive integer option (JSON number, or digits from a query or form field). */
+export function positiveInt(v: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined || v === null || v === '') return fallback;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,9}$/.test(v.trim()) ? Number(v) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > max) throw invalid(`${name} must be an integer from 1 to ${max}`);
+  return n;
+}
+
 export function resolveOrientation(value: unknown): Orientation {
   const v = value ?? 'ignore';
   if (v !== 'ignore' && v !== 'exif') throw invalid('orientation must be "ignore" or "exif"');
@@ -33,7 +58,10 @@ export function resolveOrientation(value: unknown): Orientation {
 export async function checkModel(c: Context<AppEnv>, model: unknown): Promise<string> {
   const { modelId } = await c.get('deps').models.manifest();
   if (model !== undefined && model !== modelId) {
-    throw new EdgeClipError('NOT_FOUND', `model ${String(model)} is not served here (this worker serves ${modelId})`);
+    throw new EdgeClipError(
+      'NOT_FOUND',
+      `model ${quoteInput(model)} is not served here (this worker serves ${modelId})`,
+    );
   }
   return modelId;
 }
@@ -73,16 +101,20 @@ export async function readImageUpload(
   } else {
     throw new EdgeClipError(
       'UNSUPPORTED_MEDIA_TYPE',
-      `send the image as image/* or multipart/form-data (got ${type || 'no content type'})`,
+      `send the image as image/* or multipart/form-data (got ${type ? quoteInput(type) : 'no content type'})`,
     );
   }
   if (image.length === 0) throw new EdgeClipError('UNPROCESSABLE_IMAGE', 'empty image');
   return { image, fields };
 }
 
+/** Errors that mean "this precision cannot be served now" (not "this request is bad"): fallback territory. */
+const UNSERVABLE = new Set<string>(['ORIGIN_UNAVAILABLE', 'MODEL_NOT_READY', 'SHARD_INTEGRITY', 'SEGMENT_UNAVAILABLE']);
+
 /**
- * Runs `fn` at `precision`; when the GPU origin is unavailable and the caller allowed `fallback: "int8"`, runs it at
- * int8 here instead and says so (`degraded`). fp32 is never silently replaced otherwise.
+ * Runs `fn` at `precision`; when that precision cannot be served (GPU origin down, shards missing or corrupt) and the
+ * caller allowed `fallback: "int8"`, runs it at int8 here instead and says so (`degraded`). fp32 is never silently
+ * replaced otherwise.
  */
 export async function withFallback<T>(
   c: Context<AppEnv>,
@@ -95,8 +127,7 @@ export async function withFallback<T>(
   try {
     return { result: await fn(precision), precision, degraded: false };
   } catch (e) {
-    if (!(e instanceof EdgeClipError && e.code === 'ORIGIN_UNAVAILABLE') || fallback !== 'int8' || precision === 'int8')
-      throw e;
+    if (!(e instanceof EdgeClipError && UNSERVABLE.has(e.code)) || fallback !== 'int8' || precision === 'int8') throw e;
     c.header('x-degraded', e.message);
     return { result: await fn('int8'), precision: 'int8', degraded: true };
   }

@@ -1,5 +1,6 @@
 /** Zero-shot classification at the edge: one image embedding per image plus one matrix product per label set. */
 import type { Classifier } from '../shared/classifier-blob.ts';
+import { EdgeClipError } from '../shared/errors.ts';
 import { expandPrompts, type LabelSet } from '../shared/labelset.ts';
 import type { Precision } from '../shared/manifest.ts';
 import { embedImages, embedTexts, type Timing } from './embed.ts';
@@ -8,11 +9,13 @@ import type { LabelsetStore } from './labelset-store.ts';
 import type { ModelService } from './model-service.ts';
 import { classifierRows, type LabelScore, zeroShotScores } from './zero-shot.ts';
 
-const TEXT_BATCH = 64;
+/** Small batches with a yield between them: other requests (health probes too) run while a label set is encoded. */
+const TEXT_BATCH = 8;
+const yieldToOthers = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /**
  * Classifier rows for an ad-hoc label set. Prompt embeddings are cached in KV by exact prompt and build, so the same
- * labels a second time encode nothing.
+ * labels a second time encode nothing. More than `maxEncoded` prompts to compute is refused (413) before any work.
  */
 export async function adHocClassifier(
   models: ModelService,
@@ -20,12 +23,19 @@ export async function adHocClassifier(
   set: LabelSet,
   precision: Precision,
   timing: Timing,
+  maxEncoded = Number.POSITIVE_INFINITY,
 ): Promise<{ rows: Float32Array; encoded: number }> {
   const m = await models.manifest();
   const prompts = expandPrompts(set);
   const cached = await timing.measure('cache', () => store.cachedPrompts(m, precision, prompts));
   const missing = prompts.flatMap((_, i) => (cached[i] ? [] : [i]));
+  if (missing.length > maxEncoded)
+    throw new EdgeClipError(
+      'PAYLOAD_TOO_LARGE',
+      `${missing.length} of these prompts are not cached and at most ${maxEncoded} are computed per request: store the labels once as a label set (PUT /v1/labelsets/{name}, or edge-clip prompts build + upload) and classify with labelset`,
+    );
   for (let s = 0; s < missing.length; s += TEXT_BATCH) {
+    if (s > 0) await yieldToOthers();
     const chunk = missing.slice(s, s + TEXT_BATCH);
     const emb = await embedTexts(
       models,

@@ -2,6 +2,7 @@
 import { type Classifier, decodeClassifier, encodeClassifier } from '../shared/classifier-blob.ts';
 import { EdgeClipError } from '../shared/errors.ts';
 import { labelsetKey, labelsetPrefix, parseLabelsetKey, promptEmbeddingKey } from '../shared/kv-keys.ts';
+import { checkLabelsetName } from '../shared/labelset.ts';
 import type { ModelManifest, Precision } from '../shared/manifest.ts';
 import { sha256Hex } from '../shared/sha256.ts';
 
@@ -38,6 +39,7 @@ export class LabelsetStore {
 
   /** The set for this build, preferring `precision`; a set that exists only for another build is reported as stale. */
   async get(m: ModelManifest, name: string, precision: Precision): Promise<Classifier> {
+    checkLabelsetName(name);
     for (const p of [precision, precision === 'int8' ? 'fp32' : 'int8'] as const) {
       const key = labelsetKey(m.modelId, m.buildHash, p, name);
       const cached = this.decoded.get(key);
@@ -61,7 +63,7 @@ export class LabelsetStore {
   async put(m: ModelManifest, c: Classifier): Promise<string> {
     if (c.header.modelId !== m.modelId || c.header.buildHash !== m.buildHash)
       throw stale(c.header.name, c.header.buildHash, m.buildHash);
-    const key = labelsetKey(m.modelId, m.buildHash, c.header.precision, c.header.name);
+    const key = labelsetKey(m.modelId, m.buildHash, c.header.precision, checkLabelsetName(c.header.name));
     await this.kv.put(key, encodeClassifier(c));
     this.decoded.delete(key);
     return key;
@@ -69,6 +71,7 @@ export class LabelsetStore {
 
   /** Deletes the set at every precision of this build; returns how many were deleted. */
   async delete(m: ModelManifest, name: string): Promise<number> {
+    checkLabelsetName(name);
     let n = 0;
     for (const p of ['fp32', 'int8'] as const) {
       const key = labelsetKey(m.modelId, m.buildHash, p, name);

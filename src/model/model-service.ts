@@ -12,6 +12,8 @@ export interface ModelServiceDeps {
   ort: OrtModule;
   readManifest: () => Promise<ModelManifest>;
   read: ReadFile;
+  /** A stored file's size, or undefined when it is missing; lets readiness see missing or cut files before a load. */
+  size?: (file: string) => Promise<number | undefined>;
   concurrency?: number;
   sessionOptions?: InferenceSession.SessionOptions;
 }
@@ -29,6 +31,9 @@ export class ModelService {
   private readonly towers = new SingleFlight<TowerExecutor>();
   /** Load statistics of every tower loaded so far, in load order. */
   readonly loads: TowerLoadStats[] = [];
+  /** The last load failure of each tower/precision, until a load succeeds. */
+  private readonly failures = new Map<string, string>();
+  private readonly storageChecks = new Map<string, { at: number; problem: Promise<string | undefined> }>();
 
   constructor(private readonly deps: ModelServiceDeps) {}
 
@@ -47,10 +52,39 @@ export class ModelService {
     return this.towers.has(`${tower}/${precision}`);
   }
 
+  /**
+   * Why this tower cannot be served here now, or undefined: its last load failed (integrity, storage), or its files
+   * are missing or of the wrong size in storage (looked up at most every `maxAgeMs`). Remote towers answer for
+   * themselves.
+   */
+  async problem(tower: TowerName, precision: Precision, maxAgeMs = 10_000): Promise<string | undefined> {
+    if (this.deps.remote?.(tower, precision)) return undefined;
+    const key = `${tower}/${precision}`;
+    const failure = this.failures.get(key);
+    if (failure) return failure;
+    const m = await this.manifest();
+    const build = m.towers[tower][precision];
+    if (!build) return `this build has no ${precision} ${tower} tower`;
+    const size = this.deps.size;
+    if (!size || this.isLoaded(tower, precision)) return undefined;
+    const cached = this.storageChecks.get(key);
+    if (cached && Date.now() - cached.at < maxAgeMs) return cached.problem;
+    const files = build.segments.flatMap((s) => [s.graph, ...s.externalData.flatMap((e) => e.shards)]);
+    const problem = Promise.all(files.map(async (f) => ({ f, bytes: await size(f.file) }))).then((sizes) => {
+      const bad = sizes.filter(({ f, bytes }) => bytes !== f.bytes);
+      if (bad.length === 0) return undefined;
+      const { f, bytes } = bad[0];
+      return `${bad.length} of the ${files.length} files of the ${precision} ${tower} tower are missing or cut in storage (${f.file}: ${bytes === undefined ? 'missing' : `${bytes} of ${f.bytes} bytes`})`;
+    });
+    this.storageChecks.set(key, { at: Date.now(), problem });
+    return problem;
+  }
+
   tower(tower: TowerName, precision: Precision): Promise<TowerExecutor> {
     const remote = this.deps.remote?.(tower, precision);
     if (remote) return Promise.resolve(remote);
-    return this.towers.get(`${tower}/${precision}`, async () => {
+    const key = `${tower}/${precision}`;
+    const loading = this.towers.get(key, async () => {
       const m = await this.manifest();
       const timings: LoadTimings = { fetchMs: 0, verifyMs: 0, createMs: 0 };
       const sessions = await loadTowerSessions(this.deps.ort, m, tower, precision, this.deps.read, {
@@ -69,5 +103,15 @@ export class ModelService {
       });
       return new TowerRunner(this.deps.ort, sessions);
     });
+    return loading.then(
+      (runner) => {
+        this.failures.delete(key);
+        return runner;
+      },
+      (e: unknown) => {
+        this.failures.set(key, `loading the ${precision} ${tower} tower failed: ${(e as Error).message}`);
+        throw e;
+      },
+    );
   }
 }

@@ -113,25 +113,28 @@ export class ClipTokenizer {
     return ids;
   }
 
-  /** Token ids of the text body, without SOT/EOT. */
-  encode(text: string): number[] {
+  /** Token ids of the text body, without SOT/EOT; stops once it has `limit` of them (the rest would be cut anyway). */
+  encode(text: string, limit = Number.POSITIVE_INFINITY): number[] {
     const ids: number[] = [];
     for (const m of ClipTokenizer.clean(text).matchAll(PRETOKENIZE)) {
       const piece = m[0];
-      if (piece === '<start_of_text>' || piece === '<end_of_text>') {
-        ids.push(...this.bpe(piece));
-        continue;
+      let word = piece;
+      if (piece !== '<start_of_text>' && piece !== '<end_of_text>') {
+        word = '';
+        for (const byte of this.utf8.encode(piece)) word += this.byteChars[byte];
       }
-      let mapped = '';
-      for (const byte of this.utf8.encode(piece)) mapped += this.byteChars[byte];
-      ids.push(...this.bpe(mapped));
+      for (const id of this.bpe(word)) {
+        if (ids.length >= limit) return ids;
+        ids.push(id);
+      }
     }
     return ids;
   }
 
   tokenize(text: string): Tokenized {
     const { contextLength, sotId, eotId } = this.options;
-    const ids = [sotId, ...this.encode(text), eotId];
+    // One body token more than fits is enough to know that the text is truncated.
+    const ids = [sotId, ...this.encode(text, contextLength - 1), eotId];
     if (ids.length <= contextLength) return { ids, truncated: false };
     const cut = ids.slice(0, contextLength);
     cut[contextLength - 1] = eotId;

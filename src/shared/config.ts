@@ -32,6 +32,8 @@ export interface AppConfig {
   maxLabels: number;
   /** Prompts a label set may have to be computed at the edge (PUT /v1/labelsets with JSON). */
   maxEdgePrompts: number;
+  /** Uncached ad-hoc prompts one classify request may compute (each holds the isolate; label sets avoid it). */
+  maxRequestPrompts: number;
   /** Bearer token of the admin routes (a Worker secret); admin routes are refused when unset. */
   adminToken: string | undefined;
   /** The GPU origin for fp32 (Open Inference Protocol); without it fp32 runs here from the fp32 shards. */
@@ -68,6 +70,7 @@ export function parseConfig(bindings: object): AppConfig {
     fetchConcurrency: int(env, 'FETCH_CONCURRENCY', 6),
     maxLabels: int(env, 'MAX_LABELS', 256),
     maxEdgePrompts: int(env, 'MAX_EDGE_PROMPTS', 2000),
+    maxRequestPrompts: int(env, 'MAX_REQUEST_PROMPTS', 64),
     segmented: env.SEGMENTED === 'true' || env.SEGMENTED === true,
     adminToken: typeof env.ADMIN_TOKEN === 'string' && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : undefined,
     origin:

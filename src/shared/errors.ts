@@ -42,4 +42,10 @@ export class EdgeClipError extends Error {
   }
 }
 
+/** Client input quoted in an error message: at most `max` characters, so a huge field is never echoed back whole. */
+export function quoteInput(v: unknown, max = 100): string {
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+  return s.length <= max ? JSON.stringify(s) : `${JSON.stringify(s.slice(0, max))}… (${s.length} characters)`;
+}
+
 export const isEdgeClipError = (e: unknown): e is EdgeClipError => e instanceof EdgeClipError;

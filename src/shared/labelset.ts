@@ -1,5 +1,5 @@
 /** Label sets for zero-shot classification: labels × prompt templates, OpenAI CLIP's recipe. */
-import { EdgeClipError } from './errors.ts';
+import { EdgeClipError, quoteInput } from './errors.ts';
 
 export const DEFAULT_TEMPLATES = ['a photo of a {c}.'];
 
@@ -10,6 +10,15 @@ export interface LabelSet {
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
+export const LABELSET_NAME_RULE =
+  'a label-set name is 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit';
+
+/** The label-set name rule (names become KV keys, which have a 512-byte limit): 400 naming the rule otherwise. */
+export function checkLabelsetName(name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name))
+    throw new EdgeClipError('INVALID_INPUT', `${LABELSET_NAME_RULE} (got ${quoteInput(name, 80)})`);
+  return name;
+}
 
 /**
  * Accepts `{name, labels, templates?}` (OpenCLIP's `classnames` is taken for `labels`). Labels may repeat (ImageNet
@@ -20,7 +29,7 @@ export function parseLabelSet(json: unknown, fallbackName?: string): LabelSet {
   if (typeof json !== 'object' || json === null) throw bad('not a JSON object');
   const o = json as Record<string, unknown>;
   const name = o.name ?? fallbackName;
-  if (typeof name !== 'string' || !NAME.test(name)) throw bad('name must be 1-64 letters, digits, ".", "_" or "-"');
+  if (typeof name !== 'string' || !NAME.test(name)) throw bad(`${LABELSET_NAME_RULE} (got ${quoteInput(name, 80)})`);
   const labels = o.labels ?? o.classnames;
   if (!Array.isArray(labels) || labels.length === 0 || !labels.every((l) => typeof l === 'string' && l.trim() !== '')) {
     throw bad('labels must be a non-empty array of non-empty strings');

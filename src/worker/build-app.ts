@@ -39,6 +39,7 @@ export function buildApp(env: Env): Hono<AppEnv> {
     ort: workerdOrt(),
     readManifest: files.manifest,
     read: files.read,
+    size: files.size,
     concurrency: config.fetchConcurrency,
     remote: (tower, precision): TowerExecutor | undefined => {
       if (precision === 'fp32' && origin) return origin.executor(tower);

@@ -59,7 +59,7 @@ describe('bad input gets a clear 4xx JSON error', () => {
     ['too many inputs', json({ input: new Array(33).fill('x') }), 413, /at most 32 inputs/],
     ['a text over the character limit', json({ input: 'x'.repeat(3000) }), 413, /2048/],
     ['an unknown precision', json({ input: 'x', precision: 'int3' }), 400, /precision must be one of/],
-    ['an unknown model', json({ input: 'x', model: 'other' }), 404, /model other is not served here/],
+    ['an unknown model', json({ input: 'x', model: 'other' }), 404, /model "other" is not served here/],
     ['an unknown encoding format', json({ input: 'x', encoding_format: 'hex' }), 400, /encoding_format/],
     [
       'an image input that is not a data URI',
@@ -75,7 +75,7 @@ describe('bad input gets a clear 4xx JSON error', () => {
 
   it.each([
     ['a truncated JPEG', () => image(jpeg.subarray(0, jpeg.length >> 1), 'image/jpeg'), 422, /truncated JPEG/],
-    ['a truncated PNG', () => image(png.subarray(0, png.length >> 1)), 422, /corrupt PNG/],
+    ['a truncated PNG', () => image(png.subarray(0, png.length >> 1)), 422, /truncated PNG/],
     [
       'random bytes labelled as an image',
       () =>

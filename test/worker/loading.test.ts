@@ -19,7 +19,7 @@ function appOn(prefix: string) {
     reads.push(ref.file);
     return files.read(ref);
   };
-  const models = new ModelService({ ort: workerdOrt(), readManifest: files.manifest, read });
+  const models = new ModelService({ ort: workerdOrt(), readManifest: files.manifest, read, size: files.size });
   const app = createApp({ config: parseConfig({ MODEL_ID: prefix }), models });
   return { app, reads, models };
 }
@@ -68,8 +68,15 @@ describe('tower loading from R2', () => {
     bad[10] ^= 0xff;
     await env.MODELS.put(`corrupt/${shard.file}`, bad);
     const { app, reads } = appOn('corrupt');
+    expect((await app.request('/readyz')).status).toBe(200);
     const res = await app.request('/v1/embeddings', textRequest());
     expect(res.status).toBe(503);
+    // The failed load is what readiness reports until a load succeeds.
+    const ready = await app.request('/readyz');
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { error: { message: string } }).error.message).toMatch(
+      new RegExp(`loading the int8 text tower failed: ${shard.file.replaceAll('.', '\\.')}: sha256 mismatch`),
+    );
     expect(res.headers.get('retry-after')).toBeTruthy();
     expect(((await res.json()) as { error: { type: string; message: string } }).error).toMatchObject({
       type: 'shard_integrity',
@@ -79,6 +86,41 @@ describe('tower loading from R2', () => {
     const before = reads.length;
     expect((await app.request('/v1/embeddings', textRequest())).status).toBe(200);
     expect(reads.length).toBeGreaterThan(before);
+    expect((await app.request('/readyz')).status).toBe(200);
+  });
+
+  it('/readyz sees a shard missing or cut in R2 before any request fails on it', async () => {
+    await seedModel(env, 'tiny-st', 'cut');
+    const shard = manifest.towers.image.int8!.segments[0].externalData[0].shards[0];
+    const good = new Uint8Array(await (await env.MODELS.get(`cut/${shard.file}`))!.arrayBuffer());
+    await env.MODELS.put(`cut/${shard.file}`, good.subarray(0, 100));
+    const res = await appOn('cut').app.request('/readyz');
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+      `${shard.file}: 100 of ${shard.bytes} bytes`,
+    );
+    await env.MODELS.delete(`cut/${shard.file}`);
+    expect(await (await appOn('cut').app.request('/readyz')).text()).toContain(`${shard.file}: missing`);
+  });
+
+  it('fp32 with fallback int8 answers int8, degraded, when the fp32 shards are not in R2', async () => {
+    await seedModel(env, 'tiny-st', 'no-fp32');
+    for (const f of manifest.towers.text.fp32!.segments.flatMap((s) => [
+      s.graph,
+      ...s.externalData.flatMap((e) => e.shards),
+    ]))
+      await env.MODELS.delete(`no-fp32/${f.file}`);
+    const { app } = appOn('no-fp32');
+    const body = (fallback?: string) => ({
+      ...textRequest(),
+      body: JSON.stringify({ input: 'a cat', precision: 'fp32', fallback }),
+    });
+    const strict = await app.request('/v1/embeddings', body());
+    expect(strict.status).toBe(503);
+    const res = await app.request('/v1/embeddings', body('int8'));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-precision')).toBe('int8');
+    expect(await res.json()).toMatchObject({ degraded: true });
   });
 
   it('answers 503 with a clear error when the model is not in R2, and /readyz says not ready', async () => {

@@ -5,6 +5,8 @@ import { MANIFEST_FILE, type ModelManifest, parseManifest } from '../../shared/m
 
 export interface R2Files {
   read: ReadFile;
+  /** The stored object's size, or undefined when it is missing. */
+  size(file: string): Promise<number | undefined>;
   manifest(): Promise<ModelManifest>;
 }
 
@@ -53,6 +55,7 @@ export function r2Files(bucket: R2Bucket, prefix: string, retries = 2): R2Files 
   };
   return {
     read: (ref, into) => get(ref.file, into),
+    size: async (file) => (await bucket.head(`${prefix}/${file}`))?.size,
     async manifest() {
       const bytes = await get(MANIFEST_FILE);
       try {

@@ -9,8 +9,10 @@ import type { AppEnv } from '../app-env.ts';
 import { readJson } from '../request-body.ts';
 import {
   checkModel,
+  checkPromptTexts,
   decodeDataUri,
   invalid,
+  positiveInt,
   readImageUpload,
   resolveOrientation,
   resolvePrecision,
@@ -64,8 +66,7 @@ export const classifyRoutes = new Hono<AppEnv>().post('/v1/classify', async (c) 
       images = [decodeDataUri(options.image, 'image')];
     }
   }
-  const topK = Number(options.top_k ?? 5);
-  if (!Number.isInteger(topK) || topK < 1) throw invalid('top_k must be a positive integer');
+  const topK = positiveInt(options.top_k, 'top_k', 5, 1000);
   const model = await checkModel(c, options.model);
   const precision = await resolvePrecision(c, 'image', options.precision);
   const store = requireStore(c);
@@ -85,9 +86,10 @@ export const classifyRoutes = new Hono<AppEnv>().post('/v1/classify', async (c) 
         `at most ${config.maxLabels} ad-hoc labels (got ${labels.length}); upload a label set instead`,
       );
     const set = parseLabelSet({ name: 'ad-hoc', labels, templates: listField(options.templates, 'templates') });
+    checkPromptTexts(set, config.maxTextChars);
     if (set.labels.length * set.templates.length > config.maxEdgePrompts)
       throw new EdgeClipError('PAYLOAD_TOO_LARGE', `labels × templates must be at most ${config.maxEdgePrompts}`);
-    const { rows, encoded } = await adHocClassifier(models, store, set, precision, timing);
+    const { rows, encoded } = await adHocClassifier(models, store, set, precision, timing, config.maxRequestPrompts);
     c.header('x-prompts-encoded', String(encoded));
     classifier = { weights: rows, labels: set.labels };
   } else {

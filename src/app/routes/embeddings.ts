@@ -9,6 +9,7 @@ import type { AppEnv } from '../app-env.ts';
 import { readJson } from '../request-body.ts';
 import {
   checkModel,
+  checkText,
   decodeDataUri,
   invalid,
   readImageUpload,
@@ -67,13 +68,9 @@ export const embeddingsRoutes = new Hono<AppEnv>()
       return respond(c, model, run, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
     }
     const precision = await resolvePrecision(c, 'text', body.precision);
-    for (const [i, s] of (inputs as string[]).entries()) {
-      if (s.length > config.maxTextChars)
-        throw new EdgeClipError(
-          'PAYLOAD_TOO_LARGE',
-          `input[${i}] has ${s.length} characters; the limit is ${config.maxTextChars}`,
-        );
-    }
+    (inputs as string[]).forEach((s, i) => {
+      checkText(s, config.maxTextChars, `input[${i}]`);
+    });
     const run = await withFallback(c, precision, body.fallback, (p) =>
       embedTexts(models, inputs as string[], p, timing),
     );

@@ -2,12 +2,12 @@
 import { Hono } from 'hono';
 import { adHocClassifier } from '../../model/classify.ts';
 import { decodeClassifier } from '../../shared/classifier-blob.ts';
-import { EdgeClipError } from '../../shared/errors.ts';
-import { parseLabelSet } from '../../shared/labelset.ts';
+import { EdgeClipError, quoteInput } from '../../shared/errors.ts';
+import { checkLabelsetName, parseLabelSet } from '../../shared/labelset.ts';
 import type { AppEnv } from '../app-env.ts';
 import { adminAuth } from '../middleware/admin-auth.ts';
 import { readBody } from '../request-body.ts';
-import { invalid, resolvePrecision } from '../request-options.ts';
+import { checkPromptTexts, invalid, resolvePrecision } from '../request-options.ts';
 import { requireStore } from './classify.ts';
 
 export const labelsetRoutes = new Hono<AppEnv>()
@@ -39,13 +39,13 @@ export const labelsetRoutes = new Hono<AppEnv>()
     const { config, models } = c.get('deps');
     const store = requireStore(c);
     const m = await models.manifest();
-    const name = c.req.param('name');
+    const name = checkLabelsetName(c.req.param('name'));
     const type = c.req.header('content-type') ?? '';
     const bytes = await readBody(c.req.raw, config.maxBodyBytes);
     if (/^application\/octet-stream/i.test(type)) {
       const classifier = decodeClassifier(bytes);
       if (classifier.header.name !== name)
-        throw invalid(`the blob is label set ${classifier.header.name}, not ${name}`);
+        throw invalid(`the blob is label set ${quoteInput(classifier.header.name)}, not ${name}`);
       const key = await store.put(m, classifier);
       return c.json({ name, key, labels: classifier.header.labels.length, computed: false }, 201);
     }
@@ -56,6 +56,7 @@ export const labelsetRoutes = new Hono<AppEnv>()
       throw invalid('send a label set as JSON {labels, templates?} or a prebuilt blob as application/octet-stream');
     }
     const set = parseLabelSet({ ...(json as object), name }, name);
+    checkPromptTexts(set, config.maxTextChars);
     const prompts = set.labels.length * set.templates.length;
     if (prompts > config.maxEdgePrompts) {
       throw new EdgeClipError(

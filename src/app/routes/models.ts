@@ -1,4 +1,7 @@
-/** GET /v1/models (what is served and what is loaded), /healthz (process up), /readyz (manifest readable). */
+/**
+ * GET /v1/models (what is served and what is loaded), /healthz (process up), /readyz (every tower of the default
+ * precision can be served: manifest readable, files present, no failed load, segment Workers answering).
+ */
 import { Hono } from 'hono';
 import { TOWERS } from '../../shared/manifest.ts';
 import type { AppEnv } from '../app-env.ts';
@@ -6,15 +9,24 @@ import type { AppEnv } from '../app-env.ts';
 export const modelRoutes = new Hono<AppEnv>()
   .get('/healthz', (c) => c.json({ status: 'ok' }))
   .get('/readyz', async (c) => {
+    const notReady = (message: string) => {
+      c.header('retry-after', '5');
+      return c.json({ status: 'not_ready', error: { type: 'model_not_ready', message } }, 503);
+    };
     try {
-      const { models, origin } = c.get('deps');
+      const { models, origin, config, segmentStats } = c.get('deps');
       const m = await models.manifest();
+      const problems = (await Promise.all(TOWERS.map((t) => models.problem(t, config.defaultPrecision)))).filter(
+        (p): p is string => p !== undefined,
+      );
+      const downSegments = segmentStats ? (await segmentStats()).filter((s) => 'error' in s) : [];
+      for (const s of downSegments) problems.push(`segment ${s.tower}/${s.index} is unavailable (${s.error})`);
+      if (problems.length) return notReady(problems.join('; '));
       // int8 is served here either way: an unready origin is reported, not a reason to take the edge out.
       const originState = origin ? ((await origin.ready()) ? 'ready' : 'unavailable') : 'not_configured';
       return c.json({ status: 'ready', model: m.modelId, build_hash: m.buildHash, origin: originState });
     } catch (e) {
-      c.header('retry-after', '5');
-      return c.json({ status: 'not_ready', error: { type: 'model_not_ready', message: (e as Error).message } }, 503);
+      return notReady((e as Error).message);
     }
   })
   .get('/v1/models', async (c) => {
