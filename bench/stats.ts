@@ -22,13 +22,18 @@ export async function timeMedian(
   return { median: median(times), runs: times };
 }
 
+/** The q-quantile (0..1) of xs, nearest rank. */
+export const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+};
+
 export const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 export const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
-/** Prints a report and puts it into docs/PERFORMANCE.md between `<!-- NAME:start -->` and `<!-- NAME:end -->`. */
-export function publishReport(name: string, report: string): void {
+/** Prints a report and puts it into `doc` between `<!-- NAME:start -->` and `<!-- NAME:end -->`. */
+export function publishReport(name: string, report: string, doc = 'docs/PERFORMANCE.md'): void {
   process.stdout.write(`${report}\n`);
-  const doc = 'docs/PERFORMANCE.md';
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
   const text = readFileSync(doc, 'utf8');

@@ -7,11 +7,11 @@ import { embedImages, embedTexts, type Timing } from './embed.ts';
 import type { PreprocessOptions } from './image/preprocess-image.ts';
 import type { LabelsetStore } from './labelset-store.ts';
 import type { ModelService } from './model-service.ts';
+import { yieldToOthers } from './yield-to-others.ts';
 import { classifierRows, type LabelScore, zeroShotScores } from './zero-shot.ts';
 
 /** Small batches with a yield between them: other requests (health probes too) run while a label set is encoded. */
 const TEXT_BATCH = 8;
-const yieldToOthers = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /**
  * Classifier rows for an ad-hoc label set. Prompt embeddings are cached in KV by exact prompt and build, so the same

@@ -1,6 +1,7 @@
 /** Runs a tower: locally (a chain of onnxruntime segment sessions) or remotely (the GPU origin), same interface. */
 import { EdgeClipError } from '../shared/errors.ts';
 import type { InferenceSession, OrtModule, Tensor } from './ort-types.ts';
+import { yieldToOthers } from './yield-to-others.ts';
 
 export type TowerInput = Float32Array | BigInt64Array;
 
@@ -26,7 +27,9 @@ export class TowerRunner implements TowerExecutor {
           : new this.ort.Tensor('int64', data, dims);
       const original: Record<string, Tensor> = { [inputName]: input };
       let feeds: Record<string, Tensor> = original;
-      for (const session of this.sessions) {
+      for (const [k, session] of this.sessions.entries()) {
+        // A wasm run holds the isolate's only thread: let waiting requests in between segments.
+        if (k > 0) await yieldToOthers();
         // A segment takes what the previous one produced, plus the tower's own input where it needs it (text
         // segments re-read the ids for the causal mask and the EOT position).
         const available: Record<string, Tensor> = { ...original, ...feeds };

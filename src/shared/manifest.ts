@@ -63,8 +63,22 @@ export interface Segment {
   memory?: SegmentMemory;
 }
 
+/**
+ * How far an int8 tower's outputs are from fp32's, measured by the build on its calibration inputs (cosine of each
+ * output row with the fp32 row, in onnxruntime-node).
+ */
+export interface Int8Drift {
+  rows: number;
+  minCos: number;
+  meanCos: number;
+  /** "built-in" or the --calibration path. */
+  calibration: string;
+}
+
 export interface TowerBuild {
   precision: Precision;
+  /** int8 builds that had fp32 beside them to compare with. */
+  drift?: Int8Drift;
   /** Bytes of all weights of the tower at this precision (sum of external data). */
   weightBytes: number;
   /** The budget (bytes of measured peak memory per segment) the tower was cut under, when it was. */
@@ -148,6 +162,12 @@ export function parseManifest(json: unknown): ModelManifest {
       if (!isObj(build) || !Array.isArray(build.segments) || build.segments.length === 0) fail(`${where}: no segments`);
       if (build.segmentBudget !== undefined && typeof build.segmentBudget !== 'number')
         fail(`${where}.segmentBudget must be a number`);
+      if (
+        build.drift !== undefined &&
+        (!isObj(build.drift) ||
+          !['rows', 'minCos', 'meanCos'].every((k) => typeof (build.drift as Record<string, unknown>)[k] === 'number'))
+      )
+        fail(`${where}.drift is invalid`);
       build.segments.forEach((seg: unknown, i: number) => {
         if (!isObj(seg) || !Array.isArray(seg.externalData)) fail(`${where}.segments[${i}] is invalid`);
         checkFileRef(seg.graph, `${where}.segments[${i}].graph`);

@@ -12,12 +12,19 @@ export interface Expected {
   logits_per_image: number[][];
 }
 
-export const expected = JSON.parse(readFileSync(resolve(TINY, 'expected.json'), 'utf8')) as Expected;
+/** A conformance fixture's expected values (tiny/, outliers/). */
+export const expectedOf = (fixture: string): Expected =>
+  JSON.parse(readFileSync(resolve(fixture, 'expected.json'), 'utf8')) as Expected;
 
-export function tinyImages(): Float32Array {
-  const b = readFileSync(resolve(TINY, 'images.f32'));
+export const expected = expectedOf(TINY);
+
+/** A conformance fixture's input images, [3,3,64,64] float32. */
+export function fixtureImages(fixture: string): Float32Array {
+  const b = readFileSync(resolve(fixture, 'images.f32'));
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 }
+
+export const tinyImages = (): Float32Array => fixtureImages(TINY);
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);

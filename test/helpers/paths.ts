@@ -14,6 +14,8 @@ export const TEST_CACHE = resolve(ROOT, '.cache/test');
 /** Tiny fixture built from the safetensors file and from the PyTorch .bin (by test/global-setup.ts). */
 export const TINY_ST = resolve(TEST_CACHE, 'models/tiny-st');
 export const TINY_PT = resolve(TEST_CACHE, 'models/tiny-pt');
+/** The outlier fixture, built the same way. */
+export const OUTLIERS_ST = resolve(TEST_CACHE, 'models/outliers-st');
 export const CLI = resolve(ROOT, 'bin/edge-clip.js');
 /** The workerd tests' own copy (their global setup may run beside the Node one). */
 export const WORKER_MODELS = resolve(TEST_CACHE, 'worker-models');

@@ -21,6 +21,8 @@ import { Layers } from '../graphs/layers.ts';
 import { buildTextTower, textUnits } from '../graphs/text-tower.ts';
 import { ExternalDataWriter } from '../onnx/external-data.ts';
 import { GraphBuilder } from '../onnx/graph-builder.ts';
+import { loadCalibration } from '../quantize/calibration.ts';
+import { DEFAULT_MIN_INT8_COS, measureInt8Drift } from '../quantize/int8-drift.ts';
 import { sha256Bytes, sha256File } from './file-hash.ts';
 import {
   fits,
@@ -52,6 +54,10 @@ export interface BuildOptions {
   segmentBudget?: number;
   /** At least this many segments per tower (cut by weight), whatever the budget. */
   minSegments?: number;
+  /** Calibration inputs of the int8 drift report (a folder or JSONL); the built-in set when absent. */
+  calibration?: string;
+  /** The build fails when an int8 tower's worst calibration row has a lower cosine with fp32 than this. */
+  minInt8Cos?: number;
   log?: (line: string) => void;
 }
 
@@ -242,6 +248,12 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
       },
       towers,
     };
+    if (opts.precisions.includes('int8')) {
+      log('measuring int8 drift against fp32 on the calibration inputs');
+      const calibration = await loadCalibration(opts.calibration, manifest.preprocess);
+      const drift = await measureInt8Drift(tmp, manifest, calibration, opts.minInt8Cos ?? DEFAULT_MIN_INT8_COS, log);
+      for (const [tower, d] of Object.entries(drift)) towers[tower as TowerName].int8!.drift = d;
+    }
     writeFileSync(join(tmp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     const old = `${tmp}.old`;
     if (existsSync(out)) renameSync(out, old);

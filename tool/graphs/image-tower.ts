@@ -155,16 +155,14 @@ export function buildImageTower(
           ],
           { kernel_shape: { ints: [7, 7] }, pads: { ints: [3, 3, 3, 3] }, group: { i: C } },
         );
-        y = l.layerNorm(
-          g.op1('Transpose', [y], NCHW_TO_NHWC),
-          `${bl}.norm`,
-          w(`${bl}.norm.weight`),
-          w(`${bl}.norm.bias`),
-          EPS,
+        const { norm, fc1, fc2, fc1Plan, fc2Plan } = l.planMlp(
+          { gain: w(`${bl}.norm.weight`), bias: w(`${bl}.norm.bias`) },
+          { weight: w(`${bl}.mlp.fc1.weight`), bias: w(`${bl}.mlp.fc1.bias`), out: 4 * C, in: C },
+          { weight: w(`${bl}.mlp.fc2.weight`), bias: w(`${bl}.mlp.fc2.bias`), out: C, in: 4 * C },
         );
-        const fc1 = { weight: w(`${bl}.mlp.fc1.weight`), bias: w(`${bl}.mlp.fc1.bias`), out: 4 * C, in: C };
-        const fc2 = { weight: w(`${bl}.mlp.fc2.weight`), bias: w(`${bl}.mlp.fc2.bias`), out: C, in: 4 * C };
-        const mlp = (part: string) => l.linear(l.gelu(l.linear(part, `${bl}.mlp.fc1`, fc1)), `${bl}.mlp.fc2`, fc2);
+        y = l.layerNorm(g.op1('Transpose', [y], NCHW_TO_NHWC), `${bl}.norm`, norm.gain, norm.bias, EPS);
+        const mlp = (part: string) =>
+          l.linear(l.gelu(l.linear(part, `${bl}.mlp.fc1`, fc1, fc1Plan)), `${bl}.mlp.fc2`, fc2, fc2Plan);
         y = bandedMlp(l, y, h, mlp);
         y = g.op1('Mul', [y, g.f32(`${bl}.gamma`, [C], w(`${bl}.gamma`))]);
         x = g.op1('Add', [x, y]);
@@ -174,15 +172,14 @@ export function buildImageTower(
   emit(() => {
     // timm head with pool "" : global average pool, then LayerNorm (after the pool, not before).
     x = g.op1('ReduceMean', [x], { axes: { ints: [1, 2] }, keepdims: { i: 0 } });
-    x = l.layerNorm(x, 'head.norm', w('visual.trunk.head.norm.weight'), w('visual.trunk.head.norm.bias'), EPS);
     const C3 = dims[3];
-    x = l.linear(x, 'head.fc1', {
-      weight: w('visual.head.mlp.fc1.weight'),
-      bias: w('visual.head.mlp.fc1.bias'),
-      out: 2 * embedDim,
-      in: C3,
-    });
-    x = l.linear(l.gelu(x), 'head.fc2', { weight: w('visual.head.mlp.fc2.weight'), out: embedDim, in: 2 * embedDim });
+    const { norm, fc1, fc2, fc1Plan, fc2Plan } = l.planMlp(
+      { gain: w('visual.trunk.head.norm.weight'), bias: w('visual.trunk.head.norm.bias') },
+      { weight: w('visual.head.mlp.fc1.weight'), bias: w('visual.head.mlp.fc1.bias'), out: 2 * embedDim, in: C3 },
+      { weight: w('visual.head.mlp.fc2.weight'), out: embedDim, in: 2 * embedDim },
+    );
+    x = l.layerNorm(x, 'head.norm', norm.gain, norm.bias, EPS);
+    x = l.linear(l.gelu(l.linear(x, 'head.fc1', fc1, fc1Plan)), 'head.fc2', fc2, fc2Plan);
   });
   if (to === units.length) g.output({ name: IMAGE_OUTPUT, dtype: 'float32', dims: ['batch', embedDim] }, x);
   else

@@ -1,6 +1,7 @@
 /** Layer emitters shared by both towers: linear (fp32 or int8), LayerNorm, exact GELU. */
 import type { Precision } from '../../src/shared/manifest.ts';
 import type { GraphBuilder } from '../onnx/graph-builder.ts';
+import { type ChannelPlan, type Norm, planAfterHidden, planAfterNorm } from './smoothing.ts';
 
 /**
  * int8 weights use 7 bits ([-63, 63]). onnxruntime's u8×s8 kernels on AVX2 without VNNI add pairs of u8·s8 products in
@@ -49,6 +50,9 @@ interface LinearInitializers {
   weight: string;
   scale?: string;
   bias?: string;
+  inputScale?: string;
+  fp32Channels?: string;
+  fp32Weight?: string;
 }
 
 export class Layers {
@@ -92,16 +96,28 @@ export class Layers {
   /** Initializers of each linear by name, so that applying one linear to several slices stores its weights once. */
   private readonly linears = new Map<string, LinearInitializers>();
 
-  private linearWeights(name: string, w: LinearWeights): LinearInitializers {
+  private linearWeights(name: string, w: LinearWeights, plan?: ChannelPlan): LinearInitializers {
     let names = this.linears.get(name);
     if (!names) {
       const { g } = this;
       if (this.precision === 'int8') {
-        const { q, scale } = quantizeColumns(w);
+        const fp32 = plan?.fp32Channels ?? [];
+        // Outlier columns leave the int8 weights (zeroed, so they do not set the per-column scales) for an fp32 side.
+        const kept = { ...w, weight: w.weight.map((v, k) => (fp32.includes(k % w.in) ? 0 : v)) };
+        const { q, scale } = quantizeColumns(kept);
         names = {
           weight: g.init(`${name}.weight_q`, 'int8', [w.in, w.out], q),
           scale: g.f32(`${name}.weight_scale`, [w.out], scale),
         };
+        if (plan?.inputScale) names.inputScale = g.f32(`${name}.input_scale`, [w.in], plan.inputScale);
+        if (fp32.length) {
+          const side = new Float32Array(fp32.length * w.out);
+          fp32.forEach((j, r) => {
+            for (let o = 0; o < w.out; o++) side[r * w.out + o] = w.weight[o * w.in + j];
+          });
+          names.fp32Channels = g.i64(fp32);
+          names.fp32Weight = g.f32(`${name}.weight_fp32_rows`, [fp32.length, w.out], side);
+        }
       } else {
         names = { weight: g.f32(`${name}.weight_t`, [w.in, w.out], transpose2d(w.weight, w.out, w.in)) };
       }
@@ -111,12 +127,52 @@ export class Layers {
     return names;
   }
 
-  linear(x: string, name: string, w: LinearWeights): string {
+  /** The weights of LayerNorm → linear as the graph uses them, with the int8 channel plan (see smoothing.ts). */
+  planNormLinear(norm: Norm, w: LinearWeights): { norm: Norm; w: LinearWeights; plan?: ChannelPlan } {
+    return this.precision === 'int8' ? planAfterNorm(norm, w) : { norm, w };
+  }
+
+  /**
+   * Attention's linears as the graph uses them: in_proj fed by the LayerNorm, out_proj fed by the weighted sum of the
+   * value rows (the last third of in_proj), each with its int8 channel plan.
+   */
+  planAttention(
+    norm: Norm,
+    inProj: LinearWeights,
+    outProj: LinearWeights,
+  ): { norm: Norm; inProj: LinearWeights; outProj: LinearWeights; inPlan?: ChannelPlan; outPlan?: ChannelPlan } {
+    if (this.precision !== 'int8') return { norm, inProj, outProj };
+    const first = planAfterNorm(norm, inProj);
+    const width = outProj.in;
+    const values = {
+      weight: inProj.weight.subarray(2 * width * inProj.in),
+      bias: inProj.bias?.subarray(2 * width),
+      out: width,
+      in: inProj.in,
+    };
+    const second = planAfterHidden(norm, values, outProj);
+    return { norm: first.norm, inProj: first.w, outProj: second.w, inPlan: first.plan, outPlan: second.plan };
+  }
+
+  /** The weights of LayerNorm → fc1 → GELU → fc2 as the graph uses them, with both linears' int8 channel plans. */
+  planMlp(
+    norm: Norm,
+    fc1: LinearWeights,
+    fc2: LinearWeights,
+  ): { norm: Norm; fc1: LinearWeights; fc2: LinearWeights; fc1Plan?: ChannelPlan; fc2Plan?: ChannelPlan } {
+    if (this.precision !== 'int8') return { norm, fc1, fc2 };
+    const first = planAfterNorm(norm, fc1);
+    const second = planAfterHidden(norm, fc1, fc2);
+    return { norm: first.norm, fc1: first.w, fc2: second.w, fc1Plan: first.plan, fc2Plan: second.plan };
+  }
+
+  /** x·Wᵀ + b; int8 linears follow `plan` (smoothing, outlier channels in fp32). */
+  linear(x: string, name: string, w: LinearWeights, plan?: ChannelPlan): string {
     const { g } = this;
-    const { weight, scale, bias } = this.linearWeights(name, w);
+    const { weight, scale, bias, inputScale, fp32Channels, fp32Weight } = this.linearWeights(name, w, plan);
     let y: string;
     if (scale) {
-      const { xq, xs } = this.quantizeRows(x, w.in);
+      const { xq, xs } = this.quantizeRows(inputScale ? g.op1('Mul', [x, inputScale]) : x, w.in);
       // onnxruntime's fused u8×s8 → float kernel applies the per-column weight scales; the per-row activation scale
       // (which its a_scale cannot express) is one broadcast Mul after it.
       const acc = g.op1(
@@ -133,6 +189,8 @@ export class Layers {
         'com.microsoft',
       );
       y = g.op1('Mul', [acc, xs]);
+      if (fp32Channels && fp32Weight)
+        y = g.op1('Add', [y, g.op1('MatMul', [g.op1('Gather', [x, fp32Channels], { axis: { i: -1 } }), fp32Weight])]);
     } else {
       y = g.op1('MatMul', [x, weight]);
     }

@@ -87,14 +87,14 @@ export function buildTextTower(
 
   for (let i = firstLayer; i < endLayer; i++) {
     const r = `transformer.resblocks.${i}`;
-    let h = l.layerNorm(x, `${r}.ln_1`, w(`${r}.ln_1.weight`), w(`${r}.ln_1.bias`), EPS);
+    const attn = l.planAttention(
+      { gain: w(`${r}.ln_1.weight`), bias: w(`${r}.ln_1.bias`) },
+      { weight: w(`${r}.attn.in_proj_weight`), bias: w(`${r}.attn.in_proj_bias`), out: 3 * W, in: W },
+      { weight: w(`${r}.attn.out_proj.weight`), bias: w(`${r}.attn.out_proj.bias`), out: W, in: W },
+    );
+    let h = l.layerNorm(x, `${r}.ln_1`, attn.norm.gain, attn.norm.bias, EPS);
     // in_proj rows are q, then k, then v: one linear, then a split along the last axis.
-    const qkv = l.linear(h, `${r}.attn.in_proj`, {
-      weight: w(`${r}.attn.in_proj_weight`),
-      bias: w(`${r}.attn.in_proj_bias`),
-      out: 3 * W,
-      in: W,
-    });
+    const qkv = l.linear(h, `${r}.attn.in_proj`, attn.inProj, attn.inPlan);
     const [q, k, v] = g.op('Split', [qkv, g.i64([W, W, W])], { axis: { i: -1 } }, { outputs: 3 });
     const qh = g.op1('Transpose', [g.op1('Reshape', [q, heads])], { perm: { ints: [0, 2, 1, 3] } });
     const kh = g.op1('Transpose', [g.op1('Reshape', [k, heads])], { perm: { ints: [0, 2, 3, 1] } });
@@ -103,28 +103,14 @@ export function buildTextTower(
     att = g.op1('Softmax', [g.op1('Add', [att, mask])], { axis: { i: -1 } });
     let o = g.op1('Transpose', [g.op1('MatMul', [att, vh])], { perm: { ints: [0, 2, 1, 3] } });
     o = g.op1('Reshape', [o, g.i64([0, 0, W])]);
-    x = g.op1('Add', [
-      x,
-      l.linear(o, `${r}.attn.out_proj`, {
-        weight: w(`${r}.attn.out_proj.weight`),
-        bias: w(`${r}.attn.out_proj.bias`),
-        out: W,
-        in: W,
-      }),
-    ]);
-    h = l.layerNorm(x, `${r}.ln_2`, w(`${r}.ln_2.weight`), w(`${r}.ln_2.bias`), EPS);
-    h = l.linear(h, `${r}.mlp.c_fc`, {
-      weight: w(`${r}.mlp.c_fc.weight`),
-      bias: w(`${r}.mlp.c_fc.bias`),
-      out: 4 * W,
-      in: W,
-    });
-    h = l.linear(l.gelu(h), `${r}.mlp.c_proj`, {
-      weight: w(`${r}.mlp.c_proj.weight`),
-      bias: w(`${r}.mlp.c_proj.bias`),
-      out: W,
-      in: 4 * W,
-    });
+    x = g.op1('Add', [x, l.linear(o, `${r}.attn.out_proj`, attn.outProj, attn.outPlan)]);
+    const mlp = l.planMlp(
+      { gain: w(`${r}.ln_2.weight`), bias: w(`${r}.ln_2.bias`) },
+      { weight: w(`${r}.mlp.c_fc.weight`), bias: w(`${r}.mlp.c_fc.bias`), out: 4 * W, in: W },
+      { weight: w(`${r}.mlp.c_proj.weight`), bias: w(`${r}.mlp.c_proj.bias`), out: W, in: 4 * W },
+    );
+    h = l.layerNorm(x, `${r}.ln_2`, mlp.norm.gain, mlp.norm.bias, EPS);
+    h = l.linear(l.gelu(l.linear(h, `${r}.mlp.c_fc`, mlp.fc1, mlp.fc1Plan)), `${r}.mlp.c_proj`, mlp.fc2, mlp.fc2Plan);
     x = g.op1('Add', [x, h]);
   }
 
@@ -142,9 +128,12 @@ export function buildTextTower(
   ]);
   const flat = g.op1('Reshape', [x, g.i64([-1, W])]);
   let pooled = g.op1('Gather', [flat, g.op1('Add', [rowStart, eot])], { axis: { i: 0 } });
-  pooled = l.layerNorm(pooled, 'ln_final', w('ln_final.weight'), w('ln_final.bias'), EPS);
   // text_projection is [W,E] applied as x @ P: as a torch-layout linear its weight is Pᵀ.
-  const projT = transpose2d(w('text_projection'), W, embedDim);
-  const out = l.linear(pooled, 'text_projection', { weight: projT, out: embedDim, in: W });
+  const projection = l.planNormLinear(
+    { gain: w('ln_final.weight'), bias: w('ln_final.bias') },
+    { weight: transpose2d(w('text_projection'), W, embedDim), out: embedDim, in: W },
+  );
+  pooled = l.layerNorm(pooled, 'ln_final', projection.norm.gain, projection.norm.bias, EPS);
+  const out = l.linear(pooled, 'text_projection', projection.w, projection.plan);
   g.output({ name: TEXT_OUTPUT, dtype: 'float32', dims: ['batch', embedDim] }, out);
 }

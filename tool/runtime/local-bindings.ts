@@ -7,8 +7,12 @@ export interface LocalBindings {
   PROMPTS: KVNamespace;
 }
 
-export async function withLocalBindings<T>(fn: (env: LocalBindings) => Promise<T>): Promise<T> {
-  const proxy = await getPlatformProxy<LocalBindings>({ configPath: 'wrangler.toml', persist: true });
+/** `persistTo` defaults to wrangler's own folder (.wrangler/state), where `wrangler dev` finds the data. */
+export async function withLocalBindings<T>(fn: (env: LocalBindings) => Promise<T>, persistTo?: string): Promise<T> {
+  const proxy = await getPlatformProxy<LocalBindings>({
+    configPath: 'wrangler.toml',
+    persist: persistTo ? { path: persistTo } : true,
+  });
   try {
     return await fn(proxy.env);
   } finally {

@@ -38,7 +38,22 @@ export const modelRoutes = new Hono<AppEnv>()
         Object.fromEntries(
           Object.entries(m.towers[t]).map(([p, b]) => [
             p,
-            { weight_bytes: b?.weightBytes, segments: b?.segments.length, loaded: models.isLoaded(t, b!.precision) },
+            {
+              weight_bytes: b?.weightBytes,
+              segments: b?.segments.length,
+              loaded: models.isLoaded(t, b!.precision),
+              // int8 builds: how far they are from fp32 on the build's calibration inputs.
+              ...(b?.drift
+                ? {
+                    drift: {
+                      min_cos: b.drift.minCos,
+                      mean_cos: b.drift.meanCos,
+                      rows: b.drift.rows,
+                      calibration: b.drift.calibration,
+                    },
+                  }
+                : {}),
+            },
           ]),
         ),
       ]),

@@ -1,17 +1,21 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packIds } from '../../../src/model/text-batch.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/shared/tensors.ts';
 import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
-import { expected, maxAbsDiff, rowCosines, tinyImages } from '../../helpers/fixtures.ts';
-import { TINY_PT, TINY_ST } from '../../helpers/paths.ts';
+import { runCli } from '../../helpers/cli.ts';
+import { type Expected, expectedOf, fixtureImages, maxAbsDiff, rowCosines } from '../../helpers/fixtures.ts';
+import { OUTLIERS, OUTLIERS_ST, PREPROCESS, TEST_CACHE, TINY, TINY_PT, TINY_ST } from '../../helpers/paths.ts';
 
-const trimmed = expected.text_tokens.map((ids) => ids.slice(0, ids.indexOf(49407) + 1));
+const trimmedOf = (expected: Expected) => expected.text_tokens.map((ids) => ids.slice(0, ids.indexOf(49407) + 1));
 
-async function features(dir: string, runtime: 'node' | 'web', precision: 'fp32' | 'int8') {
+async function features(dir: string, fixture: string, runtime: 'node' | 'web', precision: 'fp32' | 'int8') {
   const manifest = readManifest(dir);
+  const trimmed = trimmedOf(expectedOf(fixture));
   const image = await loadRunner(dir, manifest, 'image', precision, runtime);
   const text = await loadRunner(dir, manifest, 'text', precision, runtime);
-  const img = await image.run(IMAGE_INPUT, tinyImages(), [3, 3, 64, 64]);
+  const img = await image.run(IMAGE_INPUT, fixtureImages(fixture), [3, 3, 64, 64]);
   const short = packIds(trimmed);
   const padded = packIds(trimmed, 77);
   const txt = await text.run(TEXT_INPUT, short.data, short.dims);
@@ -20,15 +24,18 @@ async function features(dir: string, runtime: 'node' | 'web', precision: 'fp32' 
 }
 
 describe.each([
-  ['safetensors', TINY_ST],
-  ['pytorch .bin', TINY_PT],
-])('tiny fixture built from %s', (_format, dir) => {
+  ['tiny', 'safetensors', TINY_ST, TINY],
+  ['tiny', 'pytorch .bin', TINY_PT, TINY],
+  ['outliers (channel outliers like trained weights)', 'safetensors', OUTLIERS_ST, OUTLIERS],
+])('%s fixture built from %s', (_name, _format, dir, fixture) => {
+  const expected = expectedOf(fixture);
+  const trimmed = trimmedOf(expected);
   describe.each(['node', 'web'] as const)('in onnxruntime-%s', (runtime) => {
     it('fp32 features are within 1e-4 of the reference and int8 keeps cosine ≥ 0.995 per row', async () => {
-      const fp32 = await features(dir, runtime, 'fp32');
+      const fp32 = await features(dir, fixture, runtime, 'fp32');
       expect(maxAbsDiff(fp32.img, expected.image_features.flat())).toBeLessThan(1e-4);
       expect(maxAbsDiff(fp32.txt, expected.text_features.flat())).toBeLessThan(1e-4);
-      const int8 = await features(dir, runtime, 'int8');
+      const int8 = await features(dir, fixture, runtime, 'int8');
       for (const c of rowCosines(int8.img, fp32.img, 24)) expect(c).toBeGreaterThanOrEqual(0.995);
       for (const c of rowCosines(int8.txt, fp32.txt, 24)) expect(c).toBeGreaterThanOrEqual(0.995);
     });
@@ -42,7 +49,7 @@ describe.each([
       const one = packIds([trimmed[0]]);
       const alone = await text.run(TEXT_INPUT, one.data, one.dims);
       expect(maxAbsDiff(alone, all.subarray(0, 24))).toBeLessThan(1e-5);
-      const imgs = tinyImages();
+      const imgs = fixtureImages(fixture);
       const allImg = await image.run(IMAGE_INPUT, imgs, [3, 3, 64, 64]);
       const oneImg = await image.run(IMAGE_INPUT, imgs.slice(2 * 3 * 64 * 64), [1, 3, 64, 64]);
       expect(maxAbsDiff(oneImg, allImg.subarray(48))).toBeLessThan(1e-5);
@@ -50,9 +57,62 @@ describe.each([
 
     it('text features are the same on 77 padded tokens as on the tokens up to EOT', async () => {
       for (const precision of ['fp32', 'int8'] as const) {
-        const { txt, txtPadded } = await features(dir, runtime, precision);
+        const { txt, txtPadded } = await features(dir, fixture, runtime, precision);
         expect(maxAbsDiff(txt, txtPadded)).toBeLessThan(1e-5);
       }
+    });
+  });
+});
+
+describe('int8 drift report', () => {
+  it('every build records int8-vs-fp32 cosines on its calibration inputs, at least the threshold', () => {
+    // The outlier fixture was built with --min-int8-cos 0.99 (see test/global-setup.ts); the tiny one at the default.
+    for (const [dir, floor] of [
+      [TINY_ST, 0.995],
+      [OUTLIERS_ST, 0.99],
+    ] as const) {
+      const m = readManifest(dir);
+      expect(m.towers.image.int8?.drift).toMatchObject({ rows: 6, calibration: 'built-in' });
+      expect(m.towers.text.int8?.drift).toMatchObject({ rows: 32, calibration: 'built-in' });
+      for (const t of ['image', 'text'] as const) {
+        const d = m.towers[t].int8!.drift!;
+        expect(d.minCos).toBeGreaterThanOrEqual(floor);
+        expect(d.meanCos).toBeGreaterThanOrEqual(d.minCos);
+      }
+    }
+  });
+
+  it('outlier channels are computed in fp32 where the weights show them, and nowhere in random weights', () => {
+    const fp32Side = (dir: string, tower: string) =>
+      readFileSync(join(dir, `${tower}.int8.onnx`)).includes(Buffer.from('weight_fp32_rows'));
+    expect(fp32Side(OUTLIERS_ST, 'text')).toBe(true);
+    expect(fp32Side(OUTLIERS_ST, 'image')).toBe(true);
+    expect(fp32Side(TINY_ST, 'text')).toBe(false);
+    expect(fp32Side(TINY_ST, 'image')).toBe(false);
+  });
+
+  it('a build whose int8 drifts below --min-int8-cos fails with one clear line and writes nothing', async () => {
+    const out = join(TEST_CACHE, 'models/too-strict');
+    const res = await runCli(['build', '--checkpoint', OUTLIERS, '--out', out, '--min-int8-cos', '0.9999999']);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n').at(-1)).toMatch(
+      /^edge-clip build: the int8 (image|text) tower drifts from fp32: cosine 0\.\d+ on its worst calibration row is below --min-int8-cos 0\.9999999; nothing was written/,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('takes calibration inputs from a JSONL file', async () => {
+    const file = join(TEST_CACHE, 'calibration.jsonl');
+    writeFileSync(
+      file,
+      `${JSON.stringify({ text: 'a photo of a cat' })}\n${JSON.stringify({ image: join(PREPROCESS, 'chelsea.png') })}\n`,
+    );
+    const out = join(TEST_CACHE, 'models/calibrated');
+    const res = await runCli(['build', '--checkpoint', TINY, '--out', out, '--calibration', file]);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout).int8Drift).toMatchObject({
+      image: { rows: 1, calibration: file },
+      text: { rows: 1, calibration: file },
     });
   });
 });

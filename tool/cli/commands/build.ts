@@ -1,6 +1,6 @@
 /** `edge-clip build`: checkpoint (folder, file or hf:REPO) → model-shards/<id>. */
 import { existsSync } from 'node:fs';
-import { PRECISIONS, type Precision } from '../../../src/shared/manifest.ts';
+import { PRECISIONS, type Precision, TOWERS } from '../../../src/shared/manifest.ts';
 import { SHIPPED_VOCAB } from '../../assets.ts';
 import { buildModel } from '../../build/build-model.ts';
 import { DEFAULT_SEGMENT_BUDGET_MIB } from '../../build/plan-segments.ts';
@@ -20,6 +20,13 @@ function positiveInt(text: string, flag: string): number {
   return n;
 }
 
+function minCosine(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!(v >= -1 && v <= 1)) throw new UsageError('--min-int8-cos must be a number from -1 to 1');
+  return v;
+}
+
 export async function build(argv: string[]) {
   const args = parse(argv, {
     checkpoint: { type: 'string' },
@@ -31,6 +38,8 @@ export async function build(argv: string[]) {
     'segment-budget': { type: 'string' },
     segmented: { type: 'boolean' },
     segments: { type: 'string' },
+    calibration: { type: 'string' },
+    'min-int8-cos': { type: 'string' },
   });
   const source = required(args, 'checkpoint');
   const out = required(args, 'out');
@@ -57,6 +66,8 @@ export async function build(argv: string[]) {
     modelId: str(args, 'model-id'),
     segmentBudget: segmentBudget(args),
     minSegments: str(args, 'segments') ? positiveInt(str(args, 'segments')!, '--segments') : undefined,
+    calibration: str(args, 'calibration'),
+    minInt8Cos: minCosine(str(args, 'min-int8-cos')),
     log,
   });
   const sizes = Object.fromEntries(
@@ -71,6 +82,7 @@ export async function build(argv: string[]) {
     buildHash: manifest.buildHash,
     weights: manifest.weights,
     weightBytes: sizes,
+    int8Drift: Object.fromEntries(TOWERS.map((t) => [t, manifest.towers[t].int8?.drift ?? null])),
     seconds: (Date.now() - t0) / 1000,
   };
 }
