@@ -1,32 +1,17 @@
-/**
- * `npm run bench:int8 -- <build-a> <build-b> ...`: warm int8 latency (median of BENCH_RUNS) of full-size builds in
- * the same run: image 320², text of 5 words and of 70 tokens, in onnxruntime-node and onnxruntime-web (one thread).
- * Used to compare graph changes (docs/PERFORMANCE.md).
- */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { preprocessImage } from '../src/model/image/preprocess-image.ts';
 import { packIds } from '../src/model/text-batch.ts';
 import type { TowerRunner } from '../src/model/tower-runner.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../src/shared/tensors.ts';
-import { initJpegForNode } from '../tool/runtime/jpeg-wasm-node.ts';
 import { loadRunner, loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
 import { median, ms } from './stats.ts';
-import { PREPROCESS_FIXTURES } from './test-images.ts';
+import { photoTensor } from './test-images.ts';
 
 const builds = process.argv.slice(2);
 if (builds.length === 0) throw new Error('usage: npm run bench:int8 -- model-shards/<a> [model-shards/<b> ...]');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-await initJpegForNode();
 const first = readManifest(builds[0]);
 const tokenizer = await loadTokenizer(builds[0], first);
 const S = first.preprocess.size;
-const pixels = new Float32Array(3 * S * S);
-await preprocessImage(
-  new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg'))),
-  first.preprocess,
-  pixels,
-);
+const pixels = await photoTensor(first.preprocess);
 const five = packIds([tokenizer.tokenize('a photo of a dog').ids]);
 const long = packIds([
   tokenizer.tokenize('a detailed photo of a small brown dog running in a park '.repeat(8)).ids.slice(0, 70),

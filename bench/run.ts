@@ -11,10 +11,9 @@ import { preprocessImage } from '../src/model/image/preprocess-image.ts';
 import { packIds } from '../src/model/text-batch.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../src/shared/tensors.ts';
 import { main as cli } from '../tool/cli/main.ts';
-import { initJpegForNode } from '../tool/runtime/jpeg-wasm-node.ts';
 import { loadRunner, loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
 import { median, mib, ms, publishReport, timeMedian } from './stats.ts';
-import { benchImages, PREPROCESS_FIXTURES } from './test-images.ts';
+import { benchImages, PREPROCESS_FIXTURES, photoTensor } from './test-images.ts';
 import { startDev } from './workerd-server.ts';
 
 const MODEL_ID = 'convnext_large_d_320-random';
@@ -38,16 +37,10 @@ async function ensureBuild(): Promise<void> {
 }
 
 await ensureBuild();
-await initJpegForNode();
 const manifest = readManifest(DIR);
 const tokenizer = await loadTokenizer(DIR, manifest);
 const size = manifest.preprocess.size;
-const pixels = new Float32Array(3 * size * size);
-await preprocessImage(
-  new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg'))),
-  manifest.preprocess,
-  pixels,
-);
+const pixels = await photoTensor(manifest.preprocess);
 const fiveIds = tokenizer.tokenize(FIVE_WORDS).ids;
 /** The longest prefix of LONG_PROMPT (whole words) that tokenizes to at most n ids. */
 function promptOfTokens(n: number): string {

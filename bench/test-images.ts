@@ -4,11 +4,21 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import encodeJpeg, { init as initEncoder } from '@jsquash/jpeg/encode.js';
 import { encode as encodePng } from 'fast-png';
-import { preprocessToRgb } from '../src/model/image/preprocess-image.ts';
+import { preprocessImage, preprocessToRgb } from '../src/model/image/preprocess-image.ts';
+import type { PreprocessConfig } from '../src/shared/manifest.ts';
+import { initJpegForNode } from '../tool/runtime/jpeg-wasm-node.ts';
 
 const DIR = '.cache/bench';
 /** The preprocessing fixtures' real photos, the source of every benchmark image. */
 export const PREPROCESS_FIXTURES = 'test/fixtures/preprocess';
+
+/** The benchmarks' photo (grace_hopper.jpg) as the model input of `cfg`, [1,3,S,S]. */
+export async function photoTensor(cfg: PreprocessConfig): Promise<Float32Array> {
+  await initJpegForNode();
+  const pixels = new Float32Array(3 * cfg.size * cfg.size);
+  await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg'))), cfg, pixels);
+  return pixels;
+}
 
 async function upscaled(source: string, w: number, h: number): Promise<Uint8Array> {
   const cfg = {
