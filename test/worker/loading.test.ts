@@ -41,9 +41,14 @@ describe('tower loading from R2', () => {
     expect(reads.length).toBeGreaterThan(1);
     expect(reads.filter((f) => f.startsWith('image.'))).toEqual([]);
     const models = (await (await app.request('/v1/models')).json()) as {
-      data: { towers: Record<string, Record<string, { loaded: boolean }>> }[];
+      data: {
+        towers: Record<string, Record<string, { loaded: boolean; drift?: { min_cos: number; rows: number } }>>;
+      }[];
     };
     expect(models.data[0].towers.text.int8.loaded).toBe(true);
+    // The build's int8-vs-fp32 measurement travels with the manifest.
+    expect(models.data[0].towers.text.int8.drift).toMatchObject({ rows: 32, min_cos: expect.any(Number) });
+    expect(models.data[0].towers.image.int8.drift!.min_cos).toBeGreaterThanOrEqual(0.995);
     expect(models.data[0].towers.image.int8.loaded).toBe(false);
   });
 
