@@ -1,6 +1,6 @@
+import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
 import { packIds } from '../src/model/text-batch.ts';
 import type { TowerRunner } from '../src/model/tower-runner.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../src/shared/tensors.ts';
 import { loadRunner, loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
 import { median, ms } from './stats.ts';
 import { photoTensor } from './test-images.ts';

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { freePort, startOrigin } from '../origin/start-origin.ts';
-import { encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../src/shared/inference-protocol.ts';
+import { encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../src/contracts/inference-protocol.ts';
 import { loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
 import { ms, publishReport, timeMedian } from './stats.ts';
 import { startDev } from './workerd-server.ts';

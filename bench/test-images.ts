@@ -4,8 +4,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import encodeJpeg, { init as initEncoder } from '@jsquash/jpeg/encode.js';
 import { encode as encodePng } from 'fast-png';
+import type { PreprocessConfig } from '../src/contracts/manifest.ts';
 import { preprocessImage, preprocessToRgb } from '../src/model/image/preprocess-image.ts';
-import type { PreprocessConfig } from '../src/shared/manifest.ts';
 import { initJpegForNode } from '../tool/runtime/jpeg-wasm-node.ts';
 
 const DIR = '.cache/bench';

@@ -1,9 +1,9 @@
 /** The GPU origin: a subset of the Open Inference Protocol v2 (what Triton serves) over the fp32 towers. */
 import { Hono } from 'hono';
-import { constantTimeEqual } from '../src/shared/constant-time.ts';
-import { EdgeClipError, isEdgeClipError } from '../src/shared/errors.ts';
-import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../src/shared/inference-protocol.ts';
-import type { TensorSpec } from '../src/shared/tensors.ts';
+import { constantTimeEqual } from '../src/contracts/constant-time.ts';
+import { EdgeClipError, isEdgeClipError } from '../src/contracts/errors.ts';
+import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../src/contracts/inference-protocol.ts';
+import type { TensorSpec } from '../src/contracts/tensors.ts';
 import type { DynamicBatcher } from './dynamic-batcher.ts';
 
 export interface OriginModel {

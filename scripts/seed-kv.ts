@@ -5,7 +5,7 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labelsetKey } from '../src/shared/kv-keys.ts';
+import { labelsetKey } from '../src/contracts/kv-keys.ts';
 import { SHIPPED_LABELSETS } from '../tool/assets.ts';
 import { errorLine, execute } from '../tool/cli/main.ts';
 import { plainBuffer, withLocalBindings } from '../tool/runtime/local-bindings.ts';

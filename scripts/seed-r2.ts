@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { MANIFEST_FILE, PRECISIONS, type Precision, TOWERS, towerFiles } from '../src/shared/manifest.ts';
-import { sha256Hex } from '../src/shared/sha256.ts';
+import { MANIFEST_FILE, PRECISIONS, type Precision, TOWERS, towerFiles } from '../src/contracts/manifest.ts';
+import { sha256Hex } from '../src/contracts/sha256.ts';
 import { plainBuffer, withLocalBindings } from '../tool/runtime/local-bindings.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';
 

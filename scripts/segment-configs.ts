@@ -5,8 +5,8 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { TOWERS } from '../src/contracts/manifest.ts';
 import { segmentBinding } from '../src/model/segment-chain.ts';
-import { TOWERS } from '../src/shared/manifest.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';
 
 const OUT = '.wrangler/segments';

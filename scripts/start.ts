@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOrigin } from '../origin/start-origin.ts';
-import { PRECISIONS, type Precision } from '../src/shared/manifest.ts';
+import { PRECISIONS, type Precision } from '../src/contracts/manifest.ts';
 import { errorLine, execute } from '../tool/cli/main.ts';
 import { DEFAULT_REPO, hubOptionsFromEnv } from '../tool/hub/hf-hub.ts';
 import { seedImagenet } from './seed-kv.ts';

@@ -1,8 +1,9 @@
 /** What every route receives: dependencies built once per isolate/process, and per-request timing. */
+
+import type { AppConfig } from '../contracts/config.ts';
 import type { LabelsetStore } from '../model/labelset-store.ts';
 import type { ModelService } from '../model/model-service.ts';
 import type { OriginClient } from '../model/origin-client.ts';
-import type { AppConfig } from '../shared/config.ts';
 import type { ServerTiming } from './server-timing.ts';
 
 export interface AppDeps {

@@ -1,5 +1,5 @@
 /** Reading request bodies with a size limit (checked against Content-Length first, then while streaming). */
-import { EdgeClipError } from '../shared/errors.ts';
+import { EdgeClipError } from '../contracts/errors.ts';
 
 const tooLarge = (max: number) => new EdgeClipError('PAYLOAD_TOO_LARGE', `request body exceeds ${max} bytes`);
 

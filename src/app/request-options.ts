@@ -1,10 +1,10 @@
 /** Request options shared by the inference routes: precision, orientation, model check, image uploads. */
 import type { Context } from 'hono';
+import { decodeBase64 } from '../contracts/base64.ts';
+import { EdgeClipError, quoteInput } from '../contracts/errors.ts';
+import type { LabelSet } from '../contracts/labelset.ts';
+import { PRECISIONS, type Precision, type TowerName } from '../contracts/manifest.ts';
 import type { Orientation } from '../model/image/preprocess-image.ts';
-import { decodeBase64 } from '../shared/base64.ts';
-import { EdgeClipError, quoteInput } from '../shared/errors.ts';
-import type { LabelSet } from '../shared/labelset.ts';
-import { PRECISIONS, type Precision, type TowerName } from '../shared/manifest.ts';
 import type { AppEnv } from './app-env.ts';
 import { readBody } from './request-body.ts';
 

@@ -1,8 +1,8 @@
 /** Zero-shot classification at the edge: one image embedding per image plus one matrix product per label set. */
-import type { Classifier } from '../shared/classifier-blob.ts';
-import { EdgeClipError } from '../shared/errors.ts';
-import { expandPrompts, type LabelSet } from '../shared/labelset.ts';
-import type { Precision } from '../shared/manifest.ts';
+import type { Classifier } from '../contracts/classifier-blob.ts';
+import { EdgeClipError } from '../contracts/errors.ts';
+import { expandPrompts, type LabelSet } from '../contracts/labelset.ts';
+import type { Precision } from '../contracts/manifest.ts';
 import { embedImages, embedTexts, type Timing } from './embed.ts';
 import type { PreprocessOptions } from './image/preprocess-image.ts';
 import type { LabelsetStore } from './labelset-store.ts';

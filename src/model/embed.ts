@@ -1,6 +1,6 @@
 /** The two pipelines, transformers.js-style: processor → tower → post-processing (L2 normalization). */
-import type { Precision } from '../shared/manifest.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../shared/tensors.ts';
+import type { Precision } from '../contracts/manifest.ts';
+import { IMAGE_INPUT, TEXT_INPUT } from '../contracts/tensors.ts';
 import { normalizationTable, type PreprocessOptions, preprocessImage } from './image/preprocess-image.ts';
 import type { ModelService } from './model-service.ts';
 import { l2NormalizeRows } from './postprocess.ts';

@@ -1,10 +1,10 @@
 /** Classifiers and cached prompt embeddings in a key-value store (Workers KV), keyed per model build. */
-import { type Classifier, decodeClassifier, encodeClassifier } from '../shared/classifier-blob.ts';
-import { EdgeClipError } from '../shared/errors.ts';
-import { labelsetKey, labelsetPrefix, parseLabelsetKey, promptEmbeddingKey } from '../shared/kv-keys.ts';
-import { checkLabelsetName } from '../shared/labelset.ts';
-import type { ModelManifest, Precision } from '../shared/manifest.ts';
-import { sha256Hex } from '../shared/sha256.ts';
+import { type Classifier, decodeClassifier, encodeClassifier } from '../contracts/classifier-blob.ts';
+import { EdgeClipError } from '../contracts/errors.ts';
+import { labelsetKey, labelsetPrefix, parseLabelsetKey, promptEmbeddingKey } from '../contracts/kv-keys.ts';
+import { checkLabelsetName } from '../contracts/labelset.ts';
+import type { ModelManifest, Precision } from '../contracts/manifest.ts';
+import { sha256Hex } from '../contracts/sha256.ts';
 
 /** The operations edge-clip needs from a key-value store; the workerd adapter maps them onto a KV binding. */
 export interface KeyValueStore {

@@ -1,7 +1,7 @@
 /** Creates the onnxruntime sessions of one tower from a build, verifying every file's sha256 before use. */
-import { EdgeClipError } from '../shared/errors.ts';
-import type { FileRef, ModelManifest, Precision, Segment, TowerName } from '../shared/manifest.ts';
-import { sha256Hex } from '../shared/sha256.ts';
+import { EdgeClipError } from '../contracts/errors.ts';
+import type { FileRef, ModelManifest, Precision, Segment, TowerName } from '../contracts/manifest.ts';
+import { sha256Hex } from '../contracts/sha256.ts';
 import type { InferenceSession, OrtModule } from './ort-types.ts';
 
 /**

@@ -1,5 +1,5 @@
 /** The model as the app sees it: manifest, tokenizer and tower runners, each loaded lazily and once per isolate. */
-import type { ModelManifest, Precision, TowerName } from '../shared/manifest.ts';
+import type { ModelManifest, Precision, TowerName } from '../contracts/manifest.ts';
 import { type LoadTimings, loadTowerSessions, type ReadFile, verifiedRead } from './load-tower.ts';
 import type { InferenceSession, OrtModule } from './ort-types.ts';
 import { SingleFlight } from './single-flight.ts';

@@ -2,9 +2,9 @@
  * The gateway side of a segmented tower: each segment runs in its own Worker, reached through a service binding;
  * activations travel as binary tensors (the Open Inference Protocol body: JSON header + raw little-endian data).
  */
-import { EdgeClipError } from '../shared/errors.ts';
-import { decodeInferResponse, encodeInferRequest, type V2Tensor } from '../shared/inference-protocol.ts';
-import type { ModelManifest, Precision, TowerBuild, TowerName } from '../shared/manifest.ts';
+import { EdgeClipError } from '../contracts/errors.ts';
+import { decodeInferResponse, encodeInferRequest, type V2Tensor } from '../contracts/inference-protocol.ts';
+import type { ModelManifest, Precision, TowerBuild, TowerName } from '../contracts/manifest.ts';
 import type { TowerExecutor, TowerInput } from './tower-runner.ts';
 
 /** Activations between gateway and segment: an Open Inference Protocol binary body and its JSON header's length. */

@@ -1,5 +1,5 @@
 /** Runs a tower: locally (a chain of onnxruntime segment sessions) or remotely (the GPU origin), same interface. */
-import { EdgeClipError } from '../shared/errors.ts';
+import { EdgeClipError } from '../contracts/errors.ts';
 import type { InferenceSession, OrtModule, Tensor } from './ort-types.ts';
 import { yieldToOthers } from './yield-to-others.ts';
 

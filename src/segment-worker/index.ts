@@ -6,10 +6,10 @@ import { WorkerEntrypoint } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
+import { EdgeClipError } from '../contracts/errors.ts';
+import { type ModelManifest, PRECISIONS, type Precision, TOWERS, type TowerName } from '../contracts/manifest.ts';
 import type { SegmentBody } from '../model/segment-chain.ts';
 import { SingleFlight } from '../model/single-flight.ts';
-import { EdgeClipError } from '../shared/errors.ts';
-import { type ModelManifest, PRECISIONS, type Precision, TOWERS, type TowerName } from '../shared/manifest.ts';
 import { createSegmentApp, SegmentRunner } from '../worker/segment-app.ts';
 
 export interface SegmentEnv {

@@ -6,14 +6,14 @@ import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts'
 import { r2Files } from '../adapters/workerd/r2-files.ts';
 import type { AppEnv } from '../app/app-env.ts';
 import { createApp } from '../app/create-app.ts';
+import { parseConfig } from '../contracts/config.ts';
+import { type Precision, TOWERS, type TowerName } from '../contracts/manifest.ts';
 import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
 import { LabelsetStore } from '../model/labelset-store.ts';
 import { ModelService } from '../model/model-service.ts';
 import { OriginClient } from '../model/origin-client.ts';
 import { SegmentChain, type SegmentEndpoint, segmentBinding } from '../model/segment-chain.ts';
 import type { TowerExecutor } from '../model/tower-runner.ts';
-import { parseConfig } from '../shared/config.ts';
-import { type Precision, TOWERS, type TowerName } from '../shared/manifest.ts';
 
 export interface Env {
   MODELS: R2Bucket;

@@ -1,11 +1,12 @@
 /** A segment Worker: loads one segment of one tower from R2 and runs it on binary tensors from the gateway. */
 import { Hono } from 'hono';
-import { loadSegmentSession, type ReadFile, towerBuild } from '../model/load-tower.ts';
-import type { InferenceSession, OrtModule, Tensor } from '../model/ort-types.ts';
-import type { SegmentBody } from '../model/segment-chain.ts';
-import { SingleFlight } from '../model/single-flight.ts';
-import { EdgeClipError, isEdgeClipError } from '../shared/errors.ts';
-import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH, type V2Tensor } from '../shared/inference-protocol.ts';
+import { EdgeClipError, isEdgeClipError } from '../contracts/errors.ts';
+import {
+  decodeInferRequest,
+  encodeInferResponse,
+  HEADER_LENGTH,
+  type V2Tensor,
+} from '../contracts/inference-protocol.ts';
 import {
   type ModelManifest,
   type Precision,
@@ -13,7 +14,11 @@ import {
   segmentLoadingBytes,
   segmentServingBytes,
   type TowerName,
-} from '../shared/manifest.ts';
+} from '../contracts/manifest.ts';
+import { loadSegmentSession, type ReadFile, towerBuild } from '../model/load-tower.ts';
+import type { InferenceSession, OrtModule, Tensor } from '../model/ort-types.ts';
+import type { SegmentBody } from '../model/segment-chain.ts';
+import { SingleFlight } from '../model/single-flight.ts';
 
 export interface SegmentAppDeps {
   ort: OrtModule;

@@ -6,7 +6,7 @@ import {
   encodeInferRequest,
   HEADER_LENGTH,
   type V2Tensor,
-} from '../../src/shared/inference-protocol.ts';
+} from '../../src/contracts/inference-protocol.ts';
 import { loadTokenizer, readManifest } from '../../tool/runtime/local-build.ts';
 import { runCli } from '../helpers/cli.ts';
 import { cosine, tinyImages } from '../helpers/fixtures.ts';

@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { decodeBase64 } from '../../src/shared/base64.ts';
-import { labelsetKey } from '../../src/shared/kv-keys.ts';
-import type { ModelManifest } from '../../src/shared/manifest.ts';
+import { decodeBase64 } from '../../src/contracts/base64.ts';
+import { labelsetKey } from '../../src/contracts/kv-keys.ts';
+import type { ModelManifest } from '../../src/contracts/manifest.ts';
 import worker from '../../src/worker/index.ts';
 import { fixture, seedModel } from './seed.ts';
 

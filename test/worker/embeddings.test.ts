@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { decodeBase64 } from '../../src/shared/base64.ts';
+import { decodeBase64 } from '../../src/contracts/base64.ts';
 import worker from '../../src/worker/index.ts';
 import { fixture, seedModel } from './seed.ts';
 

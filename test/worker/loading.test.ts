@@ -3,10 +3,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import { createApp } from '../../src/app/create-app.ts';
+import { parseConfig } from '../../src/contracts/config.ts';
+import type { ModelManifest } from '../../src/contracts/manifest.ts';
 import type { ReadFile } from '../../src/model/load-tower.ts';
 import { ModelService } from '../../src/model/model-service.ts';
-import { parseConfig } from '../../src/shared/config.ts';
-import type { ModelManifest } from '../../src/shared/manifest.ts';
 import { seedModel } from './seed.ts';
 
 let manifest: ModelManifest;

@@ -1,6 +1,6 @@
 /** Seeds the miniflare R2 bucket from a build on disk (through the FIXTURES test binding). */
-import type { ModelManifest } from '../../src/shared/manifest.ts';
-import { parseManifest, towerFiles } from '../../src/shared/manifest.ts';
+import type { ModelManifest } from '../../src/contracts/manifest.ts';
+import { parseManifest, towerFiles } from '../../src/contracts/manifest.ts';
 
 export async function fixture(env: Cloudflare.Env, path: string): Promise<Uint8Array> {
   const res = await env.FIXTURES.fetch(`http://fixtures/${path}`);

@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/contracts/inference-protocol.ts';
+import { type ModelManifest, segmentLoadingBytes, segmentServingBytes } from '../../src/contracts/manifest.ts';
 import { type SegmentEndpoint, segmentBinding } from '../../src/model/segment-chain.ts';
 import { buildSegment } from '../../src/segment-worker/index.ts';
-import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/shared/inference-protocol.ts';
-import { type ModelManifest, segmentLoadingBytes, segmentServingBytes } from '../../src/shared/manifest.ts';
 import { buildApp, type Env } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
 

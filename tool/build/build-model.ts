@@ -1,7 +1,7 @@
 /** checkpoint → ONNX towers per precision → external-data shards → manifest, written atomically into the out folder. */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { EdgeClipError } from '../../src/shared/errors.ts';
+import { EdgeClipError } from '../../src/contracts/errors.ts';
 import {
   MANIFEST_FILE,
   MANIFEST_SCHEMA,
@@ -13,7 +13,7 @@ import {
   TOWERS,
   type TowerBuild,
   type TowerName,
-} from '../../src/shared/manifest.ts';
+} from '../../src/contracts/manifest.ts';
 import { loadCheckpoint } from '../checkpoint/load-checkpoint.ts';
 import { parsePreprocess, stateDictSpec } from '../checkpoint/openclip-config.ts';
 import { buildImageTower, imageUnits } from '../graphs/image-tower.ts';

@@ -3,7 +3,7 @@
  * of each segment's peak memory; the build then measures every segment and splits those that measured over the
  * budget (`refinePlan`), because the estimate cannot know the runtime's allocator.
  */
-import type { Precision } from '../../src/shared/manifest.ts';
+import type { Precision } from '../../src/contracts/manifest.ts';
 
 /** Linear weights that the int8 build stores as int8 (one scale per output column). */
 const INT8_WEIGHT =

@@ -5,12 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { EdgeClipError } from '../../src/contracts/errors.ts';
+import { encodeInferRequest, encodeInferResponse, type V2Tensor } from '../../src/contracts/inference-protocol.ts';
+import type { Segment, SegmentMemory, TowerName } from '../../src/contracts/manifest.ts';
 import { loadSegmentSession } from '../../src/model/load-tower.ts';
 import type { Tensor } from '../../src/model/ort-types.ts';
 import { findWasmMemory } from '../../src/model/wasm-memory.ts';
-import { EdgeClipError } from '../../src/shared/errors.ts';
-import { encodeInferRequest, encodeInferResponse, type V2Tensor } from '../../src/shared/inference-protocol.ts';
-import type { Segment, SegmentMemory, TowerName } from '../../src/shared/manifest.ts';
 import { diskReader, loadOrt } from '../runtime/ort-runtimes.ts';
 
 /** Rows per run that the gateway sends a text segment (SegmentChain splits larger batches); images go one by one. */

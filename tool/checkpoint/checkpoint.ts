@@ -1,6 +1,6 @@
 /** A lazily-read checkpoint: tensor names, dtypes and shapes up front, data read from disk one tensor at a time. */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { EdgeClipError } from '../../src/shared/errors.ts';
+import { EdgeClipError } from '../../src/contracts/errors.ts';
 
 export type StoredDType = 'F32' | 'F16' | 'BF16';
 export const DTYPE_BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2 };

@@ -1,5 +1,5 @@
 /** open_clip_config.json → the architecture the graph builders need, read from the config and never from the name. */
-import type { PreprocessConfig } from '../../src/shared/manifest.ts';
+import type { PreprocessConfig } from '../../src/contracts/manifest.ts';
 import { badCheckpoint } from './checkpoint.ts';
 
 export interface OpenClipConfigFile {

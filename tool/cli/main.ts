@@ -1,5 +1,5 @@
 /** edge-clip command-line entry: the only place that prints errors and sets the exit code. */
-import { isEdgeClipError } from '../../src/shared/errors.ts';
+import { isEdgeClipError } from '../../src/contracts/errors.ts';
 import { UsageError } from './args.ts';
 
 type Command = (argv: string[]) => Promise<unknown>;

@@ -1,6 +1,6 @@
 /** The ConvNeXt image tower (timm layout) + OpenCLIP's MLP projection head as an ONNX graph. */
 
-import { IMAGE_INPUT, IMAGE_OUTPUT } from '../../src/shared/tensors.ts';
+import { IMAGE_INPUT, IMAGE_OUTPUT } from '../../src/contracts/tensors.ts';
 import type { VisionArch } from '../checkpoint/openclip-config.ts';
 import { hiddenName, type Layers, type WeightSource } from './layers.ts';
 

@@ -1,5 +1,5 @@
 /** Layer emitters shared by both towers: linear (fp32 or int8), LayerNorm, exact GELU. */
-import type { Precision } from '../../src/shared/manifest.ts';
+import type { Precision } from '../../src/contracts/manifest.ts';
 import type { GraphBuilder } from '../onnx/graph-builder.ts';
 import { type ChannelPlan, type Norm, planAfterHidden, planAfterNorm } from './smoothing.ts';
 

@@ -1,5 +1,5 @@
 /** OpenCLIP's text transformer as an ONNX graph that accepts any sequence length up to the context length. */
-import { TEXT_INPUT, TEXT_OUTPUT } from '../../src/shared/tensors.ts';
+import { TEXT_INPUT, TEXT_OUTPUT } from '../../src/contracts/tensors.ts';
 import type { TextArch } from '../checkpoint/openclip-config.ts';
 import { hiddenName, type Layers, transpose2d, type WeightSource } from './layers.ts';
 

@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EdgeClipError } from '../../src/shared/errors.ts';
+import { EdgeClipError } from '../../src/contracts/errors.ts';
 import { sha256File } from '../build/file-hash.ts';
 import { Progress } from './progress.ts';
 

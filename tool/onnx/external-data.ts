@@ -6,7 +6,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExternalDataFile, ShardRef } from '../../src/shared/manifest.ts';
+import type { ExternalDataFile, ShardRef } from '../../src/contracts/manifest.ts';
 
 const ALIGN = 64;
 

@@ -1,5 +1,5 @@
 /** Builds one ONNX ModelProto node by node; large initializers go to external data as they are added. */
-import type { DType, TensorSpec } from '../../src/shared/tensors.ts';
+import type { DType, TensorSpec } from '../../src/contracts/tensors.ts';
 import type { ExternalDataWriter } from './external-data.ts';
 import { ATTR, IR_VERSION, ONNX_DTYPE, OPSET } from './onnx-types.ts';
 import { ProtoWriter } from './protobuf.ts';

@@ -1,5 +1,5 @@
 /** ONNX enum values used by the writer (onnx.proto). */
-import type { DType } from '../../src/shared/tensors.ts';
+import type { DType } from '../../src/contracts/tensors.ts';
 
 export const ONNX_DTYPE: Record<DType, number> = {
   float32: 1,

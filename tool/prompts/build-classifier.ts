@@ -5,13 +5,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { type Classifier, encodeClassifier } from '../../src/contracts/classifier-blob.ts';
+import { expandPrompts, type LabelSet } from '../../src/contracts/labelset.ts';
+import type { ModelManifest, Precision } from '../../src/contracts/manifest.ts';
+import { TEXT_INPUT } from '../../src/contracts/tensors.ts';
 import { l2NormalizeRows } from '../../src/model/postprocess.ts';
 import { packIds } from '../../src/model/text-batch.ts';
 import { classifierRows } from '../../src/model/zero-shot.ts';
-import { type Classifier, encodeClassifier } from '../../src/shared/classifier-blob.ts';
-import { expandPrompts, type LabelSet } from '../../src/shared/labelset.ts';
-import type { ModelManifest, Precision } from '../../src/shared/manifest.ts';
-import { TEXT_INPUT } from '../../src/shared/tensors.ts';
 import { Progress } from '../hub/progress.ts';
 import { loadRunner, loadTokenizer } from '../runtime/local-build.ts';
 

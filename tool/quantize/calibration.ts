@@ -4,8 +4,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
+import type { PreprocessConfig } from '../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
-import type { PreprocessConfig } from '../../src/shared/manifest.ts';
 import { SHIPPED_LABELSETS } from '../assets.ts';
 import { UsageError } from '../cli/args.ts';
 import { initJpegForNode } from '../runtime/jpeg-wasm-node.ts';

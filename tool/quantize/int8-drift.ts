@@ -2,10 +2,11 @@
  * The drift report of a build: int8 and fp32 towers run on the same calibration inputs (onnxruntime-node), and each
  * int8 output row is compared with its fp32 row by cosine. A tower below the threshold fails the build.
  */
+
+import { EdgeClipError } from '../../src/contracts/errors.ts';
+import type { Int8Drift, ModelManifest, TowerName } from '../../src/contracts/manifest.ts';
+import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
 import { packIds } from '../../src/model/text-batch.ts';
-import { EdgeClipError } from '../../src/shared/errors.ts';
-import type { Int8Drift, ModelManifest, TowerName } from '../../src/shared/manifest.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../../src/shared/tensors.ts';
 import { loadRunner, loadTokenizer } from '../runtime/local-build.ts';
 import type { Calibration } from './calibration.ts';
 

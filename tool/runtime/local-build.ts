@@ -1,17 +1,17 @@
 /** A build folder on disk: its manifest, tokenizer and tower runners for Node-side tools. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTowerSessions, verifiedRead } from '../../src/model/load-tower.ts';
-import { ClipTokenizer } from '../../src/model/tokenizer.ts';
-import { TowerRunner } from '../../src/model/tower-runner.ts';
-import { EdgeClipError } from '../../src/shared/errors.ts';
+import { EdgeClipError } from '../../src/contracts/errors.ts';
 import {
   MANIFEST_FILE,
   type ModelManifest,
   type Precision,
   parseManifest,
   type TowerName,
-} from '../../src/shared/manifest.ts';
+} from '../../src/contracts/manifest.ts';
+import { loadTowerSessions, verifiedRead } from '../../src/model/load-tower.ts';
+import { ClipTokenizer } from '../../src/model/tokenizer.ts';
+import { TowerRunner } from '../../src/model/tower-runner.ts';
 import { diskReader, loadOrt, type RuntimeName, sessionOptionsFor } from './ort-runtimes.ts';
 
 export function readManifest(dir: string): ModelManifest {

@@ -1,7 +1,8 @@
 /** Reads build files from an R2 bucket under `<prefix>/`, retrying transient failures. */
+
+import { EdgeClipError } from '../../contracts/errors.ts';
+import { MANIFEST_FILE, type ModelManifest, parseManifest } from '../../contracts/manifest.ts';
 import type { ReadFile } from '../../model/load-tower.ts';
-import { EdgeClipError } from '../../shared/errors.ts';
-import { MANIFEST_FILE, type ModelManifest, parseManifest } from '../../shared/manifest.ts';
 
 export interface R2Files {
   read: ReadFile;

@@ -1,7 +1,7 @@
 /** Bearer-token guard for admin routes: 401 without a token, 403 with a wrong one (compared in constant time). */
 import type { MiddlewareHandler } from 'hono';
-import { constantTimeEqual } from '../../shared/constant-time.ts';
-import { EdgeClipError } from '../../shared/errors.ts';
+import { constantTimeEqual } from '../../contracts/constant-time.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import type { AppEnv } from '../app-env.ts';
 
 export const adminAuth: MiddlewareHandler<AppEnv> = async function adminAuth(c, next) {

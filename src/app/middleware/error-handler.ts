@@ -1,7 +1,7 @@
 /** The one place errors become responses: EdgeClipError → its status and JSON body; anything else → logged 500. */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 
 export function errorResponse(err: Error, c: Context): Response {
   if (err instanceof EdgeClipError) {

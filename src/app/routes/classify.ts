@@ -1,10 +1,10 @@
 /** POST /v1/classify: zero-shot labels for one or more images, against a stored label set or ad-hoc labels. */
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import { EdgeClipError } from '../../contracts/errors.ts';
+import { parseLabelSet } from '../../contracts/labelset.ts';
 import { adHocClassifier, classifyImages } from '../../model/classify.ts';
 import type { LabelsetStore } from '../../model/labelset-store.ts';
-import { EdgeClipError } from '../../shared/errors.ts';
-import { parseLabelSet } from '../../shared/labelset.ts';
 import type { AppEnv } from '../app-env.ts';
 import { readJson } from '../request-body.ts';
 import {

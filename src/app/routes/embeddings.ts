@@ -1,10 +1,10 @@
 /** POST /v1/embeddings (OpenAI-compatible, text or data-URI images) and POST /v1/images/embeddings (raw or multipart). */
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import { encodeBase64 } from '../../contracts/base64.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
+import type { Precision } from '../../contracts/manifest.ts';
 import { type Embeddings, embedImages, embedTexts } from '../../model/embed.ts';
-import { encodeBase64 } from '../../shared/base64.ts';
-import { EdgeClipError } from '../../shared/errors.ts';
-import type { Precision } from '../../shared/manifest.ts';
 import type { AppEnv } from '../app-env.ts';
 import { readJson } from '../request-body.ts';
 import {

@@ -1,9 +1,9 @@
 /** Label-set administration: list, describe, upload (prebuilt blob or computed at the edge), delete. */
 import { Hono } from 'hono';
+import { decodeClassifier } from '../../contracts/classifier-blob.ts';
+import { EdgeClipError, quoteInput } from '../../contracts/errors.ts';
+import { checkLabelsetName, parseLabelSet } from '../../contracts/labelset.ts';
 import { adHocClassifier } from '../../model/classify.ts';
-import { decodeClassifier } from '../../shared/classifier-blob.ts';
-import { EdgeClipError, quoteInput } from '../../shared/errors.ts';
-import { checkLabelsetName, parseLabelSet } from '../../shared/labelset.ts';
 import type { AppEnv } from '../app-env.ts';
 import { adminAuth } from '../middleware/admin-auth.ts';
 import { readBody } from '../request-body.ts';

@@ -3,7 +3,7 @@
  * precision can be served: manifest readable, files present, no failed load, segment Workers answering).
  */
 import { Hono } from 'hono';
-import { TOWERS } from '../../shared/manifest.ts';
+import { TOWERS } from '../../contracts/manifest.ts';
 import type { AppEnv } from '../app-env.ts';
 
 export const modelRoutes = new Hono<AppEnv>()

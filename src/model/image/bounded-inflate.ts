@@ -3,7 +3,7 @@
  * one slice's worth, instead of after the allocation. Used to check a stream before a library inflates it unbounded.
  */
 import { Inflate, Unzlib } from 'fflate';
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 
 /** Deflate expands at most 1032:1, so a 16 KiB slice of input yields at most ~16 MiB before the ceiling is checked. */
 const SLICE = 16 * 1024;

@@ -4,7 +4,7 @@
  * entry points to an older one (so expanding a code always ends), and a frame with fewer pixels than it declares is
  * refused rather than filled in. (omggif, used before, looped forever on a table entry that was its own prefix.)
  */
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import type { RgbImage } from './rgb-image.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);

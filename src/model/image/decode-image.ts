@@ -2,7 +2,7 @@
 import { decode as decodeBmp } from 'bmp-ts';
 import { decode as decodePng } from 'fast-png';
 import UTIF from 'utif2';
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import { decodeGif } from './decode-gif.ts';
 import { decodeJpeg } from './decode-jpeg.ts';
 import { checkedPng } from './png-structure.ts';

@@ -5,7 +5,7 @@
  */
 import decodeMozjpeg, { init } from '@jsquash/jpeg/decode.js';
 import jpegJs from 'jpeg-js';
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import { jpegStructure } from './jpeg-structure.ts';
 import type { RgbImage } from './rgb-image.ts';
 

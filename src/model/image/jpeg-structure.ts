@@ -2,7 +2,7 @@
  * One walk over a JPEG's markers, entropy-coded data included: the frame header, the number of scans and whether the
  * file ends properly. Every JPEG check (declared size before decoding, completeness, decoding work) reads this.
  */
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 
 export interface JpegStructure {
   width: number;

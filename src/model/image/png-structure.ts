@@ -3,7 +3,7 @@
  * IHDR, PLTE, IDAT and IEND. Every chunk must lie inside the file, the image data must inflate to exactly what the
  * header's size needs (no bombs, no truncation), and ancillary chunks (iCCP, zTXt, iTXt, …) are never inflated.
  */
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import { requireInflatedSize } from './bounded-inflate.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);

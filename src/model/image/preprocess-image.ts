@@ -2,8 +2,8 @@
  * OpenCLIP's evaluation transform in pure JS: decode → convert('RGB') → resize (shortest side, PIL filter) → center
  * crop (round half to even) → /255 → normalize, into a float32 [3,S,S] tensor. Same code in workerd, Node and browsers.
  */
-import { EdgeClipError } from '../../shared/errors.ts';
-import type { PreprocessConfig } from '../../shared/manifest.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
+import type { PreprocessConfig } from '../../contracts/manifest.ts';
 import { decodeImage } from './decode-image.ts';
 import { applyOrientation, readJpegOrientation } from './exif-orientation.ts';
 import { resizeRgbWindow } from './pil-resize.ts';

@@ -1,5 +1,5 @@
 /** Reads an image's format and declared size from its header, so that oversized images are refused before decoding. */
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import { jpegFrame } from './jpeg-structure.ts';
 import type { ImageFormat } from './rgb-image.ts';
 

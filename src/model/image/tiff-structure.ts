@@ -5,7 +5,7 @@
  * strips that decompress to exactly what the image needs (no bombs, no made-up pixels from missing data).
  */
 import UTIF from 'utif2';
-import { EdgeClipError } from '../../shared/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import { requireInflatedSize } from './bounded-inflate.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { isEdgeClipError } from '../../../src/contracts/errors.ts';
 import { decodeImage } from '../../../src/model/image/decode-image.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
-import { isEdgeClipError } from '../../../src/shared/errors.ts';
 import { initJpegForNode } from '../../../tool/runtime/jpeg-wasm-node.ts';
 import { gif, type HostileCase, hostileCases, literalCodes, rgbTiff } from '../../helpers/crafted-images.ts';
 import { PREPROCESS } from '../../helpers/paths.ts';

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/shared/tensors.ts';
 import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { type Expected, expectedOf, fixtureImages, maxAbsDiff, rowCosines } from '../../helpers/fixtures.ts';

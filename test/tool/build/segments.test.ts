@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/shared/tensors.ts';
 import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, rowCosines, tinyImages } from '../../helpers/fixtures.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Precision } from '../../../src/shared/manifest.ts';
+import type { Precision } from '../../../src/contracts/manifest.ts';
 import { bandedMlp } from '../../../tool/graphs/image-tower.ts';
 import { Layers } from '../../../tool/graphs/layers.ts';
 import { ExternalDataWriter } from '../../../tool/onnx/external-data.ts';

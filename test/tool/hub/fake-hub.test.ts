@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IMAGE_INPUT } from '../../../src/shared/tensors.ts';
+import { IMAGE_INPUT } from '../../../src/contracts/tensors.ts';
 import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, tinyImages } from '../../helpers/fixtures.ts';

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TEXT_INPUT } from '../../../src/shared/tensors.ts';
+import { TEXT_INPUT } from '../../../src/contracts/tensors.ts';
 import { loadCheckpoint } from '../../../tool/checkpoint/load-checkpoint.ts';
 import { stateDictSpec } from '../../../tool/checkpoint/openclip-config.ts';
 import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';

@@ -1,6 +1,6 @@
 /** `edge-clip build`: checkpoint (folder, file or hf:REPO) → model-shards/<id>. */
 import { existsSync } from 'node:fs';
-import { PRECISIONS, type Precision, TOWERS } from '../../../src/shared/manifest.ts';
+import { PRECISIONS, type Precision, TOWERS } from '../../../src/contracts/manifest.ts';
 import { SHIPPED_VOCAB } from '../../assets.ts';
 import { buildModel } from '../../build/build-model.ts';
 import { DEFAULT_SEGMENT_BUDGET_MIB } from '../../build/plan-segments.ts';

@@ -2,12 +2,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
+import { PRECISIONS } from '../../../src/contracts/manifest.ts';
+import { IMAGE_INPUT } from '../../../src/contracts/tensors.ts';
 import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
 import { l2NormalizeRows } from '../../../src/model/postprocess.ts';
 import { zeroShotScores } from '../../../src/model/zero-shot.ts';
-import { decodeClassifier } from '../../../src/shared/classifier-blob.ts';
-import { PRECISIONS } from '../../../src/shared/manifest.ts';
-import { IMAGE_INPUT } from '../../../src/shared/tensors.ts';
 import { Progress } from '../../hub/progress.ts';
 import { initJpegForNode } from '../../runtime/jpeg-wasm-node.ts';
 import { loadRunner, readManifest } from '../../runtime/local-build.ts';

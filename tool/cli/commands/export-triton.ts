@@ -10,9 +10,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { TOWERS, type TowerName } from '../../../src/contracts/manifest.ts';
+import type { TensorSpec } from '../../../src/contracts/tensors.ts';
 import { originModelName } from '../../../src/model/origin-client.ts';
-import { TOWERS, type TowerName } from '../../../src/shared/manifest.ts';
-import type { TensorSpec } from '../../../src/shared/tensors.ts';
 import { readManifest } from '../../runtime/local-build.ts';
 import { parse, required, str, UsageError } from '../args.ts';
 

@@ -6,7 +6,7 @@ import {
   segmentServingBytes,
   TOWERS,
   type TowerName,
-} from '../../../src/shared/manifest.ts';
+} from '../../../src/contracts/manifest.ts';
 import { type MeasureRequest, measureInProcess, measureSegment } from '../../build/segment-memory.ts';
 import { readManifest } from '../../runtime/local-build.ts';
 import { oneOf, parse, required, str } from '../args.ts';

@@ -1,8 +1,8 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MANIFEST_FILE, parseManifest, towerFiles } from '../../src/contracts/manifest.ts';
 import { loadTowerSessions, verifiedRead } from '../../src/model/load-tower.ts';
-import { MANIFEST_FILE, parseManifest, towerFiles } from '../../src/shared/manifest.ts';
 import { diskReader, loadOrt } from '../../tool/runtime/ort-runtimes.ts';
 import { TEST_CACHE, TINY_ST } from '../helpers/paths.ts';
 
