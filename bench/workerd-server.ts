@@ -1,5 +1,5 @@
 /** Starts `wrangler dev` (the real workerd) for a benchmark and stops it with its whole process group. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawnWranglerDev } from '../scripts/wrangler-dev.ts';
 
 export interface DevServer {
   url: string;
@@ -12,22 +12,13 @@ export async function startDev(
   vars: string[] = [],
   args: string[] = [],
 ): Promise<DevServer> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      'node_modules/wrangler/bin/wrangler.js',
-      'dev',
-      '--local',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--var',
-      `MODEL_ID:${modelId}`,
-      ...vars.flatMap((v) => ['--var', v]),
-      ...args,
-    ],
-    { detached: true, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+  const child = spawnWranglerDev(
+    port,
+    ['--var', `MODEL_ID:${modelId}`, ...vars.flatMap((v) => ['--var', v]), ...args],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
   );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 180_000;

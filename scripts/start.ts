@@ -3,7 +3,6 @@
  * full-size build), seed local R2 with it (only changed shards) and local KV with an ImageNet-1k label set, then run
  * `wrangler dev` on 127.0.0.1:8787. Every failure ends in one line naming the cause and the fix, never a stack trace.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { seedImagenet } from './seed-kv.ts';
 import { seedR2 } from './seed-r2.ts';
 import { segmentConfigs } from './segment-configs.ts';
 import { ensureSegmentedBuild } from './segmented-build.ts';
+import { spawnWranglerDev } from './wrangler-dev.ts';
 
 const REAL_ID = 'convnext_large_d_320-laion2b_s29b_b131k_ft';
 const RANDOM_ID = 'convnext_large_d_320-random';
@@ -203,21 +203,7 @@ async function start(): Promise<void> {
   }
   // Building may have taken minutes: someone may have taken the port meanwhile.
   await assertPortFree(port);
-  const child = spawn(
-    process.execPath,
-    [
-      'node_modules/wrangler/bin/wrangler.js',
-      'dev',
-      '--local',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      ...configs,
-      ...vars,
-    ],
-    { stdio: 'inherit', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
-  );
+  const child = spawnWranglerDev(port, [...configs, ...vars], { stdio: 'inherit' });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
   child.on('exit', (code) => process.exit(code ?? 0));
 }

@@ -1,7 +1,10 @@
 /** The conformance fixture's expected values and small numeric helpers for assertions. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { rowCosines } from '../../tool/quantize/int8-drift.ts';
 import { TINY } from './paths.ts';
+
+export { rowCosines };
 
 export interface Expected {
   image_features: number[][];
@@ -33,22 +36,4 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
-
-/** Per-row cosine of two flat [rows, dim] matrices. */
-export function rowCosines(a: ArrayLike<number>, b: ArrayLike<number>, dim: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r < a.length; r += dim)
-    out.push(cosine(Array.prototype.slice.call(a, r, r + dim), Array.prototype.slice.call(b, r, r + dim)));
-  return out;
-}
+export const cosine = (a: ArrayLike<number>, b: ArrayLike<number>): number => rowCosines(a, b, a.length)[0];

@@ -42,5 +42,8 @@ export default defineProject({
     globalSetup: [resolve(ROOT, 'test/worker/global-setup.ts')],
     testTimeout: 120_000,
     hookTimeout: 300_000,
+    // One test file at a time in workerd: with two in flight the runtime was seen spinning at 100 % CPU (not
+    // understood yet, about one run in three; see docs/RELIABILITY.md).
+    fileParallelism: false,
   },
 });

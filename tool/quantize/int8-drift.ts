@@ -16,7 +16,8 @@ export const DEFAULT_MIN_INT8_COS = 0.995;
 const IMAGE_BATCH = 2;
 const TEXT_BATCH = 16;
 
-function rowCosines(a: Float32Array, b: Float32Array, dim: number): number[] {
+/** Cosine of each row of two flat [rows, dim] matrices. */
+export function rowCosines(a: ArrayLike<number>, b: ArrayLike<number>, dim: number): number[] {
   const out: number[] = [];
   for (let r = 0; r < a.length / dim; r++) {
     let ab = 0;
