@@ -1,6 +1,7 @@
 /** What every route receives: dependencies built once per isolate/process, and per-request timing. */
 
 import type { AppConfig } from '../contracts/config.ts';
+import type { EmbeddingCache, RequestCache } from '../model/embedding-cache.ts';
 import type { LabelsetStore } from '../model/labelset-store.ts';
 import type { ModelService } from '../model/model-service.ts';
 import type { OriginClient } from '../model/origin-client.ts';
@@ -15,10 +16,12 @@ export interface AppDeps {
   origin?: OriginClient;
   /** Per-segment reports of the segment Workers (segmented topology only). */
   segmentStats?: () => Promise<Record<string, unknown>[]>;
+  /** Embeddings of inputs seen before (isolate LRU, Workers Cache API); absent: every request computes. */
+  embeddingCache?: EmbeddingCache;
   /** Bytes of the inference runtime's wasm memory, where the runtime has one. */
   wasmMemoryBytes?: () => number;
 }
 
 export interface AppEnv {
-  Variables: { deps: AppDeps; timing: ServerTiming };
+  Variables: { deps: AppDeps; timing: ServerTiming; cache: RequestCache };
 }

@@ -1,5 +1,6 @@
 /** The Hono app: web-standard only, so the same app runs in workerd and (for the origin) in Node. */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
+import { RequestCache } from '../model/embedding-cache.ts';
 import type { AppDeps, AppEnv } from './app-env.ts';
 import { errorResponse } from './middleware/error-handler.ts';
 import { classifyRoutes } from './routes/classify.ts';
@@ -8,12 +9,31 @@ import { labelsetRoutes } from './routes/labelsets.ts';
 import { modelRoutes } from './routes/models.ts';
 import { ServerTiming } from './server-timing.ts';
 
+/** Work to finish after the response: the Worker's waitUntil; elsewhere (Node) it just runs. */
+function deferrer(c: Context<AppEnv>): (work: Promise<unknown>) => void {
+  try {
+    const ctx = c.executionCtx;
+    return (work) => ctx.waitUntil(work);
+  } catch {
+    return () => undefined;
+  }
+}
+
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use('*', async function attachDeps(c, next) {
+    const started = performance.now();
+    const timing = new ServerTiming();
     c.set('deps', deps);
-    c.set('timing', new ServerTiming());
+    c.set('timing', timing);
+    // `Cache-Control: no-cache` (or no-store) computes afresh; the fresh result still refreshes the cache.
+    const refresh = /no-cache|no-store/i.test(c.req.header('cache-control') ?? '');
+    const cache = new RequestCache(deps.embeddingCache, !refresh, deferrer(c));
+    c.set('cache', cache);
     await next();
+    if (cache.status) c.header('x-cache', cache.status);
+    if (!timing.empty)
+      c.header('server-timing', `${timing.header()}, total;dur=${(performance.now() - started).toFixed(1)}`);
     // Label every answer of a random-weight build, so its numbers are never mistaken for CLIP's.
     const manifest = await deps.models.manifest().catch(() => undefined);
     if (manifest?.weights === 'random') c.header('x-model-weights', 'random');

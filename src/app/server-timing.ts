@@ -17,6 +17,10 @@ export class ServerTiming {
     }
   }
 
+  get empty(): boolean {
+    return this.entries.length === 0;
+  }
+
   header(): string {
     return this.entries.map(([n, ms]) => `${n};dur=${ms.toFixed(1)}`).join(', ');
   }

@@ -38,16 +38,20 @@ export interface AppConfig {
   adminToken: string | undefined;
   /** The GPU origin for fp32 (Open Inference Protocol); without it fp32 runs here from the fp32 shards. */
   origin: OriginConfig | undefined;
+  /** Seconds an embedding stays in the Workers Cache API (0: not stored there). */
+  cacheTtlSeconds: number;
+  /** Embeddings kept in the isolate's own LRU (0: none). */
+  memoryCacheEntries: number;
   /** int8 towers run in segment Workers reached through SEG_<TOWER>_<k> service bindings (SEGMENTED = "true"). */
   segmented: boolean;
 }
 
-const int = (env: Record<string, unknown>, key: string, fallback: number): number => {
+const int = (env: Record<string, unknown>, key: string, fallback: number, min = 1): number => {
   const raw = env[key];
   if (raw === undefined || raw === '') return fallback;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v <= 0)
-    throw new EdgeClipError('INTERNAL', `configuration ${key} must be a positive integer (got ${String(raw)})`);
+  if (!Number.isInteger(v) || v < min)
+    throw new EdgeClipError('INTERNAL', `configuration ${key} must be an integer ≥ ${min} (got ${String(raw)})`);
   return v;
 };
 
@@ -71,6 +75,8 @@ export function parseConfig(bindings: object): AppConfig {
     maxLabels: int(env, 'MAX_LABELS', 256),
     maxEdgePrompts: int(env, 'MAX_EDGE_PROMPTS', 2000),
     maxRequestPrompts: int(env, 'MAX_REQUEST_PROMPTS', 64),
+    cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 7 * 24 * 3600, 0),
+    memoryCacheEntries: int(env, 'MEMORY_CACHE_ENTRIES', 1024, 0),
     segmented: env.SEGMENTED === 'true' || env.SEGMENTED === true,
     adminToken: typeof env.ADMIN_TOKEN === 'string' && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : undefined,
     origin:

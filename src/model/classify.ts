@@ -4,6 +4,7 @@ import { EdgeClipError } from '../contracts/errors.ts';
 import { expandPrompts, type LabelSet } from '../contracts/labelset.ts';
 import type { Precision } from '../contracts/manifest.ts';
 import { embedImages, embedTexts, type Timing } from './embed.ts';
+import type { RequestCache } from './embedding-cache.ts';
 import type { PreprocessOptions } from './image/preprocess-image.ts';
 import type { LabelsetStore } from './labelset-store.ts';
 import type { ModelService } from './model-service.ts';
@@ -70,9 +71,10 @@ export async function classifyImages(
   topK: number,
   timing: Timing,
   options: PreprocessOptions,
+  cache?: RequestCache,
 ): Promise<Classification> {
   const m = await models.manifest();
-  const emb = await embedImages(models, images, precision, timing, options);
+  const emb = await embedImages(models, images, precision, timing, options, cache);
   const results = await timing.measure('classify', () =>
     images.map((_, i) =>
       zeroShotScores(

@@ -4,12 +4,18 @@ import type { FileRef, ModelManifest, Precision, Segment, TowerName } from '../c
 import { sha256Hex } from '../contracts/sha256.ts';
 import type { InferenceSession, OrtModule } from './ort-types.ts';
 
+/** A file's bytes, with their sha256 (hex) when the reader hashed them while they streamed in. */
+export interface FileBytes {
+  bytes: Uint8Array;
+  sha256?: string;
+}
+
 /**
  * Returns a file's bytes; loaders (disk, R2) differ only here. With `into` (exactly `ref.bytes` long) the bytes are
- * written there and `into` is returned, so that the shards of a large external-data file land in one buffer without
- * a second copy of each shard (a segment Worker's memory peaks while it loads).
+ * written there and returned in it, so that the shards of a large external-data file land in one buffer without a
+ * second copy of each shard (a segment Worker's memory peaks while it loads).
  */
-export type ReadFile = (ref: FileRef, into?: Uint8Array) => Promise<Uint8Array>;
+export type ReadFile = (ref: FileRef, into?: Uint8Array) => Promise<FileBytes>;
 
 export interface LoadTimings {
   fetchMs: number;
@@ -24,14 +30,14 @@ export async function verifiedRead(
   into?: Uint8Array,
 ): Promise<Uint8Array> {
   const t0 = performance.now();
-  const data = await read(ref, into);
+  const { bytes: data, sha256 } = await read(ref, into);
   const t1 = performance.now();
   if (data.length !== ref.bytes) {
     throw new EdgeClipError('SHARD_INTEGRITY', `${ref.file}: ${data.length} bytes, manifest says ${ref.bytes}`, {
       retryAfter: 1,
     });
   }
-  const hash = await sha256Hex(data);
+  const hash = sha256 ?? (await sha256Hex(data));
   if (hash !== ref.sha256)
     throw new EdgeClipError('SHARD_INTEGRITY', `${ref.file}: sha256 mismatch`, { retryAfter: 1 });
   if (timings) {

@@ -1,6 +1,7 @@
 /** Builds the app's dependencies from a Worker's bindings: R2 files, KV label sets, the origin client. */
 import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
 import type { Hono } from 'hono';
+import { cacheApiStore } from '../adapters/workerd/cache-api-store.ts';
 import { kvStore } from '../adapters/workerd/kv-store.ts';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
@@ -8,6 +9,7 @@ import type { AppEnv } from '../app/app-env.ts';
 import { createApp } from '../app/create-app.ts';
 import { parseConfig } from '../contracts/config.ts';
 import { type Precision, TOWERS, type TowerName } from '../contracts/manifest.ts';
+import { EmbeddingCache, type EmbeddingStore, MemoryLru } from '../model/embedding-cache.ts';
 import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
 import { LabelsetStore } from '../model/labelset-store.ts';
 import { ModelService } from '../model/model-service.ts';
@@ -48,10 +50,14 @@ export function buildApp(env: Env): Hono<AppEnv> {
       return undefined;
     },
   });
+  const cacheTiers: EmbeddingStore[] = [];
+  if (config.memoryCacheEntries > 0) cacheTiers.push(new MemoryLru(config.memoryCacheEntries));
+  if (config.cacheTtlSeconds > 0) cacheTiers.push(cacheApiStore(caches.default, config.cacheTtlSeconds));
   return createApp({
     config,
     models,
     origin,
+    embeddingCache: cacheTiers.length > 0 ? new EmbeddingCache(cacheTiers) : undefined,
     segmentStats: config.segmented
       ? async () => (await Promise.all(TOWERS.map((t) => chain(t, config.defaultPrecision).stats()))).flat()
       : undefined,

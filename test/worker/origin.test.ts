@@ -10,6 +10,8 @@ const cos = (a: number[], b: number[]) =>
   a.reduce((s, v, i) => s + v * b[i], 0) /
   Math.sqrt(a.reduce((s, v) => s + v * v, 0) * b.reduce((s, v) => s + v * v, 0));
 
+const NO_CACHE = { MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0' };
+
 /** The worker's app as its entry builds it from bindings + vars (a fresh one, so circuit state starts closed). */
 function appWithOrigin(overrides: Record<string, string> = {}) {
   const app = buildApp({
@@ -20,6 +22,8 @@ function appWithOrigin(overrides: Record<string, string> = {}) {
     ORIGIN_TIMEOUT_MS: '3000',
     ORIGIN_BREAKER_FAILURES: '2',
     ORIGIN_BREAKER_COOLDOWN_MS: '400',
+    // Every request must reach the origin (or fail to): no cached embeddings.
+    ...NO_CACHE,
     ...overrides,
   } as Env);
   const breaker = async () =>

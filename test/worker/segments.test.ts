@@ -40,8 +40,16 @@ function topology(down?: string) {
       };
     });
   }
-  const gateway = buildApp({ ...env, ...bindings, MODEL_ID: 'segmented', SEGMENTED: 'true' } as unknown as Env);
-  const single = buildApp({ ...env, MODEL_ID: 'segmented-whole' } as unknown as Env);
+  // Every request must run the chain (or fail on a down segment): no cached embeddings.
+  const noCache = { MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0' };
+  const gateway = buildApp({
+    ...env,
+    ...bindings,
+    ...noCache,
+    MODEL_ID: 'segmented',
+    SEGMENTED: 'true',
+  } as unknown as Env);
+  const single = buildApp({ ...env, ...noCache, MODEL_ID: 'segmented-whole' } as unknown as Env);
   return { gateway, single, calls };
 }
 

@@ -21,21 +21,23 @@ export function sessionOptionsFor(runtime: RuntimeName, threads = 1) {
 
 export const diskReader =
   (dir: string): ReadFile =>
-  async (ref: FileRef, into?: Uint8Array) => {
-    if (!into) return new Uint8Array(await readFile(join(dir, ref.file)));
-    const file = await open(join(dir, ref.file));
-    try {
-      const { size } = await file.stat();
-      // A size mismatch is left for verifiedRead to report, as for a whole-file read.
-      if (size !== into.length) return new Uint8Array(await file.readFile());
-      let done = 0;
-      while (done < into.length) {
-        const { bytesRead } = await file.read(into, done, into.length - done, done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return into;
-    } finally {
-      await file.close();
+  async (ref: FileRef, into?: Uint8Array) => ({ bytes: await readInto(join(dir, ref.file), into) });
+
+async function readInto(path: string, into?: Uint8Array): Promise<Uint8Array> {
+  if (!into) return new Uint8Array(await readFile(path));
+  const file = await open(path);
+  try {
+    const { size } = await file.stat();
+    // A size mismatch is left for verifiedRead to report, as for a whole-file read.
+    if (size !== into.length) return new Uint8Array(await file.readFile());
+    let done = 0;
+    while (done < into.length) {
+      const { bytesRead } = await file.read(into, done, into.length - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
     }
-  };
+    return into;
+  } finally {
+    await file.close();
+  }
+}

@@ -2,7 +2,7 @@
 
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { MANIFEST_FILE, type ModelManifest, parseManifest } from '../../contracts/manifest.ts';
-import type { ReadFile } from '../../model/load-tower.ts';
+import type { FileBytes, ReadFile } from '../../model/load-tower.ts';
 
 export interface R2Files {
   read: ReadFile;
@@ -11,34 +11,49 @@ export interface R2Files {
   manifest(): Promise<ModelManifest>;
 }
 
-/** Copies a body chunk by chunk into `into` (sized from the object's metadata), so no whole-object copy exists. */
-async function streamInto(body: ReadableStream<Uint8Array>, into: Uint8Array): Promise<Uint8Array> {
+const hex = (digest: ArrayBuffer) =>
+  Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/**
+ * Copies a body chunk by chunk into `into` (sized from the object's metadata), so no whole-object copy exists, and
+ * hashes each chunk as it arrives (workerd's DigestStream): the sha256 is ready when the last byte is, instead of
+ * costing a pass over the whole shard afterwards.
+ */
+async function streamInto(body: ReadableStream<Uint8Array>, into: Uint8Array): Promise<FileBytes> {
   const reader = body.getReader();
+  const digest = new crypto.DigestStream('SHA-256');
+  const hasher = digest.getWriter();
   let at = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (at + value.length > into.length) {
-      await reader.cancel();
-      throw new Error(`object is longer than its ${into.length} bytes`);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (at + value.length > into.length) throw new Error(`object is longer than its ${into.length} bytes`);
+      into.set(value, at);
+      at += value.length;
+      await hasher.write(value);
     }
-    into.set(value, at);
-    at += value.length;
+    if (at !== into.length) throw new Error(`object ended after ${at} of ${into.length} bytes`);
+    await hasher.close();
+    return { bytes: into, sha256: hex(await digest.digest) };
+  } catch (e) {
+    await reader.cancel().catch(() => undefined);
+    await hasher.abort().catch(() => undefined);
+    throw e;
   }
-  if (at !== into.length) throw new Error(`object ended after ${at} of ${into.length} bytes`);
-  return into;
 }
 
 export function r2Files(bucket: R2Bucket, prefix: string, retries = 2): R2Files {
-  const get = async (name: string, into?: Uint8Array): Promise<Uint8Array> => {
+  const get = async (name: string, into?: Uint8Array): Promise<FileBytes> => {
     for (let attempt = 0; ; attempt++) {
       let obj: R2ObjectBody | null;
       try {
         obj = await bucket.get(`${prefix}/${name}`);
+        // A size other than the caller expects is read whole, for verifiedRead to report.
         if (obj)
-          return into && obj.size === into.length
-            ? await streamInto(obj.body, into)
-            : new Uint8Array(await obj.arrayBuffer());
+          return into && obj.size !== into.length
+            ? { bytes: new Uint8Array(await obj.arrayBuffer()) }
+            : await streamInto(obj.body, into ?? new Uint8Array(obj.size));
       } catch (e) {
         if (attempt < retries) continue;
         throw new EdgeClipError(
@@ -58,7 +73,7 @@ export function r2Files(bucket: R2Bucket, prefix: string, retries = 2): R2Files 
     read: (ref, into) => get(ref.file, into),
     size: async (file) => (await bucket.head(`${prefix}/${file}`))?.size,
     async manifest() {
-      const bytes = await get(MANIFEST_FILE);
+      const { bytes } = await get(MANIFEST_FILE);
       try {
         return parseManifest(JSON.parse(new TextDecoder().decode(bytes)));
       } catch (e) {

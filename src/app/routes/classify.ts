@@ -98,11 +98,10 @@ export const classifyRoutes = new Hono<AppEnv>().post('/v1/classify', async (c) 
   const preprocess = { orientation: resolveOrientation(options.orientation), maxPixels: config.maxImagePixels };
   const k = Math.min(topK, classifier.labels.length);
   const run = await withFallback(c, precision, options.fallback, (p) =>
-    classifyImages(models, images, classifier, p, k, timing, preprocess),
+    classifyImages(models, images, classifier, p, k, timing, preprocess, c.get('cache')),
   );
   const { results } = run.result;
   c.header('x-precision', run.precision);
-  c.header('server-timing', timing.header());
   const common = {
     model,
     labelset: typeof labelsetName === 'string' && labelsetName !== '' ? labelsetName : null,

@@ -34,7 +34,6 @@ function respond(
     data.push({ object: 'embedding', index: i, embedding });
   }
   c.header('x-precision', precision);
-  c.header('server-timing', c.get('timing').header());
   return c.json({ object: 'list', data, model, precision, ...(degraded ? { degraded } : {}), usage });
 }
 
@@ -63,7 +62,7 @@ export const embeddingsRoutes = new Hono<AppEnv>()
       const images = (inputs as string[]).map((s, i) => decodeDataUri(s, `input[${i}]`));
       const options = { orientation: resolveOrientation(body.orientation), maxPixels: config.maxImagePixels };
       const run = await withFallback(c, precision, body.fallback, (p) =>
-        embedImages(models, images, p, timing, options),
+        embedImages(models, images, p, timing, options, c.get('cache')),
       );
       return respond(c, model, run, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
     }
@@ -72,7 +71,7 @@ export const embeddingsRoutes = new Hono<AppEnv>()
       checkText(s, config.maxTextChars, `input[${i}]`);
     });
     const run = await withFallback(c, precision, body.fallback, (p) =>
-      embedTexts(models, inputs as string[], p, timing),
+      embedTexts(models, inputs as string[], p, timing, c.get('cache')),
     );
     const tokens = run.result.tokens.reduce((a, b) => a + b, 0);
     return respond(c, model, run, format, {
@@ -90,7 +89,7 @@ export const embeddingsRoutes = new Hono<AppEnv>()
     if (format !== 'float' && format !== 'base64') throw invalid('encoding_format must be "float" or "base64"');
     const options = { orientation: resolveOrientation(c.req.query('orientation')), maxPixels: config.maxImagePixels };
     const run = await withFallback(c, precision, c.req.query('fallback'), (p) =>
-      embedImages(models, [image], p, c.get('timing'), options),
+      embedImages(models, [image], p, c.get('timing'), options, c.get('cache')),
     );
     return respond(c, model, run, format, { images: 1 });
   });

@@ -1,0 +1,142 @@
+/**
+ * `npm run bench:profile`: where the time of each full-size int8 tower goes, op type by op type, in onnxruntime-web
+ * in Node and in workerd (the same .wasm), on the same inputs; and the plain run time in both without the profiler.
+ * Writes the tables into docs/PERFORMANCE.md between the bench-profile markers.
+ */
+import fs from 'node:fs';
+import { seedR2 } from '../scripts/seed-r2.ts';
+import type { TowerName } from '../src/contracts/manifest.ts';
+import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
+import { loadTowerSessions } from '../src/model/load-tower.ts';
+import { TowerRunner } from '../src/model/tower-runner.ts';
+import { loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
+import { diskReader, loadOrt } from '../tool/runtime/ort-runtimes.ts';
+import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
+import { type Capture, endProfiling, type OpRow, opTable, syntheticPixels } from './profile/ort-profile.ts';
+import { median, ms, publishReport } from './stats.ts';
+import { startDev } from './workerd-server.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const log = (l: string) => process.stderr.write(`[bench:profile] ${l}\n`);
+
+await ensureFullBuild();
+const manifest = readManifest(FULL_DIR);
+const tokenizer = await loadTokenizer(FULL_DIR, manifest);
+const ids = tokenizer.tokenize('a photo of a dog').ids;
+const size = manifest.preprocess.size;
+const pixels = syntheticPixels(size);
+
+/** Emscripten in Node writes what it prints with fs.writeSync to fd 1. */
+const stdoutCapture: Capture = (push) => {
+  const write = fs.writeSync;
+  fs.writeSync = ((fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => {
+    if (fd !== 1) return (write as (...a: unknown[]) => number)(fd, data, ...rest);
+    if (typeof data === 'string') {
+      push(data);
+      return Buffer.byteLength(data);
+    }
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const offset = typeof rest[0] === 'number' ? rest[0] : 0;
+    const length = typeof rest[1] === 'number' ? rest[1] : bytes.length - offset;
+    push(Buffer.from(bytes.subarray(offset, offset + length)).toString());
+    return length;
+  }) as typeof fs.writeSync;
+  return () => {
+    fs.writeSync = write;
+  };
+};
+
+interface TowerProfile {
+  plain: number;
+  profiled: number;
+  rows: OpRow[];
+}
+
+async function nodeProfile(tower: TowerName): Promise<TowerProfile> {
+  const ort = await loadOrt('web');
+  const times = async (profile: boolean) => {
+    const sessions = await loadTowerSessions(ort, manifest, tower, 'int8', diskReader(FULL_DIR), {
+      sessionOptions: { enableProfiling: profile },
+    });
+    const runner = new TowerRunner(ort, sessions);
+    const out: number[] = [];
+    for (let i = 0; i <= RUNS; i++) {
+      const t0 = performance.now();
+      if (tower === 'image') await runner.run(IMAGE_INPUT, pixels, [1, 3, size, size]);
+      else await runner.run(TEXT_INPUT, BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
+      out.push(performance.now() - t0);
+    }
+    const printed = profile ? await endProfiling(sessions, stdoutCapture) : [];
+    for (const s of sessions) await s.release();
+    return { time: median(out.slice(1)), printed };
+  };
+  const plain = await times(false);
+  const profiled = await times(true);
+  return { plain: plain.time, profiled: profiled.time, rows: opTable(profiled.printed).rows };
+}
+
+async function workerdProfile(url: string, tower: TowerName): Promise<TowerProfile> {
+  const get = async (profile: boolean) => {
+    const q = new URLSearchParams({ tower, runs: String(RUNS + 1), ids: ids.join(','), size: String(size) });
+    if (!profile) q.set('profile', '0');
+    const res = await fetch(`${url}/?${q}`, { signal: AbortSignal.timeout(240_000) });
+    if (!res.ok) throw new Error(`profile worker: ${res.status} ${await res.text()}`);
+    const body = (await res.json()) as { times: number[]; profiles: string[] };
+    return { time: median(body.times.slice(1)), printed: body.profiles };
+  };
+  const plain = await get(false);
+  const profiled = await get(true);
+  return { plain: plain.time, profiled: profiled.time, rows: opTable(profiled.printed).rows };
+}
+
+const node: Partial<Record<TowerName, TowerProfile>> = {};
+for (const tower of ['image', 'text'] as const) {
+  log(`onnxruntime-web in Node: ${tower}`);
+  node[tower] = await nodeProfile(tower);
+}
+await seedR2(FULL_DIR, ['int8'], log);
+const workerd: Partial<Record<TowerName, TowerProfile>> = {};
+const dev = await startDev(
+  FULL_MODEL_ID,
+  8792,
+  [],
+  ['-c', 'bench/profile/wrangler.toml', '--persist-to', '.wrangler/state'],
+);
+try {
+  for (const tower of ['image', 'text'] as const) {
+    log(`onnxruntime-web in workerd: ${tower}`);
+    workerd[tower] = await workerdProfile(dev.url, tower);
+  }
+} finally {
+  await dev.stop();
+}
+
+const lines = [
+  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:profile\` (int8 towers of \`${FULL_MODEL_ID}\`, one thread, median of ${RUNS} warm runs; image ${size}×${size} synthetic pixels, text "a photo of a dog" = ${ids.length} tokens).`,
+  '',
+];
+for (const tower of ['image', 'text'] as const) {
+  const n = node[tower]!;
+  const w = workerd[tower]!;
+  const total = (rows: OpRow[]) => rows.reduce((a, r) => a + r.ms, 0);
+  const nt = total(n.rows);
+  const wt = total(w.rows);
+  lines.push(
+    `**${tower} tower**: run without the profiler: Node ${ms(n.plain)} ms, workerd ${ms(w.plain)} ms (${(w.plain / n.plain).toFixed(2)}×); with it: ${ms(n.profiled)} / ${ms(w.profiled)} ms.`,
+    '',
+    '| op type | nodes | Node ms | share | workerd ms | share | workerd / Node |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  const wBy = new Map(w.rows.map((r) => [r.op, r]));
+  for (const r of n.rows.filter((r) => r.ms / nt >= 0.002)) {
+    const wr = wBy.get(r.op);
+    lines.push(
+      `| ${r.op} | ${r.count} | ${ms(r.ms)} | ${((100 * r.ms) / nt).toFixed(1)} % | ${wr ? ms(wr.ms) : '—'} | ${wr ? ((100 * wr.ms) / wt).toFixed(1) : '—'} % | ${wr ? (wr.ms / r.ms).toFixed(2) : '—'}× |`,
+    );
+  }
+  lines.push(
+    `| all kernels | ${n.rows.reduce((a, r) => a + r.count, 0)} | ${ms(nt)} | | ${ms(wt)} | | ${(wt / nt).toFixed(2)}× |`,
+    '',
+  );
+}
+publishReport('bench-profile', lines.join('\n'));

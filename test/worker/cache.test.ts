@@ -1,0 +1,135 @@
+/** Repeated inputs answer from the embedding cache: the isolate's LRU and the real Workers Cache API of workerd. */
+import { env } from 'cloudflare:workers';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { cacheApiStore } from '../../src/adapters/workerd/cache-api-store.ts';
+import { decodeBase64 } from '../../src/contracts/base64.ts';
+import { labelsetKey } from '../../src/contracts/kv-keys.ts';
+import { EmbeddingCache, MemoryLru } from '../../src/model/embedding-cache.ts';
+import { buildApp } from '../../src/worker/build-app.ts';
+import { fixture, seedModel } from './seed.ts';
+
+/** A Worker context whose waitUntil work (cache writes) the test can wait for. */
+function context() {
+  const pending: Promise<unknown>[] = [];
+  const ctx = {
+    waitUntil: (p: Promise<unknown>) => pending.push(p),
+    passThroughOnException() {},
+    props: {},
+  } as unknown as ExecutionContext;
+  return { ctx, settled: () => Promise.all(pending.splice(0)) };
+}
+
+/** A fresh app (its own LRU) over the test bindings, with `vars` overriding wrangler.toml's. */
+function appWith(vars: Record<string, string> = {}) {
+  const app = buildApp({ ...env, ...vars } as typeof env);
+  const { ctx, settled } = context();
+  return async (path: string, init?: RequestInit) => {
+    const res = await app.fetch(new Request(`http://edge${path}`, init), env, ctx);
+    await res.clone().arrayBuffer();
+    await settled();
+    return res;
+  };
+}
+
+const text = (input: unknown, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify({ input }),
+});
+const image = (bytes: Uint8Array, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'image/jpeg', ...headers },
+  body: bytes as Uint8Array<ArrayBuffer>,
+});
+const timing = (res: Response, name: string) =>
+  Number(new RegExp(`${name};dur=([\\d.]+)`).exec(res.headers.get('server-timing') ?? '')?.[1] ?? Number.NaN);
+const embeddings = async (res: Response) =>
+  ((await res.json()) as { data: { embedding: number[] }[] }).data.map((d) => d.embedding);
+
+let jpeg: Uint8Array;
+beforeAll(async () => {
+  const manifest = await seedModel(env, 'tiny-st', 'tiny');
+  jpeg = await fixture(env, 'preprocess/grace_hopper.jpg');
+  const { zeroShot } = inject('reference');
+  await env.PROMPTS.put(labelsetKey('tiny', manifest.buildHash, 'int8', 'animals'), decodeBase64(zeroShot.blobBase64));
+});
+
+describe('embedding cache', () => {
+  it('answers a repeated text from the cache, without inference, with the same embedding', async () => {
+    const call = appWith();
+    const first = await call('/v1/embeddings', text('a photo of a lighthouse'));
+    expect(first.headers.get('x-cache')).toBe('miss');
+    expect(first.headers.get('server-timing')).toMatch(/infer;dur=/);
+    const second = await call('/v1/embeddings', text('a photo of a lighthouse'));
+    expect(second.headers.get('x-cache')).toBe('hit');
+    expect(second.headers.get('server-timing')).not.toMatch(/infer;dur=/);
+    expect(timing(second, 'total')).toBeLessThan(timing(first, 'total'));
+    expect(await embeddings(second)).toEqual(await embeddings(first));
+    // Another text, or the same one at another precision, is computed.
+    expect((await call('/v1/embeddings', text('a photo of a lamp'))).headers.get('x-cache')).toBe('miss');
+    const fp32 = await call('/v1/embeddings', {
+      ...text(''),
+      body: JSON.stringify({ input: 'a photo of a lighthouse', precision: 'fp32' }),
+    });
+    expect(fp32.headers.get('x-cache')).toBe('miss');
+  });
+
+  it('computes again on Cache-Control: no-cache, and a batch is a hit only when every input is cached', async () => {
+    const call = appWith();
+    await call('/v1/embeddings', text('a red bicycle'));
+    const fresh = await call('/v1/embeddings', text('a red bicycle', { 'cache-control': 'no-cache' }));
+    expect(fresh.headers.get('x-cache')).toBe('miss');
+    expect(fresh.headers.get('server-timing')).toMatch(/infer;dur=/);
+    const mixed = await call('/v1/embeddings', text(['a red bicycle', 'a blue bicycle']));
+    expect(mixed.headers.get('x-cache')).toBe('miss');
+    const [cachedRow] = await embeddings(mixed);
+    const alone = await embeddings(await call('/v1/embeddings', text('a red bicycle')));
+    expect(cachedRow).toEqual(alone[0]);
+    expect((await call('/v1/embeddings', text(['a blue bicycle', 'a red bicycle']))).headers.get('x-cache')).toBe(
+      'hit',
+    );
+  });
+
+  it('answers a repeated image from the Workers Cache API alone (no isolate LRU), and classify reuses it', async () => {
+    const call = appWith({ MEMORY_CACHE_ENTRIES: '0' });
+    const first = await call('/v1/images/embeddings', image(jpeg));
+    expect(first.headers.get('x-cache')).toBe('miss');
+    expect(first.headers.get('server-timing')).toMatch(/decode;dur=.*infer;dur=/);
+    // A new app has an empty LRU: only the Cache API can answer.
+    const other = appWith({ MEMORY_CACHE_ENTRIES: '0' });
+    const second = await other('/v1/images/embeddings', image(jpeg));
+    expect(second.headers.get('x-cache')).toBe('hit');
+    expect(second.headers.get('server-timing')).not.toMatch(/decode;dur=|infer;dur=/);
+    expect(await embeddings(second)).toEqual(await embeddings(first));
+    const classify = await other('/v1/classify?labelset=animals&top_k=2', image(jpeg));
+    expect(classify.status).toBe(200);
+    expect(classify.headers.get('x-cache')).toBe('hit');
+    expect(classify.headers.get('server-timing')).not.toMatch(/infer;dur=/);
+    // The EXIF orientation option changes the pixels, so it is part of the key.
+    expect((await other('/v1/images/embeddings?orientation=exif', image(jpeg))).headers.get('x-cache')).toBe('miss');
+  });
+
+  it('stores nothing when both tiers are off', async () => {
+    const call = appWith({ MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0' });
+    await call('/v1/embeddings', text('a quiet harbour'));
+    const again = await call('/v1/embeddings', text('a quiet harbour'));
+    expect(again.headers.get('x-cache')).toBeNull();
+    expect(again.headers.get('server-timing')).toMatch(/infer;dur=/);
+  });
+
+  it('refills the LRU from the Cache API and treats a row of the wrong length as a miss', async () => {
+    const lru = new MemoryLru(2);
+    const shared = cacheApiStore(await caches.open('edge-clip-test'), 60);
+    const cache = new EmbeddingCache([lru, shared]);
+    await shared.put('k1', Float32Array.of(1, 2, 3));
+    expect(await cache.get('k1', 3)).toEqual(Float32Array.of(1, 2, 3));
+    expect(lru.size).toBe(1);
+    expect(await cache.get('k1', 4)).toBeUndefined();
+    await cache.put('k2', Float32Array.of(4, 5, 6));
+    await cache.put('k3', Float32Array.of(7, 8, 9));
+    // Capacity 2: k1 (least recently used) left the LRU but is still in the Cache API.
+    expect(lru.size).toBe(2);
+    expect(await lru.get('k1')).toBeUndefined();
+    expect(await cache.get('k1', 3)).toEqual(Float32Array.of(1, 2, 3));
+  });
+});
