@@ -10,7 +10,7 @@ import { seedR2 } from '../scripts/seed-r2.ts';
 import { hostileCases } from '../test/helpers/crafted-images.ts';
 import { mib, ms, publishReport } from './stats.ts';
 import { PREPROCESS_FIXTURES } from './test-images.ts';
-import { startDev } from './workerd-server.ts';
+import { COMPUTE, startDev } from './workerd-server.ts';
 
 const MODEL_ID = 'convnext_large_d_320-random';
 await seedR2(join('model-shards', MODEL_ID), ['int8'], () => {});
@@ -27,7 +27,7 @@ const workerdRss = (): number =>
 const post = async (body: Uint8Array) => {
   const res = await fetch(`${dev.url}/v1/images/embeddings`, {
     method: 'POST',
-    headers: { 'content-type': 'image/*' },
+    headers: { 'content-type': 'image/*', ...COMPUTE },
     body: body as Uint8Array<ArrayBuffer>,
     signal: AbortSignal.timeout(60_000),
   });

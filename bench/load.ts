@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { seedR2 } from '../scripts/seed-r2.ts';
 import { median, ms, publishReport, quantile } from './stats.ts';
 import { PREPROCESS_FIXTURES } from './test-images.ts';
-import { startDev } from './workerd-server.ts';
+import { COMPUTE, startDev } from './workerd-server.ts';
 
 const MODEL_ID = 'convnext_large_d_320-random';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
@@ -47,11 +47,15 @@ async function timed(kind: Sample['kind'], path: string, init?: RequestInit): Pr
 const text = (i: number) =>
   timed('text', '/v1/embeddings', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...COMPUTE },
     body: JSON.stringify({ input: `a photo of a ${WORDS[i % WORDS.length]} ${WORDS[(i * 7) % WORDS.length]} ${i}` }),
   });
 const image = () =>
-  timed('image', '/v1/images/embeddings', { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg });
+  timed('image', '/v1/images/embeddings', {
+    method: 'POST',
+    headers: { 'content-type': 'image/jpeg', ...COMPUTE },
+    body: jpeg,
+  });
 
 try {
   log('warming up both towers');

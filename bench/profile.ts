@@ -3,7 +3,8 @@
  * in Node and in workerd (the same .wasm), on the same inputs; and the plain run time in both without the profiler.
  * Writes the tables into docs/PERFORMANCE.md between the bench-profile markers.
  */
-import fs from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { seedR2 } from '../scripts/seed-r2.ts';
 import type { TowerName } from '../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
@@ -13,10 +14,13 @@ import { loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
 import { diskReader, loadOrt } from '../tool/runtime/ort-runtimes.ts';
 import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
 import { type Capture, endProfiling, type OpRow, opTable, syntheticPixels } from './profile/ort-profile.ts';
-import { median, ms, publishReport } from './stats.ts';
+import { median, ms, publishReport, serverTiming } from './stats.ts';
+import { PREPROCESS_FIXTURES } from './test-images.ts';
 import { startDev } from './workerd-server.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** wrangler dev arguments that run the bench Worker against the R2 data `npm start` seeds. */
+const PROFILE_WORKER = ['-c', 'bench/profile/wrangler.toml', '--persist-to', '.wrangler/state'];
 const log = (l: string) => process.stderr.write(`[bench:profile] ${l}\n`);
 
 await ensureFullBuild();
@@ -111,6 +115,56 @@ try {
   await dev.stop();
 }
 
+// --- Cold start: a fresh isolate's first request against the bare parts of the same work -----------------------
+const jpeg = new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg')));
+const FIVE_WORDS = 'a photo of a dog';
+interface Cold {
+  wall: number;
+  server: number;
+  loadWall: number;
+  parts: Record<string, number>;
+}
+const cold: Partial<Record<TowerName, Cold>> = {};
+for (const tower of ['image', 'text'] as const) {
+  log(`cold ${tower}: first request of a fresh isolate`);
+  const service = await startDev(FULL_MODEL_ID, 8793);
+  let first: Omit<Cold, 'parts'>;
+  try {
+    const t0 = performance.now();
+    const res = await fetch(
+      `${service.url}${tower === 'image' ? '/v1/images/embeddings' : '/v1/embeddings'}`,
+      tower === 'image'
+        ? { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg }
+        : {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ input: FIVE_WORDS }),
+          },
+    );
+    await res.arrayBuffer();
+    const wall = performance.now() - t0;
+    if (!res.ok) throw new Error(`cold ${tower}: ${res.status}`);
+    const models = (await (await fetch(`${service.url}/v1/models`)).json()) as {
+      data: { loads: { wallMs: number }[] }[];
+    };
+    first = { wall, server: serverTiming(res, 'total'), loadWall: models.data[0].loads[0].wallMs };
+  } finally {
+    await service.stop();
+  }
+  log(`cold ${tower}: bare parts in a fresh isolate`);
+  const bench = await startDev(FULL_MODEL_ID, 8794, [], PROFILE_WORKER);
+  try {
+    const res = await fetch(`${bench.url}/bare?tower=${tower}&text=${encodeURIComponent(FIVE_WORDS)}`, {
+      method: 'POST',
+      body: tower === 'image' ? jpeg : new Uint8Array(),
+    });
+    if (!res.ok) throw new Error(`bare ${tower}: ${res.status} ${await res.text()}`);
+    cold[tower] = { ...first, parts: (await res.json()) as Record<string, number> };
+  } finally {
+    await bench.stop();
+  }
+}
+
 const lines = [
   `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:profile\` (int8 towers of \`${FULL_MODEL_ID}\`, one thread, median of ${RUNS} warm runs; image ${size}×${size} synthetic pixels, text "a photo of a dog" = ${ids.length} tokens).`,
   '',
@@ -137,6 +191,20 @@ for (const tower of ['image', 'text'] as const) {
   lines.push(
     `| all kernels | ${n.rows.reduce((a, r) => a + r.count, 0)} | ${ms(nt)} | | ${ms(wt)} | | ${(wt / nt).toFixed(2)}× |`,
     '',
+  );
+}
+lines.push(
+  '**Cold start** (fresh isolate, first request; the bare parts measured one after another in another fresh isolate):',
+  '',
+  '| tower | first request (server) | wall clock | tower load (reads + sha256 + create, overlapped) | request work | read | sha256 | create | first run | sum of bare parts | first request / sum |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+);
+for (const tower of ['image', 'text'] as const) {
+  const c = cold[tower]!;
+  const p = c.parts;
+  const sum = Object.values(p).reduce((a, b) => a + b, 0);
+  lines.push(
+    `| ${tower} | ${ms(c.server)} ms | ${ms(c.wall)} ms | ${ms(c.loadWall)} ms | ${ms(p.request)} ms | ${ms(p.read)} ms | ${ms(p.sha256)} ms | ${ms(p.create)} ms | ${ms(p.run)} ms | ${ms(sum)} ms | ${(c.server / sum).toFixed(2)}× |`,
   );
 }
 publishReport('bench-profile', lines.join('\n'));

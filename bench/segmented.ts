@@ -12,7 +12,7 @@ import { ensureSegmentedBuild } from '../scripts/segmented-build.ts';
 import { readManifest } from '../tool/runtime/local-build.ts';
 import { median, mib, ms, publishReport } from './stats.ts';
 import { PREPROCESS_FIXTURES } from './test-images.ts';
-import { type DevServer, startDev } from './workerd-server.ts';
+import { COMPUTE, type DevServer, startDev } from './workerd-server.ts';
 
 const SHARDS = 'model-shards';
 const SINGLE = 'convnext_large_d_320-random';
@@ -39,7 +39,7 @@ const image = (s: DevServer) =>
   timed(() =>
     fetch(`${s.url}/v1/images/embeddings`, {
       method: 'POST',
-      headers: { 'content-type': 'image/jpeg' },
+      headers: { 'content-type': 'image/jpeg', ...COMPUTE },
       body: jpeg as Uint8Array<ArrayBuffer>,
     }),
   );
@@ -47,7 +47,7 @@ const text = (s: DevServer, input: string | string[] = 'a photo of a dog') =>
   timed(() =>
     fetch(`${s.url}/v1/embeddings`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...COMPUTE },
       body: JSON.stringify({ input }),
     }),
   );

@@ -44,3 +44,7 @@ export function publishReport(name: string, report: string, doc = 'docs/PERFORMA
   );
   process.stderr.write(`updated ${doc}\n`);
 }
+
+/** A duration from a response's Server-Timing header (NaN when absent). */
+export const serverTiming = (res: Response, name: string): number =>
+  Number(new RegExp(`${name};dur=([\\d.]+)`).exec(res.headers.get('server-timing') ?? '')?.[1] ?? Number.NaN);

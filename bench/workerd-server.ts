@@ -1,6 +1,9 @@
 /** Starts `wrangler dev` (the real workerd) for a benchmark and stops it with its whole process group. */
 import { spawnWranglerDev } from '../scripts/wrangler-dev.ts';
 
+/** Headers that make a request compute: the embedding cache would otherwise answer the benchmarks' repeated inputs. */
+export const COMPUTE = { 'cache-control': 'no-cache' };
+
 export interface DevServer {
   url: string;
   stop(): Promise<void>;

@@ -1,13 +1,18 @@
 /**
  * A bench-only Worker (`npm run bench:profile`): loads one int8 tower from the local R2 bucket with onnxruntime's
  * profiler on (or off: `profile=0`) and answers `GET /?tower=image|text&runs=N&ids=…` with the run times and the
- * profiler's printed events, so that workerd's op table can be set beside Node's. Never deployed: the service Worker has no profiling code.
+ * profiler's printed events, so that workerd's op table can be set beside Node's; and `POST /bare` (below). Never
+ * deployed: the service Worker has no profiling code.
  */
+import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
 import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import type { TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
+import { initJpegDecoder } from '../../src/model/image/decode-jpeg.ts';
+import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { loadTowerSessions } from '../../src/model/load-tower.ts';
+import { ClipTokenizer } from '../../src/model/tokenizer.ts';
 import { TowerRunner } from '../../src/model/tower-runner.ts';
 import { endProfiling, routeConsoleLog, syntheticPixels } from './ort-profile.ts';
 
@@ -36,10 +41,74 @@ function runner(env: Env, tower: TowerName, profile: boolean): Promise<TowerRunn
   return r;
 }
 
+/**
+ * The bare parts of a cold request, one after another with nothing overlapped, in a fresh isolate: the request's own
+ * work (decode + preprocess the posted image, or load the tokenizer and tokenize), read every file of the tower from
+ * R2, sha256 them, create the sessions from those bytes, first run. A cold request is measured against their sum.
+ */
+async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: string): Promise<Record<string, number>> {
+  const parts: Record<string, number> = {};
+  const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      parts[name] = (parts[name] ?? 0) + performance.now() - t0;
+    }
+  };
+  const get = async (file: string) => {
+    const obj = await env.MODELS.get(`${env.MODEL_ID}/${file}`);
+    if (!obj) throw new Error(`${file} is not in R2`);
+    return new Uint8Array(await obj.arrayBuffer());
+  };
+  const m = await r2Files(env.MODELS, env.MODEL_ID).manifest();
+  const size = m.preprocess.size;
+  const pixels = new Float32Array(3 * size * size);
+  let ids: number[] = [];
+  if (tower === 'image') {
+    await initJpegDecoder(mozjpegWasm);
+    await time('request', () => preprocessImage(image, m.preprocess, pixels));
+  } else {
+    await time('request', async () => {
+      ids = (await ClipTokenizer.fromGzip(await get(m.tokenizer.vocab.file), m.tokenizer)).tokenize(text).ids;
+    });
+  }
+  const ort = workerdOrt();
+  const sessions = [];
+  for (const segment of m.towers[tower].int8!.segments) {
+    const graph = await time('read', () => get(segment.graph.file));
+    const pieces = [graph];
+    const externalData: { path: string; data: Uint8Array }[] = [];
+    for (const e of segment.externalData) {
+      const whole = new Uint8Array(e.bytes);
+      for (const shard of e.shards) {
+        const bytes = await time('read', () => get(shard.file));
+        whole.set(bytes, shard.offset);
+        pieces.push(bytes);
+      }
+      externalData.push({ path: e.location, data: whole });
+    }
+    for (const p of pieces) await time('sha256', () => crypto.subtle.digest('SHA-256', p));
+    sessions.push(await time('create', () => ort.InferenceSession.create(graph, { externalData })));
+  }
+  const runner = new TowerRunner(ort, sessions);
+  await time('run', () =>
+    tower === 'image'
+      ? runner.run(IMAGE_INPUT, pixels, [1, 3, size, size])
+      : runner.run(TEXT_INPUT, BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+  );
+  return parts;
+}
+
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === '/healthz') return new Response('ok');
+    if (url.pathname === '/bare') {
+      const tower = url.searchParams.get('tower') === 'text' ? 'text' : 'image';
+      const body = new Uint8Array(await request.arrayBuffer());
+      return Response.json(await bareParts(env, tower, body, url.searchParams.get('text') ?? ''));
+    }
     const profile = url.searchParams.get('profile') !== '0';
     const tower = url.searchParams.get('tower') === 'text' ? 'text' : 'image';
     const runs = Math.min(20, Math.max(1, Number(url.searchParams.get('runs') ?? 3)));

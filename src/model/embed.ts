@@ -1,11 +1,12 @@
 /** The two pipelines, transformers.js-style: processor → tower → post-processing (L2 normalization). */
-import type { Precision } from '../contracts/manifest.ts';
+import type { Precision, TowerName } from '../contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../contracts/tensors.ts';
 import { imageCacheKey, RequestCache, textCacheKey } from './embedding-cache.ts';
 import { normalizationTable, type PreprocessOptions, preprocessImage } from './image/preprocess-image.ts';
 import type { ModelService } from './model-service.ts';
 import { l2NormalizeRows } from './postprocess.ts';
 import { packIds } from './text-batch.ts';
+import type { TowerExecutor } from './tower-runner.ts';
 
 /** Where the phases of a request spent their time (Server-Timing). */
 export interface Timing {
@@ -36,17 +37,19 @@ export async function embedTexts(
   timing: Timing,
   cache: RequestCache = NO_CACHE,
 ): Promise<TextEmbeddings> {
-  const tokenizer = await timing.measure('fetch', () => models.tokenizer());
-  const tokenized = await timing.measure('tokenize', () => texts.map((t) => tokenizer.tokenize(t)));
   const m = await models.manifest();
   const dim = m.embedDim;
   const out = new Float32Array(texts.length * dim);
   const { keys, misses } = await lookupAll(cache, timing, texts, (t) => textCacheKey(m, precision, t), dim, out);
-  if (misses.length > 0) {
-    const runner = await timing.measure('fetch', () => models.tower('text', precision));
+  // The tower loads (on a cold isolate) while the tokenizer loads and tokenizes.
+  const runner = misses.length > 0 ? startLoad(models, 'text', precision) : undefined;
+  const tokenizer = await timing.measure('fetch', () => models.tokenizer());
+  const tokenized = await timing.measure('tokenize', () => texts.map((t) => tokenizer.tokenize(t)));
+  if (runner) {
     // Only the tokens up to EOT: the causal text graph gives the same features as padding to 77, at a fraction of the cost.
     const { data, dims } = packIds(misses.map((i) => tokenized[i].ids));
-    const rows = await timing.measure('infer', () => runner.run(TEXT_INPUT, data, dims));
+    const tower = await timing.measure('fetch', () => runner);
+    const rows = await timing.measure('infer', () => tower.run(TEXT_INPUT, data, dims));
     storeAll(cache, misses, keys, rows, dim, out);
   }
   return {
@@ -55,6 +58,13 @@ export async function embedTexts(
     tokens: tokenized.map((t) => t.ids.length),
     truncated: tokenized.flatMap((t, i) => (t.truncated ? [i] : [])),
   };
+}
+
+/** Starts loading a tower now, to overlap the request's own work; a failure surfaces where it is awaited. */
+function startLoad(models: ModelService, tower: TowerName, precision: Precision): Promise<TowerExecutor> {
+  const loading = models.tower(tower, precision);
+  loading.catch(() => undefined);
+  return loading;
 }
 
 /** Fills `out` with cached rows; returns every input's key and the indices still to compute. */
@@ -123,6 +133,8 @@ export async function embedImages(
     dim,
     out,
   );
+  // The tower loads (on a cold isolate) while the images decode.
+  const runner = misses.length > 0 ? startLoad(models, 'image', precision) : undefined;
   const plane = 3 * cfg.size * cfg.size;
   // Decode everything first, so that a bad image fails the request before any inference is spent.
   const pixels = new Float32Array(plane * misses.length);
@@ -131,16 +143,13 @@ export async function embedImages(
     timing.add('decode', r.decodeMs);
     timing.add('preprocess', r.resizeMs);
   }
-  if (misses.length > 0) {
-    const runner = await timing.measure('fetch', () => models.tower('image', precision));
+  if (runner) {
+    const tower = await timing.measure('fetch', () => runner);
     const rows = new Float32Array(misses.length * dim);
     // One image per run: batching buys little on one CPU thread and multiplies activation memory.
     for (let k = 0; k < misses.length; k++) {
       const input = pixels.subarray(k * plane, (k + 1) * plane);
-      rows.set(
-        await timing.measure('infer', () => runner.run(IMAGE_INPUT, input, [1, 3, cfg.size, cfg.size])),
-        k * dim,
-      );
+      rows.set(await timing.measure('infer', () => tower.run(IMAGE_INPUT, input, [1, 3, cfg.size, cfg.size])), k * dim);
     }
     storeAll(cache, misses, keys, rows, dim, out);
   }

@@ -47,22 +47,30 @@ export async function verifiedRead(
   return data;
 }
 
-/** Runs `tasks` with at most `limit` in flight. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
+/** Runs at most `n` tasks at once, the others in arrival order; one limiter can be shared by several loads. */
+export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+
+export function limiter(n: number): Limiter {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    // A finished task hands its slot straight to the next waiter, so no newcomer can slip in between.
+    if (active < n) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 export interface LoadTowerOptions {
+  /** Files read at once (default 4); ignored when `limit` is given. */
   concurrency?: number;
+  limit?: Limiter;
   sessionOptions?: InferenceSession.SessionOptions;
   timings?: LoadTimings;
 }
@@ -79,10 +87,11 @@ export async function loadSegmentSession(
   const reads = segment.externalData.flatMap((e, i) =>
     e.shards.map((ref) => ({ ref, into: wholes[i]?.subarray(ref.offset, ref.offset + ref.bytes) })),
   );
-  const [graph, ...parts] = await mapLimit(
-    [{ ref: segment.graph, into: undefined }, ...reads],
-    options.concurrency ?? 4,
-    (r) => verifiedRead(read, r.ref, options.timings, r.into),
+  const limit = options.limit ?? limiter(options.concurrency ?? 4);
+  const [graph, ...parts] = await Promise.all(
+    [{ ref: segment.graph, into: undefined }, ...reads].map((r) =>
+      limit(() => verifiedRead(read, r.ref, options.timings, r.into)),
+    ),
   );
   let k = 0;
   const externalData = segment.externalData.map((e, i) => {
@@ -103,7 +112,10 @@ export function towerBuild(manifest: ModelManifest, tower: TowerName, precision:
   return build;
 }
 
-/** One session per segment, in order. */
+/**
+ * One session per segment, in order. All segments load at once under one limit on files in flight, and each
+ * segment's session is created as soon as its own files are in, while later segments are still arriving.
+ */
 export async function loadTowerSessions(
   ort: OrtModule,
   manifest: ModelManifest,
@@ -112,8 +124,16 @@ export async function loadTowerSessions(
   read: ReadFile,
   options: LoadTowerOptions = {},
 ): Promise<InferenceSession[]> {
-  const sessions: InferenceSession[] = [];
-  for (const segment of towerBuild(manifest, tower, precision).segments)
-    sessions.push(await loadSegmentSession(ort, segment, read, options));
+  const shared = { ...options, limit: options.limit ?? limiter(options.concurrency ?? 4) };
+  const settled = await Promise.allSettled(
+    towerBuild(manifest, tower, precision).segments.map((segment) => loadSegmentSession(ort, segment, read, shared)),
+  );
+  const failed = settled.find((r) => r.status === 'rejected');
+  const sessions = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (failed) {
+    // A tower is usable whole or not at all: free the segments that did load.
+    await Promise.all(sessions.map((s) => s.release().catch(() => undefined)));
+    throw failed.reason;
+  }
   return sessions;
 }

@@ -19,6 +19,8 @@ export interface ModelServiceDeps {
 }
 
 export interface TowerLoadStats extends LoadTimings {
+  /** From the start of the load to the sessions being ready (reads, hashing and creation overlap). */
+  wallMs: number;
   tower: TowerName;
   precision: Precision;
   files: number;
@@ -85,6 +87,7 @@ export class ModelService {
     if (remote) return Promise.resolve(remote);
     const key = `${tower}/${precision}`;
     const loading = this.towers.get(key, async () => {
+      const t0 = performance.now();
       const m = await this.manifest();
       const timings: LoadTimings = { fetchMs: 0, verifyMs: 0, createMs: 0 };
       const sessions = await loadTowerSessions(this.deps.ort, m, tower, precision, this.deps.read, {
@@ -98,6 +101,7 @@ export class ModelService {
         tower,
         precision,
         ...timings,
+        wallMs: performance.now() - t0,
         files: shards.length + segments.length,
         bytes: shards.reduce((a, s) => a + s.bytes, 0),
       });

@@ -1,8 +1,11 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
+import { limiter, loadTowerSessions, type ReadFile } from '../../../src/model/load-tower.ts';
+import type { OrtModule } from '../../../src/model/ort-types.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
 import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
+import { diskReader, loadOrt } from '../../../tool/runtime/ort-runtimes.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, rowCosines, tinyImages } from '../../helpers/fixtures.ts';
 import { TEST_CACHE, TINY, TINY_ST, VOCAB } from '../../helpers/paths.ts';
@@ -59,4 +62,77 @@ describe('build --segments', () => {
       }
     },
   );
+});
+
+describe('loading a segmented tower', () => {
+  it('reads every segment at once under one limit on files in flight', async () => {
+    const m = readManifest(SEGMENTED);
+    const ort = await loadOrt('web');
+    const disk = diskReader(SEGMENTED);
+    let inFlight = 0;
+    let most = 0;
+    const read: ReadFile = async (ref, into) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        await new Promise((r) => setTimeout(r, 5));
+        return await disk(ref, into);
+      } finally {
+        inFlight--;
+      }
+    };
+    const sessions = await loadTowerSessions(ort, m, 'text', 'int8', read, { concurrency: 3 });
+    expect(sessions).toHaveLength(m.towers.text.int8!.segments.length);
+    expect(most).toBe(3);
+    for (const s of sessions) await s.release();
+  });
+
+  it('fails whole when one segment fails, and frees the sessions of the others', async () => {
+    const m = readManifest(SEGMENTED);
+    const ort = await loadOrt('web');
+    const disk = diskReader(SEGMENTED);
+    const segments = m.towers.image.int8!.segments;
+    const broken = segments[segments.length - 1].graph.file;
+    const created: string[] = [];
+    const released: string[] = [];
+    const counting = {
+      ...ort,
+      InferenceSession: {
+        create: async (...args: Parameters<typeof ort.InferenceSession.create>) => {
+          const s = await ort.InferenceSession.create(...args);
+          const id = `s${created.length}`;
+          created.push(id);
+          const release = s.release.bind(s);
+          s.release = () => {
+            released.push(id);
+            return release();
+          };
+          return s;
+        },
+      },
+    } as OrtModule;
+    const read: ReadFile = (ref, into) =>
+      ref.file === broken ? Promise.reject(new Error('storage went away')) : disk(ref, into);
+    await expect(loadTowerSessions(counting, m, 'image', 'int8', read)).rejects.toThrow('storage went away');
+    expect(created.length).toBe(segments.length - 1);
+    expect(released.sort()).toEqual(created.sort());
+  });
+
+  it('the limiter hands a finished slot to the next task in arrival order', async () => {
+    const limit = limiter(2);
+    const started: number[] = [];
+    let running = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 7 }, (_, i) =>
+        limit(async () => {
+          started.push(i);
+          most = Math.max(most, ++running);
+          await new Promise((r) => setTimeout(r, 2 + ((i * 3) % 5)));
+          running--;
+        }),
+      ),
+    );
+    expect(most).toBe(2);
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
 });
