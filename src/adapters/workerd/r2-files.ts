@@ -14,24 +14,30 @@ export interface R2Files {
 const hex = (digest: ArrayBuffer) =>
   Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 
+/** Bytes asked for per read: R2's default chunks are small, and each read is a trip through the event loop. */
+const READ_BYTES = 1 << 20;
+
 /**
- * Copies a body chunk by chunk into `into` (sized from the object's metadata), so no whole-object copy exists, and
- * hashes each chunk as it arrives (workerd's DigestStream): the sha256 is ready when the last byte is, instead of
- * costing a pass over the whole shard afterwards.
+ * Copies a body into `into` (sized from the object's metadata) through one reused 1 MiB buffer, so no whole-object
+ * copy exists, and hashes each piece as it arrives (workerd's DigestStream): the sha256 is ready when the last byte
+ * is. Reads go through a BYOB reader: the default reader's small chunks made a 36 MB file cost ~5× a plain read.
  */
 async function streamInto(body: ReadableStream<Uint8Array>, into: Uint8Array): Promise<FileBytes> {
-  const reader = body.getReader();
+  const reader = body.getReader({ mode: 'byob' });
   const digest = new crypto.DigestStream('SHA-256');
   const hasher = digest.getWriter();
+  let scratch = new Uint8Array(READ_BYTES);
   let at = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+      const { done, value } = await reader.read(scratch);
+      if (done || !value) break;
       if (at + value.length > into.length) throw new Error(`object is longer than its ${into.length} bytes`);
       into.set(value, at);
       at += value.length;
       await hasher.write(value);
+      // The read transferred the buffer into `value`; reuse it whole for the next read.
+      scratch = new Uint8Array(value.buffer);
     }
     if (at !== into.length) throw new Error(`object ended after ${at} of ${into.length} bytes`);
     await hasher.close();
@@ -49,11 +55,12 @@ export function r2Files(bucket: R2Bucket, prefix: string, retries = 2): R2Files 
       let obj: R2ObjectBody | null;
       try {
         obj = await bucket.get(`${prefix}/${name}`);
-        // A size other than the caller expects is read whole, for verifiedRead to report.
+        // A whole file (or a size other than the caller expects, for verifiedRead to report) is read natively in one
+        // piece: a JS loop over its chunks measured 3× slower for a tower's shards.
         if (obj)
-          return into && obj.size !== into.length
-            ? { bytes: new Uint8Array(await obj.arrayBuffer()) }
-            : await streamInto(obj.body, into ?? new Uint8Array(obj.size));
+          return into && obj.size === into.length
+            ? await streamInto(obj.body, into)
+            : { bytes: new Uint8Array(await obj.arrayBuffer()) };
       } catch (e) {
         if (attempt < retries) continue;
         throw new EdgeClipError(
