@@ -26,12 +26,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const timing = new ServerTiming();
     c.set('deps', deps);
     c.set('timing', timing);
-    // `Cache-Control: no-cache` (or no-store) computes afresh; the fresh result still refreshes the cache.
-    const refresh = /no-cache|no-store/i.test(c.req.header('cache-control') ?? '');
-    const cache = new RequestCache(deps.embeddingCache, !refresh, deferrer(c));
+    // `Cache-Control: no-cache` computes afresh and refreshes the cache; `no-store` neither reads nor stores.
+    const directives = c.req.header('cache-control') ?? '';
+    const mode = /no-store/i.test(directives) ? 'bypass' : /no-cache/i.test(directives) ? 'refresh' : 'use';
+    const cache = new RequestCache(deps.embeddingCache, mode, deferrer(c));
     c.set('cache', cache);
     await next();
-    if (cache.status) c.header('x-cache', cache.status);
+    if (cache.status && c.res.ok) c.header('x-cache', cache.status);
     if (!timing.empty)
       c.header('server-timing', `${timing.header()}, total;dur=${(performance.now() - started).toFixed(1)}`);
     // Label every answer of a random-weight build, so its numbers are never mistaken for CLIP's.

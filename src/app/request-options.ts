@@ -129,6 +129,8 @@ export async function withFallback<T>(
   } catch (e) {
     if (!(e instanceof EdgeClipError && UNSERVABLE.has(e.code)) || fallback !== 'int8' || precision === 'int8') throw e;
     c.header('x-degraded', e.message);
+    // X-Cache describes the answer given, not the attempt that failed.
+    c.get('cache').reset();
     return { result: await fn('int8'), precision: 'int8', degraded: true };
   }
 }

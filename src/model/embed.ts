@@ -15,7 +15,7 @@ export interface Timing {
 }
 
 /** Used where a caller passes no cache (prompt encoding has its own KV cache): never reads, never stores. */
-const NO_CACHE = new RequestCache(undefined, false);
+const NO_CACHE = new RequestCache(undefined);
 
 export interface Embeddings {
   /** [rows, dim], L2-normalized unless `raw` was asked for. */

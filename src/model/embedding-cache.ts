@@ -43,7 +43,8 @@ export class EmbeddingCache {
 
   async get(key: string, dim: number): Promise<Float32Array | undefined> {
     for (let t = 0; t < this.tiers.length; t++) {
-      const v = await this.tiers[t].get(key);
+      // A tier that fails to answer is a miss: the cache may slow a request down, never fail it.
+      const v = await this.tiers[t].get(key).catch(() => undefined);
       // A value of another length (an entry written by a build with the same key scheme gone wrong) is a miss.
       if (!v || v.length !== dim) continue;
       await Promise.all(this.tiers.slice(0, t).map((earlier) => earlier.put(key, v)));
@@ -57,7 +58,14 @@ export class EmbeddingCache {
   }
 }
 
-const buildPart = (m: ModelManifest, precision: Precision) => `${m.modelId}/${m.buildHash}/${precision}`;
+/**
+ * Bump when decoding, preprocessing or tokenizing change what a given input yields: the build hash covers the
+ * weights and vocabulary, not this code, and the Cache API keeps entries across deploys.
+ */
+const CACHE_SCHEMA = 'v1';
+
+const buildPart = (m: ModelManifest, precision: Precision) =>
+  [CACHE_SCHEMA, m.modelId, m.buildHash, precision].map(encodeURIComponent).join('/');
 
 export async function imageCacheKey(
   m: ModelManifest,
@@ -65,16 +73,19 @@ export async function imageCacheKey(
   bytes: Uint8Array,
   orientation: string,
 ): Promise<string> {
-  return `${buildPart(m, precision)}/image/${orientation}/${await sha256Hex(bytes)}`;
+  return `${buildPart(m, precision)}/image/${encodeURIComponent(orientation)}/${await sha256Hex(bytes)}`;
 }
 
 export async function textCacheKey(m: ModelManifest, precision: Precision, text: string): Promise<string> {
   return `${buildPart(m, precision)}/text/${await sha256Hex(new TextEncoder().encode(text))}`;
 }
 
+/** What a request allows: `use` (read and store), `refresh` (Cache-Control: no-cache), `bypass` (no-store). */
+export type CacheMode = 'use' | 'refresh' | 'bypass';
+
 /**
- * One request's view of the cache: whether it may read (a client's `Cache-Control: no-cache` refreshes instead),
- * where writes go (after the response, through `defer`), and what happened, for `X-Cache`.
+ * One request's view of the cache: whether it may read and store, where writes go (after the response, through
+ * `defer`), and what happened, for `X-Cache`.
  */
 export class RequestCache {
   hits = 0;
@@ -82,23 +93,29 @@ export class RequestCache {
 
   constructor(
     private readonly cache: EmbeddingCache | undefined,
-    private readonly read: boolean,
+    private readonly mode: CacheMode = 'use',
     private readonly defer: (work: Promise<unknown>) => void = () => undefined,
   ) {}
+
+  /** Forgets what an abandoned attempt (an fp32 try before its int8 fallback) looked up. */
+  reset(): void {
+    this.hits = 0;
+    this.misses = 0;
+  }
 
   get enabled(): boolean {
     return this.cache !== undefined;
   }
 
   async lookup(key: string, dim: number): Promise<Float32Array | undefined> {
-    const v = this.cache && this.read ? await this.cache.get(key, dim) : undefined;
+    const v = this.cache && this.mode === 'use' ? await this.cache.get(key, dim) : undefined;
     if (v) this.hits++;
     else this.misses++;
     return v;
   }
 
   store(key: string, value: Float32Array): void {
-    if (!this.cache || key === undefined) return;
+    if (!this.cache || this.mode === 'bypass') return;
     // A failed cache write costs a later recomputation, never this request.
     this.defer(this.cache.put(key, value).catch(() => undefined));
   }

@@ -109,6 +109,19 @@ describe('embedding cache', () => {
     expect((await other('/v1/images/embeddings?orientation=exif', image(jpeg))).headers.get('x-cache')).toBe('miss');
   });
 
+  it('Cache-Control: no-store neither reads nor stores', async () => {
+    const call = appWith();
+    const first = await call('/v1/embeddings', text('a paper boat', { 'cache-control': 'no-store' }));
+    expect(first.headers.get('x-cache')).toBe('miss');
+    expect((await call('/v1/embeddings', text('a paper boat'))).headers.get('x-cache')).toBe('miss');
+    expect((await call('/v1/embeddings', text('a paper boat'))).headers.get('x-cache')).toBe('hit');
+    expect(
+      (await call('/v1/embeddings', text('a paper boat', { 'cache-control': 'no-store' }))).headers.get(
+        'server-timing',
+      ),
+    ).toMatch(/infer;dur=/);
+  });
+
   it('stores nothing when both tiers are off', async () => {
     const call = appWith({ MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0' });
     await call('/v1/embeddings', text('a quiet harbour'));
@@ -131,5 +144,13 @@ describe('embedding cache', () => {
     expect(lru.size).toBe(2);
     expect(await lru.get('k1')).toBeUndefined();
     expect(await cache.get('k1', 3)).toEqual(Float32Array.of(1, 2, 3));
+  });
+
+  it('treats a tier that fails to answer as a miss, never as a failed request', async () => {
+    const lru = new MemoryLru(4);
+    const down = { get: () => Promise.reject(new Error('cache unavailable')), put: async () => undefined };
+    await lru.put('k', Float32Array.of(1, 2));
+    expect(await new EmbeddingCache([down, lru]).get('k', 2)).toEqual(Float32Array.of(1, 2));
+    expect(await new EmbeddingCache([down]).get('k', 2)).toBeUndefined();
   });
 });
