@@ -43,15 +43,26 @@ export class DynamicBatcher {
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
-    // One batch at a time on the device; the next one gathers while this one runs.
-    this.running = this.running.then(() => this.run(batch));
+    while (this.queue.length > 0) {
+      // Whole requests up to maxBatch rows (a single larger request runs alone): a batch never exceeds maxBatch.
+      let rows = this.queue[0].dims[0];
+      let take = 1;
+      while (take < this.queue.length && rows + this.queue[take].dims[0] <= this.maxBatch)
+        rows += this.queue[take++].dims[0];
+      const batch = this.queue.splice(0, take);
+      // One batch at a time on the device; the next one gathers while this one runs.
+      this.running = this.running.then(() => this.run(batch));
+      const waiting = this.queue.reduce((a, p) => a + p.dims[0], 0);
+      if (waiting > 0 && waiting < this.maxBatch) {
+        this.timer = setTimeout(() => this.flush(), this.windowMs);
+        return;
+      }
+    }
   }
 
   private async run(batch: Pending[]): Promise<void> {
-    this.stats.inferenceCount += batch.length;
+    // Triton counts inferences in rows: a request of 10 rows is 10 inferences, one execution.
+    this.stats.inferenceCount += batch.reduce((a, p) => a + p.dims[0], 0);
     this.stats.executionCount++;
     try {
       const rows = batch.reduce((a, p) => a + p.dims[0], 0);

@@ -67,14 +67,17 @@ export class OriginClient {
     throw this.unavailable(`the GPU origin failed: ${reason}`, lastError);
   }
 
-  /** Server ready and both tower models ready (GET /v2/health/ready, /v2/models/{m}/ready). */
+  /**
+   * Server ready and both tower models ready (GET /v2/health/ready, /v2/models/{m}/ready). Probes go around the
+   * circuit breaker: a readiness poll must neither open the circuit nor use up its half-open trial request.
+   */
   async ready(): Promise<boolean> {
     try {
       const paths = [
         '/v2/health/ready',
         ...(['image', 'text'] as const).map((t) => `/v2/models/${originModelName(this.config.modelPrefix, t)}/ready`),
       ];
-      for (const path of paths) if (!(await this.request(path, { headers: this.headers() })).ok) return false;
+      for (const path of paths) if (!(await this.attempt(path, { headers: this.headers() })).ok) return false;
       return true;
     } catch {
       return false;
