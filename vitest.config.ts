@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { workersProject } from './test/worker/vitest.config.ts';
 
 export default defineConfig({
   test: {
@@ -16,7 +17,19 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
         },
       },
-      { extends: './test/worker/vitest.config.ts', test: { sequence: { groupOrder: 1 } } },
+      // Inside workerd, split so that each group gets a workerd process of its own (see test/worker/vitest.config.ts);
+      // the groups run one after another.
+      ...[
+        ['workers-input', ['hostile-input', 'bad-input', 'preprocess']],
+        ['workers-loading', ['loading', 'segments', 'origin']],
+        ['workers-api', ['embeddings', 'classify', 'cache']],
+      ].map(([name, files], i) =>
+        workersProject(
+          name as string,
+          (files as string[]).map((f) => `test/worker/${f}.test.ts`),
+          i + 1,
+        ),
+      ),
     ],
   },
 });
