@@ -1,5 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import { workersProject } from './test/worker/vitest.config.ts';
 
 export default defineConfig({
   test: {
@@ -17,19 +16,7 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
         },
       },
-      // Inside workerd, split so that each group gets a workerd process of its own (see test/worker/vitest.config.ts);
-      // the groups run one after another.
-      ...[
-        ['workers-input', ['hostile-input', 'bad-input', 'preprocess']],
-        ['workers-loading', ['loading', 'segments', 'origin']],
-        ['workers-api', ['embeddings', 'classify', 'cache']],
-      ].map(([name, files], i) =>
-        workersProject(
-          name as string,
-          (files as string[]).map((f) => `test/worker/${f}.test.ts`),
-          i + 1,
-        ),
-      ),
+      { extends: './test/worker/vitest.config.ts', test: { sequence: { groupOrder: 1 } } },
     ],
   },
 });

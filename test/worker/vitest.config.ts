@@ -13,45 +13,37 @@ const ROOTS: Record<string, string> = {
   tiny: resolve(ROOT, 'test/fixtures/tiny'),
 };
 
-/**
- * A workerd test project over `include`. The suite is split into several, each with a workerd process of its own:
- * workerd 2026-04-26's V8 was caught live-locking (docs/RELIABILITY.md) after a process had run several heavy files.
- */
-export const workersProject = (name: string, include: string[], groupOrder = 0) =>
-  defineProject({
-    root: ROOT,
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
-        miniflare: {
-          bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token' },
-          // Test-only binding: lets tests inside workerd read build outputs and fixtures from disk to seed R2.
-          serviceBindings: {
-            async FIXTURES(request: Request) {
-              const [root, ...rest] = new URL(request.url).pathname.slice(1).split('/');
-              const base = ROOTS[root];
-              if (!base || rest.some((p) => p === '..')) return new Response('not found', { status: 404 });
-              try {
-                return new Response(await readFile(resolve(base, ...rest)));
-              } catch {
-                return new Response('not found', { status: 404 });
-              }
-            },
+export default defineProject({
+  root: ROOT,
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
+      miniflare: {
+        bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token' },
+        // Test-only binding: lets tests inside workerd read build outputs and fixtures from disk to seed R2.
+        serviceBindings: {
+          async FIXTURES(request: Request) {
+            const [root, ...rest] = new URL(request.url).pathname.slice(1).split('/');
+            const base = ROOTS[root];
+            if (!base || rest.some((p) => p === '..')) return new Response('not found', { status: 404 });
+            try {
+              return new Response(await readFile(resolve(base, ...rest)));
+            } catch {
+              return new Response('not found', { status: 404 });
+            }
           },
         },
-      }),
-    ],
-    test: {
-      name,
-      include,
-      globalSetup: [resolve(ROOT, 'test/worker/global-setup.ts')],
-      testTimeout: 120_000,
-      hookTimeout: 300_000,
-      // One test file at a time in workerd: with two in flight the runtime was seen spinning at 100 % CPU (not
-      // understood yet, about one run in three; see docs/RELIABILITY.md).
-      fileParallelism: false,
-      sequence: { groupOrder },
-    },
-  });
-
-export default workersProject('workers', ['test/worker/**/*.test.ts']);
+      },
+    }),
+  ],
+  test: {
+    name: 'workers',
+    include: ['test/worker/**/*.test.ts'],
+    globalSetup: [resolve(ROOT, 'test/worker/global-setup.ts')],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    // One test file at a time in workerd: with two in flight the runtime was seen spinning at 100 % CPU (not
+    // understood yet, about one run in three; see docs/RELIABILITY.md).
+    fileParallelism: false,
+  },
+});
