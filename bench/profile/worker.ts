@@ -37,6 +37,8 @@ function runner(env: Env, tower: TowerName, profile: boolean): Promise<TowerRunn
       return new TowerRunner(ort, sessions);
     });
     runners.set(key, r);
+    // A failed load is not kept: the next request tries again.
+    r.catch(() => runners.delete(key));
   }
   return r;
 }

@@ -18,7 +18,7 @@ export interface Timing {
 const NO_CACHE = new RequestCache(undefined);
 
 export interface Embeddings {
-  /** [rows, dim], L2-normalized unless `raw` was asked for. */
+  /** [rows, dim], L2-normalized. */
   data: Float32Array;
   dim: number;
 }

@@ -2,6 +2,7 @@
 
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { MANIFEST_FILE, type ModelManifest, parseManifest } from '../../contracts/manifest.ts';
+import { digestHex } from '../../contracts/sha256.ts';
 import type { FileBytes, ReadFile } from '../../model/load-tower.ts';
 
 export interface R2Files {
@@ -10,9 +11,6 @@ export interface R2Files {
   size(file: string): Promise<number | undefined>;
   manifest(): Promise<ModelManifest>;
 }
-
-const hex = (digest: ArrayBuffer) =>
-  Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 
 /** Bytes asked for per read: R2's default chunks are small, and each read is a trip through the event loop. */
 const READ_BYTES = 1 << 20;
@@ -41,7 +39,7 @@ async function streamInto(body: ReadableStream<Uint8Array>, into: Uint8Array): P
     }
     if (at !== into.length) throw new Error(`object ended after ${at} of ${into.length} bytes`);
     await hasher.close();
-    return { bytes: into, sha256: hex(await digest.digest) };
+    return { bytes: into, sha256: digestHex(await digest.digest) };
   } catch (e) {
     await reader.cancel().catch(() => undefined);
     await hasher.abort().catch(() => undefined);
