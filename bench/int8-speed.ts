@@ -1,7 +1,7 @@
+import { loadRunner, loadTokenizer, readManifest } from '../src/adapters/node/local-build.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
 import { packIds } from '../src/model/text-batch.ts';
 import type { TowerRunner } from '../src/model/tower-runner.ts';
-import { loadRunner, loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
 import { median, ms } from './stats.ts';
 import { photoTensor } from './test-images.ts';
 

@@ -4,8 +4,8 @@
  */
 import { join } from 'node:path';
 import { freePort, startOrigin } from '../origin/start-origin.ts';
+import { loadTokenizer, readManifest } from '../src/adapters/node/local-build.ts';
 import { encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../src/contracts/inference-protocol.ts';
-import { loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
 import { ms, publishReport, timeMedian } from './stats.ts';
 import { startDev } from './workerd-server.ts';
 

@@ -6,12 +6,12 @@
 import fs, { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedR2 } from '../scripts/seed-r2.ts';
+import { loadTokenizer, readManifest } from '../src/adapters/node/local-build.ts';
+import { diskReader, loadOrt } from '../src/adapters/node/ort-runtimes.ts';
 import type { TowerName } from '../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
 import { loadTowerSessions } from '../src/model/load-tower.ts';
 import { TowerRunner } from '../src/model/tower-runner.ts';
-import { loadTokenizer, readManifest } from '../tool/runtime/local-build.ts';
-import { diskReader, loadOrt } from '../tool/runtime/ort-runtimes.ts';
 import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
 import { type Capture, endProfiling, type OpRow, opTable, syntheticPixels } from './profile/ort-profile.ts';
 import { median, ms, publishReport, serverTiming } from './stats.ts';

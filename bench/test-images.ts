@@ -4,9 +4,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import encodeJpeg, { init as initEncoder } from '@jsquash/jpeg/encode.js';
 import { encode as encodePng } from 'fast-png';
+import { initJpegForNode } from '../src/adapters/node/jpeg-wasm-node.ts';
 import type { PreprocessConfig } from '../src/contracts/manifest.ts';
 import { preprocessImage, preprocessToRgb } from '../src/model/image/preprocess-image.ts';
-import { initJpegForNode } from '../tool/runtime/jpeg-wasm-node.ts';
 
 const DIR = '.cache/bench';
 /** The preprocessing fixtures' real photos, the source of every benchmark image. */

@@ -2,13 +2,13 @@
 import { type AddressInfo, createServer } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { InferenceSession } from 'onnxruntime-common';
+import { readManifest } from '../src/adapters/node/local-build.ts';
+import { diskReader, loadOrt } from '../src/adapters/node/ort-runtimes.ts';
+import { originModelName } from '../src/adapters/origin/origin-client.ts';
 import { TOWERS } from '../src/contracts/manifest.ts';
 import { loadTowerSessions } from '../src/model/load-tower.ts';
-import { originModelName } from '../src/model/origin-client.ts';
 import type { OrtModule } from '../src/model/ort-types.ts';
 import { TowerRunner } from '../src/model/tower-runner.ts';
-import { readManifest } from '../tool/runtime/local-build.ts';
-import { diskReader, loadOrt } from '../tool/runtime/ort-runtimes.ts';
 import { DynamicBatcher } from './dynamic-batcher.ts';
 import { createOriginApp, type OriginModel } from './origin-app.ts';
 

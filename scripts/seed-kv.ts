@@ -5,11 +5,11 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { plainBuffer, withLocalBindings } from '../src/adapters/node/local-bindings.ts';
+import { readManifest } from '../src/adapters/node/local-build.ts';
 import { labelsetKey } from '../src/contracts/kv-keys.ts';
 import { SHIPPED_LABELSETS } from '../tool/assets.ts';
 import { errorLine, execute } from '../tool/cli/main.ts';
-import { plainBuffer, withLocalBindings } from '../tool/runtime/local-bindings.ts';
-import { readManifest } from '../tool/runtime/local-build.ts';
 
 export async function seedImagenet(dir: string, log: (l: string) => void): Promise<void> {
   const manifest = readManifest(dir);

@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { plainBuffer, withLocalBindings } from '../src/adapters/node/local-bindings.ts';
+import { readManifest } from '../src/adapters/node/local-build.ts';
 import { MANIFEST_FILE, PRECISIONS, type Precision, TOWERS, towerFiles } from '../src/contracts/manifest.ts';
 import { sha256Hex } from '../src/contracts/sha256.ts';
-import { plainBuffer, withLocalBindings } from '../tool/runtime/local-bindings.ts';
-import { readManifest } from '../tool/runtime/local-build.ts';
 
 export async function seedR2(
   dir: string,

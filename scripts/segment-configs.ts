@@ -5,9 +5,9 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { readManifest } from '../src/adapters/node/local-build.ts';
+import { segmentBinding } from '../src/adapters/workerd/segment-chain.ts';
 import { TOWERS } from '../src/contracts/manifest.ts';
-import { segmentBinding } from '../src/model/segment-chain.ts';
-import { readManifest } from '../tool/runtime/local-build.ts';
 
 const OUT = '.wrangler/segments';
 

@@ -4,11 +4,11 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { VOCAB_FILE } from '../tool/build/build-model.ts';
-import { DEFAULT_SEGMENT_BUDGET_MIB } from '../tool/build/plan-segments.ts';
+import { readManifest } from '../src/adapters/node/local-build.ts';
 import { parseSize } from '../tool/cli/args.ts';
 import { execute } from '../tool/cli/main.ts';
-import { readManifest } from '../tool/runtime/local-build.ts';
+import { VOCAB_FILE } from '../tool/converter/build-model.ts';
+import { DEFAULT_SEGMENT_BUDGET_MIB } from '../tool/converter/plan-segments.ts';
 
 export async function ensureSegmentedBuild(
   shards: string,

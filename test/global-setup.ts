@@ -1,6 +1,6 @@
 /** Builds the tiny conformance checkpoint (both formats) once per test run with the real build tool. */
 import { join } from 'node:path';
-import { buildModel } from '../tool/build/build-model.ts';
+import { buildModel } from '../tool/converter/build-model.ts';
 import { OUTLIERS, OUTLIERS_ST, TINY, TINY_PT, TINY_ST, VOCAB } from './helpers/paths.ts';
 
 export default async function setup(): Promise<void> {

@@ -1,10 +1,10 @@
 /** What every route receives: dependencies built once per isolate/process, and per-request timing. */
 
+import type { OriginClient } from '../adapters/origin/origin-client.ts';
 import type { AppConfig } from '../contracts/config.ts';
 import type { EmbeddingCache, RequestCache } from '../model/embedding-cache.ts';
 import type { LabelsetStore } from '../model/labelset-store.ts';
 import type { ModelService } from '../model/model-service.ts';
-import type { OriginClient } from '../model/origin-client.ts';
 import type { ServerTiming } from './server-timing.ts';
 
 export interface AppDeps {

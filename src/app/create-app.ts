@@ -1,5 +1,6 @@
 /** The Hono app: web-standard only, so the same app runs in workerd and (for the origin) in Node. */
 import { type Context, Hono } from 'hono';
+import { setMetric, timing } from 'hono/timing';
 import { RequestCache } from '../model/embedding-cache.ts';
 import type { AppDeps, AppEnv } from './app-env.ts';
 import { errorResponse } from './middleware/error-handler.ts';
@@ -21,11 +22,12 @@ function deferrer(c: Context<AppEnv>): (work: Promise<unknown>) => void {
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  // Server-Timing (with `total`) on answers that did measurable work.
+  app.use('*', timing({ totalDescription: '', enabled: (c) => c.get('timing')?.empty === false }));
   app.use('*', async function attachDeps(c, next) {
-    const started = performance.now();
-    const timing = new ServerTiming();
+    const phases = new ServerTiming();
     c.set('deps', deps);
-    c.set('timing', timing);
+    c.set('timing', phases);
     // `Cache-Control: no-cache` computes afresh and refreshes the cache; `no-store` neither reads nor stores.
     const directives = c.req.header('cache-control') ?? '';
     const mode = /no-store/i.test(directives) ? 'bypass' : /no-cache/i.test(directives) ? 'refresh' : 'use';
@@ -33,8 +35,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.set('cache', cache);
     await next();
     if (cache.status && c.res.ok) c.header('x-cache', cache.status);
-    if (!timing.empty)
-      c.header('server-timing', `${timing.header()}, total;dur=${(performance.now() - started).toFixed(1)}`);
+    for (const [name, ms] of phases.phases()) setMetric(c, name, ms);
     // Label every answer of a random-weight build, so its numbers are never mistaken for CLIP's.
     const manifest = await deps.models.manifest().catch(() => undefined);
     if (manifest?.weights === 'random') c.header('x-model-weights', 'random');

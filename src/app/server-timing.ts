@@ -1,5 +1,10 @@
-/** Collects durations of the phases of one request for the Server-Timing header. */
-export class ServerTiming {
+import type { Timing } from '../model/embed.ts';
+
+/**
+ * Sums the durations of the phases of one request (the model layer's `Timing`); the app hands them to hono/timing,
+ * which writes the Server-Timing header.
+ */
+export class ServerTiming implements Timing {
   private readonly entries: [string, number][] = [];
 
   add(name: string, ms: number): void {
@@ -21,7 +26,7 @@ export class ServerTiming {
     return this.entries.length === 0;
   }
 
-  header(): string {
-    return this.entries.map(([n, ms]) => `${n};dur=${ms.toFixed(1)}`).join(', ');
+  phases(): readonly (readonly [string, number])[] {
+    return this.entries;
   }
 }

@@ -1,6 +1,9 @@
-/** App configuration: parsed and validated once from wrangler vars or process.env, then frozen. */
+/**
+ * Every setting of the three servers, validated in one place: the Worker and a segment Worker (wrangler vars and
+ * secrets) and the GPU origin (process.env). A bad value stops startup with a message naming the setting.
+ */
 import { EdgeClipError } from './errors.ts';
-import { PRECISIONS, type Precision } from './manifest.ts';
+import { PRECISIONS, type Precision, TOWERS, type TowerName } from './manifest.ts';
 
 /** The GPU origin that serves fp32 (Open Inference Protocol v2). */
 export interface OriginConfig {
@@ -46,52 +49,145 @@ export interface AppConfig {
   segmented: boolean;
 }
 
-const int = (env: Record<string, unknown>, key: string, fallback: number, min = 1): number => {
-  const raw = env[key];
-  if (raw === undefined || raw === '') return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min)
-    throw new EdgeClipError('INTERNAL', `configuration ${key} must be an integer ≥ ${min} (got ${String(raw)})`);
-  return v;
-};
+/** Reads string settings from a Worker's bindings or process.env; other binding kinds are ignored. */
+class Settings {
+  private readonly env: Record<string, unknown>;
 
-/** `env` is the Worker's bindings object or process.env; only its string entries are read. */
+  constructor(bindings: object) {
+    this.env = bindings as Record<string, unknown>;
+  }
+
+  private invalid(key: string, want: string, raw: unknown): EdgeClipError {
+    return new EdgeClipError('CONFIG_INVALID', `configuration ${key} must be ${want} (got ${JSON.stringify(raw)})`);
+  }
+
+  /** The value, or undefined when unset or empty. */
+  optional(key: string): string | undefined {
+    const raw = this.env[key];
+    if (raw === undefined || raw === '') return undefined;
+    if (typeof raw !== 'string') throw this.invalid(key, 'a string', raw);
+    return raw;
+  }
+
+  required(key: string): string {
+    const v = this.optional(key);
+    if (v === undefined) throw new EdgeClipError('CONFIG_INVALID', `configuration ${key} is missing`);
+    return v;
+  }
+
+  /** Without a fallback the setting is required. */
+  int(key: string, fallback: number | undefined, min = 1): number {
+    const raw = fallback === undefined ? this.required(key) : this.optional(key);
+    if (raw === undefined) return fallback as number;
+    const v = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(v) || v < min)
+      throw this.invalid(key, `an integer ≥ ${min}`, raw);
+    return v;
+  }
+
+  /** Without a fallback the setting is required. */
+  oneOf<T extends string>(key: string, values: readonly T[], fallback?: T): T {
+    const raw = fallback === undefined ? this.required(key) : (this.optional(key) ?? fallback);
+    if (!(values as readonly string[]).includes(raw)) throw this.invalid(key, `one of ${values.join(', ')}`, raw);
+    return raw as T;
+  }
+
+  bool(key: string): boolean {
+    return this.oneOf(key, ['true', 'false'], 'false') === 'true';
+  }
+
+  /** An http(s) URL, or undefined when unset. */
+  url(key: string): string | undefined {
+    const raw = this.optional(key);
+    if (raw === undefined) return undefined;
+    let protocol = '';
+    try {
+      protocol = new URL(raw).protocol;
+    } catch {}
+    if (protocol !== 'http:' && protocol !== 'https:') throw this.invalid(key, 'an http(s) URL', raw);
+    return raw;
+  }
+}
+
+/** The Worker's settings (wrangler.toml [vars] and secrets). */
 export function parseConfig(bindings: object): AppConfig {
-  const env = bindings as Record<string, unknown>;
-  const modelId = env.MODEL_ID;
-  if (typeof modelId !== 'string' || modelId === '')
-    throw new EdgeClipError('INTERNAL', 'configuration MODEL_ID is missing');
-  const precision = (env.DEFAULT_PRECISION as string | undefined) ?? 'int8';
-  if (!(PRECISIONS as readonly string[]).includes(precision))
-    throw new EdgeClipError('INTERNAL', `configuration DEFAULT_PRECISION ${precision} is unknown`);
+  const env = new Settings(bindings);
+  const originUrl = env.url('ORIGIN_URL');
   return Object.freeze({
-    modelId,
-    defaultPrecision: precision as Precision,
-    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024),
-    maxImagePixels: int(env, 'MAX_IMAGE_PIXELS', 40_000_000),
-    maxInputs: int(env, 'MAX_INPUTS', 32),
-    maxTextChars: int(env, 'MAX_TEXT_CHARS', 2048),
-    fetchConcurrency: int(env, 'FETCH_CONCURRENCY', 6),
-    maxLabels: int(env, 'MAX_LABELS', 256),
-    maxEdgePrompts: int(env, 'MAX_EDGE_PROMPTS', 2000),
-    maxRequestPrompts: int(env, 'MAX_REQUEST_PROMPTS', 64),
-    cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 7 * 24 * 3600, 0),
-    memoryCacheEntries: int(env, 'MEMORY_CACHE_ENTRIES', 1024, 0),
-    segmented: env.SEGMENTED === 'true' || env.SEGMENTED === true,
-    adminToken: typeof env.ADMIN_TOKEN === 'string' && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : undefined,
-    origin:
-      typeof env.ORIGIN_URL === 'string' && env.ORIGIN_URL !== ''
-        ? {
-            url: env.ORIGIN_URL,
-            token: typeof env.ORIGIN_TOKEN === 'string' && env.ORIGIN_TOKEN !== '' ? env.ORIGIN_TOKEN : undefined,
-            timeoutMs: int(env, 'ORIGIN_TIMEOUT_MS', 10_000),
-            modelPrefix:
-              typeof env.ORIGIN_MODEL_PREFIX === 'string' && env.ORIGIN_MODEL_PREFIX !== ''
-                ? env.ORIGIN_MODEL_PREFIX
-                : 'edgeclip',
-            breakerThreshold: int(env, 'ORIGIN_BREAKER_FAILURES', 3),
-            breakerCooldownMs: int(env, 'ORIGIN_BREAKER_COOLDOWN_MS', 30_000),
-          }
-        : undefined,
+    modelId: env.required('MODEL_ID'),
+    defaultPrecision: env.oneOf('DEFAULT_PRECISION', PRECISIONS, 'int8'),
+    maxBodyBytes: env.int('MAX_BODY_BYTES', 20 * 1024 * 1024),
+    maxImagePixels: env.int('MAX_IMAGE_PIXELS', 40_000_000),
+    maxInputs: env.int('MAX_INPUTS', 32),
+    maxTextChars: env.int('MAX_TEXT_CHARS', 2048),
+    fetchConcurrency: env.int('FETCH_CONCURRENCY', 6),
+    maxLabels: env.int('MAX_LABELS', 256),
+    maxEdgePrompts: env.int('MAX_EDGE_PROMPTS', 2000),
+    maxRequestPrompts: env.int('MAX_REQUEST_PROMPTS', 64),
+    cacheTtlSeconds: env.int('CACHE_TTL_SECONDS', 7 * 24 * 3600, 0),
+    memoryCacheEntries: env.int('MEMORY_CACHE_ENTRIES', 1024, 0),
+    segmented: env.bool('SEGMENTED'),
+    adminToken: env.optional('ADMIN_TOKEN'),
+    origin: originUrl
+      ? {
+          url: originUrl,
+          token: env.optional('ORIGIN_TOKEN'),
+          timeoutMs: env.int('ORIGIN_TIMEOUT_MS', 10_000),
+          modelPrefix: env.optional('ORIGIN_MODEL_PREFIX') ?? DEFAULT_MODEL_PREFIX,
+          breakerThreshold: env.int('ORIGIN_BREAKER_FAILURES', 3),
+          breakerCooldownMs: env.int('ORIGIN_BREAKER_COOLDOWN_MS', 30_000),
+        }
+      : undefined,
+  });
+}
+
+/** Model names on the origin are `<prefix>_image` and `<prefix>_text`. */
+const DEFAULT_MODEL_PREFIX = 'edgeclip';
+
+/** A segment Worker's settings: which build, and which segment of which tower it serves. */
+export interface SegmentConfig {
+  modelId: string;
+  tower: TowerName;
+  index: number;
+  precision: Precision;
+}
+
+export function parseSegmentConfig(bindings: object): SegmentConfig {
+  const env = new Settings(bindings);
+  return Object.freeze({
+    modelId: env.required('MODEL_ID'),
+    tower: env.oneOf('SEGMENT_TOWER', TOWERS),
+    index: env.int('SEGMENT_INDEX', undefined, 0),
+    precision: env.oneOf('SEGMENT_PRECISION', PRECISIONS, 'int8'),
+  });
+}
+
+/** The GPU origin server's settings (`npm run origin`). */
+export interface OriginServerConfig {
+  /** The build folder (model-shards/<id>). */
+  modelDir: string;
+  host: string;
+  port: number;
+  token: string | undefined;
+  /** Rows per batch; 1 turns dynamic batching off. */
+  maxBatch: number;
+  windowMs: number;
+  device: 'auto' | 'cpu' | 'cuda';
+  modelPrefix: string;
+}
+
+export function parseOriginServerConfig(environment: object, modelDirArgument?: string): OriginServerConfig {
+  const env = new Settings(environment);
+  const modelDir = env.optional('ORIGIN_MODEL_DIR') ?? modelDirArgument;
+  if (!modelDir) throw new EdgeClipError('CONFIG_INVALID', 'configuration ORIGIN_MODEL_DIR is missing');
+  return Object.freeze({
+    modelDir,
+    host: env.optional('ORIGIN_HOST') ?? '127.0.0.1',
+    port: env.int('ORIGIN_PORT', 8790, 0),
+    token: env.optional('ORIGIN_TOKEN'),
+    maxBatch: env.int('ORIGIN_MAX_BATCH', 16),
+    windowMs: env.int('ORIGIN_BATCH_WINDOW_MS', 4, 0),
+    device: env.oneOf('ORIGIN_DEVICE', ['auto', 'cpu', 'cuda'] as const, 'auto'),
+    modelPrefix: env.optional('ORIGIN_MODEL_PREFIX') ?? DEFAULT_MODEL_PREFIX,
   });
 }

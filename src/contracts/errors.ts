@@ -1,6 +1,10 @@
-/** The one error type of edge-clip: a code, the HTTP status it maps to, and whether clients may see the message. */
+/**
+ * The one error type of edge-clip: a code and, for the codes an HTTP client can receive, the status it maps to.
+ * Callers tell errors apart by `code`, never by message.
+ */
 
-export const ERROR_STATUS = {
+/** Codes an HTTP answer can carry, with their statuses. */
+export const HTTP_ERROR_STATUS = {
   INVALID_INPUT: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
@@ -11,19 +15,26 @@ export const ERROR_STATUS = {
   UNPROCESSABLE_IMAGE: 422,
   INTERNAL: 500,
   INFERENCE_FAILED: 500,
-  BAD_CHECKPOINT: 500,
+  CONFIG_INVALID: 500,
   BAD_MANIFEST: 502,
   SHARD_INTEGRITY: 503,
   MODEL_NOT_READY: 503,
-  DOWNLOAD_FAILED: 502,
   ORIGIN_UNAVAILABLE: 503,
   SEGMENT_UNAVAILABLE: 503,
 } as const satisfies Record<string, number>;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+/** Codes of the build tool and the CLI: they end in an exit status and a message, never in an HTTP answer. */
+export const TOOL_ERROR_CODES = ['BAD_CHECKPOINT', 'DOWNLOAD_FAILED', 'CHECKSUM_MISMATCH'] as const;
+
+export type HttpErrorCode = keyof typeof HTTP_ERROR_STATUS;
+export type ToolErrorCode = (typeof TOOL_ERROR_CODES)[number];
+export type ErrorCode = HttpErrorCode | ToolErrorCode;
+
+const isHttpCode = (code: ErrorCode): code is HttpErrorCode => Object.hasOwn(HTTP_ERROR_STATUS, code);
 
 export class EdgeClipError extends Error {
   readonly code: ErrorCode;
+  /** The HTTP status of an answer carrying this error (a tool code reaching HTTP is a bug: 500). */
   readonly status: number;
   /** Seconds a client should wait before retrying (503s). */
   readonly retryAfter: number | undefined;
@@ -32,7 +43,7 @@ export class EdgeClipError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EdgeClipError';
     this.code = code;
-    this.status = ERROR_STATUS[code];
+    this.status = isHttpCode(code) ? HTTP_ERROR_STATUS[code] : 500;
     this.retryAfter = options?.retryAfter;
   }
 

@@ -16,6 +16,12 @@ export interface V2Tensor {
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
+/** A binary body and its JSON header's length: what the gateway and a segment Worker pass each other over RPC. */
+export interface SegmentBody {
+  body: Uint8Array;
+  headerLength: number;
+}
+
 interface JsonTensor {
   name: string;
   datatype: string;

@@ -17,3 +17,6 @@ export interface TensorSpec {
   /** Fixed sizes are numbers; symbolic ones ("batch", "sequence") are strings. */
   dims: (number | string)[];
 }
+
+/** CLIP BPE's start- and end-of-text ids (the vocabulary's last two) and its context length. */
+export const CLIP_TOKENS = { sotId: 49406, eotId: 49407, contextLength: 77 } as const;

@@ -1,5 +1,6 @@
 /** OpenCLIP's CLIP BPE tokenizer: clean → pre-tokenize → byte-level BPE → [SOT] ids [EOT], truncated to the context. */
 import { decodeHTML } from 'entities';
+import { CLIP_TOKENS } from '../contracts/tensors.ts';
 
 export interface TokenizerOptions {
   contextLength: number;
@@ -52,7 +53,7 @@ export class ClipTokenizer {
   /** `mergesText` is the unzipped bpe_simple_vocab_16e6.txt. */
   constructor(
     mergesText: string,
-    readonly options: TokenizerOptions = { contextLength: 77, sotId: 49406, eotId: 49407 },
+    readonly options: TokenizerOptions = CLIP_TOKENS,
   ) {
     const { table, ordered } = bytesToUnicode();
     this.byteChars = table;

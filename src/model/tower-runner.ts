@@ -1,4 +1,7 @@
-/** Runs a tower: locally (a chain of onnxruntime segment sessions) or remotely (the GPU origin), same interface. */
+/**
+ * Runs a chain of onnxruntime sessions: a whole tower (its segments in order) or the one segment a segment Worker
+ * holds. Towers run locally here, or remotely (the GPU origin, segment Workers) behind the same `TowerExecutor`.
+ */
 import { EdgeClipError } from '../contracts/errors.ts';
 import type { InferenceSession, OrtModule, Tensor } from './ort-types.ts';
 import { yieldToOthers } from './yield-to-others.ts';
@@ -10,6 +13,11 @@ export interface TowerExecutor {
   run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array>;
 }
 
+/** The onnxruntime tensor of float32 pixels or activations, or of int64 token ids. */
+export function toTensor(ort: OrtModule, data: TowerInput, dims: readonly number[]): Tensor {
+  return data instanceof Float32Array ? new ort.Tensor('float32', data, dims) : new ort.Tensor('int64', data, dims);
+}
+
 export class TowerRunner implements TowerExecutor {
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -18,26 +26,29 @@ export class TowerRunner implements TowerExecutor {
     readonly sessions: InferenceSession[],
   ) {}
 
-  /** One request at a time per session chain (the isolate runs them one after another anyway). */
-  run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array> {
+  async run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array> {
+    const outputs = await this.runTensors({ [inputName]: toTensor(this.ort, data, dims) });
+    return Object.values(outputs)[0].data as Float32Array;
+  }
+
+  /**
+   * Feeds the chain named tensors and returns the last session's outputs. One run at a time per chain (the isolate
+   * has one wasm instance and runs them one after another anyway).
+   */
+  runTensors(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const job = this.queue.then(async () => {
-      const input =
-        data instanceof Float32Array
-          ? new this.ort.Tensor('float32', data, dims)
-          : new this.ort.Tensor('int64', data, dims);
-      const original: Record<string, Tensor> = { [inputName]: input };
-      let feeds: Record<string, Tensor> = original;
+      let feeds = inputs;
       for (const [k, session] of this.sessions.entries()) {
         // A wasm run holds the isolate's only thread: let waiting requests in between segments.
         if (k > 0) await yieldToOthers();
-        // A segment takes what the previous one produced, plus the tower's own input where it needs it (text
+        // A segment takes what the previous one produced, plus the chain's own inputs where it needs them (text
         // segments re-read the ids for the causal mask and the EOT position).
-        const available: Record<string, Tensor> = { ...original, ...feeds };
+        const available: Record<string, Tensor> = { ...inputs, ...feeds };
         feeds = Object.fromEntries(session.inputNames.map((n) => [n, available[n]]));
         try {
           feeds = (await session.run(feeds)) as Record<string, Tensor>;
         } catch (e) {
-          const shapes = Object.entries(feeds).map(([k, t]) => `${k}[${t.dims}]`);
+          const shapes = Object.entries(feeds).map(([name, t]) => `${name}[${t.dims}]`);
           throw new EdgeClipError(
             'INFERENCE_FAILED',
             `inference failed on ${shapes.join(', ')}: ${(e as Error).message}`,
@@ -45,9 +56,13 @@ export class TowerRunner implements TowerExecutor {
           );
         }
       }
-      return Object.values(feeds)[0].data as Float32Array;
+      return feeds;
     });
     this.queue = job.catch(() => undefined);
     return job;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.release()));
   }
 }

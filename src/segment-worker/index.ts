@@ -6,11 +6,13 @@ import { WorkerEntrypoint } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
-import { EdgeClipError } from '../contracts/errors.ts';
-import { type ModelManifest, PRECISIONS, type Precision, TOWERS, type TowerName } from '../contracts/manifest.ts';
-import type { SegmentBody } from '../model/segment-chain.ts';
+import { parseSegmentConfig } from '../contracts/config.ts';
+import type { SegmentBody } from '../contracts/inference-protocol.ts';
+import type { ModelManifest } from '../contracts/manifest.ts';
+import { towerBuild } from '../model/load-tower.ts';
 import { SingleFlight } from '../model/single-flight.ts';
-import { createSegmentApp, SegmentRunner } from '../worker/segment-app.ts';
+import { createSegmentApp } from './segment-app.ts';
+import { SegmentRunner } from './segment-runner.ts';
 
 export interface SegmentEnv {
   MODELS: R2Bucket;
@@ -22,20 +24,12 @@ export interface SegmentEnv {
 
 /** This isolate's segment: its runner (RPC) and HTTP face, built from the bindings. */
 export function buildSegment(env: SegmentEnv): { runner: SegmentRunner; app: Hono } {
-  const tower = env.SEGMENT_TOWER as TowerName;
-  const precision = (env.SEGMENT_PRECISION ?? 'int8') as Precision;
-  const index = Number(env.SEGMENT_INDEX);
-  if (!TOWERS.includes(tower) || !PRECISIONS.includes(precision) || !Number.isInteger(index) || index < 0) {
-    throw new EdgeClipError(
-      'INTERNAL',
-      `segment Worker misconfigured: SEGMENT_TOWER=${env.SEGMENT_TOWER} SEGMENT_INDEX=${env.SEGMENT_INDEX}`,
-    );
-  }
-  const files = r2Files(env.MODELS, env.MODEL_ID);
+  const { modelId, tower, index, precision } = parseSegmentConfig(env);
+  const files = r2Files(env.MODELS, modelId);
   const manifests = new SingleFlight<ModelManifest>();
   const runner = new SegmentRunner({
     ort: workerdOrt(),
-    manifest: () => manifests.get('manifest', files.manifest),
+    segment: async () => towerBuild(await manifests.get('manifest', files.manifest), tower, precision).segments[index],
     read: files.read,
     tower,
     index,

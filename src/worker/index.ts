@@ -1,9 +1,7 @@
 /** Worker entry: the app is built from the bindings on the first request of each isolate, then reused. */
 import type { Hono } from 'hono';
 import type { AppEnv } from '../app/app-env.ts';
-import { buildApp, type Env } from './build-app.ts';
-
-export type { Env };
+import { buildApp, type WorkerEnv } from './build-app.ts';
 
 let app: Hono<AppEnv> | undefined;
 
@@ -12,4 +10,4 @@ export default {
     app ??= buildApp(env);
     return app.fetch(request, env, ctx);
   },
-} satisfies ExportedHandler<Env>;
+} satisfies ExportedHandler<WorkerEnv>;

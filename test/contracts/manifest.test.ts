@@ -1,9 +1,9 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { diskReader, loadOrt } from '../../src/adapters/node/ort-runtimes.ts';
 import { MANIFEST_FILE, parseManifest, towerFiles } from '../../src/contracts/manifest.ts';
 import { loadTowerSessions, verifiedRead } from '../../src/model/load-tower.ts';
-import { diskReader, loadOrt } from '../../tool/runtime/ort-runtimes.ts';
 import { TEST_CACHE, TINY_ST } from '../helpers/paths.ts';
 
 const raw = () => JSON.parse(readFileSync(join(TINY_ST, MANIFEST_FILE), 'utf8'));

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type RunningOrigin, startOrigin } from '../../origin/start-origin.ts';
+import { loadTokenizer, readManifest } from '../../src/adapters/node/local-build.ts';
 import {
   decodeInferResponse,
   encodeInferRequest,
   HEADER_LENGTH,
   type V2Tensor,
 } from '../../src/contracts/inference-protocol.ts';
-import { loadTokenizer, readManifest } from '../../tool/runtime/local-build.ts';
 import { runCli } from '../helpers/cli.ts';
 import { cosine, tinyImages } from '../helpers/fixtures.ts';
 import { TINY, TINY_ST } from '../helpers/paths.ts';

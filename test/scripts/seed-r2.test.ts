@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seedR2 } from '../../scripts/seed-r2.ts';
+import { plainBuffer, withLocalBindings } from '../../src/adapters/node/local-bindings.ts';
+import { readManifest } from '../../src/adapters/node/local-build.ts';
 import { sha256Hex } from '../../src/contracts/sha256.ts';
-import { plainBuffer, withLocalBindings } from '../../tool/runtime/local-bindings.ts';
-import { readManifest } from '../../tool/runtime/local-build.ts';
 import { TEST_CACHE, TINY_ST } from '../helpers/paths.ts';
 
 const STATE = join(TEST_CACHE, 'r2-state');

@@ -1,8 +1,6 @@
+/** Test-only bindings, merged into the Worker's generated Env (src/worker/worker-configuration.d.ts). */
 declare namespace Cloudflare {
   interface Env {
-    MODELS: R2Bucket;
-    PROMPTS: KVNamespace;
-    MODEL_ID: string;
     FIXTURES: Fetcher;
   }
 }

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApp, type Env } from '../../src/worker/build-app.ts';
+import { buildApp, type WorkerEnv } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
 
 const reference = inject('reference');
@@ -25,7 +25,7 @@ function appWithOrigin(overrides: Record<string, string> = {}) {
     // Every request must reach the origin (or fail to): no cached embeddings.
     ...NO_CACHE,
     ...overrides,
-  } as Env);
+  } as WorkerEnv);
   const breaker = async () =>
     ((await (await app.request('/v1/models')).json()) as { data: { origin: { circuit: string } }[] }).data[0].origin
       .circuit;

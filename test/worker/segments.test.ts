@@ -1,10 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type SegmentEndpoint, segmentBinding } from '../../src/adapters/workerd/segment-chain.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/contracts/inference-protocol.ts';
 import { type ModelManifest, segmentLoadingBytes, segmentServingBytes } from '../../src/contracts/manifest.ts';
-import { type SegmentEndpoint, segmentBinding } from '../../src/model/segment-chain.ts';
 import { buildSegment } from '../../src/segment-worker/index.ts';
-import { buildApp, type Env } from '../../src/worker/build-app.ts';
+import { buildApp, type WorkerEnv } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
 
 let manifest: ModelManifest;
@@ -48,8 +48,8 @@ function topology(down?: string) {
     ...noCache,
     MODEL_ID: 'segmented',
     SEGMENTED: 'true',
-  } as unknown as Env);
-  const single = buildApp({ ...env, ...noCache, MODEL_ID: 'segmented-whole' } as unknown as Env);
+  } as unknown as WorkerEnv);
+  const single = buildApp({ ...env, ...noCache, MODEL_ID: 'segmented-whole' } as unknown as WorkerEnv);
   return { gateway, single, calls };
 }
 

@@ -1,6 +1,7 @@
 /** A lazily-read checkpoint: tensor names, dtypes and shapes up front, data read from disk one tensor at a time. */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { EdgeClipError } from '../../src/contracts/errors.ts';
+import { fromHalf } from '../../src/contracts/half-float.ts';
 
 export type StoredDType = 'F32' | 'F16' | 'BF16';
 export const DTYPE_BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -72,16 +73,8 @@ function toFloat32(raw: Buffer, dtype: StoredDType, count: number): Float32Array
   const u32 = new Uint32Array(out.buffer);
   for (let i = 0; i < count; i++) {
     const h = raw.readUInt16LE(i * 2);
-    if (dtype === 'BF16') {
-      u32[i] = h << 16;
-    } else {
-      const sign = (h & 0x8000) << 16;
-      const exp = (h >> 10) & 0x1f;
-      const mant = h & 0x3ff;
-      if (exp === 0) out[i] = (sign ? -1 : 1) * mant * 2 ** -24;
-      else if (exp === 31) u32[i] = sign | 0x7f800000 | (mant << 13);
-      else u32[i] = sign | ((exp + 112) << 23) | (mant << 13);
-    }
+    if (dtype === 'BF16') u32[i] = h << 16;
+    else out[i] = fromHalf(h);
   }
   return out;
 }

@@ -1,4 +1,5 @@
 /** safetensors reader: 8-byte header length, JSON header, raw little-endian tensor data. */
+import { isEdgeClipError } from '../../src/contracts/errors.ts';
 import {
   badCheckpoint,
   type Checkpoint,
@@ -19,7 +20,7 @@ export function openSafetensors(file: string): Checkpoint {
     try {
       header = JSON.parse(reader.read(8, len).toString('utf8'));
     } catch (e) {
-      if (e instanceof Error && e.name === 'EdgeClipError') throw e;
+      if (isEdgeClipError(e)) throw e;
       throw badCheckpoint(file, 'safetensors header is not valid JSON', e);
     }
     const base = 8 + len;

@@ -4,9 +4,9 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EdgeClipError } from '../../src/contracts/errors.ts';
-import { sha256File } from '../build/file-hash.ts';
-import { Progress } from './progress.ts';
+import { EdgeClipError, isEdgeClipError } from '../../src/contracts/errors.ts';
+import { Progress } from '../cli/progress.ts';
+import { sha256File } from '../converter/file-hash.ts';
 
 export interface DownloadOptions {
   headers?: Record<string, string>;
@@ -14,12 +14,6 @@ export interface DownloadOptions {
   sha256?: string;
   label?: string;
   retries?: number;
-}
-
-export class NotFoundError extends EdgeClipError {
-  constructor(url: string) {
-    super('NOT_FOUND', `${url}: 404 not found`);
-  }
 }
 
 const SHA_ETAG = /^(?:W\/)?"?([0-9a-f]{64})"?$/;
@@ -44,7 +38,7 @@ export async function download(url: string, dest: string, opts: DownloadOptions 
       const headers: Record<string, string> = { ...opts.headers };
       if (have > 0) headers.range = `bytes=${have}-`;
       const res = await fetch(url, { headers, redirect: 'follow' });
-      if (res.status === 404) throw new NotFoundError(url);
+      if (res.status === 404) throw new EdgeClipError('NOT_FOUND', `${url}: 404 not found`);
       if (res.status === 416 && have > 0) {
         // The part is already complete: fall through to verification.
       } else if (!res.ok) {
@@ -71,7 +65,7 @@ export async function download(url: string, dest: string, opts: DownloadOptions 
         if (got !== expected) {
           rmSync(part, { force: true });
           throw new EdgeClipError(
-            'DOWNLOAD_FAILED',
+            'CHECKSUM_MISMATCH',
             `${url}: sha256 ${got} does not match ${expected}; the partial file was removed`,
           );
         }
@@ -79,8 +73,8 @@ export async function download(url: string, dest: string, opts: DownloadOptions 
       renameSync(part, dest);
       return dest;
     } catch (e) {
-      const final = e instanceof NotFoundError || (e instanceof EdgeClipError && e.message.includes('sha256'));
-      if (final) throw e;
+      // A missing file or wrong bytes will not get better by trying again.
+      if (isEdgeClipError(e) && (e.code === 'NOT_FOUND' || e.code === 'CHECKSUM_MISMATCH')) throw e;
       const reason = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
       if (attempt >= retries) throw new EdgeClipError('DOWNLOAD_FAILED', `${url}: ${reason}`, { cause: e });
       process.stderr.write(`download of ${url} interrupted (${reason}); retrying (${attempt + 1}/${retries})\n`);

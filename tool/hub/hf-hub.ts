@@ -2,8 +2,9 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { isEdgeClipError } from '../../src/contracts/errors.ts';
 import { CONFIG_FILE, PYTORCH_FILE, SAFETENSORS_FILE } from '../checkpoint/load-checkpoint.ts';
-import { download, NotFoundError } from './download.ts';
+import { download } from './download.ts';
 
 export const DEFAULT_REPO = 'laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft';
 
@@ -34,7 +35,7 @@ export async function fetchHubCheckpoint(spec: string, opts: HubOptions): Promis
   try {
     await download(url(SAFETENSORS_FILE), join(dir, SAFETENSORS_FILE), { headers, label: SAFETENSORS_FILE });
   } catch (e) {
-    if (!(e instanceof NotFoundError)) throw e;
+    if (!isEdgeClipError(e) || e.code !== 'NOT_FOUND') throw e;
     // The LAION repos ship only the PyTorch pickle.
     await download(url(PYTORCH_FILE), join(dir, PYTORCH_FILE), { headers, label: PYTORCH_FILE });
   }

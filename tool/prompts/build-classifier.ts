@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { loadRunner, loadTokenizer } from '../../src/adapters/node/local-build.ts';
 import { type Classifier, encodeClassifier } from '../../src/contracts/classifier-blob.ts';
 import { expandPrompts, type LabelSet } from '../../src/contracts/labelset.ts';
 import type { ModelManifest, Precision } from '../../src/contracts/manifest.ts';
@@ -12,8 +13,7 @@ import { TEXT_INPUT } from '../../src/contracts/tensors.ts';
 import { l2NormalizeRows } from '../../src/model/postprocess.ts';
 import { packIds } from '../../src/model/text-batch.ts';
 import { classifierRows } from '../../src/model/zero-shot.ts';
-import { Progress } from '../hub/progress.ts';
-import { loadRunner, loadTokenizer } from '../runtime/local-build.ts';
+import { Progress } from '../cli/progress.ts';
 
 export interface BuildClassifierOptions {
   dir: string;

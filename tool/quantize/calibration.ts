@@ -4,11 +4,11 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
+import { initJpegForNode } from '../../src/adapters/node/jpeg-wasm-node.ts';
 import type { PreprocessConfig } from '../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { SHIPPED_LABELSETS } from '../assets.ts';
 import { UsageError } from '../cli/args.ts';
-import { initJpegForNode } from '../runtime/jpeg-wasm-node.ts';
 
 export interface Calibration {
   /** "built-in" or the path given. */

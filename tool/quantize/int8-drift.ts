@@ -3,11 +3,11 @@
  * int8 output row is compared with its fp32 row by cosine. A tower below the threshold fails the build.
  */
 
+import { loadRunner, loadTokenizer } from '../../src/adapters/node/local-build.ts';
 import { EdgeClipError } from '../../src/contracts/errors.ts';
 import type { Int8Drift, ModelManifest, TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
 import { packIds } from '../../src/model/text-batch.ts';
-import { loadRunner, loadTokenizer } from '../runtime/local-build.ts';
 import type { Calibration } from './calibration.ts';
 
 export const DEFAULT_MIN_INT8_COS = 0.995;

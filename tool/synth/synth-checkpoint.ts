@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { numel } from '../checkpoint/checkpoint.ts';
 import { CONFIG_FILE, SAFETENSORS_FILE } from '../checkpoint/load-checkpoint.ts';
 import { type OpenClipConfigFile, parseArch, stateDictSpec } from '../checkpoint/openclip-config.ts';
-import { Progress } from '../hub/progress.ts';
+import { Progress } from '../cli/progress.ts';
 
 /** xoshiro128** with Box–Muller normals: fast, seedable, the same on every machine. */
 class Rng {

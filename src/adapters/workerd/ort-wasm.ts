@@ -11,11 +11,10 @@
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import * as ort from 'onnxruntime-web/wasm';
 import type { OrtModule } from '../../model/ort-types.ts';
-import { findWasmMemory } from '../../model/wasm-memory.ts';
+import { watchOrtInstance } from '../wasm-memory.ts';
 
 const MARKER = new TextEncoder().encode('edge-clip:ort-wasm-module');
-let memory: WebAssembly.Memory | undefined;
-let configured = false;
+let memoryBytes: (() => number) | undefined;
 
 const isMarker = (source: unknown): boolean => {
   const bytes =
@@ -28,18 +27,8 @@ const isMarker = (source: unknown): boolean => {
 };
 
 export function workerdOrt(): OrtModule {
-  if (!configured) {
-    configured = true;
-    const original = WebAssembly.instantiate.bind(WebAssembly) as (
-      s: unknown,
-      i?: WebAssembly.Imports,
-    ) => Promise<unknown>;
-    (WebAssembly as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
-      if (!isMarker(source)) return original(source, imports);
-      const instance = (await original(ortWasm, imports)) as WebAssembly.Instance;
-      memory = findWasmMemory(instance, imports);
-      return { instance, module: ortWasm };
-    };
+  if (!memoryBytes) {
+    memoryBytes = watchOrtInstance(isMarker, ortWasm);
     ort.env.wasm.wasmBinary = MARKER;
     // workerd has no threads: 1 thread, no proxy worker.
     ort.env.wasm.numThreads = 1;
@@ -49,4 +38,4 @@ export function workerdOrt(): OrtModule {
 }
 
 /** Bytes of ORT's wasm linear memory (what counts against the isolate's 128 MB in production). */
-export const ortWasmMemoryBytes = (): number => memory?.buffer.byteLength ?? 0;
+export const ortWasmMemoryBytes = (): number => memoryBytes?.() ?? 0;

@@ -7,27 +7,10 @@ import { decodeGif } from './decode-gif.ts';
 import { decodeJpeg } from './decode-jpeg.ts';
 import { checkedPng } from './png-structure.ts';
 import type { ImageProbe } from './probe-image.ts';
-import type { RgbImage } from './rgb-image.ts';
+import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
 import { checkedTiff } from './tiff-structure.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
-
-function fromRgba(
-  rgba: ArrayLike<number>,
-  width: number,
-  height: number,
-  order: [number, number, number] = [0, 1, 2],
-): RgbImage {
-  const n = width * height;
-  const data = new Uint8Array(n * 3);
-  const [r, g, b] = order;
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    data[i * 3] = rgba[j + r];
-    data[i * 3 + 1] = rgba[j + g];
-    data[i * 3 + 2] = rgba[j + b];
-  }
-  return { width, height, data };
-}
 
 /** PNG as PIL opens it: 16-bit colour keeps the high byte, 16-bit grey is mode I (clamped to 255), low-bit grey scales up. */
 function decodePngRgb(b: Uint8Array): RgbImage {
@@ -107,7 +90,7 @@ function decodeTiffRgb(b: Uint8Array): RgbImage {
   UTIF.decodeImage(buf, ifds[0]);
   const w = ifds[0].width as number;
   const h = ifds[0].height as number;
-  return fromRgba(UTIF.toRGBA8(ifds[0]), w, h);
+  return rgbaToRgb(UTIF.toRGBA8(ifds[0]), w, h);
 }
 
 export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: number): Promise<RgbImage> {
@@ -126,7 +109,7 @@ export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: n
       case 'bmp': {
         checkBmp(b);
         const bmp = decodeBmp(Buffer.from(b.buffer, b.byteOffset, b.byteLength), { toRGBA: true });
-        img = fromRgba(bmp.data, bmp.width, bmp.height);
+        img = rgbaToRgb(bmp.data, bmp.width, bmp.height);
         break;
       }
       case 'tiff':
@@ -139,7 +122,7 @@ export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: n
         );
     }
   } catch (e) {
-    if (e instanceof EdgeClipError || (e instanceof Error && e.message.includes('not initialised'))) throw e;
+    if (e instanceof EdgeClipError) throw e;
     throw bad(`corrupt ${probe.format.toUpperCase()}: ${(e as Error).message}`);
   }
   if (img.width !== probe.width || img.height !== probe.height || img.data.length !== img.width * img.height * 3) {

@@ -7,7 +7,7 @@ import decodeMozjpeg, { init } from '@jsquash/jpeg/decode.js';
 import jpegJs from 'jpeg-js';
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { jpegStructure } from './jpeg-structure.ts';
-import type { RgbImage } from './rgb-image.ts';
+import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
 
 let wasmModule: WebAssembly.Module | undefined;
 let ready: Promise<void> | undefined;
@@ -26,17 +26,6 @@ export const MAX_JPEG_PIXEL_SCANS = 1e9;
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
-function rgbaToRgb(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number): RgbImage {
-  const n = width * height;
-  const data = new Uint8Array(n * 3);
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    data[i * 3] = rgba[j];
-    data[i * 3 + 1] = rgba[j + 1];
-    data[i * 3 + 2] = rgba[j + 2];
-  }
-  return { width, height, data };
-}
-
 export async function decodeJpeg(b: Uint8Array, maxPixels: number): Promise<RgbImage> {
   const jpeg = jpegStructure(b);
   if (jpeg.width * jpeg.height * jpeg.scans > MAX_JPEG_PIXEL_SCANS)
@@ -52,7 +41,11 @@ export async function decodeJpeg(b: Uint8Array, maxPixels: number): Promise<RgbI
       throw bad(`corrupt JPEG: ${(e as Error).message}`);
     }
   }
-  if (!ready) throw new Error('JPEG decoder not initialised: call initJpegDecoder() with the mozjpeg wasm module');
+  if (!ready)
+    throw new EdgeClipError(
+      'INTERNAL',
+      'JPEG decoder not initialised: call initJpegDecoder() with the mozjpeg wasm module',
+    );
   await ready;
   let img: { data: Uint8ClampedArray; width: number; height: number };
   try {

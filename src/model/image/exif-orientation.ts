@@ -1,32 +1,35 @@
 /** EXIF Orientation (tag 0x0112) of a JPEG, and applying it (PIL's ImageOps.exif_transpose). */
+import { jpegSegments } from './jpeg-structure.ts';
 import type { RgbImage } from './rgb-image.ts';
 
-/** 1..8, or 1 when the JPEG has no EXIF orientation. */
+/** 1..8, or 1 when the JPEG has no EXIF orientation (or no readable one). */
 export function readJpegOrientation(b: Uint8Array): number {
-  let p = 2;
-  while (p + 4 < b.length && b[p] === 0xff) {
-    const marker = b[p + 1];
-    const len = (b[p + 2] << 8) | b[p + 3];
-    if (marker === 0xda) break;
-    // APP1 "Exif\0\0" followed by a TIFF header.
-    if (marker === 0xe1 && b[p + 4] === 0x45 && b[p + 5] === 0x78 && b[p + 6] === 0x69 && b[p + 7] === 0x66) {
-      const t = p + 10;
-      const le = b[t] === 0x49;
-      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-      if (t + 8 > b.length) return 1;
-      const ifd = t + dv.getUint32(t + 4, le);
-      if (ifd + 2 > b.length) return 1;
-      const n = dv.getUint16(ifd, le);
-      for (let i = 0; i < n && ifd + 2 + i * 12 + 10 <= b.length; i++) {
-        const e = ifd + 2 + i * 12;
-        if (dv.getUint16(e, le) === 0x0112) {
-          const v = dv.getUint16(e + 8, le);
-          return v >= 1 && v <= 8 ? v : 1;
-        }
-      }
-      return 1;
+  try {
+    for (const { marker, at } of jpegSegments(b)) {
+      if (marker === 0xda) break;
+      // APP1 "Exif\0\0" followed by a TIFF header.
+      if (marker === 0xe1 && b[at] === 0x45 && b[at + 1] === 0x78 && b[at + 2] === 0x69 && b[at + 3] === 0x66)
+        return tiffOrientation(b, at + 6);
     }
-    p += 2 + len;
+  } catch {
+    // A marker walk that fails here has no orientation to give; decoding reports the damage.
+  }
+  return 1;
+}
+
+function tiffOrientation(b: Uint8Array, t: number): number {
+  if (t + 8 > b.length) return 1;
+  const le = b[t] === 0x49;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const ifd = t + dv.getUint32(t + 4, le);
+  if (ifd + 2 > b.length) return 1;
+  const n = dv.getUint16(ifd, le);
+  for (let i = 0; i < n && ifd + 2 + i * 12 + 10 <= b.length; i++) {
+    const e = ifd + 2 + i * 12;
+    if (dv.getUint16(e, le) === 0x0112) {
+      const v = dv.getUint16(e + 8, le);
+      return v >= 1 && v <= 8 ? v : 1;
+    }
   }
   return 1;
 }

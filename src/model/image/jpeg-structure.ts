@@ -1,6 +1,6 @@
 /**
  * One walk over a JPEG's markers, entropy-coded data included: the frame header, the number of scans and whether the
- * file ends properly. Every JPEG check (declared size before decoding, completeness, decoding work) reads this.
+ * file ends properly. Every JPEG check (declared size before decoding, completeness, decoding work, EXIF) reads this.
  */
 import { EdgeClipError } from '../../contracts/errors.ts';
 
@@ -28,45 +28,68 @@ export function jpegStructure(b: Uint8Array): JpegStructure {
   return walk(b, false);
 }
 
-function walk(b: Uint8Array, frameOnly: boolean): JpegStructure {
-  let frame: Omit<JpegStructure, 'scans'> | undefined;
-  let scans = 0;
+const SOS = 0xda;
+const EOI = 0xd9;
+const isRestart = (m: number) => m >= 0xd0 && m <= 0xd7;
+
+/** A marker and its payload (`at`, `length` bytes; 0 for standalone markers). The payload may run past a cut file. */
+export interface JpegSegment {
+  marker: number;
+  at: number;
+  length: number;
+}
+
+/**
+ * The one walk over a JPEG's markers, in file order, up to and including EOI; each scan's entropy-coded data is
+ * skipped. Ends early when the file is cut; throws where a marker should be and is not.
+ */
+export function* jpegSegments(b: Uint8Array): Generator<JpegSegment> {
   let p = 2;
   while (p + 1 < b.length) {
     if (b[p] !== 0xff) throw bad('corrupt JPEG: marker expected');
     const marker = b[p + 1];
     if (marker === 0xff) {
-      p++;
+      p++; // fill byte
       continue;
     }
-    if (marker === 0xd9) {
+    if (marker === EOI || marker === 0x01 || isRestart(marker)) {
+      yield { marker, at: p + 2, length: 0 };
+      if (marker === EOI) return;
+      p += 2;
+      continue;
+    }
+    if (p + 4 > b.length) return;
+    const len = (b[p + 2] << 8) | b[p + 3];
+    if (len < 2) throw bad('corrupt JPEG: segment length below 2');
+    yield { marker, at: p + 4, length: len - 2 };
+    p += 2 + len;
+    // Entropy-coded data runs to the next marker that is neither a stuffed 0xFF00 nor a restart marker.
+    if (marker === SOS) while (p + 1 < b.length && !(b[p] === 0xff && b[p + 1] !== 0 && !isRestart(b[p + 1]))) p++;
+  }
+}
+
+function walk(b: Uint8Array, frameOnly: boolean): JpegStructure {
+  let frame: Omit<JpegStructure, 'scans'> | undefined;
+  let scans = 0;
+  for (const { marker, at } of jpegSegments(b)) {
+    if (marker === EOI) {
       if (!frame) break;
       if (scans === 0) throw bad('truncated JPEG: no image data (SOS marker missing)');
       return { ...frame, scans };
     }
-    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-      p += 2;
-      continue;
-    }
-    if (p + 4 > b.length) break;
-    const len = (b[p + 2] << 8) | b[p + 3];
-    if (len < 2) throw bad('corrupt JPEG: segment length below 2');
     if (isFrameMarker(marker)) {
-      if (p + 10 > b.length) break;
+      if (at + 6 > b.length) break;
       frame = {
-        height: (b[p + 5] << 8) | b[p + 6],
-        width: (b[p + 7] << 8) | b[p + 8],
-        components: b[p + 9],
+        height: (b[at + 1] << 8) | b[at + 2],
+        width: (b[at + 3] << 8) | b[at + 4],
+        components: b[at + 5],
         progressive: marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce,
       };
       if (frameOnly) return { ...frame, scans: 0 };
     }
-    p += 2 + len;
-    if (marker === 0xda) {
+    if (marker === SOS) {
       if (!frame) throw bad('corrupt JPEG: scan before the frame header');
       scans++;
-      // Entropy-coded data runs to the next marker that is neither a stuffed 0xFF00 nor a restart marker.
-      while (p + 1 < b.length && !(b[p] === 0xff && b[p + 1] !== 0 && (b[p + 1] < 0xd0 || b[p + 1] > 0xd7))) p++;
     }
   }
   if (!frame) throw bad('truncated JPEG: no frame header');

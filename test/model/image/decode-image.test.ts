@@ -60,7 +60,7 @@ describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
   const encoderReady = (async () => {
     const { readFileSync } = await import('node:fs');
     const { createRequire } = await import('node:module');
-    const { initJpegForNode } = await import('../../../tool/runtime/jpeg-wasm-node.ts');
+    const { initJpegForNode } = await import('../../../src/adapters/node/jpeg-wasm-node.ts');
     await initJpegForNode();
     const { init, default: encode } = await import('@jsquash/jpeg/encode.js');
     await init(

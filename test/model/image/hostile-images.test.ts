@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
 import { isEdgeClipError } from '../../../src/contracts/errors.ts';
 import { decodeImage } from '../../../src/model/image/decode-image.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
-import { initJpegForNode } from '../../../tool/runtime/jpeg-wasm-node.ts';
 import { gif, type HostileCase, hostileCases, literalCodes, rgbTiff } from '../../helpers/crafted-images.ts';
 import { PREPROCESS } from '../../helpers/paths.ts';
 

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
 import { applyOrientation, readJpegOrientation } from '../../../src/model/image/exif-orientation.ts';
 import { cropBox, preprocessImage, preprocessToRgb, resizedSize } from '../../../src/model/image/preprocess-image.ts';
-import { initJpegForNode } from '../../../tool/runtime/jpeg-wasm-node.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { PREPROCESS, TEST_CACHE } from '../../helpers/paths.ts';
 import { compare, GOLDEN_CFG, type GoldenEntry, tolerance } from '../../helpers/preprocess-goldens.ts';

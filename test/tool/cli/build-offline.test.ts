@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readManifest } from '../../../src/adapters/node/local-build.ts';
 import { SHIPPED_VOCAB_SHA256 } from '../../../tool/assets.ts';
-import { readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { ROOT, TEST_CACHE, TINY } from '../../helpers/paths.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadTokenizer, readManifest } from '../../../tool/runtime/local-build.ts';
+import { loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, tinyImages } from '../../helpers/fixtures.ts';
 import { TINY, TINY_ST } from '../../helpers/paths.ts';

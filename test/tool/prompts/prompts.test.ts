@@ -1,14 +1,14 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
+import { loadRunner, loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
 import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
 import { l2NormalizeRows } from '../../../src/model/postprocess.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
 import { zeroShotScores } from '../../../src/model/zero-shot.ts';
-import { initJpegForNode } from '../../../tool/runtime/jpeg-wasm-node.ts';
-import { loadRunner, loadTokenizer, readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { PREPROCESS, TEST_CACHE, TINY_ST } from '../../helpers/paths.ts';
 

@@ -1,10 +1,10 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { TEXT_INPUT } from '../../../src/contracts/tensors.ts';
 import { loadCheckpoint } from '../../../tool/checkpoint/load-checkpoint.ts';
 import { stateDictSpec } from '../../../tool/checkpoint/openclip-config.ts';
-import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { TEST_CACHE, TINY, VOCAB } from '../../helpers/paths.ts';
 

@@ -1,10 +1,10 @@
 /** `edge-clip embed`: features of raw image tensors and/or texts, in onnxruntime-node or onnxruntime-web. */
 import { readFileSync } from 'node:fs';
+import { loadRunner, loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
 import { l2NormalizeRows, toRows } from '../../../src/model/postprocess.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
-import { loadRunner, loadTokenizer, readManifest } from '../../runtime/local-build.ts';
 import { oneOf, parse, required, str, UsageError } from '../args.ts';
 
 export async function embed(argv: string[]) {

@@ -2,16 +2,16 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
+import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { IMAGE_INPUT } from '../../../src/contracts/tensors.ts';
 import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
 import { l2NormalizeRows } from '../../../src/model/postprocess.ts';
 import { zeroShotScores } from '../../../src/model/zero-shot.ts';
-import { Progress } from '../../hub/progress.ts';
-import { initJpegForNode } from '../../runtime/jpeg-wasm-node.ts';
-import { loadRunner, readManifest } from '../../runtime/local-build.ts';
 import { oneOf, parse, required, str, UsageError } from '../args.ts';
+import { Progress } from '../progress.ts';
 import { classifierPath } from './prompts.ts';
 
 const IMAGE_EXT = /\.(jpe?g|png|gif|bmp|tiff?)$/i;

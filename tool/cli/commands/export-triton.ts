@@ -10,10 +10,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { readManifest } from '../../../src/adapters/node/local-build.ts';
+import { originModelName } from '../../../src/adapters/origin/origin-client.ts';
 import { TOWERS, type TowerName } from '../../../src/contracts/manifest.ts';
 import type { TensorSpec } from '../../../src/contracts/tensors.ts';
-import { originModelName } from '../../../src/model/origin-client.ts';
-import { readManifest } from '../../runtime/local-build.ts';
 import { parse, required, str, UsageError } from '../args.ts';
 
 const TRITON_TYPE: Record<string, string> = { float32: 'TYPE_FP32', int64: 'TYPE_INT64' };

@@ -1,5 +1,6 @@
 /** `edge-clip measure`: each segment's memory in onnxruntime-web, as a segment Worker would spend it. */
 import { text } from 'node:stream/consumers';
+import { readManifest } from '../../../src/adapters/node/local-build.ts';
 import {
   PRECISIONS,
   segmentLoadingBytes,
@@ -7,8 +8,7 @@ import {
   TOWERS,
   type TowerName,
 } from '../../../src/contracts/manifest.ts';
-import { type MeasureRequest, measureInProcess, measureSegment } from '../../build/segment-memory.ts';
-import { readManifest } from '../../runtime/local-build.ts';
+import { type MeasureRequest, measureInProcess, measureSegment } from '../../converter/segment-memory.ts';
 import { oneOf, parse, required, str } from '../args.ts';
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);

@@ -1,10 +1,10 @@
 /** `edge-clip preprocess`: an image file → the float32 [3,S,S] tensor the model sees (the worker's code path). */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
+import { readManifest } from '../../../src/adapters/node/local-build.ts';
 import type { PreprocessConfig } from '../../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
 import { BUILTIN_CONFIGS, parseArch, parsePreprocess } from '../../checkpoint/openclip-config.ts';
-import { initJpegForNode } from '../../runtime/jpeg-wasm-node.ts';
-import { readManifest } from '../../runtime/local-build.ts';
 import { oneOf, parse, required, str, UsageError } from '../args.ts';
 
 export async function preprocess(argv: string[]) {

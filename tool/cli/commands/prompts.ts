@@ -3,14 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { plainBuffer, withLocalBindings } from '../../../src/adapters/node/local-bindings.ts';
+import { readManifest } from '../../../src/adapters/node/local-build.ts';
 import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
 import { labelsetKey } from '../../../src/contracts/kv-keys.ts';
 import { parseLabelSet } from '../../../src/contracts/labelset.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { labelsetFile, SHIPPED_LABELSETS } from '../../assets.ts';
 import { buildClassifier } from '../../prompts/build-classifier.ts';
-import { plainBuffer, withLocalBindings } from '../../runtime/local-bindings.ts';
-import { readManifest } from '../../runtime/local-build.ts';
 import { oneOf, parse, required, str, UsageError } from '../args.ts';
 
 export const classifierPath = (model: string, name: string, precision: string) =>

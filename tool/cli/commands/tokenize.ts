@@ -1,5 +1,5 @@
 /** `edge-clip tokenize`: OpenCLIP token ids (padded to the context length) with the build's vocabulary. */
-import { loadTokenizer, readManifest } from '../../runtime/local-build.ts';
+import { loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { parse, required, UsageError } from '../args.ts';
 
 export async function tokenize(argv: string[]) {

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
+import { diskReader, loadOrt } from '../../../src/adapters/node/ort-runtimes.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
 import { limiter, loadTowerSessions, type ReadFile } from '../../../src/model/load-tower.ts';
 import type { OrtModule } from '../../../src/model/ort-types.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
-import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
-import { diskReader, loadOrt } from '../../../tool/runtime/ort-runtimes.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, rowCosines, tinyImages } from '../../helpers/fixtures.ts';
 import { TEST_CACHE, TINY, TINY_ST, VOCAB } from '../../helpers/paths.ts';

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
-import { loadRunner, readManifest } from '../../../tool/runtime/local-build.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { type Expected, expectedOf, fixtureImages, maxAbsDiff, rowCosines } from '../../helpers/fixtures.ts';
 import { OUTLIERS, OUTLIERS_ST, PREPROCESS, TEST_CACHE, TINY, TINY_PT, TINY_ST } from '../../helpers/paths.ts';

@@ -2,16 +2,15 @@
  * The gateway side of a segmented tower: each segment runs in its own Worker, reached through a service binding;
  * activations travel as binary tensors (the Open Inference Protocol body: JSON header + raw little-endian data).
  */
-import { EdgeClipError } from '../contracts/errors.ts';
-import { decodeInferResponse, encodeInferRequest, type V2Tensor } from '../contracts/inference-protocol.ts';
-import type { ModelManifest, Precision, TowerBuild, TowerName } from '../contracts/manifest.ts';
-import type { TowerExecutor, TowerInput } from './tower-runner.ts';
-
-/** Activations between gateway and segment: an Open Inference Protocol binary body and its JSON header's length. */
-export interface SegmentBody {
-  body: Uint8Array;
-  headerLength: number;
-}
+import { EdgeClipError } from '../../contracts/errors.ts';
+import {
+  decodeInferResponse,
+  encodeInferRequest,
+  type SegmentBody,
+  type V2Tensor,
+} from '../../contracts/inference-protocol.ts';
+import type { ModelManifest, Precision, TowerBuild, TowerName } from '../../contracts/manifest.ts';
+import type { TowerExecutor, TowerInput } from '../../model/tower-runner.ts';
 
 /** A segment Worker as the gateway sees it: a service binding to its entrypoint (or a test double of one). */
 export interface SegmentEndpoint {
@@ -23,6 +22,15 @@ export interface SegmentEndpoint {
 
 /** Binding names by convention: SEG_IMAGE_0, SEG_IMAGE_1, …, SEG_TEXT_0, … */
 export const segmentBinding = (tower: TowerName, index: number): string => `SEG_${tower.toUpperCase()}_${index}`;
+
+/** The binding of that name when it is one (an RPC stub answers every method name), else undefined. */
+export function segmentEndpoint(bindings: object, name: string): SegmentEndpoint | undefined {
+  const binding: unknown = Reflect.get(bindings, name);
+  const callable = (key: string) => typeof Reflect.get(binding as object, key) === 'function';
+  return (typeof binding === 'object' || typeof binding === 'function') && binding !== null && callable('run')
+    ? (binding as SegmentEndpoint)
+    : undefined;
+}
 
 const toV2 = (name: string, data: TowerInput, dims: readonly number[]): V2Tensor => ({
   name,

@@ -2,13 +2,13 @@
  * Client of the GPU origin (Open Inference Protocol v2, binary tensor extension): timeouts, one retry on idempotent
  * failures, and a circuit breaker so that a down origin fails fast instead of holding every fp32 request.
  */
-import type { OriginConfig } from '../contracts/config.ts';
-import { EdgeClipError } from '../contracts/errors.ts';
-import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../contracts/inference-protocol.ts';
-import type { TowerName } from '../contracts/manifest.ts';
-import { IMAGE_OUTPUT, TEXT_OUTPUT } from '../contracts/tensors.ts';
+import type { OriginConfig } from '../../contracts/config.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../contracts/inference-protocol.ts';
+import type { TowerName } from '../../contracts/manifest.ts';
+import { IMAGE_OUTPUT, TEXT_OUTPUT } from '../../contracts/tensors.ts';
+import type { TowerExecutor, TowerInput } from '../../model/tower-runner.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
-import type { TowerExecutor, TowerInput } from './tower-runner.ts';
 
 export const originModelName = (prefix: string, tower: TowerName) => `${prefix}_${tower}`;
 

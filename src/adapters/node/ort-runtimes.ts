@@ -1,9 +1,9 @@
 /** onnxruntime for Node-side tools: the native binding or the same wasm build the worker ships. */
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FileRef } from '../../src/contracts/manifest.ts';
-import type { ReadFile } from '../../src/model/load-tower.ts';
-import type { OrtModule } from '../../src/model/ort-types.ts';
+import type { FileRef } from '../../contracts/manifest.ts';
+import type { ReadFile } from '../../model/load-tower.ts';
+import type { OrtModule } from '../../model/ort-types.ts';
 
 export type RuntimeName = 'node' | 'web';
 

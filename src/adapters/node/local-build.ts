@@ -1,17 +1,17 @@
 /** A build folder on disk: its manifest, tokenizer and tower runners for Node-side tools. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgeClipError } from '../../src/contracts/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import {
   MANIFEST_FILE,
   type ModelManifest,
   type Precision,
   parseManifest,
   type TowerName,
-} from '../../src/contracts/manifest.ts';
-import { loadTowerSessions, verifiedRead } from '../../src/model/load-tower.ts';
-import { ClipTokenizer } from '../../src/model/tokenizer.ts';
-import { TowerRunner } from '../../src/model/tower-runner.ts';
+} from '../../contracts/manifest.ts';
+import { loadTowerSessions, verifiedRead } from '../../model/load-tower.ts';
+import { ClipTokenizer } from '../../model/tokenizer.ts';
+import { TowerRunner } from '../../model/tower-runner.ts';
 import { diskReader, loadOrt, type RuntimeName, sessionOptionsFor } from './ort-runtimes.ts';
 
 export function readManifest(dir: string): ModelManifest {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { estimateSegment, fits, planSegments, refinePlan, type UnitCost } from '../../../tool/build/plan-segments.ts';
+import {
+  estimateSegment,
+  fits,
+  planSegments,
+  refinePlan,
+  type UnitCost,
+} from '../../../tool/converter/plan-segments.ts';
 
 const MiB = 2 ** 20;
 const unit = (weightsMiB: number, activationsMiB = 1): UnitCost => ({

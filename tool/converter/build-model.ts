@@ -14,6 +14,7 @@ import {
   type TowerBuild,
   type TowerName,
 } from '../../src/contracts/manifest.ts';
+import { CLIP_TOKENS } from '../../src/contracts/tensors.ts';
 import { loadCheckpoint } from '../checkpoint/load-checkpoint.ts';
 import { parsePreprocess, stateDictSpec } from '../checkpoint/openclip-config.ts';
 import { buildImageTower, imageUnits } from '../graphs/image-tower.ts';
@@ -243,8 +244,8 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
         kind: 'clip-bpe',
         vocab: { file: VOCAB_FILE, bytes: vocabBytes, sha256: vocabSha },
         contextLength: arch.text.contextLength,
-        sotId: 49406,
-        eotId: 49407,
+        sotId: CLIP_TOKENS.sotId,
+        eotId: CLIP_TOKENS.eotId,
       },
       towers,
     };

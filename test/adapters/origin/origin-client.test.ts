@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OriginClient } from '../../src/model/origin-client.ts';
+import { OriginClient } from '../../../src/adapters/origin/origin-client.ts';
 
 const config = {
   url: 'http://origin.invalid',

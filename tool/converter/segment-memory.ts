@@ -5,13 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { diskReader, loadOrt } from '../../src/adapters/node/ort-runtimes.ts';
+import { watchOrtInstance } from '../../src/adapters/wasm-memory.ts';
 import { EdgeClipError } from '../../src/contracts/errors.ts';
-import { encodeInferRequest, encodeInferResponse, type V2Tensor } from '../../src/contracts/inference-protocol.ts';
+import { encodeInferRequest, type V2Tensor } from '../../src/contracts/inference-protocol.ts';
 import type { Segment, SegmentMemory, TowerName } from '../../src/contracts/manifest.ts';
-import { loadSegmentSession } from '../../src/model/load-tower.ts';
-import type { Tensor } from '../../src/model/ort-types.ts';
-import { findWasmMemory } from '../../src/model/wasm-memory.ts';
-import { diskReader, loadOrt } from '../runtime/ort-runtimes.ts';
+import { CLIP_TOKENS } from '../../src/contracts/tensors.ts';
+import { SegmentRunner } from '../../src/segment-worker/segment-runner.ts';
 
 /** Rows per run that the gateway sends a text segment (SegmentChain splits larger batches); images go one by one. */
 export const SEGMENT_BATCH: Record<TowerName, number> = { image: 1, text: 4 };
@@ -55,23 +55,18 @@ export function measureSegment(req: MeasureRequest): Promise<SegmentMemory> {
 
 /** Runs in the child: nothing else may have instantiated onnxruntime-web in this process. */
 export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemory> {
-  let memory: WebAssembly.Memory | undefined;
-  const instantiate = WebAssembly.instantiate.bind(WebAssembly) as (
-    s: unknown,
-    i?: WebAssembly.Imports,
-  ) => Promise<WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance>;
-  (WebAssembly as { instantiate: unknown }).instantiate = async (src: unknown, imports?: WebAssembly.Imports) => {
-    const r = await instantiate(src, imports);
-    memory ??= findWasmMemory('instance' in r ? r.instance : r, imports);
-    return r;
-  };
-  const wasmBytes = () => memory?.buffer.byteLength ?? 0;
+  const wasmMemoryBytes = watchOrtInstance(() => true);
   const { segment, tower } = req;
-  const ort = await loadOrt('web');
-  const session = await loadSegmentSession(ort, segment, diskReader(req.dir));
-  const jsLoadBytes = segment.graph.bytes + segment.externalData.reduce((a, e) => a + e.bytes, 0);
-  const wasmAfterCreateBytes = wasmBytes();
-
+  // The segment Worker's own runner: same loading, same binary bodies, same byte accounting.
+  const runner = new SegmentRunner({
+    ort: await loadOrt('web'),
+    segment: async () => segment,
+    read: diskReader(req.dir),
+    tower,
+    index: segment.index,
+    wasmMemoryBytes,
+  });
+  await runner.load();
   const batch = SEGMENT_BATCH[tower];
   const inputs: V2Tensor[] = segment.inputs.map((spec) => {
     const shape = spec.dims.map((d) => (d === 'batch' ? batch : d === 'sequence' ? req.sequence : (d as number)));
@@ -79,35 +74,18 @@ export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemo
     // Ids: ordinary tokens with the end-of-text id (the largest) last in each row, where text pooling looks for it.
     const data =
       spec.dtype === 'int64'
-        ? BigInt64Array.from({ length: n }, (_, i) => ((i + 1) % shape[shape.length - 1] === 0 ? 49407n : 320n))
+        ? BigInt64Array.from({ length: n }, (_, i) =>
+            (i + 1) % shape[shape.length - 1] === 0 ? BigInt(CLIP_TOKENS.eotId) : 320n,
+          )
         : Float32Array.from({ length: n }, (_, i) => Math.sin(i));
     return { name: spec.name, datatype: spec.dtype === 'int64' ? 'INT64' : 'FP32', shape, data };
   });
-  const feeds = Object.fromEntries(
-    inputs.map((t) => [
-      t.name,
-      t.data instanceof BigInt64Array
-        ? new ort.Tensor('int64', t.data, t.shape)
-        : new ort.Tensor('float32', t.data as Float32Array, t.shape),
-    ]),
-  );
-  const bodyIn = encodeInferRequest(
+  const { body, headerLength } = encodeInferRequest(
     inputs,
     segment.outputs.map((o) => o.name),
-  ).body.length;
-  let jsRequestBytes = 0;
-  for (let r = 0; r < (req.runs ?? 3); r++) {
-    const results = (await session.run(feeds)) as Record<string, Tensor>;
-    const outputs: V2Tensor[] = Object.entries(results).map(([name, t]) => ({
-      name,
-      datatype: 'FP32',
-      shape: [...t.dims],
-      data: t.data as Float32Array,
-    }));
-    const outBytes = outputs.reduce((a, o) => a + o.data.byteLength, 0);
-    const bodyOut = encodeInferResponse('segment', outputs, true).body.length;
-    jsRequestBytes = Math.max(jsRequestBytes, bodyIn + outBytes + bodyOut);
-  }
-  await session.release();
-  return { jsLoadBytes, wasmAfterCreateBytes, wasmAfterRunBytes: wasmBytes(), jsRequestBytes, batch };
+  );
+  for (let r = 0; r < (req.runs ?? 3); r++) await runner.run(body, headerLength ?? 0);
+  const memory = runner.memory(batch);
+  await runner.release();
+  return memory;
 }

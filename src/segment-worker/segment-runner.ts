@@ -1,0 +1,116 @@
+/**
+ * One segment of one tower in this isolate: loads on first use, runs binary Open Inference Protocol bodies, and counts
+ * the memory it spends. The build measures a segment by running this same class in Node (tool/converter).
+ */
+import { EdgeClipError } from '../contracts/errors.ts';
+import {
+  decodeInferRequest,
+  encodeInferResponse,
+  type SegmentBody,
+  type V2Tensor,
+} from '../contracts/inference-protocol.ts';
+import {
+  type Precision,
+  type Segment,
+  type SegmentMemory,
+  segmentLoadingBytes,
+  segmentServingBytes,
+  type TowerName,
+} from '../contracts/manifest.ts';
+import { loadSegmentSession, type ReadFile } from '../model/load-tower.ts';
+import type { OrtModule } from '../model/ort-types.ts';
+import { SingleFlight } from '../model/single-flight.ts';
+import { TowerRunner, toTensor } from '../model/tower-runner.ts';
+
+export interface SegmentRunnerDeps {
+  ort: OrtModule;
+  /** This segment's entry in the manifest (undefined: the build has no such segment). */
+  segment: () => Promise<Segment | undefined>;
+  read: ReadFile;
+  tower: TowerName;
+  index: number;
+  precision?: Precision;
+  /** Bytes of the inference runtime's wasm memory. */
+  wasmMemoryBytes?: () => number;
+}
+
+export class SegmentRunner {
+  private readonly runners = new SingleFlight<TowerRunner>();
+  private readonly wasm: () => number;
+  // Live counterparts of the build's SegmentMemory: what this isolate held while loading and per request.
+  private readonly usage = { jsLoadBytes: 0, wasmAfterCreateBytes: 0, jsRequestBytes: 0 };
+
+  constructor(private readonly deps: SegmentRunnerDeps) {
+    this.wasm = deps.wasmMemoryBytes ?? (() => 0);
+  }
+
+  private async segment(): Promise<Segment> {
+    const seg = await this.deps.segment();
+    if (!seg) throw new EdgeClipError('NOT_FOUND', `the ${this.deps.tower} tower has no segment ${this.deps.index}`);
+    return seg;
+  }
+
+  private runner(): Promise<TowerRunner> {
+    return this.runners.get('segment', async () => {
+      const seg = await this.segment();
+      const session = await loadSegmentSession(this.deps.ort, seg, this.deps.read);
+      this.usage.jsLoadBytes = seg.graph.bytes + seg.externalData.reduce((a, e) => a + e.bytes, 0);
+      this.usage.wasmAfterCreateBytes = this.wasm();
+      return new TowerRunner(this.deps.ort, [session]);
+    });
+  }
+
+  async load(): Promise<void> {
+    await this.runner();
+  }
+
+  async release(): Promise<void> {
+    if (this.runners.has('segment')) await (await this.runner()).release();
+  }
+
+  async run(bodyIn: Uint8Array, headerLength: number | string | null): Promise<SegmentBody> {
+    const { deps } = this;
+    const req = decodeInferRequest(bodyIn, headerLength === null ? null : String(headerLength));
+    const runner = await this.runner();
+    const results = await runner.runTensors(
+      Object.fromEntries(req.inputs.map((t) => [t.name, toTensor(deps.ort, t.data, t.shape)])),
+    );
+    const outputs: V2Tensor[] = Object.entries(results).map(([name, t]) => ({
+      name,
+      datatype: 'FP32',
+      shape: [...t.dims],
+      data: t.data as Float32Array,
+    }));
+    const out = encodeInferResponse(`${deps.tower}_${deps.index}`, outputs, true);
+    const outBytes = outputs.reduce((a, o) => a + o.data.byteLength, 0);
+    this.usage.jsRequestBytes = Math.max(this.usage.jsRequestBytes, bodyIn.length + outBytes + out.body.length);
+    return { body: out.body, headerLength: out.headerLength ?? 0 };
+  }
+
+  /** What this isolate has spent so far, in the build's terms (`batch`: rows per request it was sent). */
+  memory(batch: number): SegmentMemory {
+    return { ...this.usage, wasmAfterRunBytes: this.wasm(), batch };
+  }
+
+  async stats(): Promise<Record<string, unknown>> {
+    const { deps } = this;
+    const seg = await this.segment().catch(() => undefined);
+    const live = this.memory(seg?.memory?.batch ?? 0);
+    return {
+      tower: deps.tower,
+      index: deps.index,
+      precision: deps.precision,
+      loaded: this.runners.has('segment'),
+      weight_bytes: seg?.externalData.reduce((a, e) => a + e.bytes, 0),
+      wasm_bytes: live.wasmAfterRunBytes,
+      js_load_bytes: live.jsLoadBytes,
+      wasm_after_create_bytes: live.wasmAfterCreateBytes,
+      js_request_bytes: live.jsRequestBytes,
+      // wasm + JS buffers while serving and while loading; the build's measurements for comparison.
+      serving_bytes: segmentServingBytes(live),
+      loading_bytes: segmentLoadingBytes(live),
+      measured_serving_bytes: seg?.memory ? segmentServingBytes(seg.memory) : null,
+      measured_loading_bytes: seg?.memory ? segmentLoadingBytes(seg.memory) : null,
+    };
+  }
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, parseOriginServerConfig, parseSegmentConfig } from '../../src/contracts/config.ts';
+
+describe('configuration', () => {
+  it('gives the Worker its defaults from MODEL_ID alone, and the origin block only with ORIGIN_URL', () => {
+    const config = parseConfig({ MODEL_ID: 'm', MODELS: {}, PROMPTS: {} });
+    expect(config).toMatchObject({ modelId: 'm', defaultPrecision: 'int8', maxInputs: 32, segmented: false });
+    expect(config.origin).toBeUndefined();
+    const withOrigin = parseConfig({ MODEL_ID: 'm', ORIGIN_URL: 'https://gpu.example', ORIGIN_TIMEOUT_MS: '500' });
+    expect(withOrigin.origin).toMatchObject({ url: 'https://gpu.example', timeoutMs: 500, modelPrefix: 'edgeclip' });
+    expect(parseConfig({ MODEL_ID: 'm', CACHE_TTL_SECONDS: '0', SEGMENTED: 'true' })).toMatchObject({
+      cacheTtlSeconds: 0,
+      segmented: true,
+    });
+  });
+
+  it.each([
+    [{}, /MODEL_ID is missing/],
+    [{ MAX_INPUTS: '0' }, /MAX_INPUTS must be an integer ≥ 1 \(got "0"\)/],
+    [{ MAX_INPUTS: '12abc' }, /MAX_INPUTS must be an integer/],
+    [{ MAX_INPUTS: '1e3' }, /MAX_INPUTS must be an integer/],
+    [{ DEFAULT_PRECISION: 'int4' }, /DEFAULT_PRECISION must be one of fp32, int8 \(got "int4"\)/],
+    [{ SEGMENTED: 'yes' }, /SEGMENTED must be one of true, false/],
+    [{ ORIGIN_URL: 'gpu.example:8000' }, /ORIGIN_URL must be an http\(s\) URL/],
+    [{ ORIGIN_URL: 'http://gpu', ORIGIN_BREAKER_FAILURES: '-1' }, /ORIGIN_BREAKER_FAILURES must be an integer ≥ 1/],
+  ])('stops the Worker on %j with a message naming the setting', (env, message) => {
+    expect(() => parseConfig(Object.keys(env).length ? { MODEL_ID: 'm', ...env } : env)).toThrow(message);
+  });
+
+  it('validates a segment Worker’s tower, index and precision', () => {
+    expect(parseSegmentConfig({ MODEL_ID: 'm', SEGMENT_TOWER: 'text', SEGMENT_INDEX: '2' })).toEqual({
+      modelId: 'm',
+      tower: 'text',
+      index: 2,
+      precision: 'int8',
+    });
+    expect(() => parseSegmentConfig({ MODEL_ID: 'm', SEGMENT_TOWER: 'audio', SEGMENT_INDEX: '0' })).toThrow(
+      /SEGMENT_TOWER must be one of image, text/,
+    );
+    expect(() => parseSegmentConfig({ MODEL_ID: 'm', SEGMENT_TOWER: 'text' })).toThrow(/SEGMENT_INDEX is missing/);
+    expect(() => parseSegmentConfig({ MODEL_ID: 'm', SEGMENT_TOWER: 'text', SEGMENT_INDEX: 'x' })).toThrow(
+      /SEGMENT_INDEX must be an integer ≥ 0/,
+    );
+  });
+
+  it('validates the origin server’s numbers and device', () => {
+    expect(parseOriginServerConfig({ ORIGIN_PORT: '0' }, 'model-shards/x')).toMatchObject({
+      modelDir: 'model-shards/x',
+      port: 0,
+      maxBatch: 16,
+      device: 'auto',
+    });
+    expect(() => parseOriginServerConfig({}, undefined)).toThrow(/ORIGIN_MODEL_DIR is missing/);
+    expect(() => parseOriginServerConfig({ ORIGIN_MAX_BATCH: 'lots' }, 'd')).toThrow(/ORIGIN_MAX_BATCH must be/);
+    expect(() => parseOriginServerConfig({ ORIGIN_DEVICE: 'tpu' }, 'd')).toThrow(/ORIGIN_DEVICE must be one of/);
+  });
+});
