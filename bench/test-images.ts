@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import encodeJpeg, { init as initEncoder } from '@jsquash/jpeg/encode.js';
 import { encode as encodePng } from 'fast-png';
-import { initJpegForNode } from '../src/adapters/node/jpeg-wasm-node.ts';
+import { initImageDecodersForNode } from '../src/adapters/node/image-wasm-node.ts';
 import type { PreprocessConfig } from '../src/contracts/manifest.ts';
 import { preprocessImage, preprocessToRgb } from '../src/model/image/preprocess-image.ts';
 
@@ -14,7 +14,7 @@ export const PREPROCESS_FIXTURES = 'test/fixtures/preprocess';
 
 /** The benchmarks' photo (grace_hopper.jpg) as the model input of `cfg`, [1,3,S,S]. */
 export async function photoTensor(cfg: PreprocessConfig): Promise<Float32Array> {
-  await initJpegForNode();
+  await initImageDecodersForNode();
   const pixels = new Float32Array(3 * cfg.size * cfg.size);
   await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg'))), cfg, pixels);
   return pixels;

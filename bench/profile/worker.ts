@@ -4,12 +4,12 @@
  * profiler's printed events, so that workerd's op table can be set beside Node's; and `POST /bare` (below). Never
  * deployed: the service Worker has no profiling code.
  */
-import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
+
+import { initImageDecodersForWorkerd } from '../../src/adapters/workerd/image-wasm.ts';
 import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import type { TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
-import { initJpegDecoder } from '../../src/model/image/decode-jpeg.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { loadTowerSessions } from '../../src/model/load-tower.ts';
 import { ClipTokenizer } from '../../src/model/tokenizer.ts';
@@ -68,7 +68,7 @@ async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: st
   const pixels = new Float32Array(3 * size * size);
   let ids: number[] = [];
   if (tower === 'image') {
-    await initJpegDecoder(mozjpegWasm);
+    await initImageDecodersForWorkerd();
     await time('request', () => preprocessImage(image, m.preprocess, pixels));
   } else {
     await time('request', async () => {

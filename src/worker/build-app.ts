@@ -1,8 +1,8 @@
 /** Builds the app's dependencies from a Worker's bindings: R2 files, KV label sets, the origin client. */
-import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
 import type { Hono } from 'hono';
 import { OriginClient } from '../adapters/origin/origin-client.ts';
 import { cacheApiStore } from '../adapters/workerd/cache-api-store.ts';
+import { initImageDecodersForWorkerd } from '../adapters/workerd/image-wasm.ts';
 import { kvStore } from '../adapters/workerd/kv-store.ts';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
@@ -12,7 +12,6 @@ import { createApp } from '../app/create-app.ts';
 import { parseConfig } from '../contracts/config.ts';
 import { type Precision, TOWERS, type TowerName } from '../contracts/manifest.ts';
 import { EmbeddingCache, type EmbeddingStore, MemoryLru } from '../model/embedding-cache.ts';
-import { initJpegDecoder } from '../model/image/decode-jpeg.ts';
 import { LabelsetStore } from '../model/labelset-store.ts';
 import { ModelService } from '../model/model-service.ts';
 import type { TowerExecutor } from '../model/tower-runner.ts';
@@ -40,7 +39,7 @@ export type WorkerEnv = Env & Partial<Record<UnlistedSetting, string>>;
 export function buildApp(env: WorkerEnv): Hono<AppEnv> {
   const config = parseConfig(env);
   const files = r2Files(env.MODELS, config.modelId);
-  initJpegDecoder(mozjpegWasm);
+  initImageDecodersForWorkerd();
   const origin = config.origin ? new OriginClient(config.origin) : undefined;
   const chains: Record<string, SegmentChain> = {};
   const chain = (tower: TowerName, precision: Precision): SegmentChain => {

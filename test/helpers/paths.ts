@@ -9,6 +9,8 @@ export const FIXTURES = resolve(ROOT, 'test/fixtures');
 export const TINY = resolve(FIXTURES, 'tiny');
 export const OUTLIERS = resolve(FIXTURES, 'outliers');
 export const PREPROCESS = resolve(FIXTURES, 'preprocess');
+/** WebP inputs and goldens made the same way as preprocess/ (its make_goldens.py). */
+export const PREPROCESS_WEBP = resolve(FIXTURES, 'preprocess-webp');
 export const TOKENIZER_CASES = resolve(FIXTURES, 'tokenizer/cases.json');
 export const TEST_CACHE = resolve(ROOT, '.cache/test');
 /** Tiny fixture built from the safetensors file and from the PyTorch .bin (by test/global-setup.ts). */

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { freePort, startOrigin } from '../../origin/start-origin.ts';
-import { initJpegForNode } from '../../src/adapters/node/jpeg-wasm-node.ts';
+import { initImageDecodersForNode } from '../../src/adapters/node/image-wasm-node.ts';
 import { readManifest } from '../../src/adapters/node/local-build.ts';
 import { decodeClassifier } from '../../src/contracts/classifier-blob.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
@@ -41,7 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     minSegments: 3,
     segmentBudget: 64 * 2 ** 20,
   });
-  await initJpegForNode();
+  await initImageDecodersForNode();
   const manifest = readManifest(TINY_ST);
   // Preprocess the test images in Node, then embed the tensors with the CLI: the worker must agree with both steps.
   const tensors = await Promise.all(

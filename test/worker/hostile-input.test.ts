@@ -85,15 +85,7 @@ beforeAll(async () => {
     }),
     bmp: new Uint8Array(bmp.data),
     tiff: rgbTiff(24, 16),
-    webp: Uint8Array.from([
-      ...new TextEncoder().encode('RIFF'),
-      30,
-      0,
-      0,
-      0,
-      ...new TextEncoder().encode('WEBPVP8 '),
-      ...new Array(22).fill(0),
-    ]),
+    webp: await fixture(env, 'preprocess-webp/rocket_rgba_lossy.webp'),
   };
 });
 
@@ -113,7 +105,7 @@ describe('hostile images at the HTTP surface', () => {
   });
 
   it('fuzz: 1,200 mutated PNG/JPEG/GIF/BMP/TIFF/WebP bodies get 200/413/415/422, and valid images decode as before', async () => {
-    const formats = Object.keys(seeds).filter((f) => f !== 'webp');
+    const formats = Object.keys(seeds);
     const before = Object.fromEntries(await Promise.all(formats.map(async (f) => [f, await embedding(seeds[f])])));
     const rnd = random(20261130);
     const counts: Record<string, Record<number, number>> = {};

@@ -1,25 +1,31 @@
 import { env } from 'cloudflare:workers';
-import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initJpegDecoder } from '../../src/model/image/decode-jpeg.ts';
+import { initImageDecodersForWorkerd } from '../../src/adapters/workerd/image-wasm.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { compare, GOLDEN_CFG, type GoldenEntry, tolerance } from '../helpers/preprocess-goldens.ts';
 import { fixture } from './seed.ts';
 
-let index: { images: GoldenEntry[] };
+const SETS = ['preprocess', 'preprocess-webp'];
+let entries: { set: string; entry: GoldenEntry }[];
 
 beforeAll(async () => {
-  await initJpegDecoder(mozjpegWasm);
-  index = JSON.parse(new TextDecoder().decode(await fixture(env, 'preprocess/index.json')));
+  await initImageDecodersForWorkerd();
+  entries = [];
+  for (const set of SETS) {
+    const index = JSON.parse(new TextDecoder().decode(await fixture(env, `${set}/index.json`))) as {
+      images: GoldenEntry[];
+    };
+    entries.push(...index.images.map((entry) => ({ set, entry })));
+  }
 });
 
 describe('preprocessImage inside workerd against the OpenCLIP goldens', () => {
-  it('matches every golden within its tolerance', async () => {
-    expect(index.images.length).toBeGreaterThanOrEqual(6);
-    for (const entry of index.images) {
+  it('matches every golden within its tolerance (JPEG, PNG and WebP: lossy, lossless, alpha, animated)', async () => {
+    expect(entries.length).toBeGreaterThanOrEqual(11);
+    for (const { set, entry } of entries) {
       const out = new Float32Array(3 * 320 * 320);
-      await preprocessImage(await fixture(env, `preprocess/${entry.file}`), GOLDEN_CFG, out);
-      const golden = await fixture(env, `preprocess/${entry.tensor_file}`);
+      await preprocessImage(await fixture(env, `${set}/${entry.file}`), GOLDEN_CFG, out);
+      const golden = await fixture(env, `${set}/${entry.tensor_file}`);
       const diff = compare(out, new Float32Array(golden.buffer, golden.byteOffset, golden.byteLength / 4));
       const tol = tolerance(entry);
       expect(diff.max, entry.file).toBeLessThanOrEqual(tol.max);

@@ -11,6 +11,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const ROOTS: Record<string, string> = {
   models: resolve(ROOT, '.cache/test/worker-models'),
   preprocess: resolve(ROOT, 'test/fixtures/preprocess'),
+  'preprocess-webp': resolve(ROOT, 'test/fixtures/preprocess-webp'),
   tiny: resolve(ROOT, 'test/fixtures/tiny'),
 };
 

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
-import { initJpegForNode } from '../../src/adapters/node/jpeg-wasm-node.ts';
+import { initImageDecodersForNode } from '../../src/adapters/node/image-wasm-node.ts';
 import type { PreprocessConfig } from '../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { SHIPPED_LABELSETS } from '../assets.ts';
@@ -67,7 +67,7 @@ function builtinImages(cfg: PreprocessConfig): Float32Array {
 }
 
 async function imageTensors(files: string[], cfg: PreprocessConfig): Promise<Float32Array> {
-  await initJpegForNode();
+  await initImageDecodersForNode();
   const plane = 3 * cfg.size * cfg.size;
   const out = new Float32Array(files.length * plane);
   for (const [i, f] of files.entries()) await preprocessImage(new Uint8Array(readFileSync(f)), cfg, out, i * plane);

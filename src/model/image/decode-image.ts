@@ -4,7 +4,8 @@ import { decode as decodePng } from 'fast-png';
 import UTIF from 'utif2';
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { decodeGif } from './decode-gif.ts';
-import { decodeJpeg } from './decode-jpeg.ts';
+import { decodeJpeg, jpegCodec } from './decode-jpeg.ts';
+import { decodeWebp, webpCodec } from './decode-webp.ts';
 import { checkedPng } from './png-structure.ts';
 import type { ImageProbe } from './probe-image.ts';
 import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
@@ -93,6 +94,16 @@ function decodeTiffRgb(b: Uint8Array): RgbImage {
   return rgbaToRgb(UTIF.toRGBA8(ifds[0]), w, h);
 }
 
+/** The wasm decoders' compiled modules, from the runtime adapter (workerd imports them; Node compiles the files). */
+export interface DecoderModules {
+  jpeg: WebAssembly.Module;
+  webp: WebAssembly.Module;
+}
+
+export async function initImageDecoders(modules: DecoderModules): Promise<void> {
+  await Promise.all([jpegCodec.init(modules.jpeg), webpCodec.init(modules.webp)]);
+}
+
 export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: number): Promise<RgbImage> {
   let img: RgbImage;
   try {
@@ -115,11 +126,9 @@ export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: n
       case 'tiff':
         img = decodeTiffRgb(b);
         break;
-      default:
-        throw new EdgeClipError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `${probe.format} images are not supported (use JPEG, PNG, GIF, BMP or TIFF)`,
-        );
+      case 'webp':
+        img = await decodeWebp(b);
+        break;
     }
   } catch (e) {
     if (e instanceof EdgeClipError) throw e;

@@ -1,22 +1,15 @@
 /**
  * JPEG decoding with libjpeg-turbo's algorithms (mozjpeg's decoder compiled to wasm): accurate integer IDCT and "fancy"
- * chroma upsampling, as PIL uses. The wasm module is handed in by the runtime adapter (workerd cannot compile wasm from
- * bytes; it imports the .wasm file as a module).
+ * chroma upsampling, as PIL uses.
  */
 import decodeMozjpeg, { init } from '@jsquash/jpeg/decode.js';
 import jpegJs from 'jpeg-js';
-import { EdgeClipError } from '../../contracts/errors.ts';
+import { EdgeClipError, isEdgeClipError } from '../../contracts/errors.ts';
 import { jpegStructure } from './jpeg-structure.ts';
 import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
+import { WasmCodec } from './wasm-codec.ts';
 
-let wasmModule: WebAssembly.Module | undefined;
-let ready: Promise<void> | undefined;
-
-export function initJpegDecoder(module: WebAssembly.Module): Promise<void> {
-  wasmModule = module;
-  ready ??= init(module);
-  return ready;
-}
+export const jpegCodec = new WasmCodec('JPEG', init);
 
 /**
  * Decoding work allowed per image, in pixels × scans: each scan of a progressive JPEG is a pass over the whole image.
@@ -41,20 +34,10 @@ export async function decodeJpeg(b: Uint8Array, maxPixels: number): Promise<RgbI
       throw bad(`corrupt JPEG: ${(e as Error).message}`);
     }
   }
-  if (!ready)
-    throw new EdgeClipError(
-      'INTERNAL',
-      'JPEG decoder not initialised: call initJpegDecoder() with the mozjpeg wasm module',
-    );
-  await ready;
-  let img: { data: Uint8ClampedArray; width: number; height: number };
-  try {
-    const copy = b.slice().buffer;
-    img = await decodeMozjpeg(copy, { preserveOrientation: false });
-  } catch (e) {
-    // A wasm instance that trapped or called exit() has undefined state: never reuse it.
-    if (wasmModule) ready = init(wasmModule);
-    throw bad(`corrupt JPEG: ${(e as Error).message}`);
-  }
+  const img = await jpegCodec
+    .run(() => decodeMozjpeg(b.slice().buffer, { preserveOrientation: false }))
+    .catch((e: unknown) => {
+      throw isEdgeClipError(e) ? e : bad(`corrupt JPEG: ${(e as Error).message}`);
+    });
   return rgbaToRgb(img.data, img.width, img.height);
 }

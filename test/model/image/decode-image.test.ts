@@ -60,8 +60,8 @@ describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
   const encoderReady = (async () => {
     const { readFileSync } = await import('node:fs');
     const { createRequire } = await import('node:module');
-    const { initJpegForNode } = await import('../../../src/adapters/node/jpeg-wasm-node.ts');
-    await initJpegForNode();
+    const { initImageDecodersForNode } = await import('../../../src/adapters/node/image-wasm-node.ts');
+    await initImageDecodersForNode();
     const { init, default: encode } = await import('@jsquash/jpeg/encode.js');
     await init(
       await WebAssembly.compile(
@@ -87,5 +87,33 @@ describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
       expect(out[p * 3]).toBe(out[p * 3 + 1]);
       expect(out[p * 3 + 1]).toBe(out[p * 3 + 2]);
     }
+  });
+});
+
+describe('WebP (libwebp in wasm): corrupt and hostile files are refused', () => {
+  const webp = async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { PREPROCESS_WEBP } = await import('../../helpers/paths.ts');
+    const { initImageDecodersForNode } = await import('../../../src/adapters/node/image-wasm-node.ts');
+    await initImageDecodersForNode();
+    return (file: string) => new Uint8Array(readFileSync(join(PREPROCESS_WEBP, file)));
+  };
+
+  it('a cut file, a chunk past the end, garbage after the header, a frame off the canvas', async () => {
+    const read = await webp();
+    const lossy = read('grace_hopper_lossy.webp');
+    await expect(decode(lossy.subarray(0, lossy.length >> 1))).rejects.toThrow(/WebP/);
+    const garbage = lossy.slice();
+    garbage.fill(0x5a, 40);
+    await expect(decode(garbage)).rejects.toThrow(/corrupt WebP/);
+    // The animation's first frame moved so that it no longer fits on the 480×560 canvas.
+    const animated = read('animated_offset.webp');
+    const anmf = Buffer.from(animated).indexOf('ANMF');
+    const moved = animated.slice();
+    moved.set([0xff, 0x00, 0x00], anmf + 8);
+    await expect(decode(moved)).rejects.toThrow(/outside the canvas/);
+    // Still decodes the original afterwards (a failed instance is replaced).
+    expect((await decode(lossy)).length).toBe(512 * 600 * 3);
   });
 });

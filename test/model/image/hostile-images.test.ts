@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
+import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
 import { isEdgeClipError } from '../../../src/contracts/errors.ts';
 import { decodeImage } from '../../../src/model/image/decode-image.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
@@ -23,7 +23,7 @@ async function statusOf(bytes: Uint8Array): Promise<{ status: number; message?: 
 
 let cases: HostileCase[];
 beforeAll(async () => {
-  await initJpegForNode();
+  await initImageDecodersForNode();
   cases = await hostileCases();
 });
 

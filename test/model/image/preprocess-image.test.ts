@@ -1,33 +1,37 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
+import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
 import { applyOrientation, readJpegOrientation } from '../../../src/model/image/exif-orientation.ts';
 import { cropBox, preprocessImage, preprocessToRgb, resizedSize } from '../../../src/model/image/preprocess-image.ts';
 import { runCli } from '../../helpers/cli.ts';
-import { PREPROCESS, TEST_CACHE } from '../../helpers/paths.ts';
+import { PREPROCESS, PREPROCESS_WEBP, TEST_CACHE } from '../../helpers/paths.ts';
 import { compare, GOLDEN_CFG, type GoldenEntry, tolerance } from '../../helpers/preprocess-goldens.ts';
 
-const index = JSON.parse(readFileSync(join(PREPROCESS, 'index.json'), 'utf8')) as {
-  images: (GoldenEntry & {
-    rgb_u8_file: string;
-    crop_box_ltrb: number[];
-    resized_size_wh: number[];
-    original_size_wh: number[];
-  })[];
+type Entry = GoldenEntry & {
+  rgb_u8_file: string;
+  crop_box_ltrb: number[];
+  resized_size_wh: number[];
+  original_size_wh: number[];
 };
-const f32 = (file: string) => {
-  const b = readFileSync(join(PREPROCESS, file));
+/** The reference's goldens, and the WebP set made the same way (test/fixtures/preprocess-webp/make_goldens.py). */
+const SETS = [PREPROCESS, PREPROCESS_WEBP].flatMap((dir) =>
+  (JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { images: Entry[] }).images.map(
+    (entry) => [entry.file, dir, entry] as const,
+  ),
+);
+const f32 = (dir: string, file: string) => {
+  const b = readFileSync(join(dir, file));
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 };
 
-beforeAll(initJpegForNode);
+beforeAll(initImageDecodersForNode);
 
 describe('preprocessImage in Node against the OpenCLIP goldens', () => {
-  it.each(index.images.map((e) => [e.file, e] as const))('%s', async (_name, entry) => {
+  it.each(SETS)('%s', async (_name, dir, entry) => {
     const out = new Float32Array(3 * 320 * 320);
-    await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS, entry.file))), GOLDEN_CFG, out);
-    const diff = compare(out, f32(entry.tensor_file));
+    await preprocessImage(new Uint8Array(readFileSync(join(dir, entry.file))), GOLDEN_CFG, out);
+    const diff = compare(out, f32(dir, entry.tensor_file));
     const tol = tolerance(entry);
     expect(diff.max).toBeLessThanOrEqual(tol.max);
     expect(diff.mean).toBeLessThanOrEqual(tol.mean);
@@ -37,10 +41,11 @@ describe('preprocessImage in Node against the OpenCLIP goldens', () => {
     expect(cropBox(rw, rh, 320)).toEqual({ left: entry.crop_box_ltrb[0], top: entry.crop_box_ltrb[1] });
   });
 
-  it('reproduces the 8-bit crops exactly (decode + PIL bicubic are bit-exact)', async () => {
-    for (const entry of index.images) {
-      const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(join(PREPROCESS, entry.file))), GOLDEN_CFG);
-      expect(Buffer.from(rgb).equals(readFileSync(join(PREPROCESS, entry.rgb_u8_file))), entry.file).toBe(true);
+  it('reproduces the 8-bit crops exactly (decode + PIL bicubic are bit-exact; WebP included)', async () => {
+    expect(SETS.filter(([file]) => file.endsWith('.webp')).length).toBeGreaterThanOrEqual(5);
+    for (const [file, dir, entry] of SETS) {
+      const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(join(dir, file))), GOLDEN_CFG);
+      expect(Buffer.from(rgb).equals(readFileSync(join(dir, entry.rgb_u8_file))), file).toBe(true);
     }
   });
 });

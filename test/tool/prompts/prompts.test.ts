@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
+import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
 import { loadRunner, loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
@@ -145,7 +145,7 @@ describe('edge-clip eval', () => {
     const res = await runCli(['eval', '--model', TINY_ST, '--labelset', blob, '--dataset', data]);
     expect(res.code).toBe(0);
     const report = JSON.parse(res.stdout);
-    await initJpegForNode();
+    await initImageDecodersForNode();
     const manifest = readManifest(TINY_ST);
     const image = await loadRunner(TINY_ST, manifest, 'image', 'int8', 'node');
     const { weights } = decodeClassifier(new Uint8Array(readFileSync(blob)));

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
+import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
 import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
 import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
@@ -48,7 +48,7 @@ export async function evaluate(argv: string[]) {
   const limit = Number(str(args, 'limit') ?? samples.length);
   const todo = samples.slice(0, limit);
   if (todo.length === 0) throw new UsageError(`${dataset} has no images in class folders`);
-  await initJpegForNode();
+  await initImageDecodersForNode();
   const runner = await loadRunner(dir, manifest, 'image', precision, 'node', availableParallelism());
   const size = manifest.preprocess.size;
   const pixels = new Float32Array(3 * size * size);

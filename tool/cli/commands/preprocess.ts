@@ -1,6 +1,6 @@
 /** `edge-clip preprocess`: an image file → the float32 [3,S,S] tensor the model sees (the worker's code path). */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { initJpegForNode } from '../../../src/adapters/node/jpeg-wasm-node.ts';
+import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
 import { readManifest } from '../../../src/adapters/node/local-build.ts';
 import type { PreprocessConfig } from '../../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
@@ -36,7 +36,7 @@ export async function preprocess(argv: string[]) {
   } catch (e) {
     throw new UsageError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code})`);
   }
-  await initJpegForNode();
+  await initImageDecodersForNode();
   const tensor = new Float32Array(3 * cfg.size * cfg.size);
   const maxPixels = str(args, 'max-pixels');
   const r = await preprocessImage(bytes, cfg, tensor, 0, {
