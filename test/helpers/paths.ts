@@ -11,6 +11,8 @@ export const OUTLIERS = resolve(FIXTURES, 'outliers');
 export const PREPROCESS = resolve(FIXTURES, 'preprocess');
 /** WebP inputs and goldens made the same way as preprocess/ (its make_goldens.py). */
 export const PREPROCESS_WEBP = resolve(FIXTURES, 'preprocess-webp');
+/** AVIF inputs, goldens from libavif's own decode (Pillow 9.4 cannot read AVIF; its make_goldens.py). */
+export const PREPROCESS_AVIF = resolve(FIXTURES, 'preprocess-avif');
 export const TOKENIZER_CASES = resolve(FIXTURES, 'tokenizer/cases.json');
 export const TEST_CACHE = resolve(ROOT, '.cache/test');
 /** Tiny fixture built from the safetensors file and from the PyTorch .bin (by test/global-setup.ts). */

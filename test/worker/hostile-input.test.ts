@@ -86,6 +86,7 @@ beforeAll(async () => {
     bmp: new Uint8Array(bmp.data),
     tiff: rgbTiff(24, 16),
     webp: await fixture(env, 'preprocess-webp/rocket_rgba_lossy.webp'),
+    avif: await fixture(env, 'preprocess-avif/rocket_rgba.avif'),
   };
 });
 
@@ -104,13 +105,13 @@ describe('hostile images at the HTTP surface', () => {
     expect((await call('/healthz')).status).toBe(200);
   });
 
-  it('fuzz: 1,200 mutated PNG/JPEG/GIF/BMP/TIFF/WebP bodies get 200/413/415/422, and valid images decode as before', async () => {
+  it('fuzz: 1,400 mutated PNG/JPEG/GIF/BMP/TIFF/WebP/AVIF bodies get 200/413/415/422, and valid images decode as before', async () => {
     const formats = Object.keys(seeds);
     const before = Object.fromEntries(await Promise.all(formats.map(async (f) => [f, await embedding(seeds[f])])));
     const rnd = random(20261130);
     const counts: Record<string, Record<number, number>> = {};
-    for (let i = 0; i < 1200; i++) {
-      const format = Object.keys(seeds)[i % 6];
+    for (let i = 0; i < 1400; i++) {
+      const format = formats[i % formats.length];
       const body = mutate(seeds[format], rnd);
       const t0 = Date.now();
       const res = await post(body);

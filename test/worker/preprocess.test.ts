@@ -5,7 +5,7 @@ import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { compare, GOLDEN_CFG, type GoldenEntry, tolerance } from '../helpers/preprocess-goldens.ts';
 import { fixture } from './seed.ts';
 
-const SETS = ['preprocess', 'preprocess-webp'];
+const SETS = ['preprocess', 'preprocess-webp', 'preprocess-avif'];
 let entries: { set: string; entry: GoldenEntry }[];
 
 beforeAll(async () => {
@@ -20,8 +20,8 @@ beforeAll(async () => {
 });
 
 describe('preprocessImage inside workerd against the OpenCLIP goldens', () => {
-  it('matches every golden within its tolerance (JPEG, PNG and WebP: lossy, lossless, alpha, animated)', async () => {
-    expect(entries.length).toBeGreaterThanOrEqual(11);
+  it('matches every golden within its tolerance (JPEG, PNG, WebP, AVIF: lossy, lossless, alpha, animated)', async () => {
+    expect(entries.length).toBeGreaterThanOrEqual(14);
     for (const { set, entry } of entries) {
       const out = new Float32Array(3 * 320 * 320);
       await preprocessImage(await fixture(env, `${set}/${entry.file}`), GOLDEN_CFG, out);

@@ -12,6 +12,7 @@ const ROOTS: Record<string, string> = {
   models: resolve(ROOT, '.cache/test/worker-models'),
   preprocess: resolve(ROOT, 'test/fixtures/preprocess'),
   'preprocess-webp': resolve(ROOT, 'test/fixtures/preprocess-webp'),
+  'preprocess-avif': resolve(ROOT, 'test/fixtures/preprocess-avif'),
   tiny: resolve(ROOT, 'test/fixtures/tiny'),
 };
 

@@ -10,5 +10,6 @@ export async function initImageDecodersForNode(): Promise<void> {
   await initImageDecoders({
     jpeg: await compile('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'),
     webp: await compile('@jsquash/webp/codec/dec/webp_dec.wasm'),
+    avif: await compile('@jsquash/avif/codec/dec/avif_dec.wasm'),
   });
 }

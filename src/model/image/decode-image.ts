@@ -3,6 +3,7 @@ import { decode as decodeBmp } from 'bmp-ts';
 import { decode as decodePng } from 'fast-png';
 import UTIF from 'utif2';
 import { EdgeClipError } from '../../contracts/errors.ts';
+import { avifCodec, decodeAvif } from './decode-avif.ts';
 import { decodeGif } from './decode-gif.ts';
 import { decodeJpeg, jpegCodec } from './decode-jpeg.ts';
 import { decodeWebp, webpCodec } from './decode-webp.ts';
@@ -98,10 +99,11 @@ function decodeTiffRgb(b: Uint8Array): RgbImage {
 export interface DecoderModules {
   jpeg: WebAssembly.Module;
   webp: WebAssembly.Module;
+  avif: WebAssembly.Module;
 }
 
 export async function initImageDecoders(modules: DecoderModules): Promise<void> {
-  await Promise.all([jpegCodec.init(modules.jpeg), webpCodec.init(modules.webp)]);
+  await Promise.all([jpegCodec.init(modules.jpeg), webpCodec.init(modules.webp), avifCodec.init(modules.avif)]);
 }
 
 export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: number): Promise<RgbImage> {
@@ -128,6 +130,9 @@ export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: n
         break;
       case 'webp':
         img = await decodeWebp(b);
+        break;
+      case 'avif':
+        img = await decodeAvif(b);
         break;
     }
   } catch (e) {

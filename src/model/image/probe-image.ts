@@ -1,5 +1,6 @@
 /** Reads an image's format and declared size from its header, so that oversized images are refused before decoding. */
 import { EdgeClipError } from '../../contracts/errors.ts';
+import { avifSize } from './decode-avif.ts';
 import { jpegFrame } from './jpeg-structure.ts';
 import type { ImageFormat } from './rgb-image.ts';
 
@@ -34,7 +35,19 @@ export function sniffFormat(b: Uint8Array): ImageFormat | undefined {
     b[11] === 0x50
   )
     return 'webp';
+  if (isAvif(b)) return 'avif';
   return undefined;
+}
+
+/** An ISO-BMFF 'ftyp' box whose major or a compatible brand is AVIF (still image or sequence). */
+function isAvif(b: Uint8Array): boolean {
+  if (b.length < 16 || String.fromCharCode(b[4], b[5], b[6], b[7]) !== 'ftyp') return false;
+  const size = Math.min(b.length, new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0));
+  for (let p = 8; p + 4 <= size; p += 4) {
+    const brand = String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3]);
+    if (brand === 'avif' || brand === 'avis') return true;
+  }
+  return false;
 }
 
 function tiffSize(b: Uint8Array): [number, number] {
@@ -72,7 +85,7 @@ function webpSize(b: Uint8Array): [number, number] {
 export function probeImage(b: Uint8Array): ImageProbe {
   if (b.length === 0) throw bad('empty image');
   const format = sniffFormat(b);
-  if (!format) throw new EdgeClipError('UNSUPPORTED_MEDIA_TYPE', 'not a JPEG, PNG, GIF, BMP, TIFF or WebP image');
+  if (!format) throw new EdgeClipError('UNSUPPORTED_MEDIA_TYPE', 'not a JPEG, PNG, GIF, BMP, TIFF, WebP or AVIF image');
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let size: [number, number];
   switch (format) {
@@ -98,6 +111,9 @@ export function probeImage(b: Uint8Array): ImageProbe {
       break;
     case 'webp':
       size = webpSize(b);
+      break;
+    case 'avif':
+      size = avifSize(b);
       break;
   }
   const [width, height] = size;

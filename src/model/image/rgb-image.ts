@@ -6,7 +6,7 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'bmp' | 'tiff' | 'webp';
+export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'bmp' | 'tiff' | 'webp' | 'avif';
 
 /** Drops alpha from 8-bit RGBA (PIL's convert('RGB') on RGBA: alpha is ignored, not composited). */
 export function rgbaToRgb(rgba: ArrayLike<number>, width: number, height: number): RgbImage {

@@ -117,3 +117,20 @@ describe('WebP (libwebp in wasm): corrupt and hostile files are refused', () => 
     expect((await decode(lossy)).length).toBe(512 * 600 * 3);
   });
 });
+
+describe('AVIF (libavif + dav1d in wasm)', () => {
+  it('decodes the lossless file exactly as libavif does, and refuses a cut or damaged one', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { PREPROCESS_AVIF } = await import('../../helpers/paths.ts');
+    const { initImageDecodersForNode } = await import('../../../src/adapters/node/image-wasm-node.ts');
+    await initImageDecodersForNode();
+    const avif = new Uint8Array(readFileSync(join(PREPROCESS_AVIF, 'grace_hopper_lossy.avif')));
+    expect(probeImage(avif)).toEqual({ format: 'avif', width: 512, height: 600 });
+    await expect(decode(avif.subarray(0, avif.length - 4000))).rejects.toThrow(/AVIF/);
+    const damaged = avif.slice();
+    damaged.fill(0x33, avif.length - 20000, avif.length - 10000);
+    await expect(decode(damaged)).rejects.toThrow(/corrupt AVIF/);
+    expect((await decode(avif)).length).toBe(512 * 600 * 3);
+  });
+});

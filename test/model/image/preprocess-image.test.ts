@@ -5,7 +5,7 @@ import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-
 import { applyOrientation, readJpegOrientation } from '../../../src/model/image/exif-orientation.ts';
 import { cropBox, preprocessImage, preprocessToRgb, resizedSize } from '../../../src/model/image/preprocess-image.ts';
 import { runCli } from '../../helpers/cli.ts';
-import { PREPROCESS, PREPROCESS_WEBP, TEST_CACHE } from '../../helpers/paths.ts';
+import { PREPROCESS, PREPROCESS_AVIF, PREPROCESS_WEBP, TEST_CACHE } from '../../helpers/paths.ts';
 import { compare, GOLDEN_CFG, type GoldenEntry, tolerance } from '../../helpers/preprocess-goldens.ts';
 
 type Entry = GoldenEntry & {
@@ -14,8 +14,8 @@ type Entry = GoldenEntry & {
   resized_size_wh: number[];
   original_size_wh: number[];
 };
-/** The reference's goldens, and the WebP set made the same way (test/fixtures/preprocess-webp/make_goldens.py). */
-const SETS = [PREPROCESS, PREPROCESS_WEBP].flatMap((dir) =>
+/** The reference's goldens, and the WebP and AVIF sets made the same way (their make_goldens.py). */
+const SETS = [PREPROCESS, PREPROCESS_WEBP, PREPROCESS_AVIF].flatMap((dir) =>
   (JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { images: Entry[] }).images.map(
     (entry) => [entry.file, dir, entry] as const,
   ),
@@ -43,7 +43,8 @@ describe('preprocessImage in Node against the OpenCLIP goldens', () => {
 
   it('reproduces the 8-bit crops exactly (decode + PIL bicubic are bit-exact; WebP included)', async () => {
     expect(SETS.filter(([file]) => file.endsWith('.webp')).length).toBeGreaterThanOrEqual(5);
-    for (const [file, dir, entry] of SETS) {
+    // AVIF's goldens come from another build of libavif, whose YUV→RGB rounding differs by a level here and there.
+    for (const [file, dir, entry] of SETS.filter(([f]) => !f.endsWith('.avif'))) {
       const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(join(dir, file))), GOLDEN_CFG);
       expect(Buffer.from(rgb).equals(readFileSync(join(dir, entry.rgb_u8_file))), file).toBe(true);
     }
