@@ -20,8 +20,10 @@ export interface AppDeps {
   embeddingCache?: EmbeddingCache;
   /** Bytes of the inference runtime's wasm memory, where the runtime has one. */
   wasmMemoryBytes?: () => number;
+  /** Where the one JSON line per request goes (default console.log: `wrangler tail`, Workers Logs). */
+  log?: (line: string) => void;
 }
 
 export interface AppEnv {
-  Variables: { deps: AppDeps; timing: ServerTiming; cache: RequestCache };
+  Variables: { deps: AppDeps; timing: ServerTiming; cache: RequestCache; requestId: string };
 }

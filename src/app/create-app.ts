@@ -1,9 +1,11 @@
 /** The Hono app: web-standard only, so the same app runs in workerd and (for the origin) in Node. */
 import { type Context, Hono } from 'hono';
+import { requestId } from 'hono/request-id';
 import { setMetric, timing } from 'hono/timing';
 import { RequestCache } from '../model/embedding-cache.ts';
 import type { AppDeps, AppEnv } from './app-env.ts';
 import { errorResponse } from './middleware/error-handler.ts';
+import { requestLog } from './middleware/request-log.ts';
 import { classifyRoutes } from './routes/classify.ts';
 import { embeddingsRoutes } from './routes/embeddings.ts';
 import { labelsetRoutes } from './routes/labelsets.ts';
@@ -24,6 +26,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // Server-Timing (with `total`) on answers that did measurable work.
   app.use('*', timing({ totalDescription: '', enabled: (c) => c.get('timing')?.empty === false }));
+  // The caller's X-Request-Id when it is a sane token (≤ 128 word characters or -/=), else a new UUID; echoed back.
+  app.use('*', requestId({ limitLength: 128 }));
+  app.use('*', requestLog());
   app.use('*', async function attachDeps(c, next) {
     const phases = new ServerTiming();
     c.set('deps', deps);
