@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   eval: async () => (await import('./commands/eval.ts')).evaluate,
   'export-triton': async () => (await import('./commands/export-triton.ts')).exportTriton,
   measure: async () => (await import('./commands/measure.ts')).measure,
+  label: async () => (await import('./commands/label.ts')).label,
 };
 
 const USAGE = `usage: edge-clip <command> [options]
@@ -26,6 +27,7 @@ const USAGE = `usage: edge-clip <command> [options]
   prompts upload --model model-shards/<id> --blob <file.ecls> [--local|--remote]
   eval      --model model-shards/<id> --labelset <name|file.ecls> --dataset <ImageFolder> [--precision int8|fp32] [--limit N]
   measure   --model model-shards/<id> [--tower image|text] [--precision int8|fp32]   (each segment's memory in onnxruntime-web)
+  label     (--url <worker> | --model model-shards/<id>) (--labelset <name> | --labels "a,b,c") [--templates ...] [--top-k 5] [--precision int8|fp32] [--concurrency 4] --out <results.jsonl> <folder|file|URL|list.jsonl> ...
   export-triton --model model-shards/<id> --out <dir> [--prefix edgeclip] [--max-batch 16] [--queue-delay-us 2000]
 JSON goes to stdout, progress to stderr.`;
 

@@ -1,0 +1,73 @@
+/**
+ * The Worker's own app, served in this process from a build on disk (onnxruntime-node, label sets from the build's
+ * `labelsets/*.ecls` in an in-memory store): what `edge-clip label --model` sends its requests to.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Hono } from 'hono';
+import type { AppEnv } from '../../app/app-env.ts';
+import { createApp } from '../../app/create-app.ts';
+import { decodeClassifier } from '../../contracts/classifier-blob.ts';
+import { parseConfig } from '../../contracts/config.ts';
+import { labelsetKey } from '../../contracts/kv-keys.ts';
+import type { ModelManifest } from '../../contracts/manifest.ts';
+import { type KeyValueStore, LabelsetStore } from '../../model/labelset-store.ts';
+import { ModelService } from '../../model/model-service.ts';
+import { initImageDecodersForNode } from './image-wasm-node.ts';
+import { readManifest } from './local-build.ts';
+import { diskReader, loadOrt, sessionOptionsFor } from './ort-runtimes.ts';
+
+/** A KeyValueStore in a Map (one process; nothing persists). */
+export function memoryKv(): KeyValueStore {
+  const map = new Map<string, Uint8Array>();
+  return {
+    get: async (key) => map.get(key) ?? null,
+    put: async (key, value) => {
+      map.set(key, value);
+    },
+    delete: async (key) => {
+      map.delete(key);
+    },
+    list: async (prefix) => [...map.keys()].filter((k) => k.startsWith(prefix)).sort(),
+  };
+}
+
+/** Settings of the local app beyond MODEL_ID (the Worker's names, e.g. MAX_REQUEST_PROMPTS). */
+export async function localApp(
+  dir: string,
+  settings: Record<string, string> = {},
+  threads = 1,
+): Promise<{ app: Hono<AppEnv>; manifest: ModelManifest }> {
+  const manifest = readManifest(dir);
+  await initImageDecodersForNode();
+  const kv = memoryKv();
+  const sets = join(dir, 'labelsets');
+  // A full set (`prompts build`) wins over the quick one-template set `npm start` makes under the same name.
+  const files = readdirSafe(sets)
+    .filter((f) => f.endsWith('.ecls'))
+    .sort((a, b) => Number(a.includes('.quick.')) - Number(b.includes('.quick.')));
+  for (const file of files) {
+    const blob = new Uint8Array(readFileSync(join(sets, file)));
+    const { header } = decodeClassifier(blob);
+    const key = labelsetKey(manifest.modelId, header.buildHash, header.precision, header.name);
+    if (header.buildHash === manifest.buildHash && !(await kv.get(key))) await kv.put(key, blob);
+  }
+  const read = diskReader(dir);
+  const models = new ModelService({
+    ort: await loadOrt('node', threads),
+    readManifest: async () => manifest,
+    read,
+    sessionOptions: sessionOptionsFor('node', threads),
+  });
+  const config = parseConfig({ ...settings, MODEL_ID: manifest.modelId });
+  // Request logs would interleave with the CLI's progress bar.
+  return { app: createApp({ config, models, labelsets: new LabelsetStore(kv), log: () => undefined }), manifest };
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * `edge-clip label`: zero-shot labels for many images — a folder, files, URLs or a JSONL list — against a label set or
+ * ad-hoc labels, through a Worker's `/v1/classify` (`--url`) or the same app run here on a build (`--model`).
+ * Writes one JSON line per image to `--out`, a few at a time, retrying 429/503 after their Retry-After; a second run
+ * with the same `--out` skips the images already labelled (resume after an interruption).
+ */
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { localApp } from '../../../src/adapters/node/local-app.ts';
+import { PRECISIONS } from '../../../src/contracts/manifest.ts';
+import { limiter } from '../../../src/model/load-tower.ts';
+import { oneOf, parse, str, UsageError } from '../args.ts';
+import { Progress } from '../progress.ts';
+
+const IMAGE_EXT = /\.(jpe?g|png|gif|bmp|tiff?|webp|avif)$/i;
+const MAX_ATTEMPTS = 6;
+
+/** One image to label: how it is named in the output, and how to get its bytes. */
+interface Item {
+  input: string;
+  bytes: () => Promise<Uint8Array>;
+}
+
+const isUrl = (s: string) => /^https?:\/\//i.test(s);
+
+function item(ref: string): Item {
+  if (isUrl(ref))
+    return {
+      input: ref,
+      bytes: async () => {
+        const res = await fetch(ref, { signal: AbortSignal.timeout(30_000) });
+        if (!res.ok) throw new Error(`${ref}: HTTP ${res.status}`);
+        return new Uint8Array(await res.arrayBuffer());
+      },
+    };
+  return { input: ref, bytes: async () => new Uint8Array(readFileSync(ref)) };
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : IMAGE_EXT.test(e.name) ? [join(dir, e.name)] : []));
+}
+
+/** A JSONL line: a string, or an object with `url`, `file` or `path` (relative to the list's folder). */
+async function fromJsonl(list: string): Promise<Item[]> {
+  const items: Item[] = [];
+  let n = 0;
+  for await (const line of createInterface(createReadStream(list))) {
+    n++;
+    if (!line.trim()) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      throw new UsageError(`${list}:${n}: not JSON`);
+    }
+    const o = v as { url?: unknown; file?: unknown; path?: unknown };
+    const ref = typeof v === 'string' ? v : (o?.url ?? o?.file ?? o?.path);
+    if (typeof ref !== 'string') throw new UsageError(`${list}:${n}: expected a string or {"url"|"file"|"path": ...}`);
+    items.push(item(isUrl(ref) || isAbsolute(ref) ? ref : join(dirname(list), ref)));
+  }
+  return items;
+}
+
+async function collect(refs: string[]): Promise<Item[]> {
+  const items: Item[] = [];
+  for (const ref of refs) {
+    if (isUrl(ref)) items.push(item(ref));
+    else if (!existsSync(ref)) throw new UsageError(`${ref}: no such file or folder`);
+    else if (statSync(ref).isDirectory()) items.push(...walk(ref).map(item));
+    else if (ref.endsWith('.jsonl')) items.push(...(await fromJsonl(ref)));
+    else items.push(item(ref));
+  }
+  return items;
+}
+
+/**
+ * Inputs already answered without an error in an earlier run's output. A last line cut by the interruption is
+ * removed (that image is labelled again); failed images are tried again, and a later line for an input wins.
+ */
+function done(out: string): Set<string> {
+  if (!existsSync(out)) return new Set();
+  let text = readFileSync(out, 'utf8');
+  if (text.length > 0 && !text.endsWith('\n')) {
+    text = text.slice(0, text.lastIndexOf('\n') + 1);
+    writeFileSync(out, text);
+  }
+  const seen = new Set<string>();
+  for (const line of text.split('\n').filter(Boolean)) {
+    const r = JSON.parse(line) as { input?: string; error?: unknown };
+    if (typeof r.input === 'string' && r.error === undefined) seen.add(r.input);
+  }
+  return seen;
+}
+
+/** Seconds a 429/503 asks to wait (Retry-After as seconds or an HTTP date), else exponential backoff. */
+function waitMs(res: Response | undefined, attempt: number): number {
+  const header = res?.headers.get('retry-after');
+  const seconds = header === null || header === undefined ? Number.NaN : Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : header ? Date.parse(header) - Date.now() : 500 * 2 ** attempt;
+  return Math.min(Math.max(ms, 0), 60_000);
+}
+
+type Send = (request: Request) => Promise<Response>;
+
+async function classify(send: Send, url: URL, bytes: Uint8Array): Promise<Record<string, unknown>> {
+  for (let attempt = 1; ; attempt++) {
+    let res: Response | undefined;
+    try {
+      res = await send(
+        new Request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: bytes as Uint8Array<ArrayBuffer>,
+        }),
+      );
+    } catch (e) {
+      if (attempt >= MAX_ATTEMPTS) throw e;
+    }
+    if (res && res.status !== 429 && res.status !== 503) {
+      const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      if (!res.ok) {
+        const error = body.error as { type?: string; message?: string } | undefined;
+        throw new Error(`HTTP ${res.status} ${error?.type ?? ''}: ${error?.message ?? 'no JSON error body'}`);
+      }
+      return body;
+    }
+    if (attempt >= MAX_ATTEMPTS) throw new Error(`HTTP ${res?.status}: still unavailable after ${attempt} attempts`);
+    await res?.body?.cancel();
+    await new Promise((r) => setTimeout(r, waitMs(res, attempt)));
+  }
+}
+
+export async function label(argv: string[]) {
+  const args = parse(argv, {
+    url: { type: 'string' },
+    model: { type: 'string' },
+    labelset: { type: 'string' },
+    labels: { type: 'string' },
+    templates: { type: 'string' },
+    'top-k': { type: 'string' },
+    precision: { type: 'string' },
+    concurrency: { type: 'string' },
+    out: { type: 'string' },
+  });
+  const target = str(args, 'url');
+  const model = str(args, 'model');
+  if (!target === !model) throw new UsageError('give --url <worker> or --model model-shards/<id> (one of them)');
+  const out = str(args, 'out');
+  if (!out) throw new UsageError('--out <file.jsonl> is required (a second run with it resumes)');
+  const labelset = str(args, 'labelset');
+  const labels = str(args, 'labels');
+  if (!labelset === !labels) throw new UsageError('give --labelset <name> or --labels "a,b,c" (one of them)');
+  const concurrency = Number(str(args, 'concurrency') ?? 4);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw new UsageError('--concurrency must be an integer from 1 to 64');
+  if (args.positionals.length === 0) throw new UsageError('name the images: folders, files, URLs or a .jsonl list');
+
+  const query = new URLSearchParams();
+  if (labelset) query.set('labelset', labelset);
+  if (labels) query.set('labels', labels);
+  const templates = str(args, 'templates');
+  if (templates) query.set('templates', templates);
+  query.set('top_k', str(args, 'top-k') ?? '5');
+  query.set('precision', oneOf(args, 'precision', PRECISIONS, 'int8'));
+
+  const items = await collect(args.positionals);
+  const skip = done(out);
+  const todo = items.filter((i) => !skip.has(i.input));
+  let send: Send;
+  let base: string;
+  if (model) {
+    // Locally there is no isolate to protect: any number of uncached ad-hoc prompts may be computed.
+    const local = await localApp(
+      model,
+      { MAX_REQUEST_PROMPTS: '1000000', MAX_LABELS: '100000' },
+      availableParallelism(),
+    );
+    send = async (request) => local.app.fetch(request);
+    base = 'http://local';
+  } else {
+    send = (request) => fetch(request);
+    base = target!;
+  }
+  const url = new URL(`/v1/classify?${query}`, base);
+  if (!existsSync(out)) writeFileSync(out, '');
+  const progress = new Progress('label', items.length, 'items', process.stderr, items.length - todo.length);
+  let finished = items.length - todo.length;
+  let failed = 0;
+  const limit = limiter(model ? 1 : concurrency);
+  const t0 = Date.now();
+  await Promise.all(
+    todo.map((it) =>
+      limit(async () => {
+        let line: Record<string, unknown>;
+        try {
+          const body = await classify(send, url, await it.bytes());
+          line = { input: it.input, results: body.results, precision: body.precision, model: body.model };
+        } catch (e) {
+          failed++;
+          line = { input: it.input, error: (e as Error).message };
+        }
+        await appendFile(out, `${JSON.stringify(line)}\n`);
+        progress.update(++finished);
+      }),
+    ),
+  );
+  return {
+    out: resolve(out),
+    images: items.length,
+    labelled: todo.length - failed,
+    skipped: items.length - todo.length,
+    failed,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
