@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // The app's one-JSON-line-per-request logs (tested in test/worker/request-log.test.ts) would bury the output.
+    onConsoleLog: (log) => !log.startsWith('{"level":'),
     projects: [
       {
         test: {

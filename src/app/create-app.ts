@@ -6,10 +6,12 @@ import { RequestCache } from '../model/embedding-cache.ts';
 import type { AppDeps, AppEnv } from './app-env.ts';
 import { errorResponse } from './middleware/error-handler.ts';
 import { requestLog } from './middleware/request-log.ts';
+import { openApiDocument } from './openapi.ts';
 import { classifyRoutes } from './routes/classify.ts';
 import { embeddingsRoutes } from './routes/embeddings.ts';
 import { labelsetRoutes } from './routes/labelsets.ts';
 import { modelRoutes } from './routes/models.ts';
+import { apiSchemas } from './schemas.ts';
 import { ServerTiming } from './server-timing.ts';
 
 /** Work to finish after the response: the Worker's waitUntil; elsewhere (Node) it just runs. */
@@ -45,10 +47,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const manifest = await deps.models.manifest().catch(() => undefined);
     if (manifest?.weights === 'random') c.header('x-model-weights', 'random');
   });
-  app.route('/', modelRoutes);
-  app.route('/', embeddingsRoutes);
-  app.route('/', classifyRoutes);
-  app.route('/', labelsetRoutes);
+  const api = apiSchemas(deps.config);
+  app.route('/', modelRoutes(api));
+  app.route('/', embeddingsRoutes(api));
+  app.route('/', classifyRoutes(api));
+  app.route('/', labelsetRoutes(api));
+  app.get('/openapi.json', openApiDocument(app));
   app.notFound((c) =>
     c.json({ error: { type: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );

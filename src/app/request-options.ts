@@ -2,9 +2,7 @@
 import type { Context } from 'hono';
 import { decodeBase64 } from '../contracts/base64.ts';
 import { EdgeClipError, quoteInput } from '../contracts/errors.ts';
-import type { LabelSet } from '../contracts/labelset.ts';
 import { PRECISIONS, type Precision, type TowerName } from '../contracts/manifest.ts';
-import type { Orientation } from '../model/image/preprocess-image.ts';
 import type { AppEnv } from './app-env.ts';
 import { readBody } from './request-body.ts';
 
@@ -29,30 +27,6 @@ export async function resolvePrecision(c: Context<AppEnv>, tower: TowerName, req
 export function checkText(s: string, maxChars: number, where: string): void {
   if (s.length > maxChars)
     throw new EdgeClipError('PAYLOAD_TOO_LARGE', `${where} has ${s.length} characters; the limit is ${maxChars}`);
-}
-
-/** Labels and templates are tokenized too: the same limit as any text input. */
-export function checkPromptTexts(set: LabelSet, maxChars: number): void {
-  set.labels.forEach((l, i) => {
-    checkText(l, maxChars, `labels[${i}]`);
-  });
-  set.templates.forEach((t, i) => {
-    checkText(t, maxChars, `templates[${i}]`);
-  });
-}
-
-/** An optional positive integer option (JSON number, or digits from a query or form field). */
-export function positiveInt(v: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined || v === null || v === '') return fallback;
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,9}$/.test(v.trim()) ? Number(v) : Number.NaN;
-  if (!Number.isInteger(n) || n < 1 || n > max) throw invalid(`${name} must be an integer from 1 to ${max}`);
-  return n;
-}
-
-export function resolveOrientation(value: unknown): Orientation {
-  const v = value ?? 'ignore';
-  if (v !== 'ignore' && v !== 'exif') throw invalid('orientation must be "ignore" or "exif"');
-  return v;
 }
 
 export async function checkModel(c: Context<AppEnv>, model: unknown): Promise<string> {

@@ -53,8 +53,6 @@ export default defineProject({
     globalSetup: [resolve(ROOT, 'test/worker/global-setup.ts')],
     testTimeout: 120_000,
     hookTimeout: 300_000,
-    // The app's one-JSON-line-per-request logs (tested in request-log.test.ts) would bury the test output.
-    onConsoleLog: (log) => !log.startsWith('{"level":'),
     // One test file at a time: every file loads towers into the one workerd, and the machine has 2 cores.
     fileParallelism: false,
   },

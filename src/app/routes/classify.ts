@@ -1,23 +1,24 @@
 /** POST /v1/classify: zero-shot labels for one or more images, against a stored label set or ad-hoc labels. */
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
+import type * as v from 'valibot';
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { parseLabelSet } from '../../contracts/labelset.ts';
 import { adHocClassifier, classifyImages } from '../../model/classify.ts';
 import type { LabelsetStore } from '../../model/labelset-store.ts';
 import type { AppEnv } from '../app-env.ts';
+import { doc } from '../openapi.ts';
 import { readJson } from '../request-body.ts';
 import {
   checkModel,
-  checkPromptTexts,
   decodeDataUri,
   invalid,
-  positiveInt,
   readImageUpload,
-  resolveOrientation,
   resolvePrecision,
   withFallback,
 } from '../request-options.ts';
+import type { ApiSchemas } from '../schemas.ts';
+import { check } from '../validate.ts';
 
 export function requireStore(c: Context<AppEnv>): LabelsetStore {
   const store = c.get('deps').labelsets;
@@ -43,74 +44,106 @@ function listField(v: unknown, what: string): string[] | undefined {
   return v.split(',').map((s) => s.trim());
 }
 
-export const classifyRoutes = new Hono<AppEnv>().post('/v1/classify', async (c) => {
-  const { config, models } = c.get('deps');
-  const type = c.req.header('content-type') ?? '';
-  let options: Record<string, unknown>;
-  let images: Uint8Array[];
-  let batch = false;
-  if (/^(image\/|multipart\/form-data|application\/octet-stream)/i.test(type)) {
-    const upload = await readImageUpload(c.req.raw, config.maxBodyBytes);
-    images = [upload.image];
-    options = { ...c.req.query(), ...upload.fields };
-  } else {
-    options = await readJson(c.req.raw, config.maxBodyBytes);
-    if (options.images !== undefined) {
-      if (!Array.isArray(options.images) || options.images.length === 0)
-        throw invalid('images must be a non-empty array of data URIs');
-      if (options.images.length > config.maxInputs)
-        throw new EdgeClipError('PAYLOAD_TOO_LARGE', `at most ${config.maxInputs} images per request`);
-      images = options.images.map((s, i) => decodeDataUri(s, `images[${i}]`));
-      batch = true;
+/**
+ * The request's options, validated: a JSON body, or for a raw/multipart image the query and form fields (strings,
+ * with labels and templates as JSON arrays or comma-separated) checked by the same schema once normalized.
+ */
+function classifyInput(
+  api: ApiSchemas,
+): MiddlewareHandler<
+  AppEnv,
+  string,
+  { out: { json: { options: v.InferOutput<ApiSchemas['ClassifyRequest']>; upload?: Uint8Array } } }
+> {
+  return async (c, next) => {
+    const { config } = c.get('deps');
+    const type = c.req.header('content-type') ?? '';
+    if (/^(image\/|multipart\/form-data|application\/octet-stream)/i.test(type)) {
+      const upload = await readImageUpload(c.req.raw, config.maxBodyBytes);
+      const fields = check(api.ClassifyQuery, { ...c.req.query(), ...upload.fields });
+      const options = check(api.ClassifyRequest, {
+        ...fields,
+        labels: listField(fields.labels, 'labels'),
+        templates: listField(fields.templates, 'templates'),
+        top_k: fields.top_k === undefined ? undefined : Number(fields.top_k),
+      });
+      c.req.addValidatedData('json', { options, upload: upload.image });
     } else {
-      images = [decodeDataUri(options.image, 'image')];
+      const options = check(api.ClassifyRequest, await readJson(c.req.raw, config.maxBodyBytes));
+      c.req.addValidatedData('json', { options });
     }
-  }
-  const topK = positiveInt(options.top_k, 'top_k', 5, 1000);
-  const model = await checkModel(c, options.model);
-  const precision = await resolvePrecision(c, 'image', options.precision);
-  const store = requireStore(c);
-  const timing = c.get('timing');
-  const manifest = await models.manifest();
-  const labelsetName = options.labelset;
-  const labels = listField(options.labels, 'labels');
-  let classifier: { weights: Float32Array; labels: string[] };
-  if (typeof labelsetName === 'string' && labelsetName !== '') {
-    if (labels) throw invalid('give either labelset or labels, not both');
-    const stored = await timing.measure('labelset', () => store.get(manifest, labelsetName, precision));
-    classifier = { weights: stored.weights, labels: stored.header.labels };
-  } else if (labels) {
-    if (labels.length > config.maxLabels)
-      throw new EdgeClipError(
-        'PAYLOAD_TOO_LARGE',
-        `at most ${config.maxLabels} ad-hoc labels (got ${labels.length}); upload a label set instead`,
-      );
-    const set = parseLabelSet({ name: 'ad-hoc', labels, templates: listField(options.templates, 'templates') });
-    checkPromptTexts(set, config.maxTextChars);
-    if (set.labels.length * set.templates.length > config.maxEdgePrompts)
-      throw new EdgeClipError('PAYLOAD_TOO_LARGE', `labels × templates must be at most ${config.maxEdgePrompts}`);
-    const { rows, encoded } = await adHocClassifier(models, store, set, precision, timing, config.maxRequestPrompts);
-    c.header('x-prompts-encoded', String(encoded));
-    classifier = { weights: rows, labels: set.labels };
-  } else {
-    throw invalid('give labelset (a name from GET /v1/labelsets) or labels (an array)');
-  }
-  const preprocess = { orientation: resolveOrientation(options.orientation), maxPixels: config.maxImagePixels };
-  const k = Math.min(topK, classifier.labels.length);
-  const run = await withFallback(c, precision, options.fallback, (p) =>
-    classifyImages(models, images, classifier, p, k, timing, preprocess, c.get('cache')),
-  );
-  const { results } = run.result;
-  c.header('x-precision', run.precision);
-  const common = {
-    model,
-    labelset: typeof labelsetName === 'string' && labelsetName !== '' ? labelsetName : null,
-    precision: run.precision,
-    ...(run.degraded ? { degraded: true } : {}),
+    await next();
   };
-  return c.json(
-    batch
-      ? { ...common, data: results.map((r, index) => ({ index, results: r })) }
-      : { ...common, results: results[0] },
+}
+
+export function classifyRoutes(api: ApiSchemas) {
+  return new Hono<AppEnv>().post(
+    '/v1/classify',
+    doc({
+      summary:
+        'Zero-shot labels for images against a stored label set or ad-hoc labels (JSON with data URIs, or one image raw/multipart with the options as query or form fields)',
+      tag: 'classification',
+      body: { json: api.ClassifyRequest },
+      query: api.ClassifyQuery,
+      ok: api.ClassifyResponse,
+      errors: [400, 404, 409, 413, 415, 422, 503],
+    }),
+    classifyInput(api),
+    async (c) => {
+      const { config, models } = c.get('deps');
+      const { options, upload } = c.req.valid('json');
+      let images: Uint8Array[];
+      if (upload) images = [upload];
+      else if (options.images) images = options.images.map((s, i) => decodeDataUri(s, `images[${i}]`));
+      else images = [decodeDataUri(options.image, 'image')];
+      const batch = !upload && options.images !== undefined;
+      const model = await checkModel(c, options.model);
+      const precision = await resolvePrecision(c, 'image', options.precision);
+      const store = requireStore(c);
+      const timing = c.get('timing');
+      const manifest = await models.manifest();
+      const labelsetName = options.labelset;
+      const labels = options.labels;
+      let classifier: { weights: Float32Array; labels: string[] };
+      if (labelsetName) {
+        if (labels) throw invalid('give either labelset or labels, not both');
+        const stored = await timing.measure('labelset', () => store.get(manifest, labelsetName, precision));
+        classifier = { weights: stored.weights, labels: stored.header.labels };
+      } else if (labels) {
+        const set = parseLabelSet({ name: 'ad-hoc', labels, templates: options.templates });
+        if (set.labels.length * set.templates.length > config.maxEdgePrompts)
+          throw new EdgeClipError('PAYLOAD_TOO_LARGE', `labels × templates must be at most ${config.maxEdgePrompts}`);
+        const { rows, encoded } = await adHocClassifier(
+          models,
+          store,
+          set,
+          precision,
+          timing,
+          config.maxRequestPrompts,
+        );
+        c.header('x-prompts-encoded', String(encoded));
+        classifier = { weights: rows, labels: set.labels };
+      } else {
+        throw invalid('give labelset (a name from GET /v1/labelsets) or labels (an array)');
+      }
+      const preprocess = { orientation: options.orientation ?? 'ignore', maxPixels: config.maxImagePixels };
+      const k = Math.min(options.top_k ?? 5, classifier.labels.length);
+      const run = await withFallback(c, precision, options.fallback, (p) =>
+        classifyImages(models, images, classifier, p, k, timing, preprocess, c.get('cache')),
+      );
+      const { results } = run.result;
+      c.header('x-precision', run.precision);
+      const common = {
+        model,
+        labelset: labelsetName || null,
+        precision: run.precision,
+        ...(run.degraded ? { degraded: true } : {}),
+      };
+      return c.json(
+        batch
+          ? { ...common, data: results.map((r, index) => ({ index, results: r })) }
+          : { ...common, results: results[0] },
+      );
+    },
   );
-});
+}

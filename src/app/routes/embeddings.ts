@@ -2,21 +2,20 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { encodeBase64 } from '../../contracts/base64.ts';
-import { EdgeClipError } from '../../contracts/errors.ts';
 import type { Precision } from '../../contracts/manifest.ts';
 import { type Embeddings, embedImages, embedTexts } from '../../model/embed.ts';
 import type { AppEnv } from '../app-env.ts';
-import { readJson } from '../request-body.ts';
+import { doc } from '../openapi.ts';
 import {
   checkModel,
   checkText,
   decodeDataUri,
-  invalid,
   readImageUpload,
-  resolveOrientation,
   resolvePrecision,
   withFallback,
 } from '../request-options.ts';
+import type { ApiSchemas } from '../schemas.ts';
+import { jsonBody, queryParams } from '../validate.ts';
 
 function respond(
   c: Context<AppEnv>,
@@ -37,59 +36,74 @@ function respond(
   return c.json({ object: 'list', data, model, precision, ...(degraded ? { degraded } : {}), usage });
 }
 
-export const embeddingsRoutes = new Hono<AppEnv>()
-  .post('/v1/embeddings', async (c) => {
-    const { config, models } = c.get('deps');
-    const body = await readJson(c.req.raw, config.maxBodyBytes);
-    const inputs = typeof body.input === 'string' ? [body.input] : body.input;
-    if (!Array.isArray(inputs) || inputs.length === 0)
-      throw invalid('input must be a string or a non-empty array of strings');
-    if (inputs.length > config.maxInputs)
-      throw new EdgeClipError(
-        'PAYLOAD_TOO_LARGE',
-        `at most ${config.maxInputs} inputs per request (got ${inputs.length})`,
-      );
-    if (!inputs.every((s) => typeof s === 'string')) throw invalid('every input must be a string');
-    const format = body.encoding_format ?? 'float';
-    if (format !== 'float' && format !== 'base64') throw invalid('encoding_format must be "float" or "base64"');
-    const modality = body.modality ?? 'text';
-    if (modality !== 'text' && modality !== 'image') throw invalid('modality must be "text" or "image"');
-    const model = await checkModel(c, body.model);
-    const timing = c.get('timing');
-
-    if (modality === 'image') {
-      const precision = await resolvePrecision(c, 'image', body.precision);
-      const images = (inputs as string[]).map((s, i) => decodeDataUri(s, `input[${i}]`));
-      const options = { orientation: resolveOrientation(body.orientation), maxPixels: config.maxImagePixels };
-      const run = await withFallback(c, precision, body.fallback, (p) =>
-        embedImages(models, images, p, timing, options, c.get('cache')),
-      );
-      return respond(c, model, run, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
-    }
-    const precision = await resolvePrecision(c, 'text', body.precision);
-    (inputs as string[]).forEach((s, i) => {
-      checkText(s, config.maxTextChars, `input[${i}]`);
-    });
-    const run = await withFallback(c, precision, body.fallback, (p) =>
-      embedTexts(models, inputs as string[], p, timing, c.get('cache')),
+export function embeddingsRoutes(api: ApiSchemas) {
+  return new Hono<AppEnv>()
+    .post(
+      '/v1/embeddings',
+      doc({
+        summary: 'Text or image embeddings (OpenAI-compatible); images as data:image/...;base64, URIs',
+        tag: 'embeddings',
+        body: { json: api.EmbeddingsRequest },
+        ok: api.EmbeddingsResponse,
+        errors: [400, 404, 413, 415, 422, 503],
+      }),
+      jsonBody(api.EmbeddingsRequest),
+      async (c) => {
+        const { config, models } = c.get('deps');
+        const body = c.req.valid('json');
+        const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+        const format = body.encoding_format ?? 'float';
+        const model = await checkModel(c, body.model);
+        const timing = c.get('timing');
+        if (body.modality === 'image') {
+          const precision = await resolvePrecision(c, 'image', body.precision);
+          const images = inputs.map((s, i) => decodeDataUri(s, `input[${i}]`));
+          const options = { orientation: body.orientation ?? 'ignore', maxPixels: config.maxImagePixels };
+          const run = await withFallback(c, precision, body.fallback, (p) =>
+            embedImages(models, images, p, timing, options, c.get('cache')),
+          );
+          return respond(c, model, run, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
+        }
+        const precision = await resolvePrecision(c, 'text', body.precision);
+        inputs.forEach((s, i) => {
+          checkText(s, config.maxTextChars, `input[${i}]`);
+        });
+        const run = await withFallback(c, precision, body.fallback, (p) =>
+          embedTexts(models, inputs, p, timing, c.get('cache')),
+        );
+        const tokens = run.result.tokens.reduce((a, b) => a + b, 0);
+        return respond(c, model, run, format, {
+          prompt_tokens: tokens,
+          total_tokens: tokens,
+          truncated_inputs: run.result.truncated,
+        });
+      },
+    )
+    .post(
+      '/v1/images/embeddings',
+      doc({
+        summary: 'The embedding of one image sent raw (image/*) or as the multipart field "image"',
+        tag: 'embeddings',
+        body: {
+          media: ['image/jpeg', 'image/png', 'image/webp', 'image/avif', 'multipart/form-data'],
+          description: 'JPEG, PNG, GIF, BMP, TIFF, WebP or AVIF; at most MAX_BODY_BYTES and MAX_IMAGE_PIXELS',
+        },
+        query: api.ImageQuery,
+        ok: api.EmbeddingsResponse,
+        errors: [400, 404, 413, 415, 422, 503],
+      }),
+      queryParams(api.ImageQuery),
+      async (c) => {
+        const { config, models } = c.get('deps');
+        const query = c.req.valid('query');
+        const { image } = await readImageUpload(c.req.raw, config.maxBodyBytes);
+        const model = await checkModel(c, query.model);
+        const precision = await resolvePrecision(c, 'image', query.precision);
+        const options = { orientation: query.orientation ?? 'ignore', maxPixels: config.maxImagePixels };
+        const run = await withFallback(c, precision, query.fallback, (p) =>
+          embedImages(models, [image], p, c.get('timing'), options, c.get('cache')),
+        );
+        return respond(c, model, run, query.encoding_format ?? 'float', { images: 1 });
+      },
     );
-    const tokens = run.result.tokens.reduce((a, b) => a + b, 0);
-    return respond(c, model, run, format, {
-      prompt_tokens: tokens,
-      total_tokens: tokens,
-      truncated_inputs: run.result.truncated,
-    });
-  })
-  .post('/v1/images/embeddings', async (c) => {
-    const { config, models } = c.get('deps');
-    const { image } = await readImageUpload(c.req.raw, config.maxBodyBytes);
-    const model = await checkModel(c, c.req.query('model'));
-    const precision = await resolvePrecision(c, 'image', undefined);
-    const format = c.req.query('encoding_format') ?? 'float';
-    if (format !== 'float' && format !== 'base64') throw invalid('encoding_format must be "float" or "base64"');
-    const options = { orientation: resolveOrientation(c.req.query('orientation')), maxPixels: config.maxImagePixels };
-    const run = await withFallback(c, precision, c.req.query('fallback'), (p) =>
-      embedImages(models, [image], p, c.get('timing'), options, c.get('cache')),
-    );
-    return respond(c, model, run, format, { images: 1 });
-  });
+}

@@ -5,78 +5,102 @@
 import { Hono } from 'hono';
 import { TOWERS } from '../../contracts/manifest.ts';
 import type { AppEnv } from '../app-env.ts';
+import { doc } from '../openapi.ts';
+import type { ApiSchemas } from '../schemas.ts';
 
-export const modelRoutes = new Hono<AppEnv>()
-  .get('/healthz', (c) => c.json({ status: 'ok' }))
-  .get('/readyz', async (c) => {
-    const notReady = (message: string) => {
-      c.header('retry-after', '5');
-      return c.json({ status: 'not_ready', error: { type: 'model_not_ready', message } }, 503);
-    };
-    try {
-      const { models, origin, config, segmentStats } = c.get('deps');
-      const m = await models.manifest();
-      const problems = (await Promise.all(TOWERS.map((t) => models.problem(t, config.defaultPrecision)))).filter(
-        (p): p is string => p !== undefined,
-      );
-      const downSegments = segmentStats ? (await segmentStats()).filter((s) => 'error' in s) : [];
-      for (const s of downSegments) problems.push(`segment ${s.tower}/${s.index} is unavailable (${s.error})`);
-      if (problems.length) return notReady(problems.join('; '));
-      // int8 is served here either way: an unready origin is reported, not a reason to take the edge out.
-      const originState = origin ? ((await origin.ready()) ? 'ready' : 'unavailable') : 'not_configured';
-      return c.json({ status: 'ready', model: m.modelId, build_hash: m.buildHash, origin: originState });
-    } catch (e) {
-      return notReady((e as Error).message);
-    }
-  })
-  .get('/v1/models', async (c) => {
-    const { models, wasmMemoryBytes, config, origin, segmentStats } = c.get('deps');
-    const m = await models.manifest();
-    const towers = Object.fromEntries(
-      TOWERS.map((t) => [
-        t,
-        Object.fromEntries(
-          Object.entries(m.towers[t]).map(([p, b]) => [
-            p,
-            {
-              weight_bytes: b?.weightBytes,
-              segments: b?.segments.length,
-              loaded: models.isLoaded(t, b!.precision),
-              // int8 builds: how far they are from fp32 on the build's calibration inputs.
-              ...(b?.drift
-                ? {
-                    drift: {
-                      min_cos: b.drift.minCos,
-                      mean_cos: b.drift.meanCos,
-                      rows: b.drift.rows,
-                      calibration: b.drift.calibration,
-                    },
-                  }
-                : {}),
-            },
+export function modelRoutes(api: ApiSchemas) {
+  return new Hono<AppEnv>()
+    .get('/healthz', doc({ summary: 'The process is up', tag: 'service', ok: api.Health, errors: [] }), (c) =>
+      c.json({ status: 'ok' as const }),
+    )
+    .get(
+      '/readyz',
+      doc({
+        summary: 'Every tower of the default precision can be served (503 with the reason otherwise)',
+        tag: 'service',
+        ok: api.Ready,
+        errors: [503],
+      }),
+      async (c) => {
+        const notReady = (message: string) => {
+          c.header('retry-after', '5');
+          return c.json({ status: 'not_ready', error: { type: 'model_not_ready', message } }, 503);
+        };
+        try {
+          const { models, origin, config, segmentStats } = c.get('deps');
+          const m = await models.manifest();
+          const problems = (await Promise.all(TOWERS.map((t) => models.problem(t, config.defaultPrecision)))).filter(
+            (p): p is string => p !== undefined,
+          );
+          const downSegments = segmentStats ? (await segmentStats()).filter((s) => 'error' in s) : [];
+          for (const s of downSegments) problems.push(`segment ${s.tower}/${s.index} is unavailable (${s.error})`);
+          if (problems.length) return notReady(problems.join('; '));
+          // int8 is served here either way: an unready origin is reported, not a reason to take the edge out.
+          const originState = origin ? ((await origin.ready()) ? 'ready' : 'unavailable') : 'not_configured';
+          return c.json({ status: 'ready', model: m.modelId, build_hash: m.buildHash, origin: originState });
+        } catch (e) {
+          return notReady((e as Error).message);
+        }
+      },
+    )
+    .get(
+      '/v1/models',
+      doc({
+        summary: 'The served model: build, weights, towers, what is loaded, memory, origin, segments',
+        tag: 'service',
+        ok: api.Models,
+        errors: [502, 503],
+      }),
+      async (c) => {
+        const { models, wasmMemoryBytes, config, origin, segmentStats } = c.get('deps');
+        const m = await models.manifest();
+        const towers = Object.fromEntries(
+          TOWERS.map((t) => [
+            t,
+            Object.fromEntries(
+              Object.entries(m.towers[t]).map(([p, b]) => [
+                p,
+                {
+                  weight_bytes: b?.weightBytes,
+                  segments: b?.segments.length,
+                  loaded: models.isLoaded(t, b!.precision),
+                  // int8 builds: how far they are from fp32 on the build's calibration inputs.
+                  ...(b?.drift
+                    ? {
+                        drift: {
+                          min_cos: b.drift.minCos,
+                          mean_cos: b.drift.meanCos,
+                          rows: b.drift.rows,
+                          calibration: b.drift.calibration,
+                        },
+                      }
+                    : {}),
+                },
+              ]),
+            ),
           ]),
-        ),
-      ]),
+        );
+        return c.json({
+          object: 'list',
+          data: [
+            {
+              id: m.modelId,
+              object: 'model',
+              owned_by: 'edge-clip',
+              build_hash: m.buildHash,
+              weights: m.weights,
+              embed_dim: m.embedDim,
+              default_precision: config.defaultPrecision,
+              image_size: m.preprocess.size,
+              context_length: m.tokenizer.contextLength,
+              towers,
+              memory: { wasm_bytes: wasmMemoryBytes?.() ?? null },
+              origin: origin ? { url: origin.config.url, precisions: ['fp32'], circuit: origin.breaker.state } : null,
+              loads: models.loads,
+              segments: segmentStats ? await segmentStats() : null,
+            },
+          ],
+        });
+      },
     );
-    return c.json({
-      object: 'list',
-      data: [
-        {
-          id: m.modelId,
-          object: 'model',
-          owned_by: 'edge-clip',
-          build_hash: m.buildHash,
-          weights: m.weights,
-          embed_dim: m.embedDim,
-          default_precision: config.defaultPrecision,
-          image_size: m.preprocess.size,
-          context_length: m.tokenizer.contextLength,
-          towers,
-          memory: { wasm_bytes: wasmMemoryBytes?.() ?? null },
-          origin: origin ? { url: origin.config.url, precisions: ['fp32'], circuit: origin.breaker.state } : null,
-          loads: models.loads,
-          segments: segmentStats ? await segmentStats() : null,
-        },
-      ],
-    });
-  });
+}

@@ -1,0 +1,207 @@
+/**
+ * Every route's request and response bodies, defined once (valibot): requests are validated with them
+ * (`validate.ts`) and the OpenAPI document at GET /openapi.json is generated from them, limits included. The limits
+ * come from the Worker's settings, so the schemas are made per app.
+ */
+import * as v from 'valibot';
+import type { AppConfig } from '../contracts/config.ts';
+import { LABELSET_NAME_RULE } from '../contracts/labelset.ts';
+import { PRECISIONS } from '../contracts/manifest.ts';
+
+const precision = v.picklist(PRECISIONS, `precision must be one of ${PRECISIONS.join(', ')}`);
+const fallback = v.picklist(['int8', 'none'], 'fallback must be "int8" or "none"');
+const orientation = v.picklist(['ignore', 'exif'], 'orientation must be "ignore" or "exif"');
+const encodingFormat = v.picklist(['float', 'base64'], 'encoding_format must be "float" or "base64"');
+const model = v.pipe(v.string('model must be a string'), v.description('the served model id (GET /v1/models)'));
+const TOP_K = 'top_k must be an integer from 1 to 1000';
+
+export const ErrorBody = v.object({
+  error: v.object({
+    type: v.pipe(v.string(), v.description('the error code in lower case, e.g. invalid_input, payload_too_large')),
+    message: v.pipe(v.string(), v.description('what went wrong; quotes at most 100 characters of any input')),
+  }),
+});
+
+const LabelScore = v.object({ label: v.string(), index: v.number(), score: v.number() });
+
+export const LabelsetName = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, LABELSET_NAME_RULE));
+
+export function apiSchemas(config: AppConfig) {
+  const texts = (what: string, max: number, tooMany: (received: string) => string) =>
+    v.pipe(
+      v.array(v.pipe(v.string(`every ${what} must be a string`), v.maxLength(config.maxTextChars))),
+      v.minLength(1, `${what}s must be a non-empty array`),
+      v.maxLength(max, (issue) => tooMany(issue.received)),
+    );
+  const shortText = v.pipe(v.string(), v.maxLength(config.maxTextChars));
+
+  const EmbeddingsRequest = v.object({
+    input: v.union(
+      [
+        v.string(),
+        v.pipe(
+          v.array(v.string('every input must be a string')),
+          v.minLength(1, 'input must be a string or a non-empty array of strings'),
+          v.maxLength(config.maxInputs, (i) => `at most ${config.maxInputs} inputs per request (got ${i.received})`),
+        ),
+      ],
+      'input must be a string or a non-empty array of strings',
+    ),
+    modality: v.optional(v.picklist(['text', 'image'], 'modality must be "text" or "image"')),
+    model: v.optional(model),
+    encoding_format: v.optional(encodingFormat),
+    precision: v.optional(precision),
+    fallback: v.optional(fallback),
+    orientation: v.optional(orientation),
+  });
+
+  const Usage = v.object({
+    prompt_tokens: v.optional(v.number()),
+    total_tokens: v.optional(v.number()),
+    truncated_inputs: v.optional(v.array(v.number())),
+    images: v.optional(v.number()),
+  });
+  const EmbeddingsResponse = v.object({
+    object: v.literal('list'),
+    data: v.array(
+      v.object({
+        object: v.literal('embedding'),
+        index: v.number(),
+        embedding: v.union([v.array(v.number()), v.pipe(v.string(), v.description('base64 of little-endian float32'))]),
+      }),
+    ),
+    model: v.string(),
+    precision,
+    degraded: v.optional(v.boolean()),
+    usage: Usage,
+  });
+
+  const ImageQuery = v.object({
+    model: v.optional(model),
+    precision: v.optional(precision),
+    fallback: v.optional(fallback),
+    orientation: v.optional(orientation),
+    encoding_format: v.optional(encodingFormat),
+  });
+
+  const labels = texts(
+    'label',
+    config.maxLabels,
+    (n) => `at most ${config.maxLabels} ad-hoc labels (got ${n}); upload a label set instead`,
+  );
+  const ClassifyRequest = v.object({
+    image: v.optional(v.pipe(v.string(), v.description('a data:image/...;base64, URI'))),
+    images: v.optional(
+      v.pipe(
+        v.array(v.string()),
+        v.minLength(1, 'images must be a non-empty array of data URIs'),
+        v.maxLength(config.maxInputs, `at most ${config.maxInputs} images per request`),
+      ),
+    ),
+    labelset: v.optional(v.string()),
+    labels: v.optional(labels),
+    templates: v.optional(
+      texts('template', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} templates (got ${n})`),
+    ),
+    top_k: v.optional(v.pipe(v.number(TOP_K), v.integer(TOP_K), v.minValue(1, TOP_K), v.maxValue(1000, TOP_K))),
+    model: v.optional(model),
+    precision: v.optional(precision),
+    fallback: v.optional(fallback),
+    orientation: v.optional(orientation),
+  });
+  // Raw and multipart uploads carry the same options as query parameters or form fields: strings.
+  const ClassifyQuery = v.object({
+    labelset: v.optional(v.string()),
+    labels: v.optional(v.pipe(v.string(), v.description('a JSON array, or comma-separated labels'))),
+    templates: v.optional(v.pipe(v.string(), v.description('a JSON array, or comma-separated templates'))),
+    top_k: v.optional(v.pipe(v.string(), v.regex(/^\s*\d{1,9}\s*$/, TOP_K))),
+    model: v.optional(model),
+    precision: v.optional(precision),
+    fallback: v.optional(fallback),
+    orientation: v.optional(orientation),
+  });
+  const ClassifyResponse = v.object({
+    model: v.string(),
+    labelset: v.nullable(v.string()),
+    precision,
+    degraded: v.optional(v.boolean()),
+    results: v.optional(v.array(LabelScore)),
+    data: v.optional(v.array(v.object({ index: v.number(), results: v.array(LabelScore) }))),
+  });
+
+  const LabelsetPut = v.object({
+    labels: v.optional(
+      texts('label', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} labels (got ${n})`),
+    ),
+    classnames: v.optional(v.array(shortText)),
+    templates: v.optional(v.array(shortText)),
+    precision: v.optional(precision),
+  });
+  const LabelsetList = v.object({
+    model: v.string(),
+    build_hash: v.string(),
+    data: v.array(v.object({ name: v.string(), precision, build_hash: v.string(), stale: v.boolean() })),
+  });
+  const LabelsetInfo = v.object({
+    name: v.string(),
+    labels: v.array(v.string()),
+    templates: v.array(v.string()),
+    dims: v.tuple([v.number(), v.number()]),
+    dtype: v.picklist(['float16', 'float32']),
+    build_hash: v.string(),
+    precision,
+    created_at: v.string(),
+  });
+  const LabelsetStored = v.object({
+    name: v.string(),
+    key: v.string(),
+    labels: v.number(),
+    prompts: v.optional(v.number()),
+    encoded: v.optional(v.number()),
+    computed: v.boolean(),
+  });
+  const LabelsetDeleted = v.object({ name: v.string(), deleted: v.number() });
+
+  const Health = v.object({ status: v.literal('ok') });
+  const Ready = v.object({
+    status: v.literal('ready'),
+    model: v.string(),
+    build_hash: v.string(),
+    origin: v.picklist(['ready', 'unavailable', 'not_configured']),
+  });
+  const Models = v.object({
+    object: v.literal('list'),
+    data: v.array(
+      v.looseObject({
+        id: v.string(),
+        object: v.literal('model'),
+        build_hash: v.string(),
+        weights: v.picklist(['real', 'random']),
+        embed_dim: v.number(),
+        default_precision: precision,
+        image_size: v.number(),
+        context_length: v.number(),
+        towers: v.record(v.string(), v.record(v.string(), v.looseObject({ loaded: v.boolean() }))),
+      }),
+    ),
+  });
+
+  return {
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    ImageQuery,
+    ClassifyRequest,
+    ClassifyQuery,
+    ClassifyResponse,
+    LabelsetPut,
+    LabelsetList,
+    LabelsetInfo,
+    LabelsetStored,
+    LabelsetDeleted,
+    Health,
+    Ready,
+    Models,
+  };
+}
+
+export type ApiSchemas = ReturnType<typeof apiSchemas>;
