@@ -7,6 +7,7 @@ import type { AppDeps, AppEnv } from './app-env.ts';
 import { errorResponse } from './middleware/error-handler.ts';
 import { requestLog } from './middleware/request-log.ts';
 import { openApiDocument } from './openapi.ts';
+import { PLAYGROUND_HTML } from './playground/page.ts';
 import { classifyRoutes } from './routes/classify.ts';
 import { embeddingsRoutes } from './routes/embeddings.ts';
 import { labelsetRoutes } from './routes/labelsets.ts';
@@ -53,6 +54,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', classifyRoutes(api));
   app.route('/', labelsetRoutes(api));
   app.get('/openapi.json', openApiDocument(app));
+  app.get('/', (c) => c.html(PLAYGROUND_HTML, 200, { 'cache-control': 'public, max-age=300' }));
   app.notFound((c) =>
     c.json({ error: { type: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );

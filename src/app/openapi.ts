@@ -87,6 +87,7 @@ export function openApiDocument(app: Hono<AppEnv>): MiddlewareHandler<AppEnv> {
         securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' } },
       },
     },
-    exclude: ['/openapi.json'],
+    // The document itself, and the playground page (HTML for people).
+    exclude: ['/openapi.json', '/'],
   });
 }

@@ -116,3 +116,17 @@ describe('service routes', () => {
     expect(Object.keys(models.data[0].towers.image).sort()).toEqual(['fp32', 'int8']);
   });
 });
+
+describe('pages for people and tools, served by the Worker in workerd', () => {
+  it('GET / is the playground; GET /openapi.json describes every inference route', async () => {
+    const page = await call('/');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await page.text()).toMatch(/<title>edge-clip playground<\/title>[\s\S]*\/v1\/classify/);
+    const doc = (await (await call('/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/embeddings', '/v1/images/embeddings', '/v1/classify', '/v1/labelsets/{name}']),
+    );
+  });
+});
