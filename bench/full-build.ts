@@ -1,7 +1,7 @@
 /** The benchmarks' model: a random-weight build of the full-size architecture, made once and reused. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { main as cli } from '../tool/cli/main.ts';
+import { runEdgeClip } from '../scripts/edge-clip.ts';
 
 export const FULL_MODEL_ID = 'convnext_large_d_320-random';
 export const FULL_DIR = join('model-shards', FULL_MODEL_ID);
@@ -10,6 +10,6 @@ export async function ensureFullBuild(): Promise<void> {
   if (existsSync(join(FULL_DIR, 'manifest.json'))) return;
   const synth = join('.cache', 'synth-convnext_large_d_320');
   if (!existsSync(join(synth, 'open_clip_model.safetensors')))
-    await cli(['synth', '--config', 'convnext_large_d_320', '--seed', '0', '--out', synth]);
-  if ((await cli(['build', '--checkpoint', synth, '--out', FULL_DIR])) !== 0) throw new Error('build failed');
+    await runEdgeClip(['synth', '--config', 'convnext_large_d_320', '--seed', '0', '--out', synth]);
+  await runEdgeClip(['build', '--checkpoint', synth, '--out', FULL_DIR]);
 }

@@ -5,11 +5,15 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { plainBuffer, withLocalBindings } from '../src/adapters/node/local-bindings.ts';
 import { readManifest } from '../src/adapters/node/local-build.ts';
+import { errorLine } from '../src/contracts/errors.ts';
 import { labelsetKey } from '../src/contracts/kv-keys.ts';
-import { SHIPPED_LABELSETS } from '../tool/assets.ts';
-import { errorLine, execute } from '../tool/cli/main.ts';
+import { runEdgeClip } from './edge-clip.ts';
+
+/** The shipped ImageNet-1k class names and templates (assets/README.md). */
+const IMAGENET = fileURLToPath(new URL('../assets/imagenet1k.json', import.meta.url));
 
 export async function seedImagenet(dir: string, log: (l: string) => void): Promise<void> {
   const manifest = readManifest(dir);
@@ -21,7 +25,7 @@ export async function seedImagenet(dir: string, log: (l: string) => void): Promi
   if (!existsSync(full)) {
     blob = join(dir, 'labelsets', 'imagenet1k.int8.quick.ecls');
     if (!existsSync(blob)) {
-      const { classnames } = JSON.parse(readFileSync(SHIPPED_LABELSETS.imagenet1k, 'utf8')) as { classnames: string[] };
+      const { classnames } = JSON.parse(readFileSync(IMAGENET, 'utf8')) as { classnames: string[] };
       mkdirSync(join(dir, 'labelsets'), { recursive: true });
       const quick = join(dir, 'labelsets', 'imagenet1k.quick.json');
       writeFileSync(
@@ -30,7 +34,18 @@ export async function seedImagenet(dir: string, log: (l: string) => void): Promi
       );
       log('computing a quick ImageNet-1k label set (1 template, 1,000 prompts)');
       try {
-        await execute(['prompts', 'build', '--model', dir, '--labelset', quick, '--precision', 'int8', '--out', blob]);
+        await runEdgeClip([
+          'prompts',
+          'build',
+          '--model',
+          dir,
+          '--labelset',
+          quick,
+          '--precision',
+          'int8',
+          '--out',
+          blob,
+        ]);
       } catch (e) {
         // The service runs without it: /v1/classify still takes ad-hoc labels.
         log(`no imagenet1k label set: ${errorLine(e)}`);

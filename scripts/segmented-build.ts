@@ -5,10 +5,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readManifest } from '../src/adapters/node/local-build.ts';
-import { parseSize } from '../tool/cli/args.ts';
-import { execute } from '../tool/cli/main.ts';
-import { VOCAB_FILE } from '../tool/converter/build-model.ts';
-import { DEFAULT_SEGMENT_BUDGET_MIB } from '../tool/converter/plan-segments.ts';
+import { DEFAULT_SEGMENT_BUDGET_MIB } from '../src/contracts/manifest.ts';
+import { runEdgeClip } from './edge-clip.ts';
 
 export async function ensureSegmentedBuild(
   shards: string,
@@ -18,7 +16,9 @@ export async function ensureSegmentedBuild(
 ): Promise<string> {
   const segId = modelId.endsWith('-seg') ? modelId : `${modelId}-seg`;
   const dir = join(shards, segId);
-  const budget = parseSize(`${budgetMiB ?? DEFAULT_SEGMENT_BUDGET_MIB}MiB`);
+  const mib = Number(budgetMiB ?? DEFAULT_SEGMENT_BUDGET_MIB);
+  if (!(mib >= 1)) throw new Error(`--segment-budget ${budgetMiB} is not a number of MiB`);
+  const budget = Math.floor(mib * 2 ** 20);
   const source = readManifest(join(shards, modelId));
   const seg = existsSync(join(dir, 'manifest.json')) ? readManifest(dir) : undefined;
   // Current: cut under this budget, and built after the source build (whose graphs it must match).
@@ -29,7 +29,7 @@ export async function ensureSegmentedBuild(
   if (current) return segId;
 
   log(`building ${segId}: ${modelId} cut into segment Workers of ≤ ${budget / 2 ** 20} MiB measured`);
-  await execute([
+  await runEdgeClip([
     'build',
     '--checkpoint',
     source.source.checkpoint,
@@ -41,7 +41,7 @@ export async function ensureSegmentedBuild(
     `${budget}B`,
     // The source build's own copy: no download, and the same vocabulary.
     '--vocab',
-    join(shards, modelId, VOCAB_FILE),
+    join(shards, modelId, source.tokenizer.vocab.file),
   ]);
   return segId;
 }

@@ -8,15 +8,17 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOrigin } from '../origin/start-origin.ts';
+import { errorLine } from '../src/contracts/errors.ts';
 import { PRECISIONS, type Precision } from '../src/contracts/manifest.ts';
-import { errorLine, execute } from '../tool/cli/main.ts';
-import { DEFAULT_REPO, hubOptionsFromEnv } from '../tool/hub/hf-hub.ts';
+import { runEdgeClip } from './edge-clip.ts';
 import { seedImagenet } from './seed-kv.ts';
 import { seedR2 } from './seed-r2.ts';
 import { segmentConfigs } from './segment-configs.ts';
 import { ensureSegmentedBuild } from './segmented-build.ts';
 import { spawnWranglerDev } from './wrangler-dev.ts';
 
+/** The mission's checkpoint on the Hugging Face Hub, and the build folder made from it. */
+const REAL_REPO = 'laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft';
 const REAL_ID = 'convnext_large_d_320-laion2b_s29b_b131k_ft';
 const RANDOM_ID = 'convnext_large_d_320-random';
 const SHARDS = 'model-shards';
@@ -32,21 +34,15 @@ class StartError extends Error {
   }
 }
 
+/** Whether the Hub (or HF_ENDPOINT) answers for the real checkpoint. */
 async function hubReachable(): Promise<boolean> {
-  try {
-    const res = await fetch(`${hubOptionsFromEnv().endpoint}/api/models/${DEFAULT_REPO}`, {
-      signal: AbortSignal.timeout(5000),
-    });
-    return res.ok;
-  } catch {
-    return false;
-  }
+  return (JSON.parse(await runEdgeClip(['hub', '--repo', REAL_REPO])) as { reachable: boolean }).reachable;
 }
 
 /** Runs an edge-clip command; its failure names the step and how to recover. */
 async function step(what: string, args: string[], fix: string): Promise<void> {
   try {
-    await execute(args);
+    await runEdgeClip(args);
   } catch (e) {
     throw new StartError(`${what} failed: ${errorLine(e)}`, fix);
   }
@@ -94,10 +90,10 @@ async function ensureModel(requested: string | undefined): Promise<string> {
   if (built(REAL_ID)) return REAL_ID;
   if (built(RANDOM_ID)) return RANDOM_ID;
   if (await hubReachable()) {
-    log(`building ${REAL_ID} from hf:${DEFAULT_REPO} (downloads 1.4 GB once, then about a minute to convert)`);
+    log(`building ${REAL_ID} from hf:${REAL_REPO} (downloads 1.4 GB once, then about a minute to convert)`);
     await step(
       `building ${REAL_ID}`,
-      ['build', '--checkpoint', `hf:${DEFAULT_REPO}`, '--out', join(SHARDS, REAL_ID)],
+      ['build', '--checkpoint', `hf:${REAL_REPO}`, '--out', join(SHARDS, REAL_ID)],
       'run npm start again: the download resumes where it stopped (offline, npm start serves random weights instead)',
     );
     return REAL_ID;
@@ -185,7 +181,7 @@ async function start(): Promise<void> {
   if (modelId === RANDOM_ID) {
     const bar = '='.repeat(78);
     process.stderr.write(
-      `\n${bar}\n  RANDOM WEIGHTS: ${modelId} has the real architecture and sizes but random\n  weights, so its embeddings are meaningless (responses carry X-Model-Weights: random).\n  For the real model run once online:  npx edge-clip build --checkpoint hf:${DEFAULT_REPO} --out ${SHARDS}/${REAL_ID}\n${bar}\n\n`,
+      `\n${bar}\n  RANDOM WEIGHTS: ${modelId} has the real architecture and sizes but random\n  weights, so its embeddings are meaningless (responses carry X-Model-Weights: random).\n  For the real model run once online:  npx edge-clip build --checkpoint hf:${REAL_REPO} --out ${SHARDS}/${REAL_ID}\n${bar}\n\n`,
     );
   }
   const vars = ['--var', `MODEL_ID:${modelId}`];

@@ -60,3 +60,9 @@ export function quoteInput(v: unknown, max = 100): string {
 }
 
 export const isEdgeClipError = (e: unknown): e is EdgeClipError => e instanceof EdgeClipError;
+
+/** The first line of an error's message: what a person reads instead of a stack trace. */
+export function errorLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0];
+}

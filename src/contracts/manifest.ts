@@ -6,6 +6,13 @@ export const MANIFEST_SCHEMA = 'edge-clip.manifest/v1';
 export const MANIFEST_FILE = 'manifest.json';
 
 export const PRECISIONS = ['fp32', 'int8'] as const;
+
+/**
+ * Budget of `build --segmented`: what a segment Worker may spend as the build measures it, 10 % under the 110 MiB a
+ * segment may use of a 128 MB isolate, because workerd's allocations (another request, fragmentation) can land one
+ * wasm growth step above this measurement.
+ */
+export const DEFAULT_SEGMENT_BUDGET_MIB = 100;
 export type Precision = (typeof PRECISIONS)[number];
 export const TOWERS = ['image', 'text'] as const;
 export type TowerName = (typeof TOWERS)[number];

@@ -1,5 +1,5 @@
 /** edge-clip command-line entry: the only place that prints errors and sets the exit code. */
-import { isEdgeClipError } from '../../src/contracts/errors.ts';
+import { errorLine } from '../../src/contracts/errors.ts';
 import { UsageError } from './args.ts';
 
 type Command = (argv: string[]) => Promise<unknown>;
@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'export-triton': async () => (await import('./commands/export-triton.ts')).exportTriton,
   measure: async () => (await import('./commands/measure.ts')).measure,
   label: async () => (await import('./commands/label.ts')).label,
+  hub: async () => (await import('./commands/hub.ts')).hub,
 };
 
 const USAGE = `usage: edge-clip <command> [options]
@@ -28,6 +29,7 @@ const USAGE = `usage: edge-clip <command> [options]
   eval      --model model-shards/<id> --labelset <name|file.ecls> --dataset <ImageFolder> [--precision int8|fp32] [--limit N]
   measure   --model model-shards/<id> [--tower image|text] [--precision int8|fp32]   (each segment's memory in onnxruntime-web)
   label     (--url <worker> | --model model-shards/<id>) (--labelset <name> | --labels "a,b,c") [--templates ...] [--top-k 5] [--precision int8|fp32] [--concurrency 4] --out <results.jsonl> <folder|file|URL|list.jsonl> ...
+  hub       [--repo owner/name]   (whether the Hugging Face Hub, or HF_ENDPOINT, answers for the repo; default the mission's checkpoint)
   export-triton --model model-shards/<id> --out <dir> [--prefix edgeclip] [--max-batch 16] [--queue-delay-us 2000]
 JSON goes to stdout, progress to stderr.`;
 
@@ -58,10 +60,4 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.EDGE_CLIP_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     return 1;
   }
-}
-
-/** The first line of an error's message: what a person reads instead of a stack trace. */
-export function errorLine(e: unknown): string {
-  const msg = isEdgeClipError(e) ? e.message : e instanceof Error ? e.message : String(e);
-  return msg.split('\n')[0];
 }

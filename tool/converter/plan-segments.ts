@@ -9,12 +9,6 @@ import type { Precision } from '../../src/contracts/manifest.ts';
 const INT8_WEIGHT =
   /(mlp\.fc[12]\.weight|in_proj_weight|out_proj\.weight|c_fc\.weight|c_proj\.weight|downsample\.1\.weight|^text_projection)$/;
 
-/**
- * Budget of `build --segmented`: 10 % under the 110 MiB that a segment may use of a 128 MB isolate, because workerd's
- * allocations (another request, fragmentation) can land one wasm growth step above this measurement.
- */
-export const DEFAULT_SEGMENT_BUDGET_MIB = 100;
-
 /** onnxruntime-web's wasm memory before any model (measured: 16 MiB), and what a session adds besides its weights. */
 const RUNTIME_BASE = 16 * 2 ** 20;
 const SESSION_OVERHEAD = 12 * 2 ** 20;

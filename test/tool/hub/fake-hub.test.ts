@@ -27,6 +27,10 @@ describe('build --checkpoint hf:REPO against a fake hub on 127.0.0.1', () => {
     server = createServer((req, res) => {
       const url = req.url ?? '';
       log.push(`${req.method} ${url} ${req.headers.range ?? ''}`);
+      if (url === '/api/models/laion/tiny-test') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"laion/tiny-test"}');
+        return;
+      }
       const m = /^\/(laion\/[\w.-]+)\/resolve\/main\/(.+)$/.exec(url);
       const body = m && (m[1] === 'laion/tiny-test' || m[1] === 'laion/bad-hash') ? files[m[2]] : undefined;
       if (!m || !body) {
@@ -108,5 +112,14 @@ describe('build --checkpoint hf:REPO against a fake hub on 127.0.0.1', () => {
     const res = await runCli(['build', '--checkpoint', 'hf:laion/missing', '--out', join(TEST_CACHE, 'x')], env(cache));
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/open_clip_config\.json: 404 not found/);
+  });
+
+  it('edge-clip hub says whether the hub answers for a repo (what npm start asks first)', async () => {
+    const hub = async (repo: string, endpointEnv: Record<string, string>) =>
+      JSON.parse((await runCli(['hub', '--repo', repo], endpointEnv)).stdout) as { reachable: boolean; repo: string };
+    expect(await hub('laion/tiny-test', env(TEST_CACHE))).toMatchObject({ repo: 'laion/tiny-test', reachable: true });
+    expect(await hub('laion/missing', env(TEST_CACHE))).toMatchObject({ reachable: false });
+    // Nothing listens on port 9 of 127.0.0.1: offline.
+    expect(await hub('laion/tiny-test', { HF_ENDPOINT: 'http://127.0.0.1:9' })).toMatchObject({ reachable: false });
   });
 });

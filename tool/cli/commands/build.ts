@@ -1,10 +1,9 @@
 /** `edge-clip build`: checkpoint (folder, file or hf:REPO) → model-shards/<id>. */
 import { existsSync } from 'node:fs';
-import { PRECISIONS, type Precision, TOWERS } from '../../../src/contracts/manifest.ts';
+import { DEFAULT_SEGMENT_BUDGET_MIB, PRECISIONS, type Precision, TOWERS } from '../../../src/contracts/manifest.ts';
 import { SHIPPED_VOCAB } from '../../assets.ts';
 import { resolveCheckpointFiles } from '../../checkpoint/load-checkpoint.ts';
 import { buildModel } from '../../converter/build-model.ts';
-import { DEFAULT_SEGMENT_BUDGET_MIB } from '../../converter/plan-segments.ts';
 import { fetchHubCheckpoint, hubOptionsFromEnv } from '../../hub/hf-hub.ts';
 import { type ParsedArgs, parse, parseSize, required, str, UsageError } from '../args.ts';
 
