@@ -15,6 +15,14 @@ const encodingFormat = v.picklist(['float', 'base64'], 'encoding_format must be 
 const model = v.pipe(v.string('model must be a string'), v.description('the served model id (GET /v1/models)'));
 const TOP_K = 'top_k must be an integer from 1 to 1000';
 
+/** Options every inference route takes, in its JSON body or its query. */
+const inferenceOptions = {
+  model: v.optional(model),
+  precision: v.optional(precision),
+  fallback: v.optional(fallback),
+  orientation: v.optional(orientation),
+};
+
 export const ErrorBody = v.object({
   error: v.object({
     type: v.pipe(v.string(), v.description('the error code in lower case, e.g. invalid_input, payload_too_large')),
@@ -48,11 +56,8 @@ export function apiSchemas(config: AppConfig) {
       'input must be a string or a non-empty array of strings',
     ),
     modality: v.optional(v.picklist(['text', 'image'], 'modality must be "text" or "image"')),
-    model: v.optional(model),
     encoding_format: v.optional(encodingFormat),
-    precision: v.optional(precision),
-    fallback: v.optional(fallback),
-    orientation: v.optional(orientation),
+    ...inferenceOptions,
   });
 
   const Usage = v.object({
@@ -76,13 +81,7 @@ export function apiSchemas(config: AppConfig) {
     usage: Usage,
   });
 
-  const ImageQuery = v.object({
-    model: v.optional(model),
-    precision: v.optional(precision),
-    fallback: v.optional(fallback),
-    orientation: v.optional(orientation),
-    encoding_format: v.optional(encodingFormat),
-  });
+  const ImageQuery = v.object({ ...inferenceOptions, encoding_format: v.optional(encodingFormat) });
 
   const labels = texts(
     'label',
@@ -104,10 +103,7 @@ export function apiSchemas(config: AppConfig) {
       texts('template', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} templates (got ${n})`),
     ),
     top_k: v.optional(v.pipe(v.number(TOP_K), v.integer(TOP_K), v.minValue(1, TOP_K), v.maxValue(1000, TOP_K))),
-    model: v.optional(model),
-    precision: v.optional(precision),
-    fallback: v.optional(fallback),
-    orientation: v.optional(orientation),
+    ...inferenceOptions,
   });
   // Raw and multipart uploads carry the same options as query parameters or form fields: strings.
   const ClassifyQuery = v.object({
@@ -115,10 +111,7 @@ export function apiSchemas(config: AppConfig) {
     labels: v.optional(v.pipe(v.string(), v.description('a JSON array, or comma-separated labels'))),
     templates: v.optional(v.pipe(v.string(), v.description('a JSON array, or comma-separated templates'))),
     top_k: v.optional(v.pipe(v.string(), v.regex(/^\s*\d{1,9}\s*$/, TOP_K))),
-    model: v.optional(model),
-    precision: v.optional(precision),
-    fallback: v.optional(fallback),
-    orientation: v.optional(orientation),
+    ...inferenceOptions,
   });
   const ClassifyResponse = v.object({
     model: v.string(),

@@ -36,16 +36,18 @@ function respond(
   return c.json({ object: 'list', data, model, precision, ...(degraded ? { degraded } : {}), usage });
 }
 
+/** What an embedding request can be refused with: bad options, unknown model, limits, media, decoding, unavailable. */
+const ERRORS = [400, 404, 413, 415, 422, 503];
+
 export function embeddingsRoutes(api: ApiSchemas) {
+  const answers = { tag: 'embeddings', ok: api.EmbeddingsResponse, errors: ERRORS } as const;
   return new Hono<AppEnv>()
     .post(
       '/v1/embeddings',
       doc({
         summary: 'Text or image embeddings (OpenAI-compatible); images as data:image/...;base64, URIs',
-        tag: 'embeddings',
         body: { json: api.EmbeddingsRequest },
-        ok: api.EmbeddingsResponse,
-        errors: [400, 404, 413, 415, 422, 503],
+        ...answers,
       }),
       jsonBody(api.EmbeddingsRequest),
       async (c) => {
@@ -83,14 +85,12 @@ export function embeddingsRoutes(api: ApiSchemas) {
       '/v1/images/embeddings',
       doc({
         summary: 'The embedding of one image sent raw (image/*) or as the multipart field "image"',
-        tag: 'embeddings',
         body: {
           media: ['image/jpeg', 'image/png', 'image/webp', 'image/avif', 'multipart/form-data'],
           description: 'JPEG, PNG, GIF, BMP, TIFF, WebP or AVIF; at most MAX_BODY_BYTES and MAX_IMAGE_PIXELS',
         },
         query: api.ImageQuery,
-        ok: api.EmbeddingsResponse,
-        errors: [400, 404, 413, 415, 422, 503],
+        ...answers,
       }),
       queryParams(api.ImageQuery),
       async (c) => {

@@ -16,6 +16,8 @@ const lines = (file: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Line);
 
+/** Both runs that are compared use these labels and k. */
+const THREE_LABELS = ['--labels', 'cat,dog,rocket', '--top-k', '2'];
 let server: ReturnType<typeof serve>;
 let url: string;
 /** Requests that reached the app, and how many of the next ones the "Worker" turns away first (503, then 429). */
@@ -56,18 +58,7 @@ describe('edge-clip label', () => {
   it('labels a folder (recursively, images only) against a running Worker, retrying 503/429 after Retry-After', async () => {
     const out = join(DIR, 'remote.jsonl');
     seen.refuse = 3;
-    const res = await runCli([
-      'label',
-      '--url',
-      url,
-      '--labels',
-      'cat,dog,rocket',
-      '--top-k',
-      '2',
-      '--out',
-      out,
-      IMAGES,
-    ]);
+    const res = await runCli(['label', '--url', url, ...THREE_LABELS, '--out', out, IMAGES]);
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ images: 4, labelled: 3, failed: 1, skipped: 0 });
     expect(res.stderr).toMatch(/label \[.*\] 100\.0% 4\/4/);
@@ -114,18 +105,7 @@ describe('edge-clip label', () => {
     const list = join(DIR, 'list.jsonl');
     writeFileSync(list, `"images/grace_hopper.jpg"\n{"file": "images/nested/chelsea.png"}\n`);
     const out = join(DIR, 'local.jsonl');
-    const local = await runCli([
-      'label',
-      '--model',
-      TINY_ST,
-      '--labels',
-      'cat,dog,rocket',
-      '--top-k',
-      '2',
-      '--out',
-      out,
-      list,
-    ]);
+    const local = await runCli(['label', '--model', TINY_ST, ...THREE_LABELS, '--out', out, list]);
     expect(local.code, local.stderr).toBe(0);
     const remoteOut = join(DIR, 'remote.jsonl');
     const remote = Object.fromEntries(lines(remoteOut).map((l) => [l.input, l.results]));
