@@ -12,23 +12,30 @@ export function runEdgeClip(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
-    let lastLine = '';
-    child.stdout.on('data', (d) => {
+    // The end of stderr, enough to hold its last line whole however the chunks fall.
+    let tail = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
       stdout += d;
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: string) => {
       process.stderr.write(d);
-      const lines = d
-        .toString()
-        .split(/[\r\n]/)
-        .filter((l) => l.trim() !== '');
-      if (lines.length > 0) lastLine = lines[lines.length - 1];
+      tail = (tail + d).slice(-4096);
     });
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code === 0) resolve(stdout);
+      if (code === 0) {
+        resolve(stdout);
+        return;
+      }
       // The tool's last line is "edge-clip <command>: <what went wrong>".
-      else reject(new Error(lastLine.replace(/^edge-clip [\w-]+: /, '') || `edge-clip ${args[0]} exited with ${code}`));
+      const lastLine =
+        tail
+          .split(/[\r\n]/)
+          .filter((l) => l.trim() !== '')
+          .at(-1) ?? '';
+      reject(new Error(lastLine.replace(/^edge-clip [\w-]+: /, '') || `edge-clip ${args[0]} exited with ${code}`));
     });
   });
 }

@@ -29,6 +29,8 @@ export function segmentConfigs(buildDir: string): { gateway: string; segments: s
         `main = "${join(root, 'src/segment-worker/index.ts')}"`,
         `compatibility_date = "${compatibilityDate}"`,
         'compatibility_flags = ["nodejs_compat"]',
+        // Reached only through the gateway's service binding: no public workers.dev URL for /run and /load.
+        'workers_dev = false',
         '',
         '[vars]',
         `MODEL_ID = "${modelId}"`,

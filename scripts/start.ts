@@ -36,7 +36,12 @@ class StartError extends Error {
 
 /** Whether the Hub (or HF_ENDPOINT) answers for the real checkpoint. */
 async function hubReachable(): Promise<boolean> {
-  return (JSON.parse(await runEdgeClip(['hub', '--repo', REAL_REPO])) as { reachable: boolean }).reachable;
+  try {
+    return (JSON.parse(await runEdgeClip(['hub', '--repo', REAL_REPO])) as { reachable: boolean }).reachable === true;
+  } catch {
+    // Whatever failed, the random-weight build is the way forward.
+    return false;
+  }
 }
 
 /** Runs an edge-clip command; its failure names the step and how to recover. */

@@ -68,7 +68,7 @@ async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: st
   const pixels = new Float32Array(3 * size * size);
   let ids: number[] = [];
   if (tower === 'image') {
-    await initImageDecodersForWorkerd();
+    initImageDecodersForWorkerd();
     await time('request', () => preprocessImage(image, m.preprocess, pixels));
   } else {
     await time('request', async () => {

@@ -1,11 +1,19 @@
 /** What every route receives: dependencies built once per isolate/process, and per-request timing. */
 
-import type { OriginClient } from '../adapters/origin/origin-client.ts';
 import type { AppConfig } from '../contracts/config.ts';
+import type { ModelManifest } from '../contracts/manifest.ts';
 import type { EmbeddingCache, RequestCache } from '../model/embedding-cache.ts';
 import type { LabelsetStore } from '../model/labelset-store.ts';
 import type { ModelService } from '../model/model-service.ts';
 import type { ServerTiming } from './server-timing.ts';
+
+/** What the routes read of the GPU origin's client (src/adapters/origin/origin-client.ts). */
+export interface OriginStatus {
+  readonly config: { readonly url: string };
+  readonly breaker: { readonly state: string };
+  /** Whether the origin says it is ready (outside the circuit breaker). */
+  ready(): Promise<boolean>;
+}
 
 export interface AppDeps {
   config: AppConfig;
@@ -13,7 +21,7 @@ export interface AppDeps {
   /** Label sets and prompt-embedding cache (Workers KV); classification routes answer 503 without it. */
   labelsets?: LabelsetStore;
   /** The GPU origin client, when fp32 is served there. */
-  origin?: OriginClient;
+  origin?: OriginStatus;
   /** Per-segment reports of the segment Workers (segmented topology only). */
   segmentStats?: () => Promise<Record<string, unknown>[]>;
   /** Embeddings of inputs seen before (isolate LRU, Workers Cache API); absent: every request computes. */
@@ -25,5 +33,12 @@ export interface AppDeps {
 }
 
 export interface AppEnv {
-  Variables: { deps: AppDeps; timing: ServerTiming; cache: RequestCache; requestId: string };
+  Variables: {
+    deps: AppDeps;
+    timing: ServerTiming;
+    cache: RequestCache;
+    requestId: string;
+    /** The served build's manifest once the request has looked it up (undefined while it cannot be read). */
+    manifest: ModelManifest | undefined;
+  };
 }

@@ -47,6 +47,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // Label every answer of a random-weight build, so its numbers are never mistaken for CLIP's.
     const manifest = await deps.models.manifest().catch(() => undefined);
     if (manifest?.weights === 'random') c.header('x-model-weights', 'random');
+    c.set('manifest', manifest);
   });
   const api = apiSchemas(deps.config);
   app.route('/', modelRoutes(api));

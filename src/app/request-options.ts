@@ -102,7 +102,8 @@ export async function withFallback<T>(
     return { result: await fn(precision), precision, degraded: false };
   } catch (e) {
     if (!(e instanceof EdgeClipError && UNSERVABLE.has(e.code)) || fallback !== 'int8' || precision === 'int8') throw e;
-    c.header('x-degraded', e.message);
+    // A header value: the reason in printable ASCII (an origin's answer may quote anything), at most 200 characters.
+    c.header('x-degraded', e.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 200));
     // X-Cache describes the answer given, not the attempt that failed.
     c.get('cache').reset();
     return { result: await fn('int8'), precision: 'int8', degraded: true };

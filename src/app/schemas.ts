@@ -5,7 +5,6 @@
  */
 import * as v from 'valibot';
 import type { AppConfig } from '../contracts/config.ts';
-import { LABELSET_NAME_RULE } from '../contracts/labelset.ts';
 import { PRECISIONS } from '../contracts/manifest.ts';
 
 const precision = v.picklist(PRECISIONS, `precision must be one of ${PRECISIONS.join(', ')}`);
@@ -31,8 +30,6 @@ export const ErrorBody = v.object({
 });
 
 const LabelScore = v.object({ label: v.string(), index: v.number(), score: v.number() });
-
-export const LabelsetName = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, LABELSET_NAME_RULE));
 
 export function apiSchemas(config: AppConfig) {
   const texts = (what: string, max: number, tooMany: (received: string) => string) =>
@@ -110,7 +107,7 @@ export function apiSchemas(config: AppConfig) {
     labelset: v.optional(v.string()),
     labels: v.optional(v.pipe(v.string(), v.description('a JSON array, or comma-separated labels'))),
     templates: v.optional(v.pipe(v.string(), v.description('a JSON array, or comma-separated templates'))),
-    top_k: v.optional(v.pipe(v.string(), v.regex(/^\s*\d{1,9}\s*$/, TOP_K))),
+    top_k: v.optional(v.pipe(v.string(), v.regex(/^\s*\d{0,9}\s*$/, TOP_K))),
     ...inferenceOptions,
   });
   const ClassifyResponse = v.object({

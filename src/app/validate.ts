@@ -32,9 +32,9 @@ function deepest(
 }
 
 /** A limit exceeded is 413, naming the limit; anything else is 400 with the schema's message. */
-export function issueError(first: v.BaseIssue<unknown>, schema?: Schema): EdgeClipError {
+function issueError(first: v.BaseIssue<unknown>, schema?: Schema): EdgeClipError {
   const [issue, path] = deepest(first);
-  const at = where(path);
+  const at = where(path) || 'the request body';
   if (issue.type === 'max_length') {
     const message =
       typeof issue.input === 'string'
@@ -53,8 +53,14 @@ export function issueError(first: v.BaseIssue<unknown>, schema?: Schema): EdgeCl
   return new EdgeClipError('INVALID_INPUT', message);
 }
 
+/** A JSON `null` field means "not given" (as clients send for unset options): dropped before validation. */
+function withoutNulls(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
+}
+
 export function check<S extends Schema>(schema: S, value: unknown): v.InferOutput<S> {
-  const result = v.safeParse(schema, value);
+  const result = v.safeParse(schema, withoutNulls(value));
   if (!result.success) throw issueError(result.issues[0], schema);
   return result.output;
 }

@@ -23,11 +23,9 @@ export const HTTP_ERROR_STATUS = {
   SEGMENT_UNAVAILABLE: 503,
 } as const satisfies Record<string, number>;
 
-/** Codes of the build tool and the CLI: they end in an exit status and a message, never in an HTTP answer. */
-export const TOOL_ERROR_CODES = ['BAD_CHECKPOINT', 'DOWNLOAD_FAILED', 'CHECKSUM_MISMATCH'] as const;
-
 export type HttpErrorCode = keyof typeof HTTP_ERROR_STATUS;
-export type ToolErrorCode = (typeof TOOL_ERROR_CODES)[number];
+/** Codes of the build tool and the CLI: they end in an exit status and a message, never in an HTTP answer. */
+export type ToolErrorCode = 'BAD_CHECKPOINT' | 'DOWNLOAD_FAILED' | 'CHECKSUM_MISMATCH';
 export type ErrorCode = HttpErrorCode | ToolErrorCode;
 
 const isHttpCode = (code: ErrorCode): code is HttpErrorCode => Object.hasOwn(HTTP_ERROR_STATUS, code);

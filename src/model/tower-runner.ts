@@ -44,6 +44,12 @@ export class TowerRunner implements TowerExecutor {
         // A segment takes what the previous one produced, plus the chain's own inputs where it needs them (text
         // segments re-read the ids for the causal mask and the EOT position).
         const available: Record<string, Tensor> = { ...inputs, ...feeds };
+        const missing = session.inputNames.filter((n) => !available[n]);
+        if (missing.length > 0)
+          throw new EdgeClipError(
+            'INFERENCE_FAILED',
+            `session ${k} needs ${missing.join(', ')}, which nothing provided`,
+          );
         feeds = Object.fromEntries(session.inputNames.map((n) => [n, available[n]]));
         try {
           feeds = (await session.run(feeds)) as Record<string, Tensor>;

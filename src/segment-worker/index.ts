@@ -6,6 +6,7 @@ import { WorkerEntrypoint } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
+import { startupError } from '../app/middleware/error-handler.ts';
 import { parseSegmentConfig } from '../contracts/config.ts';
 import type { SegmentBody } from '../contracts/inference-protocol.ts';
 import type { ModelManifest } from '../contracts/manifest.ts';
@@ -47,7 +48,11 @@ let segment: ReturnType<typeof buildSegment> | undefined;
  */
 export default class SegmentWorker extends WorkerEntrypoint<SegmentEnv> {
   override fetch(request: Request): Response | Promise<Response> {
-    segment ??= buildSegment(this.env);
+    try {
+      segment ??= buildSegment(this.env);
+    } catch (e) {
+      return startupError(e);
+    }
     return segment.app.fetch(request);
   }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { startupError } from '../../src/app/middleware/error-handler.ts';
 import { parseConfig, parseOriginServerConfig, parseSegmentConfig } from '../../src/contracts/config.ts';
 
 describe('configuration', () => {
@@ -53,5 +54,19 @@ describe('configuration', () => {
     expect(() => parseOriginServerConfig({}, undefined)).toThrow(/ORIGIN_MODEL_DIR is missing/);
     expect(() => parseOriginServerConfig({ ORIGIN_MAX_BATCH: 'lots' }, 'd')).toThrow(/ORIGIN_MAX_BATCH must be/);
     expect(() => parseOriginServerConfig({ ORIGIN_DEVICE: 'tpu' }, 'd')).toThrow(/ORIGIN_DEVICE must be one of/);
+  });
+
+  it('a Worker whose settings are bad answers every request with the setting’s error as JSON', async () => {
+    let error: unknown;
+    try {
+      parseConfig({ MODEL_ID: 'm', MAX_INPUTS: 'lots' });
+    } catch (e) {
+      error = e;
+    }
+    const res = startupError(error);
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({
+      error: { type: 'config_invalid', message: 'configuration MAX_INPUTS must be an integer ≥ 1 (got "lots")' },
+    });
   });
 });

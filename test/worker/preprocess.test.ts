@@ -9,7 +9,7 @@ const SETS = ['preprocess', 'preprocess-webp', 'preprocess-avif'];
 let entries: { set: string; entry: GoldenEntry }[];
 
 beforeAll(async () => {
-  await initImageDecodersForWorkerd();
+  initImageDecodersForWorkerd();
   entries = [];
   for (const set of SETS) {
     const index = JSON.parse(new TextDecoder().decode(await fixture(env, `${set}/index.json`))) as {

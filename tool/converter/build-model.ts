@@ -36,7 +36,7 @@ import {
 } from './plan-segments.ts';
 import { measureSegment, SEGMENT_BATCH } from './segment-memory.ts';
 
-export const VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
+const VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
 
 export interface BuildOptions {
   /** Local checkpoint folder or weights file. */

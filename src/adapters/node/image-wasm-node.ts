@@ -7,7 +7,7 @@ const compile = async (specifier: string) =>
   WebAssembly.compile(await readFile(createRequire(import.meta.url).resolve(specifier)));
 
 export async function initImageDecodersForNode(): Promise<void> {
-  await initImageDecoders({
+  initImageDecoders({
     jpeg: await compile('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'),
     webp: await compile('@jsquash/webp/codec/dec/webp_dec.wasm'),
     avif: await compile('@jsquash/avif/codec/dec/avif_dec.wasm'),

@@ -18,7 +18,7 @@ import { readManifest } from './local-build.ts';
 import { diskReader, loadOrt, sessionOptionsFor } from './ort-runtimes.ts';
 
 /** A KeyValueStore in a Map (one process; nothing persists). */
-export function memoryKv(): KeyValueStore {
+function memoryKv(): KeyValueStore {
   const map = new Map<string, Uint8Array>();
   return {
     get: async (key) => map.get(key) ?? null,

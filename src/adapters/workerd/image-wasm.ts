@@ -4,5 +4,5 @@ import mozjpegWasm from '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm';
 import webpWasm from '@jsquash/webp/codec/dec/webp_dec.wasm';
 import { initImageDecoders } from '../../model/image/decode-image.ts';
 
-export const initImageDecodersForWorkerd = (): Promise<void> =>
+export const initImageDecodersForWorkerd = (): void =>
   initImageDecoders({ jpeg: mozjpegWasm, webp: webpWasm, avif: avifWasm });

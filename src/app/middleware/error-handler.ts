@@ -16,3 +16,10 @@ export function errorResponse(err: Error, c: Context): Response {
   console.error(err);
   return c.json({ error: { type: 'internal', message: 'internal error' } }, 500);
 }
+
+/** The answer of a Worker that could not build its app (a bad setting): the error's JSON, logged once per request. */
+export function startupError(e: unknown): Response {
+  const err = e instanceof EdgeClipError ? e : new EdgeClipError('INTERNAL', 'the Worker could not start');
+  console.error(`${err.code}: ${err.message}`);
+  return Response.json(err.toJSON(), { status: err.status });
+}

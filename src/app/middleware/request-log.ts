@@ -12,10 +12,9 @@ export function requestLog(): MiddlewareHandler<AppEnv> {
   return async function requestLog(c, next) {
     const started = performance.now();
     await next();
-    const { deps, timing } = c.var;
+    const { deps, timing, manifest } = c.var;
     if (!deps) return;
     const res = c.res;
-    const manifest = await deps.models.manifest().catch(() => undefined);
     const error =
       res.status >= 400
         ? await res

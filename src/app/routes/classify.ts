@@ -58,19 +58,20 @@ function classifyInput(
   return async (c, next) => {
     const { config } = c.get('deps');
     const type = c.req.header('content-type') ?? '';
+    // Labels and templates may come as arrays or as text (a JSON array, or comma-separated); an empty top_k is unset.
+    const normalize = (o: Record<string, unknown>) => ({
+      ...o,
+      labels: listField(o.labels, 'labels'),
+      templates: listField(o.templates, 'templates'),
+      top_k: o.top_k === '' ? undefined : typeof o.top_k === 'string' ? Number(o.top_k) : o.top_k,
+    });
     if (/^(image\/|multipart\/form-data|application\/octet-stream)/i.test(type)) {
       const upload = await readImageUpload(c.req.raw, config.maxBodyBytes);
       const fields = check(api.ClassifyQuery, { ...c.req.query(), ...upload.fields });
-      const options = check(api.ClassifyRequest, {
-        ...fields,
-        labels: listField(fields.labels, 'labels'),
-        templates: listField(fields.templates, 'templates'),
-        top_k: fields.top_k === undefined ? undefined : Number(fields.top_k),
-      });
-      c.req.addValidatedData('json', { options, upload: upload.image });
+      c.req.addValidatedData('json', { options: check(api.ClassifyRequest, normalize(fields)), upload: upload.image });
     } else {
-      const options = check(api.ClassifyRequest, await readJson(c.req.raw, config.maxBodyBytes));
-      c.req.addValidatedData('json', { options });
+      const body = await readJson(c.req.raw, config.maxBodyBytes);
+      c.req.addValidatedData('json', { options: check(api.ClassifyRequest, normalize(body)) });
     }
     await next();
   };

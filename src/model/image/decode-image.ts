@@ -102,8 +102,10 @@ export interface DecoderModules {
   avif: WebAssembly.Module;
 }
 
-export async function initImageDecoders(modules: DecoderModules): Promise<void> {
-  await Promise.all([jpegCodec.init(modules.jpeg), webpCodec.init(modules.webp), avifCodec.init(modules.avif)]);
+export function initImageDecoders(modules: DecoderModules): void {
+  jpegCodec.init(modules.jpeg);
+  webpCodec.init(modules.webp);
+  avifCodec.init(modules.avif);
 }
 
 export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: number): Promise<RgbImage> {

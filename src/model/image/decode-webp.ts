@@ -45,21 +45,29 @@ function riff(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The first frame of an animation as a still WebP of its own, with where it goes on the canvas. */
-function firstFrame(b: Uint8Array, end: number): { file: Uint8Array; x: number; y: number } {
+/**
+ * The first frame of an animation as a still WebP of its own, with where it goes on the canvas. The frame must lie on
+ * the canvas (whose size the pixel limit checked), and its file always states the frame's size in a VP8X header:
+ * libwebp refuses a still image whose bitstream is another size, so a frame cannot decode larger than it says.
+ */
+function firstFrame(
+  b: Uint8Array,
+  end: number,
+  canvas: { width: number; height: number },
+): { file: Uint8Array; x: number; y: number } {
   for (const c of chunks(b, 12, end)) {
     if (c.fourcc !== 'ANMF') continue;
     if (c.size < 16) throw bad('corrupt WebP: animation frame header cut');
     const h = c.at + 8;
     const [x, y, width, height] = [u24(b, h) * 2, u24(b, h + 3) * 2, u24(b, h + 6) + 1, u24(b, h + 9) + 1];
+    if (x + width > canvas.width || y + height > canvas.height) throw bad('corrupt WebP: a frame outside the canvas');
     const data = b.subarray(h + 16, h + c.size);
-    const hasAlpha = [...chunks(data, 0, data.length)].some((f) => f.fourcc === 'ALPH');
-    // A lossy frame with an ALPH chunk needs the extended header (VP8X with the alpha flag) to be a valid file.
+    const alpha = [...chunks(data, 0, data.length)].some((f) => f.fourcc === 'ALPH') ? 0x10 : 0;
     const vp8x = new Uint8Array(18);
-    vp8x.set([0x56, 0x50, 0x38, 0x58, 10, 0, 0, 0, 0x10]);
+    vp8x.set([0x56, 0x50, 0x38, 0x58, 10, 0, 0, 0, alpha]);
     vp8x.set([(width - 1) & 0xff, ((width - 1) >> 8) & 0xff, (width - 1) >> 16], 12);
     vp8x.set([(height - 1) & 0xff, ((height - 1) >> 8) & 0xff, (height - 1) >> 16], 15);
-    return { file: riff(hasAlpha ? [vp8x, data] : [data]), x, y };
+    return { file: riff([vp8x, data]), x, y };
   }
   throw bad('corrupt WebP: an animation without frames');
 }
@@ -81,7 +89,7 @@ export async function decodeWebp(b: Uint8Array): Promise<RgbImage> {
   }
   const width = u24(b, head.at + 12) + 1;
   const height = u24(b, head.at + 15) + 1;
-  const { file, x, y } = firstFrame(b, end);
+  const { file, x, y } = firstFrame(b, end, { width, height });
   const frame = await decode(file);
   if (x + frame.width > width || y + frame.height > height) throw bad('corrupt WebP: a frame outside the canvas');
   const data = new Uint8Array(width * height * 3);

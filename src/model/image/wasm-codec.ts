@@ -1,6 +1,7 @@
 /**
- * A decoder compiled to wasm (libjpeg-turbo, libwebp). The runtime adapter hands in the compiled Module (workerd
- * cannot compile wasm from bytes; it imports the .wasm file as a module); an instance that failed is replaced.
+ * A decoder compiled to wasm (libjpeg-turbo, libwebp, libavif). The runtime adapter hands in the compiled Module
+ * (workerd cannot compile wasm from bytes; it imports the .wasm file as a module). The instance is made on the first
+ * image of its format, because each starts with 16 MiB of memory of an isolate's 128 MB; one that failed is replaced.
  */
 import { EdgeClipError } from '../../contracts/errors.ts';
 
@@ -13,21 +14,26 @@ export class WasmCodec {
     private readonly instantiate: (module: WebAssembly.Module) => Promise<void>,
   ) {}
 
-  init(module: WebAssembly.Module): Promise<void> {
+  init(module: WebAssembly.Module): void {
     this.module = module;
-    this.ready ??= this.instantiate(module);
-    return this.ready;
   }
 
-  /** Runs `decode` on the instance; a failure (a trap, or exit()) leaves it in an undefined state: never reuse it. */
+  /**
+   * Runs `decode` on the instance. Any failure (a trap, or exit()) leaves the instance in an undefined state: it is
+   * dropped. A trap is the decoder's failure, not the image's (out of memory, say): 500 rather than "corrupt".
+   */
   async run<T>(decode: () => Promise<T>): Promise<T> {
-    if (!this.ready || !this.module)
+    const module = this.module;
+    if (!module)
       throw new EdgeClipError('INTERNAL', `${this.name} decoder not initialised: call initImageDecoders() first`);
-    await this.ready;
+    this.ready ??= this.instantiate(module);
     try {
+      await this.ready;
       return await decode();
     } catch (e) {
-      this.ready = this.instantiate(this.module);
+      this.ready = undefined;
+      if (e instanceof WebAssembly.RuntimeError)
+        throw new EdgeClipError('INTERNAL', `the ${this.name} decoder failed: ${e.message}`, { cause: e });
       throw e;
     }
   }

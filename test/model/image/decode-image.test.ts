@@ -113,6 +113,10 @@ describe('WebP (libwebp in wasm): corrupt and hostile files are refused', () => 
     const moved = animated.slice();
     moved.set([0xff, 0x00, 0x00], anmf + 8);
     await expect(decode(moved)).rejects.toThrow(/outside the canvas/);
+    // A frame whose header says 1×1 over a 300×400 bitstream: libwebp must not decode it at the bitstream's size.
+    const small = animated.slice();
+    small.set([0, 0, 0, 0, 0, 0], anmf + 8 + 6);
+    await expect(decode(small)).rejects.toThrow(/corrupt WebP/);
     // Still decodes the original afterwards (a failed instance is replaced).
     expect((await decode(lossy)).length).toBe(512 * 600 * 3);
   });
@@ -132,5 +136,18 @@ describe('AVIF (libavif + dav1d in wasm)', () => {
     damaged.fill(0x33, avif.length - 20000, avif.length - 10000);
     await expect(decode(damaged)).rejects.toThrow(/corrupt AVIF/);
     expect((await decode(avif)).length).toBe(512 * 600 * 3);
+  });
+
+  it('checks the size the AV1 stream allows, not only what the container says, before decoding', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { PREPROCESS_AVIF } = await import('../../helpers/paths.ts');
+    const avif = new Uint8Array(readFileSync(join(PREPROCESS_AVIF, 'grace_hopper_lossy.avif')));
+    const ispe = Buffer.from(avif).indexOf('ispe');
+    const lying = avif.slice();
+    const view = new DataView(lying.buffer);
+    view.setUint32(ispe + 8, 16);
+    view.setUint32(ispe + 12, 16);
+    expect(() => probeImage(lying)).toThrow(/AV1 stream allows 512×600 frames, the image says 16×16/);
   });
 });

@@ -5,9 +5,10 @@ import { parse, str } from '../args.ts';
 export async function hub(argv: string[]) {
   const args = parse(argv, { repo: { type: 'string' } });
   const repo = str(args, 'repo') ?? DEFAULT_REPO;
-  const { endpoint } = hubOptionsFromEnv();
+  let endpoint = '';
   let reachable = false;
   try {
+    endpoint = hubOptionsFromEnv().endpoint;
     const res = await fetch(`${endpoint}/api/models/${repo}`, { signal: AbortSignal.timeout(5000) });
     reachable = res.ok;
     await res.body?.cancel();

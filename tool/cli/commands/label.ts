@@ -91,8 +91,12 @@ function done(out: string): Set<string> {
   }
   const seen = new Set<string>();
   for (const line of text.split('\n').filter(Boolean)) {
-    const r = JSON.parse(line) as { input?: string; error?: unknown };
-    if (typeof r.input === 'string' && r.error === undefined) seen.add(r.input);
+    try {
+      const r = JSON.parse(line) as { input?: string; error?: unknown };
+      if (typeof r.input === 'string' && r.error === undefined) seen.add(r.input);
+    } catch {
+      // A damaged line (edited by hand?): its image is labelled again.
+    }
   }
   return seen;
 }
@@ -107,25 +111,31 @@ function waitMs(res: Response | undefined, attempt: number): number {
 
 type Send = (request: Request) => Promise<Response>;
 
-async function classify(send: Send, url: URL, bytes: Uint8Array): Promise<Record<string, unknown>> {
+/**
+ * One image and the options as multipart fields (long label lists would not fit in a URL), the way /v1/classify
+ * takes an upload.
+ */
+async function classify(
+  send: Send,
+  url: URL,
+  bytes: Uint8Array,
+  fields: Record<string, string>,
+): Promise<Record<string, unknown>> {
   for (let attempt = 1; ; attempt++) {
+    const form = new FormData();
+    for (const [k, value] of Object.entries(fields)) form.set(k, value);
+    form.set('image', new Blob([bytes as Uint8Array<ArrayBuffer>]), 'image');
     let res: Response | undefined;
     try {
-      res = await send(
-        new Request(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/octet-stream' },
-          body: bytes as Uint8Array<ArrayBuffer>,
-        }),
-      );
+      res = await send(new Request(url, { method: 'POST', body: form }));
     } catch (e) {
       if (attempt >= MAX_ATTEMPTS) throw e;
     }
     if (res && res.status !== 429 && res.status !== 503) {
-      const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-      if (!res.ok) {
-        const error = body.error as { type?: string; message?: string } | undefined;
-        throw new Error(`HTTP ${res.status} ${error?.type ?? ''}: ${error?.message ?? 'no JSON error body'}`);
+      const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+      if (!res.ok || !body) {
+        const error = body?.error as { type?: string; message?: string } | undefined;
+        throw new Error(`HTTP ${res.status} ${error?.type ?? ''}: ${error?.message ?? 'not a JSON answer'}`);
       }
       return body;
     }
@@ -160,13 +170,13 @@ export async function label(argv: string[]) {
     throw new UsageError('--concurrency must be an integer from 1 to 64');
   if (args.positionals.length === 0) throw new UsageError('name the images: folders, files, URLs or a .jsonl list');
 
-  const query = new URLSearchParams();
-  if (labelset) query.set('labelset', labelset);
-  if (labels) query.set('labels', labels);
+  const fields: Record<string, string> = { top_k: str(args, 'top-k') ?? '5' };
+  if (labelset) fields.labelset = labelset;
+  if (labels) fields.labels = labels;
   const templates = str(args, 'templates');
-  if (templates) query.set('templates', templates);
-  query.set('top_k', str(args, 'top-k') ?? '5');
-  query.set('precision', oneOf(args, 'precision', PRECISIONS, 'int8'));
+  if (templates) fields.templates = templates;
+  // Without --precision the Worker's own default applies.
+  if (str(args, 'precision')) fields.precision = oneOf(args, 'precision', PRECISIONS, 'int8');
 
   const items = await collect(args.positionals);
   const skip = done(out);
@@ -186,11 +196,13 @@ export async function label(argv: string[]) {
     send = (request) => fetch(request);
     base = target!;
   }
-  const url = new URL(`/v1/classify?${query}`, base);
+  // Relative to the base, so that a Worker under a path prefix (https://host/clip/) keeps it.
+  const url = new URL('v1/classify', base.endsWith('/') ? base : `${base}/`);
   if (!existsSync(out)) writeFileSync(out, '');
   const progress = new Progress('label', items.length, 'items', process.stderr, items.length - todo.length);
   let finished = items.length - todo.length;
   let failed = 0;
+  // In-process inference runs one image at a time anyway; --concurrency is for a Worker's isolates.
   const limit = limiter(model ? 1 : concurrency);
   const t0 = Date.now();
   await Promise.all(
@@ -198,7 +210,7 @@ export async function label(argv: string[]) {
       limit(async () => {
         let line: Record<string, unknown>;
         try {
-          const body = await classify(send, url, await it.bytes());
+          const body = await classify(send, url, await it.bytes(), fields);
           line = { input: it.input, results: body.results, precision: body.precision, model: body.model };
         } catch (e) {
           failed++;
