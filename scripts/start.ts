@@ -38,8 +38,9 @@ class StartError extends Error {
 async function hubReachable(): Promise<boolean> {
   try {
     return (JSON.parse(await runEdgeClip(['hub', '--repo', REAL_REPO])) as { reachable: boolean }).reachable === true;
-  } catch {
-    // Whatever failed, the random-weight build is the way forward.
+  } catch (e) {
+    // Whatever failed, the random-weight build is the way forward; say why.
+    log(`could not ask the Hugging Face Hub (${errorLine(e)})`);
     return false;
   }
 }

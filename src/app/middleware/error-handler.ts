@@ -20,6 +20,6 @@ export function errorResponse(err: Error, c: Context): Response {
 /** The answer of a Worker that could not build its app (a bad setting): the error's JSON, logged once per request. */
 export function startupError(e: unknown): Response {
   const err = e instanceof EdgeClipError ? e : new EdgeClipError('INTERNAL', 'the Worker could not start');
-  console.error(`${err.code}: ${err.message}`);
+  console.error(`${err.code}: ${err.message}`, ...(err === e ? [] : [e]));
   return Response.json(err.toJSON(), { status: err.status });
 }

@@ -63,7 +63,7 @@ function classifyInput(
       ...o,
       labels: listField(o.labels, 'labels'),
       templates: listField(o.templates, 'templates'),
-      top_k: o.top_k === '' ? undefined : typeof o.top_k === 'string' ? Number(o.top_k) : o.top_k,
+      top_k: typeof o.top_k === 'string' ? (o.top_k.trim() === '' ? undefined : Number(o.top_k)) : o.top_k,
     });
     if (/^(image\/|multipart\/form-data|application\/octet-stream)/i.test(type)) {
       const upload = await readImageUpload(c.req.raw, config.maxBodyBytes);

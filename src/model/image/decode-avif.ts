@@ -1,6 +1,8 @@
 /**
- * AVIF decoding with libavif + dav1d compiled to wasm (what Pillow ≥ 11 reads AVIF with): 8-bit RGB(A) of the
- * primary image (an image sequence gives its first frame); alpha is dropped like every other format's.
+ * AVIF decoding with libavif compiled to wasm (the library Pillow ≥ 11 reads AVIF with; here with libaom as its AV1
+ * decoder): 8-bit RGB of the primary image, alpha dropped like every other format's. Before anything is decoded,
+ * `avifSize` finds the size the decoder will allocate for — the largest of the images' `ispe`, a grid's output size,
+ * and every AV1 sequence header in the items' data — so that the pixel limit applies to what is really decoded.
  */
 import decodeLibavif, { init } from '@jsquash/avif/decode.js';
 import { EdgeClipError, isEdgeClipError } from '../../contracts/errors.ts';
@@ -46,27 +48,88 @@ function* boxes(b: Uint8Array, from: number, to: number): Generator<Box> {
   }
 }
 
-/** Boxes whose payload holds boxes, and the bytes before their first child (full-box header, sample entry). */
-const CONTAINERS: Record<string, number> = {
-  moov: 0,
-  trak: 0,
-  mdia: 0,
-  minf: 0,
-  stbl: 0,
-  stsd: 8,
-  av01: 78,
-  meta: 4,
-  iprp: 0,
-  ipco: 0,
+const child = (b: Uint8Array, from: number, to: number, type: string) => {
+  for (const box of boxes(b, from, to)) if (box.type === type) return box;
+  return undefined;
 };
 
-/** Every box of `type` in the tree, items (meta) and tracks (moov) alike. */
-function* find(b: Uint8Array, from: number, to: number, type: string): Generator<Box> {
-  for (const box of boxes(b, from, to)) {
-    if (box.type === type) yield box;
-    const skip = CONTAINERS[box.type];
-    if (skip !== undefined && box.start + skip <= box.end) yield* find(b, box.start + skip, box.end, type);
+/** Big-endian reader over a box payload; reading past its end is a 422, not a wrong number. */
+function reader(b: Uint8Array, box: Box, from = box.start) {
+  let p = from;
+  const uint = (n: number): number => {
+    if (p + n > box.end) throw bad(`corrupt AVIF: '${box.type}' box cut`);
+    let v = 0;
+    for (let i = 0; i < n; i++) v = v * 256 + b[p + i];
+    p += n;
+    return v;
+  };
+  return {
+    uint,
+    at: () => p,
+    skipString: () => {
+      while (p < box.end && b[p] !== 0) p++;
+      p++;
+    },
+  };
+}
+
+/** Items of the image ('iinf'): their ids and 4CC types ('av01' coded images, 'grid', 'Exif', …). */
+function itemTypes(b: Uint8Array, iinf: Box): Map<number, string> {
+  const r = reader(b, iinf);
+  const version = r.uint(4) >>> 24;
+  r.uint(version === 0 ? 2 : 4);
+  const types = new Map<number, string>();
+  for (const infe of boxes(b, r.at(), iinf.end)) {
+    if (infe.type !== 'infe') continue;
+    const e = reader(b, infe);
+    const v = e.uint(4) >>> 24;
+    // Versions 0 and 1 have no item type: not AVIF images.
+    if (v < 2) continue;
+    const id = e.uint(v === 2 ? 2 : 4);
+    e.uint(2);
+    const t = e.uint(4);
+    types.set(id, String.fromCharCode(t >>> 24, (t >> 16) & 255, (t >> 8) & 255, t & 255));
   }
+  return types;
+}
+
+/** At most this many items and extents: real files have a handful (a grid: one item per tile). */
+const MAX_ITEMS = 4096;
+const MAX_EXTENTS = 8192;
+
+/** Each item's data as byte ranges of the file ('iloc'; construction method 1 points into 'idat'). */
+function itemLocations(b: Uint8Array, iloc: Box, idat: Box | undefined): Map<number, [number, number][]> {
+  const r = reader(b, iloc);
+  const version = r.uint(4) >>> 24;
+  const sizes = r.uint(2);
+  const [offsetSize, lengthSize, baseSize] = [sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15];
+  const indexSize = version === 1 || version === 2 ? sizes & 15 : 0;
+  const count = r.uint(version === 2 ? 4 : 2);
+  if (count > MAX_ITEMS) throw bad(`unsupported AVIF: ${count} items`);
+  const locations = new Map<number, [number, number][]>();
+  let extentsSeen = 0;
+  for (let i = 0; i < count; i++) {
+    const id = r.uint(version === 2 ? 4 : 2);
+    const method = version === 1 || version === 2 ? r.uint(2) & 15 : 0;
+    r.uint(2);
+    const base = r.uint(baseSize);
+    const extents = r.uint(2);
+    extentsSeen += extents;
+    if (extentsSeen > MAX_EXTENTS) throw bad('unsupported AVIF: too many item extents');
+    const [from, to] = method === 0 ? [0, b.length] : method === 1 && idat ? [idat.start, idat.end] : [0, -1];
+    const ranges: [number, number][] = [];
+    for (let e = 0; e < extents; e++) {
+      r.uint(indexSize);
+      const offset = r.uint(offsetSize);
+      const length = r.uint(lengthSize);
+      const start = from + base + offset;
+      const end = length === 0 ? to : start + length;
+      if (to < 0 || start > to || end > to || end < start) throw bad('corrupt AVIF: item data outside the file');
+      ranges.push([start, end]);
+    }
+    locations.set(id, ranges);
+  }
+  return locations;
 }
 
 /** MSB-first bit reader over an AV1 OBU payload. */
@@ -84,70 +147,30 @@ function bits(b: Uint8Array, from: number, to: number) {
 }
 
 /**
- * The largest frame an AV1 sequence header allows (max_frame_width/height), from a run of OBUs (an av1C box's
- * configOBUs, or the start of an item's data): what the decoder allocates for, whatever the container says.
- * Undefined when the run does not start with a sequence header (a grid item's data, an empty av1C).
+ * The largest frame any AV1 sequence header in a run of OBUs allows (max_frame_width/height): the decoder takes every
+ * sequence header it meets, so all of them count, wherever they are among the other OBUs.
  */
-function av1MaxFrame(b: Uint8Array, from: number, to: number): [number, number] | undefined {
-  let p = from;
-  while (p < to) {
-    const header = b[p];
-    const type = (header >> 3) & 0xf;
+function av1MaxFrames(data: Uint8Array): [number, number][] {
+  const frames: [number, number][] = [];
+  let p = 0;
+  while (p < data.length) {
+    const header = data[p];
     let q = p + 1 + ((header >> 2) & 1);
-    let size = to - q;
+    let size = data.length - q;
     if (header & 2) {
       size = 0;
-      for (let shift = 0; q < to && shift < 56; shift += 7) {
-        const byte = b[q++];
+      for (let shift = 0; ; shift += 7) {
+        if (q >= data.length || shift > 49) throw bad('corrupt AVIF: AV1 data cut');
+        const byte = data[q++];
         size += (byte & 0x7f) * 2 ** shift;
         if (!(byte & 0x80)) break;
       }
     }
-    if (type === 1) return sequenceHeaderSize(bits(b, q, Math.min(to, q + size)));
-    // Only a temporal delimiter may come before the sequence header.
-    if (type !== 2) return undefined;
+    if (q + size > data.length) throw bad('corrupt AVIF: AV1 data cut');
+    if (((header >> 3) & 0xf) === 1) frames.push(sequenceHeaderSize(bits(data, q, q + size)));
     p = q + size;
   }
-  return undefined;
-}
-
-/** Where each item's data starts and ends in the file ('iloc', items stored in the file itself). */
-function* itemData(b: Uint8Array, iloc: Box): Generator<[number, number]> {
-  let p = iloc.start;
-  const need = (n: number) => {
-    if (p + n > iloc.end) throw bad('corrupt AVIF: item locations cut');
-  };
-  const uint = (n: number): number => {
-    need(n);
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 256 + b[p + i];
-    p += n;
-    return v;
-  };
-  const version = uint(4) >>> 24;
-  const sizes = uint(2);
-  const [offsetSize, lengthSize, baseSize] = [sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15];
-  const indexSize = version === 1 || version === 2 ? sizes & 15 : 0;
-  const count = version === 2 ? uint(4) : uint(2);
-  for (let i = 0; i < count; i++) {
-    uint(version === 2 ? 4 : 2);
-    const method = version === 1 || version === 2 ? uint(2) & 15 : 0;
-    uint(2);
-    const base = uint(baseSize);
-    const extents = uint(2);
-    for (let e = 0; e < extents; e++) {
-      uint(indexSize);
-      const offset = uint(offsetSize);
-      const length = uint(lengthSize);
-      // Only the first extent begins with the sequence header; construction methods other than 0 are not file bytes.
-      if (e === 0 && method === 0) {
-        const start = base + offset;
-        const end = length === 0 ? b.length : start + length;
-        if (start >= b.length || end > b.length) throw bad('truncated AVIF: item data past the end of the file');
-        yield [start, end];
-      }
-    }
-  }
+  return frames;
 }
 
 function sequenceHeaderSize(read: (n: number) => number): [number, number] {
@@ -163,9 +186,10 @@ function sequenceHeaderSize(read: (n: number) => number): [number, number] {
       read(32);
       read(32);
       if (read(1)) {
+        // num_ticks_per_picture_minus_1, uvlc(): 32 leading zeros mean the largest value, with no bits after them.
         let zeros = 0;
-        while (!read(1)) if (++zeros > 32) throw bad('corrupt AVIF: bad sequence header');
-        read(zeros);
+        while (zeros < 32 && !read(1)) zeros++;
+        if (zeros < 32) read(zeros);
       }
       decoderModel = read(1) === 1;
       if (decoderModel) {
@@ -193,38 +217,74 @@ function sequenceHeaderSize(read: (n: number) => number): [number, number] {
   return [read(widthBits) + 1, read(heightBits) + 1];
 }
 
-const child = (b: Uint8Array, parent: Box, type: string, skip = 0) => {
-  for (const box of boxes(b, parent.start + skip, parent.end)) if (box.type === type) return box;
-  return undefined;
+/** A grid's output size (ISO/IEC 23008-12 ImageGrid): what libavif allocates the whole picture at. */
+function gridSize(data: Uint8Array): [number, number] {
+  if (data.length < 8) throw bad('corrupt AVIF: grid description cut');
+  const wide = (data[1] & 1) === 1;
+  const n = wide ? 4 : 2;
+  if (data.length < 4 + 2 * n) throw bad('corrupt AVIF: grid description cut');
+  const at = (p: number) => data.subarray(p, p + n).reduce((v, x) => v * 256 + x, 0);
+  return [at(4), at(4 + n)];
+}
+
+const join = (b: Uint8Array, ranges: [number, number][]): Uint8Array => {
+  if (ranges.length === 1) return b.subarray(ranges[0][0], ranges[0][1]);
+  const out = new Uint8Array(ranges.reduce((a, [s, e]) => a + e - s, 0));
+  let p = 0;
+  for (const [s, e] of ranges) {
+    out.set(b.subarray(s, e), p);
+    p += e - s;
+  }
+  return out;
 };
 
 /**
- * The size to check against the pixel limit: the primary image's ('ispe', the largest among the item properties),
- * refused when any AV1 configuration in the file (items or tracks) allows a larger frame than that.
+ * The size to check against the pixel limit (see the module comment). A coded image item ('av01') must carry a
+ * sequence header, and none may allow a frame larger than the images say; image sequences (tracks, which libavif
+ * would decode instead) are refused.
  */
 export function avifSize(b: Uint8Array): [number, number] {
-  const file: Box = { type: 'file', start: 0, end: b.length };
+  if (child(b, 0, b.length, 'moov'))
+    throw new EdgeClipError('UNSUPPORTED_MEDIA_TYPE', 'AVIF image sequences are not supported');
+  const meta = child(b, 0, b.length, 'meta');
+  if (!meta) throw bad('truncated AVIF: no meta box');
   // meta is a full box: 4 bytes of version and flags before its children.
-  const meta = child(b, file, 'meta');
-  const iprp = meta && child(b, meta, 'iprp', 4);
-  const ipco = iprp && child(b, iprp, 'ipco');
-  if (!ipco) throw bad('truncated AVIF: no image properties');
+  const inMeta = (type: string) => child(b, meta.start + 4, meta.end, type);
+  const iprp = inMeta('iprp');
+  const ipco = iprp && child(b, iprp.start, iprp.end, 'ipco');
+  const iinf = inMeta('iinf');
+  const iloc = inMeta('iloc');
+  if (!ipco || !iinf || !iloc) throw bad('truncated AVIF: no image properties, items or item locations');
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let best: [number, number] = [0, 0];
-  for (const box of boxes(b, ipco.start, ipco.end)) {
-    if (box.type !== 'ispe' || box.end - box.start < 12) continue;
-    const size: [number, number] = [dv.getUint32(box.start + 4), dv.getUint32(box.start + 8)];
+  const consider = (size: [number, number]) => {
     if (size[0] * size[1] > best[0] * best[1]) best = size;
+  };
+  for (const box of boxes(b, ipco.start, ipco.end)) {
+    if (box.type === 'ispe' && box.end - box.start >= 12)
+      consider([dv.getUint32(box.start + 4), dv.getUint32(box.start + 8)]);
   }
-  // Image sequences decode from tracks whose samples this check does not read.
-  if (child(b, file, 'moov'))
-    throw new EdgeClipError('UNSUPPORTED_MEDIA_TYPE', 'AVIF image sequences are not supported');
-  const iloc = child(b, meta, 'iloc', 4);
-  const frames = [
-    ...[...find(b, 0, b.length, 'av1C')].map((c) => av1MaxFrame(b, c.start + 4, c.end)),
-    ...(iloc ? [...itemData(b, iloc)].map(([start, end]) => av1MaxFrame(b, start, end)) : []),
-  ].filter((f) => f !== undefined);
-  if (frames.length === 0) throw bad('corrupt AVIF: no AV1 sequence header');
+  const types = itemTypes(b, iinf);
+  const locations = itemLocations(b, iloc, inMeta('idat'));
+  const frames: [number, number][] = [];
+  let walked = 0;
+  const seen = new Set<string>();
+  for (const [id, type] of types) {
+    const ranges = locations.get(id);
+    if (type === 'grid' && ranges) consider(gridSize(join(b, ranges)));
+    if (type !== 'av01') continue;
+    if (!ranges) throw bad(`corrupt AVIF: no data for image item ${id}`);
+    const key = ranges.map((r) => r.join('-')).join(',');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const data = join(b, ranges);
+    walked += data.length;
+    if (walked > 4 * b.length) throw bad('unsupported AVIF: its items share too much data');
+    const found = av1MaxFrames(data);
+    if (found.length === 0) throw bad(`corrupt AVIF: image item ${id} has no AV1 sequence header`);
+    frames.push(...found);
+  }
+  if (seen.size === 0) throw bad('corrupt AVIF: no AV1 image item');
   for (const [w, h] of frames) {
     if (w > best[0] || h > best[1])
       throw bad(`corrupt AVIF: its AV1 stream allows ${w}×${h} frames, the image says ${best[0]}×${best[1]}`);

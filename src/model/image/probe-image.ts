@@ -71,15 +71,22 @@ function tiffSize(b: Uint8Array): [number, number] {
   return [w, h];
 }
 
+/**
+ * The size libwebp will decode at: the VP8X canvas (libwebp holds a still image's bitstream to it), or the size in a
+ * lossless (VP8L, signature 0x2f) or lossy (VP8, start code 9d 01 2a) bitstream. Anything else is refused, so that
+ * no other layout libwebp might accept can carry a size this probe did not read.
+ */
 function webpSize(b: Uint8Array): [number, number] {
   if (b.length < 30) throw bad('truncated WebP');
   const chunk = String.fromCharCode(b[12], b[13], b[14], b[15]);
   if (chunk === 'VP8X') return [1 + (b[24] | (b[25] << 8) | (b[26] << 16)), 1 + (b[27] | (b[28] << 8) | (b[29] << 16))];
-  if (chunk === 'VP8L') {
+  if (chunk === 'VP8L' && b[20] === 0x2f) {
     const bits = b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24);
     return [(bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1];
   }
-  return [(b[26] | (b[27] << 8)) & 0x3fff, (b[28] | (b[29] << 8)) & 0x3fff];
+  if (chunk === 'VP8 ' && b[23] === 0x9d && b[24] === 0x01 && b[25] === 0x2a)
+    return [(b[26] | (b[27] << 8)) & 0x3fff, (b[28] | (b[29] << 8)) & 0x3fff];
+  throw bad('corrupt WebP: the first chunk is not a VP8X header or a VP8/VP8L bitstream');
 }
 
 export function probeImage(b: Uint8Array): ImageProbe {

@@ -29,6 +29,13 @@ export class WasmCodec {
     this.ready ??= this.instantiate(module);
     try {
       await this.ready;
+    } catch (e) {
+      this.ready = undefined;
+      throw new EdgeClipError('INTERNAL', `the ${this.name} decoder could not start: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    try {
       return await decode();
     } catch (e) {
       this.ready = undefined;

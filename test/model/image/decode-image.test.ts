@@ -117,12 +117,18 @@ describe('WebP (libwebp in wasm): corrupt and hostile files are refused', () => 
     const small = animated.slice();
     small.set([0, 0, 0, 0, 0, 0], anmf + 8 + 6);
     await expect(decode(small)).rejects.toThrow(/corrupt WebP/);
+    // A bare bitstream after "WEBP" (no chunk header): its size is nowhere the probe reads, so it is refused.
+    const lossless = read('chelsea_lossless.webp');
+    const bare = new Uint8Array(lossless.length - 8);
+    bare.set(lossless.subarray(0, 12));
+    bare.set(lossless.subarray(20), 12);
+    expect(() => probeImage(bare)).toThrow(/not a VP8X header or a VP8\/VP8L bitstream/);
     // Still decodes the original afterwards (a failed instance is replaced).
     expect((await decode(lossy)).length).toBe(512 * 600 * 3);
   });
 });
 
-describe('AVIF (libavif + dav1d in wasm)', () => {
+describe('AVIF (libavif + libaom in wasm)', () => {
   it('decodes the lossless file exactly as libavif does, and refuses a cut or damaged one', async () => {
     const { readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
@@ -149,5 +155,13 @@ describe('AVIF (libavif + dav1d in wasm)', () => {
     view.setUint32(ispe + 8, 16);
     view.setUint32(ispe + 12, 16);
     expect(() => probeImage(lying)).toThrow(/AV1 stream allows 512×600 frames, the image says 16×16/);
+    // A grid is allocated at its output size, whatever its properties say: that is the size the limit sees.
+    const grid = new Uint8Array(readFileSync(join(PREPROCESS_AVIF, 'grace_hopper_grid.avif')));
+    expect(probeImage(grid)).toEqual({ format: 'avif', width: 512, height: 600 });
+    const at = Buffer.from(grid).indexOf(Buffer.from([0, 0, 1, 1, 0x02, 0x00, 0x02, 0x58]));
+    expect(at).toBeGreaterThan(0);
+    const huge = grid.slice();
+    huge.set([0xff, 0xff, 0xff, 0xff], at + 4);
+    expect(probeImage(huge)).toEqual({ format: 'avif', width: 65535, height: 65535 });
   });
 });
