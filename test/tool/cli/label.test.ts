@@ -37,6 +37,9 @@ beforeAll(async () => {
     hostname: '127.0.0.1',
     port: 0,
     fetch: (request) => {
+      // Images to label by URL, served by the same test server.
+      const path = new URL(request.url).pathname;
+      if (path.startsWith('/files/')) return new Response(readFileSync(join(IMAGES, path.slice('/files/'.length))));
       if (seen.refuse > 0) {
         const status = seen.refuse-- % 2 ? 503 : 429;
         return Response.json(
@@ -110,6 +113,27 @@ describe('edge-clip label', () => {
     const remoteOut = join(DIR, 'remote.jsonl');
     const remote = Object.fromEntries(lines(remoteOut).map((l) => [l.input, l.results]));
     for (const l of lines(out)) expect(l.results).toEqual(remote[l.input]);
+  });
+
+  it('labels images named by URL (on the command line and in a JSONL list) like the same files on disk', async () => {
+    const list = join(DIR, 'urls.jsonl');
+    writeFileSync(list, `{"url": "${url}/files/nested/chelsea.png"}\n`);
+    const out = join(DIR, 'urls-out.jsonl');
+    const res = await runCli([
+      'label',
+      '--url',
+      url,
+      ...THREE_LABELS,
+      '--out',
+      out,
+      `${url}/files/grace_hopper.jpg`,
+      list,
+    ]);
+    expect(JSON.parse(res.stdout)).toMatchObject({ images: 2, labelled: 2, failed: 0 });
+    const remote = Object.fromEntries(lines(join(DIR, 'remote.jsonl')).map((l) => [l.input, l.results]));
+    const byUrl = Object.fromEntries(lines(out).map((l) => [l.input, l.results]));
+    expect(byUrl[`${url}/files/grace_hopper.jpg`]).toEqual(remote[join(IMAGES, 'grace_hopper.jpg')]);
+    expect(byUrl[`${url}/files/nested/chelsea.png`]).toEqual(remote[join(IMAGES, 'nested', 'chelsea.png')]);
   });
 
   it('refuses unclear requests with one line', async () => {
