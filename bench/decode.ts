@@ -7,15 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initImageDecodersForNode } from '../src/adapters/node/image-wasm-node.ts';
 import { preprocessToRgb } from '../src/model/image/preprocess-image.ts';
+import { GOLDEN_CFG } from '../test/helpers/preprocess-goldens.ts';
 import { ms, publishReport, timeMedian } from './stats.ts';
 
-const CFG = {
-  size: 320,
-  mean: [0.48145466, 0.4578275, 0.40821073] as [number, number, number],
-  std: [0.26862954, 0.26130258, 0.27577711] as [number, number, number],
-  interpolation: 'bicubic' as const,
-  resizeMode: 'shortest' as const,
-};
 const FIXTURES = 'test/fixtures';
 const IMAGES = [
   ['JPEG 4:2:0', 'preprocess/grace_hopper.jpg'],
@@ -35,9 +29,9 @@ const rows: string[] = [];
 for (const [name, file] of IMAGES) {
   const bytes = new Uint8Array(readFileSync(join(FIXTURES, file)));
   const t0 = performance.now();
-  const first = await preprocessToRgb(bytes, CFG);
+  const first = await preprocessToRgb(bytes, GOLDEN_CFG);
   const firstMs = performance.now() - t0;
-  const { median } = await timeMedian(10, () => preprocessToRgb(bytes, CFG));
+  const { median } = await timeMedian(10, () => preprocessToRgb(bytes, GOLDEN_CFG));
   rows.push(
     `| ${name} | ${first.probe.width}×${first.probe.height} | ${(bytes.length / 1024).toFixed(0)} KiB | ${ms(firstMs)} | ${ms(median)} |`,
   );

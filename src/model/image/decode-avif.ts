@@ -5,7 +5,7 @@
  * and every AV1 sequence header in the items' data — so that the pixel limit applies to what is really decoded.
  */
 import decodeLibavif, { init } from '@jsquash/avif/decode.js';
-import { EdgeClipError, isEdgeClipError } from '../../contracts/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
 import { WasmCodec } from './wasm-codec.ts';
 
@@ -14,11 +14,7 @@ export const avifCodec = new WasmCodec('AVIF', init);
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
 export async function decodeAvif(b: Uint8Array): Promise<RgbImage> {
-  const img = await avifCodec
-    .run(() => decodeLibavif(b.slice().buffer, { bitDepth: 8 }))
-    .catch((e: unknown) => {
-      throw isEdgeClipError(e) ? e : bad(`corrupt AVIF: ${(e as Error).message}`);
-    });
+  const img = await avifCodec.run(() => decodeLibavif(b.slice().buffer, { bitDepth: 8 }));
   if (!img) throw bad('corrupt AVIF: nothing decoded');
   return rgbaToRgb(img.data, img.width, img.height);
 }
@@ -54,8 +50,8 @@ const child = (b: Uint8Array, from: number, to: number, type: string) => {
 };
 
 /** Big-endian reader over a box payload; reading past its end is a 422, not a wrong number. */
-function reader(b: Uint8Array, box: Box, from = box.start) {
-  let p = from;
+function reader(b: Uint8Array, box: Box) {
+  let p = box.start;
   const uint = (n: number): number => {
     if (p + n > box.end) throw bad(`corrupt AVIF: '${box.type}' box cut`);
     let v = 0;
@@ -63,14 +59,7 @@ function reader(b: Uint8Array, box: Box, from = box.start) {
     p += n;
     return v;
   };
-  return {
-    uint,
-    at: () => p,
-    skipString: () => {
-      while (p < box.end && b[p] !== 0) p++;
-      p++;
-    },
-  };
+  return { uint, at: () => p };
 }
 
 /** Items of the image ('iinf'): their ids and 4CC types ('av01' coded images, 'grid', 'Exif', …). */

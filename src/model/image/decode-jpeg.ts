@@ -4,7 +4,7 @@
  */
 import decodeMozjpeg, { init } from '@jsquash/jpeg/decode.js';
 import jpegJs from 'jpeg-js';
-import { EdgeClipError, isEdgeClipError } from '../../contracts/errors.ts';
+import { EdgeClipError } from '../../contracts/errors.ts';
 import { jpegStructure } from './jpeg-structure.ts';
 import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
 import { WasmCodec } from './wasm-codec.ts';
@@ -34,10 +34,6 @@ export async function decodeJpeg(b: Uint8Array, maxPixels: number): Promise<RgbI
       throw bad(`corrupt JPEG: ${(e as Error).message}`);
     }
   }
-  const img = await jpegCodec
-    .run(() => decodeMozjpeg(b.slice().buffer, { preserveOrientation: false }))
-    .catch((e: unknown) => {
-      throw isEdgeClipError(e) ? e : bad(`corrupt JPEG: ${(e as Error).message}`);
-    });
+  const img = await jpegCodec.run(() => decodeMozjpeg(b.slice().buffer, { preserveOrientation: false }));
   return rgbaToRgb(img.data, img.width, img.height);
 }

@@ -3,7 +3,7 @@
  * (workerd cannot compile wasm from bytes; it imports the .wasm file as a module). The instance is made on the first
  * image of its format, because each starts with 16 MiB of memory of an isolate's 128 MB; one that failed is replaced.
  */
-import { EdgeClipError } from '../../contracts/errors.ts';
+import { EdgeClipError, isEdgeClipError } from '../../contracts/errors.ts';
 
 export class WasmCodec {
   private module: WebAssembly.Module | undefined;
@@ -20,7 +20,8 @@ export class WasmCodec {
 
   /**
    * Runs `decode` on the instance. Any failure (a trap, or exit()) leaves the instance in an undefined state: it is
-   * dropped. A trap is the decoder's failure, not the image's (out of memory, say): 500 rather than "corrupt".
+   * dropped. A trap is the decoder's failure, not the image's (out of memory, say): 500; any other failure is the
+   * decoder refusing the data: 422 "corrupt <format>".
    */
   async run<T>(decode: () => Promise<T>): Promise<T> {
     const module = this.module;
@@ -41,7 +42,8 @@ export class WasmCodec {
       this.ready = undefined;
       if (e instanceof WebAssembly.RuntimeError)
         throw new EdgeClipError('INTERNAL', `the ${this.name} decoder failed: ${e.message}`, { cause: e });
-      throw e;
+      if (isEdgeClipError(e)) throw e;
+      throw new EdgeClipError('UNPROCESSABLE_IMAGE', `corrupt ${this.name}: ${(e as Error).message}`, { cause: e });
     }
   }
 }
