@@ -121,7 +121,12 @@ export function apiSchemas(config: AppConfig) {
 
   const LabelsetPut = v.object({
     labels: v.optional(
-      texts('label', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} labels (got ${n})`),
+      texts(
+        'label',
+        config.maxEdgePrompts,
+        (n) =>
+          `${n} labels is more than the ${config.maxEdgePrompts} prompts computed at the edge; build it with edge-clip prompts build and upload the blob`,
+      ),
     ),
     classnames: v.optional(v.array(shortText)),
     templates: v.optional(v.array(shortText)),

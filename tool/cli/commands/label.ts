@@ -184,10 +184,11 @@ export async function label(argv: string[]) {
   let send: Send;
   let base: string;
   if (model) {
-    // Locally there is no isolate to protect: any number of uncached ad-hoc prompts may be computed.
+    // Locally there is no isolate to protect: any number of ad-hoc labels and prompts may be computed.
+    const many = '1000000';
     const local = await localApp(
       model,
-      { MAX_REQUEST_PROMPTS: '1000000', MAX_LABELS: '100000' },
+      { MAX_REQUEST_PROMPTS: many, MAX_LABELS: many, MAX_EDGE_PROMPTS: many },
       availableParallelism(),
     );
     send = async (request) => local.app.fetch(request);
