@@ -80,12 +80,43 @@ export interface Int8Drift {
   meanCos: number;
   /** "built-in" or the --calibration path. */
   calibration: string;
+  /**
+   * Calibration rows left out of `rows`: fp32 itself is ill-conditioned on them (its features move by more than a
+   * tenth of the gate's allowance when every weight gets 0.1 % noise), so no quantization can be held to them.
+   */
+  illConditioned?: number;
+}
+
+/**
+ * How an int8 tower spends precision (tool/quantize/): input channels that calibration showed to be outliers run in
+ * fp32 beside the int8 product, and where the tower still missed its target the accuracy search gave the linears that
+ * cost most more fp32 channels or fp32 whole.
+ */
+export interface Int8Plan {
+  /** int8-planned linears of the tower. */
+  linears: number;
+  /** fp32 input channels in all, and the linears that have any. */
+  fp32Channels: number;
+  channelLinears: number;
+  /** Linears computed in fp32 whole. */
+  fp32Linears: string[];
+  /** The cosine the search aimed for on every calibration row (halfway between the gate and 1). */
+  searchTarget: number;
+  searchRounds: number;
+  /** Weight bytes the search added to the plain plan. */
+  spentBytes: number;
+  /** Time of the calibration runs with what the search spent over without it (onnxruntime-node, one thread). */
+  timeRatio: number;
+  /** What the search gave each linear it spent on. */
+  spent: Record<string, { extraChannels: number; fp32: boolean }>;
 }
 
 export interface TowerBuild {
   precision: Precision;
-  /** int8 builds that had fp32 beside them to compare with. */
+  /** int8 builds: cosine with the fp32 features on the calibration rows. */
   drift?: Int8Drift;
+  /** int8 builds: the channel plan and what the accuracy search spent. */
+  int8Plan?: Int8Plan;
   /** Bytes of all weights of the tower at this precision (sum of external data). */
   weightBytes: number;
   /** The budget (bytes of measured peak memory per segment) the tower was cut under, when it was. */

@@ -1,7 +1,7 @@
 /** The conformance fixture's expected values and small numeric helpers for assertions. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { rowCosines } from '../../tool/quantize/int8-drift.ts';
+import { rowCosines } from '../../tool/quantize/row-cosines.ts';
 import { TINY } from './paths.ts';
 
 export { rowCosines };

@@ -42,12 +42,23 @@ describe('tower loading from R2', () => {
     expect(reads.filter((f) => f.startsWith('image.'))).toEqual([]);
     const models = (await (await app.request('/v1/models')).json()) as {
       data: {
-        towers: Record<string, Record<string, { loaded: boolean; drift?: { min_cos: number; rows: number } }>>;
+        towers: Record<
+          string,
+          Record<
+            string,
+            {
+              loaded: boolean;
+              drift?: { min_cos: number; rows: number };
+              int8_plan?: { fp32_channels: number; fp32_linears: string[]; search_rounds: number };
+            }
+          >
+        >;
       }[];
     };
     expect(models.data[0].towers.text.int8.loaded).toBe(true);
-    // The build's int8-vs-fp32 measurement travels with the manifest.
-    expect(models.data[0].towers.text.int8.drift).toMatchObject({ rows: 32, min_cos: expect.any(Number) });
+    // The build's int8-vs-fp32 measurement and int8 plan travel with the manifest.
+    expect(models.data[0].towers.text.int8.drift).toMatchObject({ rows: 182, min_cos: expect.any(Number) });
+    expect(models.data[0].towers.text.int8.int8_plan).toMatchObject({ fp32_linears: [], search_rounds: 0 });
     expect(models.data[0].towers.image.int8.drift!.min_cos).toBeGreaterThanOrEqual(0.995);
     expect(models.data[0].towers.image.int8.loaded).toBe(false);
   });

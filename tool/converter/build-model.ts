@@ -11,19 +11,20 @@ import {
   segmentLoadingBytes,
   segmentServingBytes,
   TOWERS,
-  type TowerBuild,
   type TowerName,
 } from '../../src/contracts/manifest.ts';
 import { CLIP_TOKENS } from '../../src/contracts/tensors.ts';
+import { ClipTokenizer } from '../../src/model/tokenizer.ts';
 import { loadCheckpoint } from '../checkpoint/load-checkpoint.ts';
 import { parsePreprocess, stateDictSpec } from '../checkpoint/openclip-config.ts';
 import { buildImageTower, imageUnits } from '../graphs/image-tower.ts';
-import { Layers } from '../graphs/layers.ts';
+import { Layers, type LayersOptions, type PlannedInt8 } from '../graphs/layers.ts';
 import { buildTextTower, textUnits } from '../graphs/text-tower.ts';
 import { ExternalDataWriter } from '../onnx/external-data.ts';
 import { GraphBuilder } from '../onnx/graph-builder.ts';
-import { loadCalibration } from '../quantize/calibration.ts';
-import { DEFAULT_MIN_INT8_COS, measureInt8Drift } from '../quantize/int8-drift.ts';
+import { collectActivationStats, fp32Conditioning } from '../quantize/activation-stats.ts';
+import { type Calibration, loadCalibration } from '../quantize/calibration.ts';
+import { buildInt8Tower, DEFAULT_MIN_INT8_COS, type Int8Build } from '../quantize/int8-search.ts';
 import { sha256Bytes, sha256File } from './file-hash.ts';
 import {
   fits,
@@ -100,18 +101,27 @@ interface TowerJob {
   opts: BuildOptions;
   read: (n: string) => Float32Array;
   loaded: ReturnType<typeof loadCheckpoint>;
+  /** int8: calibration statistics and the precision the accuracy search spends. */
+  layers?: LayersOptions;
 }
 
-function buildTower({ tower, precision, dir, opts, read, loaded }: TowerJob, ranges: Range[]): TowerBuild {
+/** A built tower and what its `Layers` planned (int8 linears; switch indices of a switch graph). */
+type Built = Int8Build;
+
+function buildTower({ tower, precision, dir, opts, read, loaded, layers: options }: TowerJob, ranges: Range[]): Built {
+  const linears = new Map<string, PlannedInt8>();
+  const switchIndex = new Map<string, number>();
   const segments: Segment[] = ranges.map((range, index) => {
     // An unsegmented tower keeps the plain names (image.int8.onnx); segments get .s<k>.
     const prefix = ranges.length === 1 ? `${tower}.${precision}` : `${tower}.${precision}.s${index}`;
     const weights = new ExternalDataWriter(dir, prefix, opts.shardSize);
     try {
       const g = new GraphBuilder(`${tower}_tower`, weights);
-      const layers = new Layers(g, precision);
+      const layers = new Layers(g, precision, options);
       if (tower === 'image') buildImageTower(layers, loaded.arch.vision, loaded.arch.embedDim, read, range);
       else buildTextTower(layers, loaded.arch.text, loaded.arch.embedDim, read, range);
+      for (const [name, l] of layers.int8Linears) linears.set(name, l);
+      for (const [name, i] of layers.switchIndex) switchIndex.set(name, i);
       const bytes = g.encode({
         tower,
         precision,
@@ -133,12 +143,15 @@ function buildTower({ tower, precision, dir, opts, read, loaded }: TowerJob, ran
     }
   });
   const weightBytes = segments.reduce((a, seg) => a + seg.externalData.reduce((b, e) => b + e.bytes, 0), 0);
-  return { precision, weightBytes, segments };
+  return { build: { precision, weightBytes, segments }, dir, linears, ...(switchIndex.size && { switchIndex }) };
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
-const removeFiles = (dir: string, build: TowerBuild) => {
+const calibrationSize = (tower: TowerName, c: Calibration) =>
+  tower === 'image' ? `${c.imageCount} calibration images` : `${c.texts.length} calibration prompts`;
+
+const removeFiles = ({ dir, build }: Built) => {
   for (const seg of build.segments)
     for (const f of [seg.graph.file, ...seg.externalData.flatMap((e) => e.shards.map((s) => s.file))])
       rmSync(join(dir, f), { force: true });
@@ -151,17 +164,17 @@ const MAX_REFINEMENTS = 6;
  * One segment, or segments planned by estimate under the budget and then measured in onnxruntime-web: any segment
  * over the budget is split and the tower rebuilt, until every segment's measured peak fits.
  */
-async function buildSegmentedTower(job: TowerJob): Promise<TowerBuild> {
+async function buildSegmentedTower(job: TowerJob): Promise<Built> {
   const { tower, precision, dir, opts, loaded } = job;
   const log = opts.log ?? (() => {});
   const units = unitCosts(tower, precision, loaded);
   const { segmentBudget: budget, minSegments = 1 } = opts;
   let plan = planSegments(units, budget ?? Number.POSITIVE_INFINITY, minSegments);
   for (let attempt = 0; ; attempt++) {
-    const build = buildTower(job, plan);
-    if (!budget) return build;
+    const built = buildTower(job, plan);
+    if (!budget) return built;
     const over: boolean[] = [];
-    for (const segment of build.segments) {
+    for (const segment of built.build.segments) {
       const memory = await measureSegment({ dir, tower, segment, sequence: loaded.arch.text.contextLength });
       segment.memory = memory;
       const measured = { serving: segmentServingBytes(memory), loading: segmentLoadingBytes(memory) };
@@ -178,11 +191,11 @@ async function buildSegmentedTower(job: TowerJob): Promise<TowerBuild> {
         );
     }
     const next = refinePlan(plan, units, over);
-    if (!next) return { ...build, segmentBudget: budget };
+    if (!next) return { ...built, build: { ...built.build, segmentBudget: budget } };
     if (attempt === MAX_REFINEMENTS)
       throw new Error(`${tower} tower: segments still over budget after ${attempt} cuts`);
     log(`  ${tower}: ${over.filter(Boolean).length} segment(s) over budget, cutting again`);
-    removeFiles(dir, build);
+    removeFiles(built);
     plan = next;
   }
 }
@@ -200,11 +213,58 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
     const sourceSha = await sha256File(checkpoint.file);
     const read = (name: string) => checkpoint.read(name);
     const towers: ModelManifest['towers'] = { image: {}, text: {} };
+    const preprocess = parsePreprocess(config, arch, loaded.configFile);
+    const calibration = opts.precisions.includes('int8')
+      ? await loadCalibration(opts.calibration, preprocess)
+      : undefined;
+    const tokenizer = await ClipTokenizer.fromGzip(readFileSync(opts.vocab), {
+      ...CLIP_TOKENS,
+      contextLength: arch.text.contextLength,
+    });
+    let trials = 0;
     for (const tower of TOWERS) {
       for (const precision of opts.precisions) {
         const t0 = Date.now();
         log(`building ${tower} tower, ${precision}`);
-        towers[tower][precision] = await buildSegmentedTower({ tower, precision, dir: tmp, opts, read, loaded });
+        const job: TowerJob = { tower, precision, dir: tmp, opts, read, loaded };
+        if (precision === 'int8' && calibration) {
+          log(`  calibrating: the fp32 ${tower} tower on ${calibrationSize(tower, calibration)}`);
+          const statsJob = {
+            tower,
+            arch,
+            read,
+            scratch: join(tmp, '.probe'),
+            calibration,
+            tokenizer,
+            imageSize: arch.vision.imageSize,
+          };
+          const calibrated = await collectActivationStats(statsJob);
+          const { stats } = calibrated;
+          const result = await buildInt8Tower({
+            tower,
+            calibration,
+            calibrated,
+            tokenizer,
+            embedDim: arch.embedDim,
+            imageSize: arch.vision.imageSize,
+            gate: opts.minInt8Cos ?? DEFAULT_MIN_INT8_COS,
+            buildFinal: (spend) => buildSegmentedTower({ ...job, layers: { stats, spend } }),
+            buildSwitches: async (spend) => {
+              // Two trials may be alive at once (the kept one and a candidate): a folder each.
+              const scratch = join(tmp, `.search-${++trials}`);
+              mkdirSync(scratch, { recursive: true });
+              return buildTower({ ...job, dir: scratch, layers: { stats, spend, switches: true } }, [
+                [0, unitCosts(tower, precision, loaded).length],
+              ]);
+            },
+            conditioning: () => fp32Conditioning(statsJob, calibrated, arch.embedDim),
+            discard: (b) => (b.dir === tmp ? removeFiles(b) : rmSync(b.dir, { recursive: true, force: true })),
+            log,
+          });
+          towers[tower].int8 = { ...result.build, drift: result.drift, int8Plan: result.plan };
+        } else {
+          towers[tower][precision] = (await buildSegmentedTower(job)).build;
+        }
         log(
           `  ${tower} ${precision}: ${(towers[tower][precision]!.weightBytes / 2 ** 20).toFixed(1)} MiB of weights in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
         );
@@ -239,7 +299,7 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
       openClipConfig: config,
       embedDim: arch.embedDim,
       logitScale: read('logit_scale')[0],
-      preprocess: parsePreprocess(config, arch, loaded.configFile),
+      preprocess,
       tokenizer: {
         kind: 'clip-bpe',
         vocab: { file: VOCAB_FILE, bytes: vocabBytes, sha256: vocabSha },
@@ -249,12 +309,6 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
       },
       towers,
     };
-    if (opts.precisions.includes('int8')) {
-      log('measuring int8 drift against fp32 on the calibration inputs');
-      const calibration = await loadCalibration(opts.calibration, manifest.preprocess);
-      const drift = await measureInt8Drift(tmp, manifest, calibration, opts.minInt8Cos ?? DEFAULT_MIN_INT8_COS, log);
-      for (const [tower, d] of Object.entries(drift)) towers[tower as TowerName].int8!.drift = d;
-    }
     writeFileSync(join(tmp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     const old = `${tmp}.old`;
     if (existsSync(out)) renameSync(out, old);

@@ -98,6 +98,7 @@ export function buildImageTower(
   const { dims, depths, imageSize } = arch;
   const units = imageUnits(arch);
   const [from, to] = range ?? [0, units.length];
+  const norm = (prefix: string) => ({ gain: w(`${prefix}.weight`), bias: w(`${prefix}.bias`) });
   let x =
     from === 0
       ? g.input({ name: IMAGE_INPUT, dtype: 'float32', dims: ['batch', 3, imageSize, imageSize] })
@@ -122,13 +123,7 @@ export function buildImageTower(
       { kernel_shape: { ints: [4, 4] }, strides: { ints: [4, 4] } },
     );
     // Residual stream in NHWC between blocks; each block visits NCHW only for the depthwise conv.
-    x = l.layerNorm(
-      g.op1('Transpose', [x], NCHW_TO_NHWC),
-      'stem.norm',
-      w('visual.trunk.stem.1.weight'),
-      w('visual.trunk.stem.1.bias'),
-      EPS,
-    );
+    x = l.layerNorm(g.op1('Transpose', [x], NCHW_TO_NHWC), 'stem.norm', norm('visual.trunk.stem.1'), EPS);
   });
   let h = imageSize / 4;
   for (let s = 0; s < 4; s++) {
@@ -137,7 +132,7 @@ export function buildImageTower(
     if (s > 0) {
       const hIn = h;
       emit(() => {
-        x = l.layerNorm(x, `${st}.downsample.0`, w(`${st}.downsample.0.weight`), w(`${st}.downsample.0.bias`), EPS);
+        x = l.layerNorm(x, `${st}.downsample.0`, norm(`${st}.downsample.0`), EPS);
         x = downsample(l, x, `${st}.downsample.1`, w, dims[s - 1], C, hIn);
       });
       h /= 2;
@@ -155,14 +150,13 @@ export function buildImageTower(
           ],
           { kernel_shape: { ints: [7, 7] }, pads: { ints: [3, 3, 3, 3] }, group: { i: C } },
         );
-        const { norm, fc1, fc2, fc1Plan, fc2Plan } = l.planMlp(
-          { gain: w(`${bl}.norm.weight`), bias: w(`${bl}.norm.bias`) },
-          { weight: w(`${bl}.mlp.fc1.weight`), bias: w(`${bl}.mlp.fc1.bias`), out: 4 * C, in: C },
-          { weight: w(`${bl}.mlp.fc2.weight`), bias: w(`${bl}.mlp.fc2.bias`), out: C, in: 4 * C },
-        );
-        y = l.layerNorm(g.op1('Transpose', [y], NCHW_TO_NHWC), `${bl}.norm`, norm.gain, norm.bias, EPS);
-        const mlp = (part: string) =>
-          l.linear(l.gelu(l.linear(part, `${bl}.mlp.fc1`, fc1, fc1Plan)), `${bl}.mlp.fc2`, fc2, fc2Plan);
+        const fc1 = { weight: w(`${bl}.mlp.fc1.weight`), bias: w(`${bl}.mlp.fc1.bias`), out: 4 * C, in: C };
+        const fc2 = { weight: w(`${bl}.mlp.fc2.weight`), bias: w(`${bl}.mlp.fc2.bias`), out: C, in: 4 * C };
+        y = l.layerNorm(g.op1('Transpose', [y], NCHW_TO_NHWC), `${bl}.norm`, norm(`${bl}.norm`), EPS, {
+          linear: `${bl}.mlp.fc1`,
+          w: fc1,
+        });
+        const mlp = (part: string) => l.linear(l.gelu(l.linear(part, `${bl}.mlp.fc1`, fc1)), `${bl}.mlp.fc2`, fc2);
         y = bandedMlp(l, y, h, mlp);
         y = g.op1('Mul', [y, g.f32(`${bl}.gamma`, [C], w(`${bl}.gamma`))]);
         x = g.op1('Add', [x, y]);
@@ -172,14 +166,15 @@ export function buildImageTower(
   emit(() => {
     // timm head with pool "" : global average pool, then LayerNorm (after the pool, not before).
     x = g.op1('ReduceMean', [x], { axes: { ints: [1, 2] }, keepdims: { i: 0 } });
-    const C3 = dims[3];
-    const { norm, fc1, fc2, fc1Plan, fc2Plan } = l.planMlp(
-      { gain: w('visual.trunk.head.norm.weight'), bias: w('visual.trunk.head.norm.bias') },
-      { weight: w('visual.head.mlp.fc1.weight'), bias: w('visual.head.mlp.fc1.bias'), out: 2 * embedDim, in: C3 },
-      { weight: w('visual.head.mlp.fc2.weight'), out: embedDim, in: 2 * embedDim },
-    );
-    x = l.layerNorm(x, 'head.norm', norm.gain, norm.bias, EPS);
-    x = l.linear(l.gelu(l.linear(x, 'head.fc1', fc1, fc1Plan)), 'head.fc2', fc2, fc2Plan);
+    const fc1 = {
+      weight: w('visual.head.mlp.fc1.weight'),
+      bias: w('visual.head.mlp.fc1.bias'),
+      out: 2 * embedDim,
+      in: dims[3],
+    };
+    const fc2 = { weight: w('visual.head.mlp.fc2.weight'), out: embedDim, in: 2 * embedDim };
+    x = l.layerNorm(x, 'head.norm', norm('visual.trunk.head.norm'), EPS, { linear: 'head.fc1', w: fc1 });
+    x = l.linear(l.gelu(l.linear(x, 'head.fc1', fc1)), 'head.fc2', fc2);
   });
   if (to === units.length) g.output({ name: IMAGE_OUTPUT, dtype: 'float32', dims: ['batch', embedDim] }, x);
   else

@@ -5,27 +5,6 @@ import { hiddenName, type Layers, transpose2d, type WeightSource } from './layer
 
 const EPS = 1e-5;
 
-/**
- * int8 builds keep the token table as int8 rows with one scale per row: a Gather reads only the rows a prompt needs, and
- * the table (a quarter of the text tower) shrinks 4×.
- */
-function tokenEmbedding(l: Layers, ids: string, t: TextArch, table: Float32Array): string {
-  const { g } = l;
-  if (l.precision === 'fp32') return g.op1('Gather', [g.f32('token_embedding', [t.vocabSize, t.width], table), ids]);
-  const q = new Int8Array(table.length);
-  const scale = new Float32Array(t.vocabSize);
-  for (let r = 0; r < t.vocabSize; r++) {
-    let max = 0;
-    for (let c = 0; c < t.width; c++) max = Math.max(max, Math.abs(table[r * t.width + c]));
-    const s = max > 0 ? max / 127 : 1;
-    scale[r] = s;
-    for (let c = 0; c < t.width; c++) q[r * t.width + c] = Math.round(table[r * t.width + c] / s);
-  }
-  const rows = g.op1('Gather', [g.init('token_embedding_q', 'int8', [t.vocabSize, t.width], q), ids]);
-  const scales = g.op1('Gather', [g.f32('token_embedding_scale', [t.vocabSize, 1], scale), ids]);
-  return g.op1('Mul', [g.op1('Cast', [rows], { to: { i: 1 } }), scales]);
-}
-
 /** Units: the token/position embedding, each transformer layer, then pooling + projection. */
 export function textUnits(t: TextArch): { prefixes: string[] }[] {
   return [
@@ -62,7 +41,9 @@ export function buildTextTower(
       seqLen,
       g.i64([0]),
     ]);
-    x = g.op1('Add', [tokenEmbedding(l, ids, t, w('token_embedding.weight')), pos]);
+    // The stream channels that matter most are the ones block 0's ln_1 makes outliers: the table's plan follows them.
+    const table = { weight: w('token_embedding.weight'), rows: t.vocabSize, width: W };
+    x = g.op1('Add', [l.embedding(ids, 'token_embedding', table, 'transformer.resblocks.0.attn.in_proj'), pos]);
   } else {
     x = g.input({ name: hiddenName(from), dtype: 'float32', dims: ['batch', 'sequence', W] });
   }
@@ -87,14 +68,11 @@ export function buildTextTower(
 
   for (let i = firstLayer; i < endLayer; i++) {
     const r = `transformer.resblocks.${i}`;
-    const attn = l.planAttention(
-      { gain: w(`${r}.ln_1.weight`), bias: w(`${r}.ln_1.bias`) },
-      { weight: w(`${r}.attn.in_proj_weight`), bias: w(`${r}.attn.in_proj_bias`), out: 3 * W, in: W },
-      { weight: w(`${r}.attn.out_proj.weight`), bias: w(`${r}.attn.out_proj.bias`), out: W, in: W },
-    );
-    let h = l.layerNorm(x, `${r}.ln_1`, attn.norm.gain, attn.norm.bias, EPS);
+    const inProj = { weight: w(`${r}.attn.in_proj_weight`), bias: w(`${r}.attn.in_proj_bias`), out: 3 * W, in: W };
+    const ln1 = { gain: w(`${r}.ln_1.weight`), bias: w(`${r}.ln_1.bias`) };
+    let h = l.layerNorm(x, `${r}.ln_1`, ln1, EPS, { linear: `${r}.attn.in_proj`, w: inProj });
     // in_proj rows are q, then k, then v: one linear, then a split along the last axis.
-    const qkv = l.linear(h, `${r}.attn.in_proj`, attn.inProj, attn.inPlan);
+    const qkv = l.linear(h, `${r}.attn.in_proj`, inProj);
     const [q, k, v] = g.op('Split', [qkv, g.i64([W, W, W])], { axis: { i: -1 } }, { outputs: 3 });
     const qh = g.op1('Transpose', [g.op1('Reshape', [q, heads])], { perm: { ints: [0, 2, 1, 3] } });
     const kh = g.op1('Transpose', [g.op1('Reshape', [k, heads])], { perm: { ints: [0, 2, 3, 1] } });
@@ -103,14 +81,13 @@ export function buildTextTower(
     att = g.op1('Softmax', [g.op1('Add', [att, mask])], { axis: { i: -1 } });
     let o = g.op1('Transpose', [g.op1('MatMul', [att, vh])], { perm: { ints: [0, 2, 1, 3] } });
     o = g.op1('Reshape', [o, g.i64([0, 0, W])]);
-    x = g.op1('Add', [x, l.linear(o, `${r}.attn.out_proj`, attn.outProj, attn.outPlan)]);
-    const mlp = l.planMlp(
-      { gain: w(`${r}.ln_2.weight`), bias: w(`${r}.ln_2.bias`) },
-      { weight: w(`${r}.mlp.c_fc.weight`), bias: w(`${r}.mlp.c_fc.bias`), out: 4 * W, in: W },
-      { weight: w(`${r}.mlp.c_proj.weight`), bias: w(`${r}.mlp.c_proj.bias`), out: W, in: 4 * W },
-    );
-    h = l.layerNorm(x, `${r}.ln_2`, mlp.norm.gain, mlp.norm.bias, EPS);
-    h = l.linear(l.gelu(l.linear(h, `${r}.mlp.c_fc`, mlp.fc1, mlp.fc1Plan)), `${r}.mlp.c_proj`, mlp.fc2, mlp.fc2Plan);
+    const outProj = { weight: w(`${r}.attn.out_proj.weight`), bias: w(`${r}.attn.out_proj.bias`), out: W, in: W };
+    x = g.op1('Add', [x, l.linear(o, `${r}.attn.out_proj`, outProj)]);
+    const fc = { weight: w(`${r}.mlp.c_fc.weight`), bias: w(`${r}.mlp.c_fc.bias`), out: 4 * W, in: W };
+    const proj = { weight: w(`${r}.mlp.c_proj.weight`), bias: w(`${r}.mlp.c_proj.bias`), out: W, in: 4 * W };
+    const ln2 = { gain: w(`${r}.ln_2.weight`), bias: w(`${r}.ln_2.bias`) };
+    h = l.layerNorm(x, `${r}.ln_2`, ln2, EPS, { linear: `${r}.mlp.c_fc`, w: fc });
+    h = l.linear(l.gelu(l.linear(h, `${r}.mlp.c_fc`, fc)), `${r}.mlp.c_proj`, proj);
     x = g.op1('Add', [x, h]);
   }
 
@@ -129,11 +106,9 @@ export function buildTextTower(
   const flat = g.op1('Reshape', [x, g.i64([-1, W])]);
   let pooled = g.op1('Gather', [flat, g.op1('Add', [rowStart, eot])], { axis: { i: 0 } });
   // text_projection is [W,E] applied as x @ P: as a torch-layout linear its weight is Pᵀ.
-  const projection = l.planNormLinear(
-    { gain: w('ln_final.weight'), bias: w('ln_final.bias') },
-    { weight: transpose2d(w('text_projection'), W, embedDim), out: embedDim, in: W },
-  );
-  pooled = l.layerNorm(pooled, 'ln_final', projection.norm.gain, projection.norm.bias, EPS);
-  const out = l.linear(pooled, 'text_projection', projection.w, projection.plan);
+  const projection = { weight: transpose2d(w('text_projection'), W, embedDim), out: embedDim, in: W };
+  const lnFinal = { gain: w('ln_final.weight'), bias: w('ln_final.bias') };
+  pooled = l.layerNorm(pooled, 'ln_final', lnFinal, EPS, { linear: 'text_projection', w: projection });
+  const out = l.linear(pooled, 'text_projection', projection);
   g.output({ name: TEXT_OUTPUT, dtype: 'float32', dims: ['batch', embedDim] }, out);
 }

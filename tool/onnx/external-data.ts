@@ -4,7 +4,7 @@
  * objects of at most `shardSize` bytes, so that only tensors larger than a shard ever span shards.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExternalDataFile, ShardRef } from '../../src/contracts/manifest.ts';
 
@@ -94,5 +94,24 @@ export class ExternalDataWriter {
   abort(): void {
     for (const f of this.files) for (const s of f.shards) closeSync(s.fd);
     this.files = [];
+  }
+}
+
+/**
+ * Puts each external-data file back together under its own name (its `location`) in `dir`, so that onnxruntime-node
+ * can load a graph written there from its path and read the weights itself, not from copies held in JS.
+ */
+export function joinShards(dir: string, files: ExternalDataFile[]): void {
+  for (const file of files) {
+    const target = join(dir, file.location);
+    if (file.shards.length === 1) {
+      renameSync(join(dir, file.shards[0].file), target);
+      continue;
+    }
+    rmSync(target, { force: true });
+    for (const shard of file.shards) {
+      appendFileSync(target, readFileSync(join(dir, shard.file)));
+      rmSync(join(dir, shard.file));
+    }
   }
 }

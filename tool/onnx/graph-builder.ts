@@ -5,22 +5,28 @@ import { ATTR, IR_VERSION, ONNX_DTYPE, OPSET } from './onnx-types.ts';
 import { ProtoWriter } from './protobuf.ts';
 
 export type Attr = { i: number } | { f: number } | { ints: number[] } | { floats: number[] } | { s: string };
-export type TypedData = Float32Array | Int8Array | Uint8Array | Int32Array | BigInt64Array;
+export type TypedData = Float32Array | Uint16Array | Int8Array | Uint8Array | Int32Array | BigInt64Array;
 
 /** Initializers at least this large are stored externally; smaller ones stay inline in the graph. */
 const EXTERNAL_MIN_BYTES = 1024;
 
 const asBytes = (a: TypedData): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-function valueInfo(spec: TensorSpec): ProtoWriter {
-  const shape = new ProtoWriter();
-  for (const d of spec.dims) {
-    const dim = new ProtoWriter();
-    if (typeof d === 'number') dim.int(1, d);
-    else dim.string(2, d);
-    shape.message(1, dim);
+/** A graph input or output; a probe output (dims absent) declares no shape. */
+type ValueSpec = Omit<TensorSpec, 'dims'> & { dims?: TensorSpec['dims'] };
+
+function valueInfo(spec: ValueSpec): ProtoWriter {
+  const tensorType = new ProtoWriter().int(1, ONNX_DTYPE[spec.dtype]);
+  if (spec.dims) {
+    const shape = new ProtoWriter();
+    for (const d of spec.dims) {
+      const dim = new ProtoWriter();
+      if (typeof d === 'number') dim.int(1, d);
+      else dim.string(2, d);
+      shape.message(1, dim);
+    }
+    tensorType.message(2, shape);
   }
-  const tensorType = new ProtoWriter().int(1, ONNX_DTYPE[spec.dtype]).message(2, shape);
   return new ProtoWriter().string(1, spec.name).message(2, new ProtoWriter().message(1, tensorType));
 }
 
@@ -29,6 +35,8 @@ export class GraphBuilder {
   private initializers: ProtoWriter[] = [];
   readonly inputs: TensorSpec[] = [];
   readonly outputs: TensorSpec[] = [];
+  /** Extra float32 outputs of any shape (intermediate values read by the int8 calibration). */
+  private readonly probes: string[] = [];
   private counter = 0;
   private usesMicrosoftDomain = false;
 
@@ -45,6 +53,12 @@ export class GraphBuilder {
   output(spec: TensorSpec, from: string): void {
     this.op('Identity', [from], {}, { outputs: [spec.name] });
     this.outputs.push(spec);
+  }
+
+  /** Exposes an intermediate float32 value as an extra output named `name`. */
+  probe(name: string, from: string): void {
+    this.op('Identity', [from], {}, { outputs: [name] });
+    this.probes.push(name);
   }
 
   fresh(hint: string): string {
@@ -150,6 +164,7 @@ export class GraphBuilder {
     for (const t of this.initializers) g.message(5, t);
     for (const i of this.inputs) g.message(11, valueInfo(i));
     for (const o of this.outputs) g.message(12, valueInfo(o));
+    for (const name of this.probes) g.message(12, valueInfo({ name, dtype: 'float32' }));
     const m = new ProtoWriter().int(1, IR_VERSION).string(2, 'edge-clip').string(3, '0.1.0');
     m.message(8, new ProtoWriter().string(1, '').int(2, OPSET));
     if (this.usesMicrosoftDomain) m.message(8, new ProtoWriter().string(1, 'com.microsoft').int(2, 1));

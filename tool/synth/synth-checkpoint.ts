@@ -1,7 +1,9 @@
 /**
  * Random weights in OpenCLIP's state-dict layout, for benchmarks and tests of the real shapes. The recipe follows the
- * conformance fixture: weights N(0, 1/fan_in), biases 0.1·N, LayerNorm 1+0.1·N / 0.1·N, gamma U[0.1,1], small (0.01)
- * embeddings and stem/depthwise convs so LayerNorm eps matters as it does with trained weights.
+ * conformance fixture: weights N(0, 1/fan_in), biases 0.1·N, LayerNorm 1+0.1·N / 0.1·N, gamma U[0.1,1]; the
+ * embeddings (std 0.01) and the stem, depthwise and text out_proj / c_proj layers (weights 0.01·N(0, 1/fan_in),
+ * biases 0.005·N) are small so that LayerNorm eps matters as it does with trained weights. Optional channel outliers
+ * (`outliers.ts`) imitate what trained weights carry.
  */
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { numel } from '../checkpoint/checkpoint.ts';
 import { CONFIG_FILE, SAFETENSORS_FILE } from '../checkpoint/load-checkpoint.ts';
 import { type OpenClipConfigFile, parseArch, stateDictSpec } from '../checkpoint/openclip-config.ts';
 import { Progress } from '../cli/progress.ts';
+import { type OutlierSpec, outlierEdits } from './outliers.ts';
 
 /** xoshiro128** with Box–Muller normals: fast, seedable, the same on every machine. */
 class Rng {
@@ -52,6 +55,10 @@ type Init =
   | { kind: 'uniform'; lo: number; hi: number }
   | { kind: 'const'; value: number };
 
+const SMALL_LAYER = /(stem\.0|conv_dw|attn\.out_proj|mlp\.c_proj)\.(weight|bias)$/;
+
+const fanIn = (shape: number[]) => shape.slice(1).reduce((a, b) => a * b, 1);
+
 function initFor(name: string, shape: number[]): Init {
   const isNorm = /(\.norm|ln_\d|ln_final|stem\.1|downsample\.0)\./.test(name);
   if (name === 'logit_scale') return { kind: 'const', value: Math.log(100) };
@@ -60,11 +67,13 @@ function initFor(name: string, shape: number[]): Init {
     return name.endsWith('weight') ? { kind: 'normal', mean: 1, std: 0.1 } : { kind: 'normal', mean: 0, std: 0.1 };
   if (name === 'token_embedding.weight' || name === 'positional_embedding')
     return { kind: 'normal', mean: 0, std: 0.01 };
-  if (name.includes('stem.0.weight') || name.includes('conv_dw.weight')) return { kind: 'normal', mean: 0, std: 0.01 };
+  if (SMALL_LAYER.test(name)) {
+    if (name.endsWith('bias')) return { kind: 'normal', mean: 0, std: 0.005 };
+    return { kind: 'normal', mean: 0, std: 0.01 / Math.sqrt(fanIn(shape)) };
+  }
   if (name.endsWith('bias')) return { kind: 'normal', mean: 0, std: 0.1 };
   if (name === 'text_projection') return { kind: 'normal', mean: 0, std: 1 / Math.sqrt(shape[0]) };
-  const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-  return { kind: 'normal', mean: 0, std: 1 / Math.sqrt(fanIn) };
+  return { kind: 'normal', mean: 0, std: 1 / Math.sqrt(fanIn(shape)) };
 }
 
 export async function writeSynthCheckpoint(
@@ -72,6 +81,7 @@ export async function writeSynthCheckpoint(
   seed: number,
   out: string,
   log: (l: string) => void,
+  outliers?: OutlierSpec,
 ) {
   const arch = parseArch(config, CONFIG_FILE);
   const spec = stateDictSpec(arch);
@@ -94,6 +104,10 @@ export async function writeSynthCheckpoint(
     writeSync(fd, len);
     writeSync(fd, json);
     const rng = new Rng(seed);
+    // Outliers draw from their own stream, so the base weights of a seed are the same with and without them.
+    const outlierRng = new Rng(seed ^ 0x5bd1e995);
+    const edits = outliers ? outlierEdits(arch, outliers, () => outlierRng.uniform()) : new Map();
+    const vectors = new Map<string, Float32Array>();
     const progress = new Progress('synth', offset);
     let done = 0;
     for (const [name, shape] of spec) {
@@ -107,6 +121,8 @@ export async function writeSynthCheckpoint(
               ? init.lo + (init.hi - init.lo) * rng.uniform()
               : init.value;
       }
+      for (const edit of edits.get(name) ?? []) edit(data, (n: string) => vectors.get(n)!);
+      if (shape.length === 1) vectors.set(name, data);
       writeSync(fd, new Uint8Array(data.buffer));
       done += data.byteLength;
       progress.update(done);
@@ -120,7 +136,7 @@ export async function writeSynthCheckpoint(
   // The marker lets builds label themselves as random-weight builds (/v1/models, X-Model-Weights).
   writeFileSync(
     join(tmp, CONFIG_FILE),
-    `${JSON.stringify({ ...config, edge_clip: { weights: 'random', seed } }, null, 2)}\n`,
+    `${JSON.stringify({ ...config, edge_clip: { weights: 'random', seed, ...(outliers && { outliers }) } }, null, 2)}\n`,
   );
   rmSync(out, { recursive: true, force: true });
   renameSync(tmp, out);

@@ -72,6 +72,19 @@ export function modelRoutes(api: ApiSchemas) {
                           mean_cos: b.drift.meanCos,
                           rows: b.drift.rows,
                           calibration: b.drift.calibration,
+                          ...(b.drift.illConditioned ? { ill_conditioned_rows: b.drift.illConditioned } : {}),
+                        },
+                      }
+                    : {}),
+                  // int8 builds: where precision is spent (fp32 channels, linears kept fp32 by the accuracy search).
+                  ...(b?.int8Plan
+                    ? {
+                        int8_plan: {
+                          fp32_channels: b.int8Plan.fp32Channels,
+                          linears_with_fp32_channels: b.int8Plan.channelLinears,
+                          fp32_linears: b.int8Plan.fp32Linears,
+                          search_rounds: b.int8Plan.searchRounds,
+                          search_spent_bytes: b.int8Plan.spentBytes,
                         },
                       }
                     : {}),

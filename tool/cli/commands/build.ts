@@ -82,6 +82,7 @@ export async function build(argv: string[]) {
     weights: manifest.weights,
     weightBytes: sizes,
     int8Drift: Object.fromEntries(TOWERS.map((t) => [t, manifest.towers[t].int8?.drift ?? null])),
+    int8Plan: Object.fromEntries(TOWERS.map((t) => [t, manifest.towers[t].int8?.int8Plan ?? null])),
     seconds: (Date.now() - t0) / 1000,
   };
 }

@@ -1,12 +1,21 @@
-/** `edge-clip synth`: a seeded random-weight checkpoint of a full architecture, in OpenCLIP's exact layout. */
+/**
+ * `edge-clip synth`: a seeded random-weight checkpoint of a full architecture, in OpenCLIP's exact layout, optionally
+ * with the channel outliers trained weights carry (`--outliers gain=16x4,hidden=5x2,residual=100x2`).
+ */
 import { existsSync } from 'node:fs';
 import { readConfigFile } from '../../checkpoint/load-checkpoint.ts';
 import { BUILTIN_CONFIGS } from '../../checkpoint/openclip-config.ts';
+import { type OutlierSpec, parseOutlierSpec } from '../../synth/outliers.ts';
 import { writeSynthCheckpoint } from '../../synth/synth-checkpoint.ts';
 import { parse, required, str, UsageError } from '../args.ts';
 
 export async function synth(argv: string[]) {
-  const args = parse(argv, { config: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } });
+  const args = parse(argv, {
+    config: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+    outliers: { type: 'string' },
+  });
   const name = required(args, 'config');
   const config = BUILTIN_CONFIGS[name] ?? (existsSync(name) ? readConfigFile(name) : undefined);
   if (!config)
@@ -15,7 +24,20 @@ export async function synth(argv: string[]) {
     );
   const seed = Number(str(args, 'seed') ?? '0');
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed must be a non-negative integer');
+  const outlierText = str(args, 'outliers');
+  let outliers: OutlierSpec | undefined;
+  try {
+    outliers = outlierText === undefined ? undefined : parseOutlierSpec(outlierText);
+  } catch (e) {
+    throw new UsageError(`--outliers: ${(e as Error).message}`);
+  }
   const t0 = Date.now();
-  const result = await writeSynthCheckpoint(config, seed, required(args, 'out'), (l) => process.stderr.write(`${l}\n`));
+  const result = await writeSynthCheckpoint(
+    config,
+    seed,
+    required(args, 'out'),
+    (l) => process.stderr.write(`${l}\n`),
+    outliers,
+  );
   return { ...result, seconds: (Date.now() - t0) / 1000 };
 }
