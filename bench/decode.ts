@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initImageDecodersForNode } from '../src/adapters/node/image-wasm-node.ts';
 import { preprocessToRgb } from '../src/model/image/preprocess-image.ts';
 import { GOLDEN_CFG } from '../test/helpers/preprocess-goldens.ts';
 import { ms, publishReport, timeMedian } from './stats.ts';
+import { benchPreprocessOptions } from './test-images.ts';
 
 const FIXTURES = 'test/fixtures';
 const IMAGES = [
@@ -24,14 +24,14 @@ const IMAGES = [
   ['AVIF + alpha', 'preprocess-avif/rocket_rgba.avif'],
 ] as const;
 
-await initImageDecodersForNode();
+const options = await benchPreprocessOptions();
 const rows: string[] = [];
 for (const [name, file] of IMAGES) {
   const bytes = new Uint8Array(readFileSync(join(FIXTURES, file)));
   const t0 = performance.now();
-  const first = await preprocessToRgb(bytes, GOLDEN_CFG);
+  const first = await preprocessToRgb(bytes, GOLDEN_CFG, options);
   const firstMs = performance.now() - t0;
-  const { median } = await timeMedian(10, () => preprocessToRgb(bytes, GOLDEN_CFG));
+  const { median } = await timeMedian(10, () => preprocessToRgb(bytes, GOLDEN_CFG, options));
   rows.push(
     `| ${name} | ${first.probe.width}×${first.probe.height} | ${(bytes.length / 1024).toFixed(0)} KiB | ${ms(firstMs)} | ${ms(median)} |`,
   );

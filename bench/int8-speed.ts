@@ -1,7 +1,7 @@
-import { loadRunner, loadTokenizer, readManifest } from '../src/adapters/node/local-build.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
-import { packIds } from '../src/model/text-batch.ts';
-import type { TowerRunner } from '../src/model/tower-runner.ts';
+import { openLocalModel, readManifest } from '../src/adapters/node/local-model.ts';
+import type { ClipModel } from '../src/model/clip-model.ts';
+import { embedPixels } from '../src/model/pipelines/embed-images.ts';
+import { embedTexts } from '../src/model/pipelines/embed-texts.ts';
 import { median, ms } from './stats.ts';
 import { photoTensor } from './test-images.ts';
 
@@ -9,35 +9,31 @@ const builds = process.argv.slice(2);
 if (builds.length === 0) throw new Error('usage: npm run bench:int8 -- model-shards/<a> [model-shards/<b> ...]');
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const first = readManifest(builds[0]);
-const tokenizer = await loadTokenizer(builds[0], first);
-const S = first.preprocess.size;
 const pixels = await photoTensor(first.preprocess);
-const five = packIds([tokenizer.tokenize('a photo of a dog').ids]);
-const long = packIds([
-  tokenizer.tokenize('a detailed photo of a small brown dog running in a park '.repeat(8)).ids.slice(0, 70),
-]);
+// 70 tokens with SOT and EOT: 17 repeats of four one-token words.
+const long = 'a big brown dog '.repeat(17).trim();
+const int8 = { precision: 'int8' } as const;
 const cases = {
-  image: (r: TowerRunner) => r.run(IMAGE_INPUT, pixels, [1, 3, S, S]),
-  'text 5 words': (r: TowerRunner) => r.run(TEXT_INPUT, five.data, five.dims),
-  'text 70 tokens': (r: TowerRunner) => r.run(TEXT_INPUT, long.data, long.dims),
+  image: (m: ClipModel) => embedPixels(m, pixels, 1, int8),
+  'text 5 words': (m: ClipModel) => embedTexts(m, ['a photo of a dog'], int8),
+  'text 70 tokens': (m: ClipModel) => embedTexts(m, [long], int8),
 };
 const lines = ['| runtime | case | ' + builds.join(' | ') + ' |', `| --- | --- |${' ---: |'.repeat(builds.length)}`];
 for (const runtime of ['node', 'web'] as const) {
   for (const [name, run] of Object.entries(cases)) {
-    const tower = name === 'image' ? 'image' : 'text';
     const cells: string[] = [];
     // One build loaded at a time: onnxruntime-web keeps every session in one wasm memory.
     for (const b of builds) {
-      const runner = await loadRunner(b, readManifest(b), tower, 'int8', runtime);
-      await run(runner);
+      const model = await openLocalModel(b, { runtime });
+      await run(model);
       const times: number[] = [];
       for (let i = 0; i < RUNS; i++) {
         const t0 = performance.now();
-        await run(runner);
+        await run(model);
         times.push(performance.now() - t0);
       }
       cells.push(`${ms(median(times))} ms`);
-      for (const s of runner.sessions) await s.release();
+      await model.close();
     }
     lines.push(`| ${runtime} | ${name} | ${cells.join(' | ')} |`);
     process.stderr.write(`${lines.at(-1)}\n`);

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { freePort, startOrigin } from '../origin/start-origin.ts';
-import { loadTokenizer, readManifest } from '../src/adapters/node/local-build.ts';
+import { openLocalModel, readManifest } from '../src/adapters/node/local-model.ts';
 import { encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../src/contracts/inference-protocol.ts';
 import { ms, publishReport, timeMedian } from './stats.ts';
 import { startDev } from './workerd-server.ts';
@@ -14,7 +14,7 @@ const DIR = join('model-shards', MODEL_ID);
 const CLIENTS = 16;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const manifest = readManifest(DIR);
-const tokenizer = await loadTokenizer(DIR, manifest);
+const tokenizer = await (await openLocalModel(DIR)).tokenizer();
 const log = (l: string) => process.stderr.write(`[bench:origin] ${l}\n`);
 
 const texts = Array.from(

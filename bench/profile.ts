@@ -6,12 +6,12 @@
 import fs, { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedR2 } from '../scripts/seed-r2.ts';
-import { loadTokenizer, readManifest } from '../src/adapters/node/local-build.ts';
+import { openLocalModel, readManifest } from '../src/adapters/node/local-model.ts';
 import { diskReader, loadOrt } from '../src/adapters/node/ort-runtimes.ts';
 import type { TowerName } from '../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
 import { loadTowerSessions } from '../src/model/load-tower.ts';
-import { TowerRunner } from '../src/model/tower-runner.ts';
+import { SessionChain } from '../src/model/session-chain.ts';
 import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
 import { type Capture, endProfiling, type OpRow, opTable, syntheticPixels } from './profile/ort-profile.ts';
 import { median, ms, publishReport, serverTiming } from './stats.ts';
@@ -41,7 +41,7 @@ async function fetchPoked(url: string, init?: RequestInit): Promise<Response> {
 
 await ensureFullBuild();
 const manifest = readManifest(FULL_DIR);
-const tokenizer = await loadTokenizer(FULL_DIR, manifest);
+const tokenizer = await (await openLocalModel(FULL_DIR)).tokenizer();
 const ids = tokenizer.tokenize('a photo of a dog').ids;
 const size = manifest.preprocess.size;
 const pixels = syntheticPixels(size);
@@ -78,7 +78,7 @@ async function nodeProfile(tower: TowerName): Promise<TowerProfile> {
     const sessions = await loadTowerSessions(ort, manifest, tower, 'int8', diskReader(FULL_DIR), {
       sessionOptions: { enableProfiling: profile },
     });
-    const runner = new TowerRunner(ort, sessions);
+    const runner = new SessionChain(ort, sessions);
     const out: number[] = [];
     for (let i = 0; i <= RUNS; i++) {
       const t0 = performance.now();
@@ -87,7 +87,7 @@ async function nodeProfile(tower: TowerName): Promise<TowerProfile> {
       out.push(performance.now() - t0);
     }
     const printed = profile ? await endProfiling(sessions, stdoutCapture) : [];
-    for (const s of sessions) await s.release();
+    await runner.release();
     return { time: median(out.slice(1)), printed };
   };
   const plain = await times(false);

@@ -7,13 +7,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedImagenet } from '../scripts/seed-kv.ts';
 import { seedR2 } from '../scripts/seed-r2.ts';
-import { loadRunner, loadTokenizer, readManifest } from '../src/adapters/node/local-build.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
+import { openLocalModel, readManifest } from '../src/adapters/node/local-model.ts';
+import { TEXT_INPUT } from '../src/contracts/tensors.ts';
 import { preprocessImage } from '../src/model/image/preprocess-image.ts';
+import { embedPixels } from '../src/model/pipelines/embed-images.ts';
+import { embedTexts } from '../src/model/pipelines/embed-texts.ts';
 import { packIds } from '../src/model/text-batch.ts';
 import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
 import { median, mib, ms, publishReport, serverTiming, timeMedian } from './stats.ts';
-import { benchImages, PREPROCESS_FIXTURES, photoTensor } from './test-images.ts';
+import { benchImages, benchPreprocessOptions, PREPROCESS_FIXTURES, photoTensor } from './test-images.ts';
 import { COMPUTE, startDev } from './workerd-server.ts';
 
 const MODEL_ID = FULL_MODEL_ID;
@@ -30,8 +32,8 @@ const row = (...cells: string[]) => lines.push(`| ${cells.join(' | ')} |`);
 
 await ensureFullBuild();
 const manifest = readManifest(DIR);
-const tokenizer = await loadTokenizer(DIR, manifest);
-const size = manifest.preprocess.size;
+const tokenizer = await (await openLocalModel(DIR)).tokenizer();
+const _size = manifest.preprocess.size;
 const pixels = await photoTensor(manifest.preprocess);
 const fiveIds = tokenizer.tokenize(FIVE_WORDS).ids;
 /** The longest prefix of LONG_PROMPT (whole words) that tokenizes to at most n ids. */
@@ -45,7 +47,6 @@ function promptOfTokens(n: number): string {
   return s;
 }
 const PROMPT70 = promptOfTokens(70);
-const longIds = tokenizer.tokenize(PROMPT70).ids;
 
 // --- Node: onnxruntime-node fp32/int8 and onnxruntime-web int8, one thread ---------------------------------------
 const nodeResults: Record<string, { image: number; text5: number; text70: number; text5padded: number }> = {};
@@ -56,24 +57,23 @@ for (const [runtime, precision] of [
 ] as const) {
   const key = `${runtime}-${precision}`;
   log(`${key}: loading`);
-  const image = await loadRunner(DIR, manifest, 'image', precision, runtime);
-  const text = await loadRunner(DIR, manifest, 'text', precision, runtime);
-  const runText = (ids: number[], padTo?: number) => {
-    const p = packIds([ids], padTo);
-    return text.run(TEXT_INPUT, p.data, p.dims);
-  };
-  const img = await timeMedian(RUNS, () => image.run(IMAGE_INPUT, pixels, [1, 3, size, size]));
-  const t5 = await timeMedian(RUNS * 2, () => runText(fiveIds));
-  const t70 = await timeMedian(RUNS * 2, () => runText(longIds));
-  const t5p = await timeMedian(RUNS * 2, () => runText(fiveIds, manifest.tokenizer.contextLength));
+  const model = await openLocalModel(DIR, { runtime });
+  const img = await timeMedian(RUNS, () => embedPixels(model, pixels, 1, { precision }));
+  const t5 = await timeMedian(RUNS * 2, () => embedTexts(model, [FIVE_WORDS], { precision }));
+  const t70 = await timeMedian(RUNS * 2, () => embedTexts(model, [PROMPT70], { precision }));
+  // The same five words padded to the context length: what the dynamic sequence axis saves (a raw tower run).
+  const text = await model.tower('text', precision);
+  const padded = packIds([fiveIds], manifest.tokenizer.contextLength);
+  const t5p = await timeMedian(RUNS * 2, () => text.run(TEXT_INPUT, padded.data, padded.dims));
   nodeResults[key] = { image: img.median, text5: t5.median, text70: t70.median, text5padded: t5p.median };
   log(`${key}: image ${ms(img.median)} ms, text ${ms(t5.median)}/${ms(t70.median)}/${ms(t5p.median)} ms`);
-  for (const s of [...image.sessions, ...text.sessions]) await s.release();
+  await model.close();
 }
 
 // --- Preprocessing in Node --------------------------------------------------------------------------------------
 const { jpeg12mp, png1mp } = await benchImages();
 const prep: Record<string, { decode: number; resize: number }> = {};
+const options = await benchPreprocessOptions();
 for (const [name, file] of [
   ['12 MP JPEG', jpeg12mp],
   ['1 MP PNG', png1mp],
@@ -82,7 +82,7 @@ for (const [name, file] of [
   const decode: number[] = [];
   const resize: number[] = [];
   await timeMedian(RUNS, async () => {
-    const r = await preprocessImage(bytes, manifest.preprocess, pixels);
+    const r = await preprocessImage(bytes, manifest.preprocess, pixels, 0, options);
     decode.push(r.decodeMs);
     resize.push(r.resizeMs);
   });
@@ -209,7 +209,7 @@ row(
   'runtime',
   'image 320×320',
   `text, 5 words (${fiveIds.length} tokens)`,
-  `text, ${longIds.length} tokens`,
+  `text, ${tokenizer.tokenize(PROMPT70).ids.length} tokens`,
   'text, 5 words padded to 77',
 );
 row('---', '---:', '---:', '---:', '---:');

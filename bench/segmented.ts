@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { seedR2 } from '../scripts/seed-r2.ts';
 import { segmentConfigs } from '../scripts/segment-configs.ts';
 import { ensureSegmentedBuild } from '../scripts/segmented-build.ts';
-import { readManifest } from '../src/adapters/node/local-build.ts';
+import { readManifest } from '../src/adapters/node/local-model.ts';
 import { median, mib, ms, publishReport } from './stats.ts';
 import { PREPROCESS_FIXTURES } from './test-images.ts';
 import { COMPUTE, type DevServer, startDev } from './workerd-server.ts';

@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import encodeJpeg, { init as initEncoder } from '@jsquash/jpeg/encode.js';
 import { encode as encodePng } from 'fast-png';
-import { initImageDecodersForNode } from '../src/adapters/node/image-wasm-node.ts';
+import { nodeImageDecoders } from '../src/adapters/node/image-wasm-node.ts';
+import { DEFAULTS } from '../src/contracts/config.ts';
 import type { PreprocessConfig } from '../src/contracts/manifest.ts';
 import { preprocessImage, preprocessToRgb } from '../src/model/image/preprocess-image.ts';
 
@@ -14,11 +15,17 @@ export const PREPROCESS_FIXTURES = 'test/fixtures/preprocess';
 
 /** The benchmarks' photo (grace_hopper.jpg) as the model input of `cfg`, [1,3,S,S]. */
 export async function photoTensor(cfg: PreprocessConfig): Promise<Float32Array> {
-  await initImageDecodersForNode();
   const pixels = new Float32Array(3 * cfg.size * cfg.size);
-  await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg'))), cfg, pixels);
+  const photo = new Uint8Array(readFileSync(join(PREPROCESS_FIXTURES, 'grace_hopper.jpg')));
+  await preprocessImage(photo, cfg, pixels, 0, await benchPreprocessOptions());
   return pixels;
 }
+
+/** Preprocessing as the Worker does it by default: its pixel limit, the wasm decoders. */
+export const benchPreprocessOptions = async () => ({
+  maxPixels: DEFAULTS.MAX_IMAGE_PIXELS,
+  decoders: await nodeImageDecoders(),
+});
 
 async function upscaled(source: string, w: number, h: number): Promise<Uint8Array> {
   const cfg = {
@@ -28,11 +35,11 @@ async function upscaled(source: string, w: number, h: number): Promise<Uint8Arra
     interpolation: 'bicubic',
     resizeMode: 'squash',
   } as const;
-  const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(source)), {
-    ...cfg,
-    mean: [0, 0, 0],
-    std: [1, 1, 1],
-  });
+  const { rgb } = await preprocessToRgb(
+    new Uint8Array(readFileSync(source)),
+    { ...cfg, mean: [0, 0, 0], std: [1, 1, 1] },
+    await benchPreprocessOptions(),
+  );
   // Crop the square to w×h.
   const side = cfg.size;
   const out = new Uint8Array(w * h * 3);

@@ -3,7 +3,7 @@
  * gets its own rows back. Text batches are right-padded with 0 to the longest sequence (harmless: the text tower is
  * causal and pools at EOT).
  */
-import type { TowerExecutor, TowerInput } from '../src/model/tower-runner.ts';
+import type { Tower, TowerInput } from '../src/model/ports.ts';
 
 interface Pending {
   data: TowerInput;
@@ -24,7 +24,7 @@ export class DynamicBatcher {
   readonly stats: BatcherStats = { inferenceCount: 0, executionCount: 0 };
 
   constructor(
-    private readonly executor: TowerExecutor,
+    private readonly tower: Tower,
     private readonly inputName: string,
     private readonly outputDim: number,
     private readonly maxBatch: number,
@@ -90,7 +90,7 @@ export class DynamicBatcher {
         data = px;
         dims = [rows, ...batch[0].dims.slice(1)];
       }
-      const out = await this.executor.run(this.inputName, data, dims);
+      const out = await this.tower.run(this.inputName, data, dims);
       let r = 0;
       for (const p of batch) {
         p.resolve(out.slice(r * this.outputDim, (r + p.dims[0]) * this.outputDim));

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { plainBuffer, withLocalBindings } from '../src/adapters/node/local-bindings.ts';
-import { readManifest } from '../src/adapters/node/local-build.ts';
+import { readManifest } from '../src/adapters/node/local-model.ts';
 import { errorLine } from '../src/contracts/errors.ts';
 import { labelsetKey } from '../src/contracts/kv-keys.ts';
 import { runEdgeClip } from './edge-clip.ts';

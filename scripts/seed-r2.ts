@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { plainBuffer, withLocalBindings } from '../src/adapters/node/local-bindings.ts';
-import { readManifest } from '../src/adapters/node/local-build.ts';
+import { readManifest } from '../src/adapters/node/local-model.ts';
 import { MANIFEST_FILE, PRECISIONS, type Precision, TOWERS, towerFiles } from '../src/contracts/manifest.ts';
 import { sha256Hex } from '../src/contracts/sha256.ts';
 

@@ -5,8 +5,8 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { readManifest } from '../src/adapters/node/local-build.ts';
-import { segmentBinding } from '../src/adapters/workerd/segment-chain.ts';
+import { readManifest } from '../src/adapters/node/local-model.ts';
+import { segmentBinding } from '../src/adapters/workerd/segmented-tower.ts';
 import { TOWERS } from '../src/contracts/manifest.ts';
 
 const OUT = '.wrangler/segments';

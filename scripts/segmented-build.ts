@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readManifest } from '../src/adapters/node/local-build.ts';
+import { readManifest } from '../src/adapters/node/local-model.ts';
 import { DEFAULT_SEGMENT_BUDGET_MIB } from '../src/contracts/manifest.ts';
 import { runEdgeClip } from './edge-clip.ts';
 

@@ -5,15 +5,16 @@
  * deployed: the service Worker has no profiling code.
  */
 
-import { initImageDecodersForWorkerd } from '../../src/adapters/workerd/image-wasm.ts';
+import { workerdDecoderModules } from '../../src/adapters/workerd/image-wasm.ts';
 import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import type { TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
+import { imageDecoders } from '../../src/model/image/wasm-codec.ts';
 import { loadTowerSessions } from '../../src/model/load-tower.ts';
+import { SessionChain } from '../../src/model/session-chain.ts';
 import { ClipTokenizer } from '../../src/model/tokenizer.ts';
-import { TowerRunner } from '../../src/model/tower-runner.ts';
 import { endProfiling, routeConsoleLog, syntheticPixels } from './ort-profile.ts';
 
 interface Env {
@@ -23,8 +24,8 @@ interface Env {
 
 routeConsoleLog();
 
-const runners = new Map<string, Promise<TowerRunner>>();
-function runner(env: Env, tower: TowerName, profile: boolean): Promise<TowerRunner> {
+const runners = new Map<string, Promise<SessionChain>>();
+function runner(env: Env, tower: TowerName, profile: boolean): Promise<SessionChain> {
   const key = `${tower}/${profile}`;
   let r = runners.get(key);
   if (!r) {
@@ -34,7 +35,7 @@ function runner(env: Env, tower: TowerName, profile: boolean): Promise<TowerRunn
       const sessions = await loadTowerSessions(ort, m, tower, 'int8', files.read, {
         sessionOptions: { enableProfiling: profile },
       });
-      return new TowerRunner(ort, sessions);
+      return new SessionChain(ort, sessions);
     });
     runners.set(key, r);
     // A failed load is not kept: the next request tries again.
@@ -68,8 +69,8 @@ async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: st
   const pixels = new Float32Array(3 * size * size);
   let ids: number[] = [];
   if (tower === 'image') {
-    initImageDecodersForWorkerd();
-    await time('request', () => preprocessImage(image, m.preprocess, pixels));
+    const options = { maxPixels: 40e6, decoders: imageDecoders(workerdDecoderModules) };
+    await time('request', () => preprocessImage(image, m.preprocess, pixels, 0, options));
   } else {
     await time('request', async () => {
       ids = (await ClipTokenizer.fromGzip(await get(m.tokenizer.vocab.file), m.tokenizer)).tokenize(text).ids;
@@ -93,7 +94,7 @@ async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: st
     for (const p of pieces) await time('sha256', () => crypto.subtle.digest('SHA-256', p));
     sessions.push(await time('create', () => ort.InferenceSession.create(graph, { externalData })));
   }
-  const runner = new TowerRunner(ort, sessions);
+  const runner = new SessionChain(ort, sessions);
   await time('run', () =>
     tower === 'image'
       ? runner.run(IMAGE_INPUT, pixels, [1, 3, size, size])
@@ -129,7 +130,7 @@ export default {
     const profiles = await endProfiling(r.sessions);
     // endProfiling stops the profiler for good: the next request loads fresh sessions.
     runners.delete(`${tower}/true`);
-    for (const s of r.sessions) await s.release();
+    await r.release();
     return Response.json({ times, profiles });
   },
 };

@@ -2,9 +2,9 @@
 
 import type { AppConfig } from '../contracts/config.ts';
 import type { ModelManifest } from '../contracts/manifest.ts';
+import type { ClassifierStore } from '../model/classifier-store.ts';
+import type { ClipModel } from '../model/clip-model.ts';
 import type { EmbeddingCache, RequestCache } from '../model/embedding-cache.ts';
-import type { LabelsetStore } from '../model/labelset-store.ts';
-import type { ModelService } from '../model/model-service.ts';
 import type { ServerTiming } from './server-timing.ts';
 
 /** What the routes read of the GPU origin's client (src/adapters/origin/origin-client.ts). */
@@ -17,14 +17,14 @@ export interface OriginStatus {
 
 export interface AppDeps {
   config: AppConfig;
-  models: ModelService;
-  /** Label sets and prompt-embedding cache (Workers KV); classification routes answer 503 without it. */
-  labelsets?: LabelsetStore;
+  model: ClipModel;
+  /** Stored label sets (Workers KV); classification routes answer 503 without it. */
+  classifiers?: ClassifierStore;
   /** The GPU origin client, when fp32 is served there. */
   origin?: OriginStatus;
   /** Per-segment reports of the segment Workers (segmented topology only). */
   segmentStats?: () => Promise<Record<string, unknown>[]>;
-  /** Embeddings of inputs seen before (isolate LRU, Workers Cache API); absent: every request computes. */
+  /** Embeddings of inputs seen before (isolate LRU, Workers Cache API, KV for prompts); absent: every request computes. */
   embeddingCache?: EmbeddingCache;
   /** Bytes of the inference runtime's wasm memory, where the runtime has one. */
   wasmMemoryBytes?: () => number;

@@ -45,7 +45,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (cache.status && c.res.ok) c.header('x-cache', cache.status);
     for (const [name, ms] of phases.phases()) setMetric(c, name, ms);
     // Label every answer of a random-weight build, so its numbers are never mistaken for CLIP's.
-    const manifest = await deps.models.manifest().catch(() => undefined);
+    const manifest = await deps.model.manifest().catch(() => undefined);
     if (manifest?.weights === 'random') c.header('x-model-weights', 'random');
     c.set('manifest', manifest);
   });

@@ -1,36 +1,31 @@
-/** Request options shared by the inference routes: precision, orientation, model check, image uploads. */
+/** What the inference routes share beyond validation (schemas.ts): the model check, image uploads, fallback. */
 import type { Context } from 'hono';
 import { decodeBase64 } from '../contracts/base64.ts';
 import { EdgeClipError, quoteInput } from '../contracts/errors.ts';
-import { PRECISIONS, type Precision, type TowerName } from '../contracts/manifest.ts';
+import type { Precision, TowerName } from '../contracts/manifest.ts';
 import type { AppEnv } from './app-env.ts';
 import { readBody } from './request-body.ts';
 
 export const invalid = (message: string) => new EdgeClipError('INVALID_INPUT', message);
 
-/** Body field, else query parameter, else the configured default; must be a precision this build has. */
-export async function resolvePrecision(c: Context<AppEnv>, tower: TowerName, requested: unknown): Promise<Precision> {
-  const { config, models } = c.get('deps');
-  const precision = requested ?? c.req.query('precision') ?? config.defaultPrecision;
-  if (typeof precision !== 'string' || !(PRECISIONS as readonly string[]).includes(precision)) {
-    throw invalid(`precision must be one of ${PRECISIONS.join(', ')}`);
-  }
-  const manifest = await models.manifest();
-  if (!manifest.towers[tower][precision as Precision]) {
+/** The precision asked for (validated by the schema), else the configured default: one this build has. */
+export async function precisionFor(
+  c: Context<AppEnv>,
+  tower: TowerName,
+  requested: Precision | undefined,
+): Promise<Precision> {
+  const { config, model } = c.get('deps');
+  const precision = requested ?? config.defaultPrecision;
+  const manifest = await model.manifest();
+  if (!manifest.towers[tower][precision]) {
     const have = Object.keys(manifest.towers[tower]).join(', ');
     throw invalid(`this build has no ${precision} ${tower} tower (it has ${have})`);
   }
-  return precision as Precision;
-}
-
-/** A text the model will tokenize: at most `maxChars` characters (413 naming where it was), else refused. */
-export function checkText(s: string, maxChars: number, where: string): void {
-  if (s.length > maxChars)
-    throw new EdgeClipError('PAYLOAD_TOO_LARGE', `${where} has ${s.length} characters; the limit is ${maxChars}`);
+  return precision;
 }
 
 export async function checkModel(c: Context<AppEnv>, model: unknown): Promise<string> {
-  const { modelId } = await c.get('deps').models.manifest();
+  const { modelId } = await c.get('deps').model.manifest();
   if (model !== undefined && model !== modelId) {
     throw new EdgeClipError(
       'NOT_FOUND',
@@ -93,11 +88,9 @@ const UNSERVABLE = new Set<string>(['ORIGIN_UNAVAILABLE', 'MODEL_NOT_READY', 'SH
 export async function withFallback<T>(
   c: Context<AppEnv>,
   precision: Precision,
-  fallback: unknown,
+  fallback: 'int8' | 'none' | undefined,
   fn: (p: Precision) => Promise<T>,
 ): Promise<{ result: T; precision: Precision; degraded: boolean }> {
-  if (fallback !== undefined && fallback !== 'int8' && fallback !== 'none')
-    throw invalid('fallback must be "int8" or "none"');
   try {
     return { result: await fn(precision), precision, degraded: false };
   } catch (e) {

@@ -5,7 +5,9 @@
  */
 import * as v from 'valibot';
 import type { AppConfig } from '../contracts/config.ts';
+import { DEFAULT_TEMPLATES } from '../contracts/labelset.ts';
 import { PRECISIONS } from '../contracts/manifest.ts';
+import { withinLimit } from './validate.ts';
 
 const precision = v.picklist(PRECISIONS, `precision must be one of ${PRECISIONS.join(', ')}`);
 const fallback = v.picklist(['int8', 'none'], 'fallback must be "int8" or "none"');
@@ -32,30 +34,70 @@ export const ErrorBody = v.object({
 const LabelScore = v.object({ label: v.string(), index: v.number(), score: v.number() });
 
 export function apiSchemas(config: AppConfig) {
-  const texts = (what: string, max: number, tooMany: (received: string) => string) =>
+  /** A non-empty list of at most `max` items. */
+  const list = (item: v.GenericSchema<string>, what: string, max: number, tooMany: (received: string) => string) =>
     v.pipe(
-      v.array(v.pipe(v.string(`every ${what} must be a string`), v.maxLength(config.maxTextChars))),
+      v.array(item),
       v.minLength(1, `${what}s must be a non-empty array`),
       v.maxLength(max, (issue) => tooMany(issue.received)),
     );
-  const shortText = v.pipe(v.string(), v.maxLength(config.maxTextChars));
+  const _shortText = v.pipe(v.string(), v.maxLength(config.maxTextChars));
+  /** labels × templates: every prompt of a label set computed at the edge holds the isolate for a text tower run. */
+  const promptLimit = <T extends { labels?: string[]; classnames?: string[]; templates?: string[] }>() =>
+    withinLimit<T>((o) => {
+      const n = (o.labels ?? o.classnames ?? []).length * (o.templates ?? DEFAULT_TEMPLATES).length;
+      return n > config.maxEdgePrompts
+        ? `${n} prompts (labels × templates) is more than the ${config.maxEdgePrompts} computed at the edge; build the set with edge-clip prompts build and upload the blob (PUT /v1/labelsets/{name})`
+        : undefined;
+    });
+  const label = v.pipe(
+    v.string('every label must be a string'),
+    v.maxLength(config.maxTextChars),
+    v.check((s) => s.trim() !== '', 'labels must be non-empty strings'),
+  );
+  const template = v.pipe(
+    v.string('every template must be a string'),
+    v.maxLength(config.maxTextChars),
+    v.includes('{c}', 'templates must be strings containing {c}'),
+  );
+  const templates = list(
+    template,
+    'template',
+    config.maxEdgePrompts,
+    (n) => `at most ${config.maxEdgePrompts} templates (got ${n})`,
+  );
 
-  const EmbeddingsRequest = v.object({
-    input: v.union(
+  /** One input or a non-empty list of them, each checked by `item`. */
+  const inputs = (item: v.GenericSchema<string>) =>
+    v.union(
       [
-        v.string(),
+        item,
         v.pipe(
-          v.array(v.string('every input must be a string')),
+          v.array(item),
           v.minLength(1, 'input must be a string or a non-empty array of strings'),
           v.maxLength(config.maxInputs, (i) => `at most ${config.maxInputs} inputs per request (got ${i.received})`),
         ),
       ],
       'input must be a string or a non-empty array of strings',
-    ),
-    modality: v.optional(v.picklist(['text', 'image'], 'modality must be "text" or "image"')),
-    encoding_format: v.optional(encodingFormat),
-    ...inferenceOptions,
-  });
+    );
+  const embeddingOptions = { encoding_format: v.optional(encodingFormat), ...inferenceOptions };
+  // Texts are limited in characters; images (data URIs) only by the body size.
+  const EmbeddingsRequest = v.variant(
+    'modality',
+    [
+      v.object({
+        input: inputs(v.pipe(v.string('every input must be a string'), v.maxLength(config.maxTextChars))),
+        modality: v.optional(v.literal('text')),
+        ...embeddingOptions,
+      }),
+      v.object({
+        input: inputs(v.pipe(v.string('every input must be a string'), v.description('a data:image/...;base64, URI'))),
+        modality: v.literal('image'),
+        ...embeddingOptions,
+      }),
+    ],
+    'modality must be "text" or "image"',
+  );
 
   const Usage = v.object({
     prompt_tokens: v.optional(v.number()),
@@ -80,12 +122,13 @@ export function apiSchemas(config: AppConfig) {
 
   const ImageQuery = v.object({ ...inferenceOptions, encoding_format: v.optional(encodingFormat) });
 
-  const labels = texts(
+  const labels = list(
+    label,
     'label',
     config.maxLabels,
     (n) => `at most ${config.maxLabels} ad-hoc labels (got ${n}); upload a label set instead`,
   );
-  const ClassifyRequest = v.object({
+  const ClassifyOptions = v.object({
     image: v.optional(v.pipe(v.string(), v.description('a data:image/...;base64, URI'))),
     images: v.optional(
       v.pipe(
@@ -96,12 +139,11 @@ export function apiSchemas(config: AppConfig) {
     ),
     labelset: v.optional(v.string()),
     labels: v.optional(labels),
-    templates: v.optional(
-      texts('template', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} templates (got ${n})`),
-    ),
+    templates: v.optional(templates),
     top_k: v.optional(v.pipe(v.number(TOP_K), v.integer(TOP_K), v.minValue(1, TOP_K), v.maxValue(1000, TOP_K))),
     ...inferenceOptions,
   });
+  const ClassifyRequest = v.pipe(ClassifyOptions, promptLimit<v.InferOutput<typeof ClassifyOptions>>());
   // Raw and multipart uploads carry the same options as query parameters or form fields: strings.
   const ClassifyQuery = v.object({
     labelset: v.optional(v.string()),
@@ -119,19 +161,21 @@ export function apiSchemas(config: AppConfig) {
     data: v.optional(v.array(v.object({ index: v.number(), results: v.array(LabelScore) }))),
   });
 
-  const LabelsetPut = v.object({
+  const LabelsetFields = v.object({
     labels: v.optional(
-      texts(
-        'label',
-        config.maxEdgePrompts,
-        (n) =>
-          `${n} labels is more than the ${config.maxEdgePrompts} prompts computed at the edge; build it with edge-clip prompts build and upload the blob`,
-      ),
+      list(label, 'label', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} labels (got ${n})`),
     ),
-    classnames: v.optional(v.array(shortText)),
-    templates: v.optional(v.array(shortText)),
+    classnames: v.optional(
+      list(label, 'classname', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} labels (got ${n})`),
+    ),
+    templates: v.optional(templates),
     precision: v.optional(precision),
   });
+  const LabelsetPut = v.pipe(
+    LabelsetFields,
+    v.check((o) => (o.labels ?? o.classnames) !== undefined, 'labels must be a non-empty array of non-empty strings'),
+    promptLimit<v.InferOutput<typeof LabelsetFields>>(),
+  );
   const LabelsetList = v.object({
     model: v.string(),
     build_hash: v.string(),

@@ -1,4 +1,4 @@
-import type { Timing } from '../model/embed.ts';
+import type { Timing } from '../model/ports.ts';
 
 /**
  * Sums the durations of the phases of one request (the model layer's `Timing`); the app hands them to hono/timing,

@@ -31,10 +31,23 @@ function deepest(
   return deepest(inner, [...path, ...inner.path]);
 }
 
+/** What `withinLimit` issues expect: a limit exceeded across fields. */
+const LIMIT = 'within the limit';
+
+/** A limit over several fields (labels × templates, say): `exceeded` names it when the value is over, else undefined. */
+export const withinLimit = <T>(exceeded: (value: T) => string | undefined) =>
+  v.rawCheck<T>(({ dataset, addIssue }) => {
+    const message = dataset.typed ? exceeded(dataset.value) : undefined;
+    if (message) addIssue({ message, expected: LIMIT });
+  });
+
+type Entries = Record<string, { message?: unknown }>;
+
 /** A limit exceeded is 413, naming the limit; anything else is 400 with the schema's message. */
 function issueError(first: v.BaseIssue<unknown>, schema?: Schema): EdgeClipError {
   const [issue, path] = deepest(first);
   const at = where(path) || 'the request body';
+  if (issue.expected === LIMIT) return new EdgeClipError('PAYLOAD_TOO_LARGE', issue.message);
   if (issue.type === 'max_length') {
     const message =
       typeof issue.input === 'string'
@@ -45,7 +58,9 @@ function issueError(first: v.BaseIssue<unknown>, schema?: Schema): EdgeClipError
   if (issue.input === undefined && issue.kind === 'schema' && issue.type === 'object') {
     // A missing field: its own schema's message says what it must be, where it has one.
     const key = String(path.at(-1)?.key);
-    const entry = (schema as { entries?: Record<string, { message?: unknown }> } | undefined)?.entries?.[key];
+    // An object's own entries, or a variant's (the same fields in every option).
+    const shape = schema as { entries?: Entries; options?: { entries?: Entries }[] } | undefined;
+    const entry = (shape?.entries ?? shape?.options?.[0]?.entries)?.[key];
     return new EdgeClipError('INVALID_INPUT', typeof entry?.message === 'string' ? entry.message : `${at} is required`);
   }
   // valibot's own messages ("Invalid type: ...") get the field's name in front; the schemas' own say it already.

@@ -45,6 +45,8 @@ export interface AppConfig {
   cacheTtlSeconds: number;
   /** Embeddings kept in the isolate's own LRU (0: none). */
   memoryCacheEntries: number;
+  /** Seconds a prompt's embedding stays in KV (ad-hoc labels; KV's minimum is 60). */
+  promptCacheTtlSeconds: number;
   /** int8 towers run in segment Workers reached through SEG_<TOWER>_<k> service bindings (SEGMENTED = "true"). */
   segmented: boolean;
 }
@@ -109,40 +111,78 @@ class Settings {
   }
 }
 
+/**
+ * Every default, by setting name: the only place they are written. wrangler.toml sets only what differs (a test
+ * compares the two), and tools that need a limit outside a server (the CLI's preprocess) read it here.
+ */
+export const DEFAULTS = {
+  DEFAULT_PRECISION: 'int8',
+  MAX_BODY_BYTES: 20 * 1024 * 1024,
+  MAX_IMAGE_PIXELS: 40_000_000,
+  MAX_INPUTS: 32,
+  MAX_TEXT_CHARS: 2048,
+  FETCH_CONCURRENCY: 6,
+  MAX_LABELS: 256,
+  MAX_EDGE_PROMPTS: 2000,
+  MAX_REQUEST_PROMPTS: 64,
+  CACHE_TTL_SECONDS: 7 * 24 * 3600,
+  MEMORY_CACHE_ENTRIES: 1024,
+  PROMPT_CACHE_TTL_SECONDS: 30 * 24 * 3600,
+  ORIGIN_TIMEOUT_MS: 10_000,
+  ORIGIN_MODEL_PREFIX: 'edgeclip',
+  ORIGIN_BREAKER_FAILURES: 3,
+  ORIGIN_BREAKER_COOLDOWN_MS: 30_000,
+  ORIGIN_HOST: '127.0.0.1',
+  ORIGIN_PORT: 8790,
+  ORIGIN_MAX_BATCH: 16,
+  ORIGIN_BATCH_WINDOW_MS: 4,
+  ORIGIN_DEVICE: 'auto',
+} as const;
+
+/** KV expires entries no sooner than 60 s: 0 turns the prompt tier off, anything else is at least 60. */
+function promptTtl(env: Settings): number {
+  const ttl = env.int('PROMPT_CACHE_TTL_SECONDS', DEFAULTS.PROMPT_CACHE_TTL_SECONDS, 0);
+  if (ttl > 0 && ttl < 60)
+    throw new EdgeClipError(
+      'CONFIG_INVALID',
+      `configuration PROMPT_CACHE_TTL_SECONDS must be 0 or at least 60 (got ${ttl})`,
+    );
+  return ttl;
+}
+
 /** The Worker's settings (wrangler.toml [vars] and secrets). */
 export function parseConfig(bindings: object): AppConfig {
   const env = new Settings(bindings);
   const originUrl = env.url('ORIGIN_URL');
+  const int = (key: keyof typeof DEFAULTS, min?: number) => env.int(key, DEFAULTS[key] as number, min);
   return Object.freeze({
     modelId: env.required('MODEL_ID'),
-    defaultPrecision: env.oneOf('DEFAULT_PRECISION', PRECISIONS, 'int8'),
-    maxBodyBytes: env.int('MAX_BODY_BYTES', 20 * 1024 * 1024),
-    maxImagePixels: env.int('MAX_IMAGE_PIXELS', 40_000_000),
-    maxInputs: env.int('MAX_INPUTS', 32),
-    maxTextChars: env.int('MAX_TEXT_CHARS', 2048),
-    fetchConcurrency: env.int('FETCH_CONCURRENCY', 6),
-    maxLabels: env.int('MAX_LABELS', 256),
-    maxEdgePrompts: env.int('MAX_EDGE_PROMPTS', 2000),
-    maxRequestPrompts: env.int('MAX_REQUEST_PROMPTS', 64),
-    cacheTtlSeconds: env.int('CACHE_TTL_SECONDS', 7 * 24 * 3600, 0),
-    memoryCacheEntries: env.int('MEMORY_CACHE_ENTRIES', 1024, 0),
+    defaultPrecision: env.oneOf('DEFAULT_PRECISION', PRECISIONS, DEFAULTS.DEFAULT_PRECISION),
+    maxBodyBytes: int('MAX_BODY_BYTES'),
+    maxImagePixels: int('MAX_IMAGE_PIXELS'),
+    maxInputs: int('MAX_INPUTS'),
+    maxTextChars: int('MAX_TEXT_CHARS'),
+    fetchConcurrency: int('FETCH_CONCURRENCY'),
+    maxLabels: int('MAX_LABELS'),
+    maxEdgePrompts: int('MAX_EDGE_PROMPTS'),
+    maxRequestPrompts: int('MAX_REQUEST_PROMPTS'),
+    cacheTtlSeconds: int('CACHE_TTL_SECONDS', 0),
+    memoryCacheEntries: int('MEMORY_CACHE_ENTRIES', 0),
+    promptCacheTtlSeconds: promptTtl(env),
     segmented: env.bool('SEGMENTED'),
     adminToken: env.optional('ADMIN_TOKEN'),
     origin: originUrl
       ? {
           url: originUrl,
           token: env.optional('ORIGIN_TOKEN'),
-          timeoutMs: env.int('ORIGIN_TIMEOUT_MS', 10_000),
-          modelPrefix: env.optional('ORIGIN_MODEL_PREFIX') ?? DEFAULT_MODEL_PREFIX,
-          breakerThreshold: env.int('ORIGIN_BREAKER_FAILURES', 3),
-          breakerCooldownMs: env.int('ORIGIN_BREAKER_COOLDOWN_MS', 30_000),
+          timeoutMs: int('ORIGIN_TIMEOUT_MS'),
+          modelPrefix: env.optional('ORIGIN_MODEL_PREFIX') ?? DEFAULTS.ORIGIN_MODEL_PREFIX,
+          breakerThreshold: int('ORIGIN_BREAKER_FAILURES'),
+          breakerCooldownMs: int('ORIGIN_BREAKER_COOLDOWN_MS'),
         }
       : undefined,
   });
 }
-
-/** Model names on the origin are `<prefix>_image` and `<prefix>_text`. */
-const DEFAULT_MODEL_PREFIX = 'edgeclip';
 
 /** A segment Worker's settings: which build, and which segment of which tower it serves. */
 export interface SegmentConfig {
@@ -182,12 +222,12 @@ export function parseOriginServerConfig(environment: object, modelDirArgument?: 
   if (!modelDir) throw new EdgeClipError('CONFIG_INVALID', 'configuration ORIGIN_MODEL_DIR is missing');
   return Object.freeze({
     modelDir,
-    host: env.optional('ORIGIN_HOST') ?? '127.0.0.1',
-    port: env.int('ORIGIN_PORT', 8790, 0),
+    host: env.optional('ORIGIN_HOST') ?? DEFAULTS.ORIGIN_HOST,
+    port: env.int('ORIGIN_PORT', DEFAULTS.ORIGIN_PORT, 0),
     token: env.optional('ORIGIN_TOKEN'),
-    maxBatch: env.int('ORIGIN_MAX_BATCH', 16),
-    windowMs: env.int('ORIGIN_BATCH_WINDOW_MS', 4, 0),
-    device: env.oneOf('ORIGIN_DEVICE', ['auto', 'cpu', 'cuda'] as const, 'auto'),
-    modelPrefix: env.optional('ORIGIN_MODEL_PREFIX') ?? DEFAULT_MODEL_PREFIX,
+    maxBatch: env.int('ORIGIN_MAX_BATCH', DEFAULTS.ORIGIN_MAX_BATCH),
+    windowMs: env.int('ORIGIN_BATCH_WINDOW_MS', DEFAULTS.ORIGIN_BATCH_WINDOW_MS, 0),
+    device: env.oneOf('ORIGIN_DEVICE', ['auto', 'cpu', 'cuda'] as const, DEFAULTS.ORIGIN_DEVICE),
+    modelPrefix: env.optional('ORIGIN_MODEL_PREFIX') ?? DEFAULTS.ORIGIN_MODEL_PREFIX,
   });
 }

@@ -1,6 +1,7 @@
 /**
- * KV key schema. Every key carries the build hash, so data computed with one build is never mixed into another;
- * label sets also carry the model id so a stale set (another build of the same model) can be found and reported.
+ * KV keys of label sets. Every key carries the build hash, so data computed with one build is never mixed into
+ * another, and the model id so a stale set (another build of the same model) can be found and reported. Cached
+ * prompt embeddings are the embedding cache's (src/model/embedding-cache.ts, `emb/...`).
  */
 import type { Precision } from './manifest.ts';
 
@@ -16,7 +17,3 @@ export function parseLabelsetKey(
   const m = /^labelset\/([^/]+)\/([^/]+)\/(fp32|int8)\/([^/]+)$/.exec(key);
   return m ? { modelId: m[1], buildHash: m[2], precision: m[3] as Precision, name: m[4] } : undefined;
 }
-
-/** Cached text embedding (float32 bytes) of one exact prompt. */
-export const promptEmbeddingKey = (buildHash: string, precision: Precision, promptSha256: string): string =>
-  `prompt-emb/${buildHash}/${precision}/${promptSha256}`;

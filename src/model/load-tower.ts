@@ -2,20 +2,8 @@
 import { EdgeClipError } from '../contracts/errors.ts';
 import type { FileRef, ModelManifest, Precision, Segment, TowerName } from '../contracts/manifest.ts';
 import { sha256Hex } from '../contracts/sha256.ts';
-import type { InferenceSession, OrtModule } from './ort-types.ts';
-
-/** A file's bytes, with their sha256 (hex) when the reader hashed them while they streamed in. */
-export interface FileBytes {
-  bytes: Uint8Array;
-  sha256?: string;
-}
-
-/**
- * Returns a file's bytes; loaders (disk, R2) differ only here. With `into` (exactly `ref.bytes` long) the bytes are
- * written there and returned in it, so that the shards of a large external-data file land in one buffer without a
- * second copy of each shard (a segment Worker's memory peaks while it loads).
- */
-export type ReadFile = (ref: FileRef, into?: Uint8Array) => Promise<FileBytes>;
+import { type Limiter, limiter } from './limiter.ts';
+import type { InferenceSession, OrtModule, ReadFile } from './ports.ts';
 
 export interface LoadTimings {
   fetchMs: number;
@@ -45,26 +33,6 @@ export async function verifiedRead(
     timings.verifyMs += performance.now() - t1;
   }
   return data;
-}
-
-/** Runs at most `n` tasks at once, the others in arrival order; one limiter can be shared by several loads. */
-export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
-
-export function limiter(n: number): Limiter {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async (task) => {
-    // A finished task hands its slot straight to the next waiter, so no newcomer can slip in between.
-    if (active < n) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
 }
 
 export interface LoadTowerOptions {

@@ -43,6 +43,12 @@ function bytesToUnicode(): { table: string[]; ordered: string[] } {
   return { table, ordered };
 }
 
+/**
+ * Bump when tokenizing changes what ids a text yields: cached text embeddings (the isolate LRU, the Cache API, KV
+ * prompt rows) are keyed with it, and the build hash covers the vocabulary, not this code.
+ */
+export const TOKENIZER_VERSION = 1;
+
 export class ClipTokenizer {
   private readonly byteChars: string[];
   private readonly encoder = new Map<string, number>();

@@ -11,9 +11,9 @@ import { parseSegmentConfig } from '../contracts/config.ts';
 import type { SegmentBody } from '../contracts/inference-protocol.ts';
 import type { ModelManifest } from '../contracts/manifest.ts';
 import { towerBuild } from '../model/load-tower.ts';
+import { SegmentHost } from '../model/segment-host.ts';
 import { SingleFlight } from '../model/single-flight.ts';
 import { createSegmentApp } from './segment-app.ts';
-import { SegmentRunner } from './segment-runner.ts';
 
 export interface SegmentEnv {
   MODELS: R2Bucket;
@@ -23,12 +23,12 @@ export interface SegmentEnv {
   SEGMENT_PRECISION?: string;
 }
 
-/** This isolate's segment: its runner (RPC) and HTTP face, built from the bindings. */
-export function buildSegment(env: SegmentEnv): { runner: SegmentRunner; app: Hono } {
+/** This isolate's segment: its host (RPC) and HTTP face, built from the bindings. */
+export function buildSegment(env: SegmentEnv): { host: SegmentHost; app: Hono } {
   const { modelId, tower, index, precision } = parseSegmentConfig(env);
   const files = r2Files(env.MODELS, modelId);
   const manifests = new SingleFlight<ModelManifest>();
-  const runner = new SegmentRunner({
+  const host = new SegmentHost({
     ort: workerdOrt(),
     segment: async () => towerBuild(await manifests.get('manifest', files.manifest), tower, precision).segments[index],
     read: files.read,
@@ -37,7 +37,7 @@ export function buildSegment(env: SegmentEnv): { runner: SegmentRunner; app: Hon
     precision,
     wasmMemoryBytes: ortWasmMemoryBytes,
   });
-  return { runner, app: createSegmentApp(runner) };
+  return { host, app: createSegmentApp(host) };
 }
 
 let segment: ReturnType<typeof buildSegment> | undefined;
@@ -58,6 +58,6 @@ export default class SegmentWorker extends WorkerEntrypoint<SegmentEnv> {
 
   run(body: Uint8Array, headerLength: number): Promise<SegmentBody> {
     segment ??= buildSegment(this.env);
-    return segment.runner.run(body, headerLength);
+    return segment.host.run(body, headerLength);
   }
 }

@@ -2,19 +2,19 @@
 import { Hono } from 'hono';
 import { errorResponse } from '../app/middleware/error-handler.ts';
 import { HEADER_LENGTH } from '../contracts/inference-protocol.ts';
-import type { SegmentRunner } from './segment-runner.ts';
+import type { SegmentHost } from '../model/segment-host.ts';
 
-export function createSegmentApp(runner: SegmentRunner): Hono {
+export function createSegmentApp(host: SegmentHost): Hono {
   const app = new Hono();
   app.onError(errorResponse);
-  app.get('/stats', async (c) => c.json(await runner.stats()));
+  app.get('/stats', async (c) => c.json(await host.stats()));
   // The gateway calls this on every segment at once before a tower's first run, so that they load in parallel.
   app.post('/load', async (c) => {
-    await runner.load();
+    await host.load();
     return c.body(null, 204);
   });
   app.post('/run', async (c) => {
-    const { body, headerLength } = await runner.run(
+    const { body, headerLength } = await host.run(
       new Uint8Array(await c.req.arrayBuffer()),
       c.req.header(HEADER_LENGTH) ?? null,
     );

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startupError } from '../../src/app/middleware/error-handler.ts';
-import { parseConfig, parseOriginServerConfig, parseSegmentConfig } from '../../src/contracts/config.ts';
+import { DEFAULTS, parseConfig, parseOriginServerConfig, parseSegmentConfig } from '../../src/contracts/config.ts';
+import { ROOT } from '../helpers/paths.ts';
 
 describe('configuration', () => {
   it('gives the Worker its defaults from MODEL_ID alone, and the origin block only with ORIGIN_URL', () => {
@@ -67,6 +70,30 @@ describe('configuration', () => {
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({
       error: { type: 'config_invalid', message: 'configuration MAX_INPUTS must be an integer ≥ 1 (got "lots")' },
+    });
+  });
+});
+
+describe('defaults live in one place', () => {
+  /** The [vars] table of a wrangler config: `KEY = "value"` lines (the only form the project writes). */
+  const vars = (toml: string) => {
+    const section = toml.split(/^\[/m).find((s) => s.startsWith('vars]')) ?? '';
+    return Object.fromEntries([...section.matchAll(/^(\w+)\s*=\s*"([^"]*)"/gm)].map((m) => [m[1], m[2]]));
+  };
+
+  it('wrangler.toml sets only what differs from src/contracts/config.ts, and only settings config.ts reads', () => {
+    const set = vars(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'));
+    expect(set.MODEL_ID).toBeDefined();
+    const known = new Set([...Object.keys(DEFAULTS), 'MODEL_ID', 'SEGMENTED', 'ORIGIN_URL']);
+    for (const [key, value] of Object.entries(set)) {
+      expect(known.has(key), `${key} is not a setting`).toBe(true);
+      if (key in DEFAULTS)
+        expect(value, `${key} repeats its default`).not.toBe(String(DEFAULTS[key as keyof typeof DEFAULTS]));
+    }
+    // And the config the Worker runs with is config.ts's defaults for everything wrangler.toml leaves out.
+    expect(parseConfig(set)).toMatchObject({
+      maxImagePixels: DEFAULTS.MAX_IMAGE_PIXELS,
+      maxInputs: DEFAULTS.MAX_INPUTS,
     });
   });
 });

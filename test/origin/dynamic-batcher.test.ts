@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DynamicBatcher } from '../../origin/dynamic-batcher.ts';
-import type { TowerExecutor } from '../../src/model/tower-runner.ts';
+import type { Tower } from '../../src/model/ports.ts';
 
 /** A tower that returns, for each row, the row's first value: enough to check routing and batch sizes. */
 function recordingTower(dim: number) {
   const batches: number[] = [];
-  const executor: TowerExecutor = {
+  const tower: Tower = {
     async run(_name, data, dims) {
       batches.push(dims[0]);
       const per = data.length / dims[0];
@@ -14,13 +14,13 @@ function recordingTower(dim: number) {
       return out;
     },
   };
-  return { executor, batches };
+  return { tower, batches };
 }
 
 describe('DynamicBatcher', () => {
   it('never runs a batch above maxBatch rows, and gives each caller its own rows', async () => {
-    const { executor, batches } = recordingTower(2);
-    const batcher = new DynamicBatcher(executor, 'x', 2, 8, 20);
+    const { tower, batches } = recordingTower(2);
+    const batcher = new DynamicBatcher(tower, 'x', 2, 8, 20);
     const requests = Array.from({ length: 5 }, (_, i) =>
       batcher.submit(
         Float32Array.from({ length: 3 * 4 }, (_, k) => i * 10 + Math.floor(k / 4)),
@@ -36,16 +36,16 @@ describe('DynamicBatcher', () => {
   });
 
   it('counts inferences in rows, as Triton does, and executions in batches', async () => {
-    const { executor, batches } = recordingTower(1);
-    const batcher = new DynamicBatcher(executor, 'x', 1, 16, 10);
+    const { tower, batches } = recordingTower(1);
+    const batcher = new DynamicBatcher(tower, 'x', 1, 16, 10);
     await Promise.all([batcher.submit(new Float32Array(10), [10, 1]), batcher.submit(new Float32Array(2), [2, 1])]);
     expect(batcher.stats.inferenceCount).toBe(12);
     expect(batcher.stats.executionCount).toBe(batches.length);
   });
 
   it('runs a single request larger than maxBatch alone', async () => {
-    const { executor, batches } = recordingTower(1);
-    const batcher = new DynamicBatcher(executor, 'x', 1, 4, 10);
+    const { tower, batches } = recordingTower(1);
+    const batcher = new DynamicBatcher(tower, 'x', 1, 4, 10);
     await Promise.all([batcher.submit(new Float32Array(1), [1, 1]), batcher.submit(new Float32Array(6), [6, 1])]);
     expect(batches).toEqual([1, 6]);
   });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type RunningOrigin, startOrigin } from '../../origin/start-origin.ts';
-import { loadTokenizer, readManifest } from '../../src/adapters/node/local-build.ts';
+import { openLocalModel } from '../../src/adapters/node/local-model.ts';
 import {
   decodeInferResponse,
   encodeInferRequest,
@@ -37,7 +37,7 @@ async function infer(base: string, model: string, input: V2Tensor, binary: boole
 }
 
 async function textTensor(text: string): Promise<V2Tensor> {
-  const tokenizer = await loadTokenizer(TINY_ST, readManifest(TINY_ST));
+  const tokenizer = await (await openLocalModel(TINY_ST)).tokenizer();
   const ids = tokenizer.tokenize(text).ids;
   return { name: 'input_ids', datatype: 'INT64', shape: [1, ids.length], data: BigInt64Array.from(ids.map(BigInt)) };
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seedR2 } from '../../scripts/seed-r2.ts';
 import { plainBuffer, withLocalBindings } from '../../src/adapters/node/local-bindings.ts';
-import { readManifest } from '../../src/adapters/node/local-build.ts';
+import { readManifest } from '../../src/adapters/node/local-model.ts';
 import { sha256Hex } from '../../src/contracts/sha256.ts';
 import { TEST_CACHE, TINY_ST } from '../helpers/paths.ts';
 

@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { cacheApiStore } from '../../src/adapters/workerd/cache-api-store.ts';
 import { decodeBase64 } from '../../src/contracts/base64.ts';
 import { labelsetKey } from '../../src/contracts/kv-keys.ts';
-import { EmbeddingCache, MemoryLru } from '../../src/model/embedding-cache.ts';
+import type { ModelManifest } from '../../src/contracts/manifest.ts';
+import { EmbeddingCache, embeddingKey, KEY_VERSIONS, MemoryLru } from '../../src/model/embedding-cache.ts';
 import { buildApp } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
 
@@ -47,8 +48,9 @@ const embeddings = async (res: Response) =>
   ((await res.json()) as { data: { embedding: number[] }[] }).data.map((d) => d.embedding);
 
 let jpeg: Uint8Array;
+let manifest: ModelManifest;
 beforeAll(async () => {
-  const manifest = await seedModel(env, 'tiny-st', 'tiny');
+  manifest = await seedModel(env, 'tiny-st', 'tiny');
   jpeg = await fixture(env, 'preprocess/grace_hopper.jpg');
   const { zeroShot } = inject('reference');
   await env.PROMPTS.put(labelsetKey('tiny', manifest.buildHash, 'int8', 'animals'), decodeBase64(zeroShot.blobBase64));
@@ -122,8 +124,8 @@ describe('embedding cache', () => {
     ).toMatch(/infer;dur=/);
   });
 
-  it('stores nothing when both tiers are off', async () => {
-    const call = appWith({ MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0' });
+  it('stores nothing when every tier is off', async () => {
+    const call = appWith({ MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0', PROMPT_CACHE_TTL_SECONDS: '0' });
     await call('/v1/embeddings', text('a quiet harbour'));
     const again = await call('/v1/embeddings', text('a quiet harbour'));
     expect(again.headers.get('x-cache')).toBeNull();
@@ -133,24 +135,67 @@ describe('embedding cache', () => {
   it('refills the LRU from the Cache API and treats a row of the wrong length as a miss', async () => {
     const lru = new MemoryLru(2);
     const shared = cacheApiStore(await caches.open('edge-clip-test'), 60);
-    const cache = new EmbeddingCache([lru, shared]);
+    const cache = new EmbeddingCache([{ store: lru }, { store: shared }]);
     await shared.put('k1', Float32Array.of(1, 2, 3));
-    expect(await cache.get('k1', 3)).toEqual(Float32Array.of(1, 2, 3));
+    expect(await cache.get('k1', 'image', 3)).toEqual(Float32Array.of(1, 2, 3));
     expect(lru.size).toBe(1);
-    expect(await cache.get('k1', 4)).toBeUndefined();
-    await cache.put('k2', Float32Array.of(4, 5, 6));
-    await cache.put('k3', Float32Array.of(7, 8, 9));
+    expect(await cache.get('k1', 'image', 4)).toBeUndefined();
+    await cache.put('k2', 'image', Float32Array.of(4, 5, 6));
+    await cache.put('k3', 'image', Float32Array.of(7, 8, 9));
     // Capacity 2: k1 (least recently used) left the LRU but is still in the Cache API.
     expect(lru.size).toBe(2);
     expect(await lru.get('k1')).toBeUndefined();
-    expect(await cache.get('k1', 3)).toEqual(Float32Array.of(1, 2, 3));
+    expect(await cache.get('k1', 'image', 3)).toEqual(Float32Array.of(1, 2, 3));
   });
 
   it('treats a tier that fails to answer as a miss, never as a failed request', async () => {
     const lru = new MemoryLru(4);
     const down = { get: () => Promise.reject(new Error('cache unavailable')), put: async () => undefined };
     await lru.put('k', Float32Array.of(1, 2));
-    expect(await new EmbeddingCache([down, lru]).get('k', 2)).toEqual(Float32Array.of(1, 2));
-    expect(await new EmbeddingCache([down]).get('k', 2)).toBeUndefined();
+    expect(await new EmbeddingCache([{ store: down }, { store: lru }]).get('k', 'text', 2)).toEqual(
+      Float32Array.of(1, 2),
+    );
+    expect(await new EmbeddingCache([{ store: down }]).get('k', 'text', 2)).toBeUndefined();
+  });
+});
+
+describe('one versioned key for every tier', () => {
+  const encode = (s: string) => new TextEncoder().encode(s);
+  /** A row no tower computes: read back, it shows the answer came from the store. */
+  const planted = () => new Uint8Array(new Float32Array(manifest.embedDim).fill(0.5).buffer);
+
+  it('a KV prompt row under the current key answers; under an older tokenizer/key version it misses', async () => {
+    const labels = ['lighthouse', 'harbour'];
+    const prompts = labels.map((l) => `a photo of a ${l}.`);
+    let binary = '';
+    for (const b of jpeg) binary += String.fromCharCode(b);
+    const body = JSON.stringify({ image: `data:image/jpeg;base64,${btoa(binary)}`, labels });
+    const classify = (call: ReturnType<typeof appWith>) =>
+      call('/v1/classify', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    // Rows written by an older build of the code: another version in the key.
+    for (const p of prompts)
+      await env.PROMPTS.put(await embeddingKey(manifest, 'int8', 'text', encode(p), undefined, 'old'), planted());
+    const stale = await classify(appWith({ MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0' }));
+    expect(stale.status).toBe(200);
+    expect(stale.headers.get('x-prompts-encoded')).toBe('2');
+    // The same rows under the current key are read (the control: the test sees a read when there is one).
+    for (const p of prompts) await env.PROMPTS.put(await embeddingKey(manifest, 'int8', 'text', encode(p)), planted());
+    const fresh = await classify(appWith({ MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0' }));
+    expect(fresh.headers.get('x-prompts-encoded')).toBe('0');
+    expect(KEY_VERSIONS.text).not.toBe('old');
+  });
+
+  it('a Cache API entry under an older version misses, under the current one answers', async () => {
+    const input = 'a photo of an old key';
+    const store = cacheApiStore(caches.default, 60);
+    const row = new Float32Array(manifest.embedDim).fill(0.5);
+    await store.put(await embeddingKey(manifest, 'int8', 'text', encode(input), undefined, 'old'), row);
+    const stale = await appWith({ MEMORY_CACHE_ENTRIES: '0' })('/v1/embeddings', text(input));
+    expect(stale.headers.get('x-cache')).toBe('miss');
+    await store.put(await embeddingKey(manifest, 'int8', 'text', encode(input)), row);
+    const fresh = await appWith({ MEMORY_CACHE_ENTRIES: '0' })('/v1/embeddings', text(input));
+    expect(fresh.headers.get('x-cache')).toBe('hit');
+    const [embedding] = await embeddings(fresh);
+    expect(embedding.every((v) => Math.abs(v - 1 / Math.sqrt(manifest.embedDim)) < 1e-6)).toBe(true);
   });
 });

@@ -1,12 +1,13 @@
-/** Builds the tiny fixture and computes `edge-clip embed` reference features in Node for the workerd tests. */
-import { readFileSync, writeFileSync } from 'node:fs';
+/**
+ * Builds the tiny fixture and computes, in Node, what the CLI answers (`embed`, `prompts build`, `eval`, `label
+ * --model`), for the workerd tests to compare with what the Worker's routes answer for the same inputs and build.
+ */
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { freePort, startOrigin } from '../../origin/start-origin.ts';
-import { initImageDecodersForNode } from '../../src/adapters/node/image-wasm-node.ts';
-import { readManifest } from '../../src/adapters/node/local-build.ts';
+import { readManifest } from '../../src/adapters/node/local-model.ts';
 import { decodeClassifier } from '../../src/contracts/classifier-blob.ts';
-import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { zeroShotScores } from '../../src/model/zero-shot.ts';
 import { buildModel } from '../../tool/converter/build-model.ts';
 import { buildTiny } from '../global-setup.ts';
@@ -28,6 +29,64 @@ async function embedCli(args: string[]): Promise<{ image_features?: number[][]; 
   return JSON.parse(res.stdout);
 }
 
+/** Runs the CLI; its stdout, or a failure naming the command. */
+async function cli(args: string[]): Promise<string> {
+  const res = await runCli(args);
+  if (res.code !== 0) throw new Error(`edge-clip ${args[0]}: ${res.stderr}`);
+  return res.stdout;
+}
+
+/** `edge-clip prompts build` of a label-set file for the tiny build. */
+const promptsBuild = (setFile: string, precision: string, out: string, extra: string[] = []) =>
+  cli([
+    'prompts',
+    'build',
+    '--model',
+    TINY_ST,
+    '--labelset',
+    setFile,
+    '--precision',
+    precision,
+    ...extra,
+    '--out',
+    out,
+  ]);
+
+/** What `prompts build` (fp32), `eval` and `label --model` answer for the label set and the test images. */
+async function cliAnswers(setFile: string, blobFile: string, labels: string[]): Promise<Reference['cli']> {
+  const fp32Blob = join(WORKER_MODELS, 'animals.fp32.ecls');
+  await promptsBuild(setFile, 'fp32', fp32Blob, ['--dtype', 'float32']);
+  const rows = decodeClassifier(new Uint8Array(readFileSync(fp32Blob))).weights;
+  // eval: an ImageFolder of the test images, each in the folder of the label the Worker ranks first or not.
+  const dataset = join(WORKER_MODELS, 'eval-dataset');
+  for (const [i, name] of TEST_IMAGES.entries()) {
+    mkdirSync(join(dataset, String(i)), { recursive: true });
+    copyFileSync(join(PREPROCESS, name), join(dataset, String(i), name));
+  }
+  const evaluation = JSON.parse(
+    await cli(['eval', '--model', TINY_ST, '--labelset', blobFile, '--dataset', dataset, '--precision', 'int8']),
+  ) as { top1: number; top5: number; images: number };
+  // label --model: the build's own label sets (labelsets/*.ecls) in the app run in-process.
+  mkdirSync(join(TINY_ST, 'labelsets'), { recursive: true });
+  copyFileSync(blobFile, join(TINY_ST, 'labelsets', 'animals.int8.ecls'));
+  const out = join(WORKER_MODELS, 'label.jsonl');
+  rmSync(out, { force: true });
+  await cli([
+    'label',
+    ...['--model', TINY_ST, '--labelset', 'animals', '--top-k', String(labels.length), '--out', out],
+    ...TEST_IMAGES.map((name) => join(PREPROCESS, name)),
+  ]);
+  const labelled = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { input: string; results: { label: string; index: number; score: number }[] });
+  return {
+    promptsBuildFp32: Array.from({ length: labels.length }, (_, r) => Array.from(rows.subarray(r * 24, (r + 1) * 24))),
+    eval: evaluation,
+    label: TEST_IMAGES.map((name) => labelled.find((l) => l.input.endsWith(name))!.results),
+  };
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await buildTiny(TINY_ST, join(WORKER_MODELS, 'tiny-pt'));
   // The same model cut into segments (≥ 3 per tower, each measured under a budget), for the segmented tests.
@@ -41,23 +100,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     minSegments: 3,
     segmentBudget: 64 * 2 ** 20,
   });
-  await initImageDecodersForNode();
   const manifest = readManifest(TINY_ST);
-  // Preprocess the test images in Node, then embed the tensors with the CLI: the worker must agree with both steps.
-  const tensors = await Promise.all(
-    TEST_IMAGES.map(async (name) => {
-      const out = new Float32Array(3 * 64 * 64);
-      await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS, name))), manifest.preprocess, out);
-      return out;
-    }),
-  );
-  const batch = new Float32Array(tensors.length * tensors[0].length);
-  tensors.forEach((t, i) => {
-    batch.set(t, i * t.length);
-  });
-  const file = join(WORKER_MODELS, 'images.f32');
-  writeFileSync(file, new Uint8Array(batch.buffer));
-  const shape = `${tensors.length},3,64,64`;
   const reference: Reference = {
     texts: expected.texts,
     conformanceText: expected.text_features,
@@ -72,10 +115,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       precision,
       '--runtime',
       precision === 'int8' ? 'web' : 'node',
-      '--image-tensor',
-      file,
-      '--shape',
-      shape,
+      ...TEST_IMAGES.flatMap((name) => ['--image', join(PREPROCESS, name)]),
       '--',
       ...expected.texts,
     ]);
@@ -90,25 +130,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const setFile = join(WORKER_MODELS, 'animals.json');
   writeFileSync(setFile, JSON.stringify(set));
   const blobFile = join(WORKER_MODELS, 'animals.int8.ecls');
-  const built = await runCli([
-    'prompts',
-    'build',
-    '--model',
-    TINY_ST,
-    '--labelset',
-    setFile,
-    '--precision',
-    'int8',
-    '--out',
-    blobFile,
-  ]);
-  if (built.code !== 0) throw new Error(built.stderr);
+  await promptsBuild(setFile, 'int8', blobFile);
   const blob = readFileSync(blobFile);
   const { weights } = decodeClassifier(new Uint8Array(blob));
   const expectedScores = reference.int8.image.map((row) =>
     zeroShotScores(Float32Array.from(row), weights, set.labels, manifest.logitScale, set.labels.length),
   );
   reference.zeroShot = { set, blobBase64: blob.toString('base64'), expected: expectedScores };
+  reference.cli = await cliAnswers(setFile, blobFile, set.labels);
   project.provide('reference', reference);
 
   // The GPU origin (CPU here) behind a proxy the tests can take down.

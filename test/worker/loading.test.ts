@@ -5,8 +5,8 @@ import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import { createApp } from '../../src/app/create-app.ts';
 import { parseConfig } from '../../src/contracts/config.ts';
 import type { ModelManifest } from '../../src/contracts/manifest.ts';
-import type { ReadFile } from '../../src/model/load-tower.ts';
-import { ModelService } from '../../src/model/model-service.ts';
+import { ClipModel } from '../../src/model/clip-model.ts';
+import type { ReadFile } from '../../src/model/ports.ts';
 import { seedModel } from './seed.ts';
 
 let manifest: ModelManifest;
@@ -19,9 +19,9 @@ function appOn(prefix: string) {
     reads.push(ref.file);
     return files.read(ref);
   };
-  const models = new ModelService({ ort: workerdOrt(), readManifest: files.manifest, read, size: files.size });
-  const app = createApp({ config: parseConfig({ MODEL_ID: prefix }), models });
-  return { app, reads, models };
+  const model = ClipModel.open({ ort: workerdOrt(), readManifest: files.manifest, read, size: files.size });
+  const app = createApp({ config: parseConfig({ MODEL_ID: prefix }), model });
+  return { app, reads, model };
 }
 
 const textRequest = (text = 'a photo of a cat') => ({

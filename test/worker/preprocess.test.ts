@@ -1,15 +1,17 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initImageDecodersForWorkerd } from '../../src/adapters/workerd/image-wasm.ts';
+import { workerdDecoderModules } from '../../src/adapters/workerd/image-wasm.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
+import { imageDecoders } from '../../src/model/image/wasm-codec.ts';
 import { compare, GOLDEN_CFG, type GoldenEntry, tolerance } from '../helpers/preprocess-goldens.ts';
 import { fixture } from './seed.ts';
 
 const SETS = ['preprocess', 'preprocess-webp', 'preprocess-avif'];
 let entries: { set: string; entry: GoldenEntry }[];
 
+const options = { maxPixels: 40e6, decoders: imageDecoders(workerdDecoderModules) };
+
 beforeAll(async () => {
-  initImageDecodersForWorkerd();
   entries = [];
   for (const set of SETS) {
     const index = JSON.parse(new TextDecoder().decode(await fixture(env, `${set}/index.json`))) as {
@@ -24,7 +26,7 @@ describe('preprocessImage inside workerd against the OpenCLIP goldens', () => {
     expect(entries.length).toBeGreaterThanOrEqual(15);
     for (const { set, entry } of entries) {
       const out = new Float32Array(3 * 320 * 320);
-      await preprocessImage(await fixture(env, `${set}/${entry.file}`), GOLDEN_CFG, out);
+      await preprocessImage(await fixture(env, `${set}/${entry.file}`), GOLDEN_CFG, out, 0, options);
       const golden = await fixture(env, `${set}/${entry.tensor_file}`);
       const diff = compare(out, new Float32Array(golden.buffer, golden.byteOffset, golden.byteLength / 4));
       const tol = tolerance(entry);

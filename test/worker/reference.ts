@@ -13,6 +13,15 @@ export interface Reference {
     blobBase64: string;
     expected: { label: string; index: number; score: number }[][];
   };
+  /** What the CLI answered for the same inputs and build (test/worker/cli-parity.test.ts compares the routes). */
+  cli: {
+    /** `prompts build --precision fp32 --dtype float32` of `zeroShot.set`: its classifier rows. */
+    promptsBuildFp32: number[][];
+    /** `eval` with the int8 blob over an ImageFolder of `images` (image i in class folder i). */
+    eval: { top1: number; top5: number; images: number };
+    /** `label --model --labelset animals --top-k <all>` of each of `images`, in order. */
+    label: { label: string; index: number; score: number }[][];
+  };
 }
 
 declare module 'vitest' {

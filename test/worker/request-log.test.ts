@@ -5,8 +5,8 @@ import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import { createApp } from '../../src/app/create-app.ts';
 import { parseConfig } from '../../src/contracts/config.ts';
 import type { ModelManifest } from '../../src/contracts/manifest.ts';
+import { ClipModel } from '../../src/model/clip-model.ts';
 import { EmbeddingCache, MemoryLru } from '../../src/model/embedding-cache.ts';
-import { ModelService } from '../../src/model/model-service.ts';
 import { seedModel } from './seed.ts';
 
 let manifest: ModelManifest;
@@ -18,8 +18,8 @@ beforeAll(async () => {
   const files = r2Files(env.MODELS, 'logged');
   app = createApp({
     config: parseConfig({ MODEL_ID: 'logged' }),
-    models: new ModelService({ ort: workerdOrt(), readManifest: files.manifest, read: files.read }),
-    embeddingCache: new EmbeddingCache([new MemoryLru(16)]),
+    model: ClipModel.open({ ort: workerdOrt(), readManifest: files.manifest, read: files.read }),
+    embeddingCache: new EmbeddingCache([{ store: new MemoryLru(16) }]),
     log: (line) => lines.push(JSON.parse(line)),
   });
 });

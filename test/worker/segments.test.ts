@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type SegmentEndpoint, segmentBinding } from '../../src/adapters/workerd/segment-chain.ts';
+import { type SegmentEndpoint, segmentBinding } from '../../src/adapters/workerd/segmented-tower.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/contracts/inference-protocol.ts';
 import { type ModelManifest, segmentLoadingBytes, segmentServingBytes } from '../../src/contracts/manifest.ts';
 import { buildSegment } from '../../src/segment-worker/index.ts';
@@ -23,7 +23,7 @@ function topology(down?: string) {
   for (const tower of ['image', 'text'] as const) {
     manifest.towers[tower].int8!.segments.forEach((seg) => {
       const name = segmentBinding(tower, seg.index);
-      const { app, runner } = segmentOf(tower, seg.index);
+      const { app, host } = segmentOf(tower, seg.index);
       const reach = (call: string) => {
         calls.push(`${name} ${call}`);
         if (name === down) throw new Error('Network connection lost');
@@ -35,7 +35,7 @@ function topology(down?: string) {
         },
         run: async (body, headerLength) => {
           reach('run');
-          return runner.run(body, headerLength);
+          return host.run(body, headerLength);
         },
       };
     });
@@ -164,7 +164,7 @@ describe('segmented towers across Workers (gateway → segment Workers)', () => 
 
 describe('a segment Worker over HTTP', () => {
   it('POST /run answers what the RPC run answers, and 400 on a bad body', async () => {
-    const { app, runner } = segmentOf('text', 0);
+    const { app, host } = segmentOf('text', 0);
     const ids = BigInt64Array.from([49406n, 320n, 1125n, 49407n]);
     const { body, headerLength } = encodeInferRequest(
       [{ name: 'input_ids', datatype: 'INT64', shape: [1, 4], data: ids }],
@@ -177,7 +177,7 @@ describe('a segment Worker over HTTP', () => {
     });
     expect(res.status).toBe(200);
     const http = decodeInferResponse(new Uint8Array(await res.arrayBuffer()), res.headers.get(HEADER_LENGTH));
-    const rpc = await runner.run(body, headerLength!);
+    const rpc = await host.run(body, headerLength!);
     expect(http.map((t) => [...t.data])).toEqual(
       decodeInferResponse(rpc.body, String(rpc.headerLength)).map((t) => [...t.data]),
     );

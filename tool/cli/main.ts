@@ -21,7 +21,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 const USAGE = `usage: edge-clip <command> [options]
   build     --checkpoint <dir|file|hf:REPO> --out model-shards/<id> [--precisions fp32,int8] [--shard-size 32MiB] [--segmented | --segment-budget <MiB>] [--segments N] [--vocab <file>] [--calibration <dir|file.jsonl>] [--min-int8-cos 0.995]
   synth     --config convnext_large_d_320|<open_clip_config.json> --seed 0 --out <dir> [--outliers gain=16x4,hidden=5x2,residual=100x2[,everywhere]]
-  embed     --model model-shards/<id> [--precision fp32|int8] [--runtime node|web] (--image-tensor <f32> --shape N,3,H,W | --text <s> ...) [--raw]
+  embed     --model model-shards/<id> [--precision fp32|int8] [--runtime node|web] (--image <file> ... | --image-tensor <f32> --shape N,3,H,W | --text <s> ...) [--raw]
   tokenize  --model model-shards/<id> [--] <text> ...
   preprocess --image <file> [--size 320] [--orientation ignore|exif] [--model model-shards/<id>] --out <file.f32>
   prompts build --model model-shards/<id> --labelset <imagenet1k|file.json> [--precision int8|fp32] [--dtype float16|float32] [--templates all|simple] [--batch 64] [--max-batches N] [--out <file>]

@@ -11,9 +11,9 @@ import { EdgeClipError } from '../../src/contracts/errors.ts';
 import { encodeInferRequest, type V2Tensor } from '../../src/contracts/inference-protocol.ts';
 import type { Segment, SegmentMemory, TowerName } from '../../src/contracts/manifest.ts';
 import { CLIP_TOKENS } from '../../src/contracts/tensors.ts';
-import { SegmentRunner } from '../../src/segment-worker/segment-runner.ts';
+import { SegmentHost } from '../../src/model/segment-host.ts';
 
-/** Rows per run that the gateway sends a text segment (SegmentChain splits larger batches); images go one by one. */
+/** Rows per run that the gateway sends a text segment (SegmentedTower splits larger batches); images go one by one. */
 export const SEGMENT_BATCH: Record<TowerName, number> = { image: 1, text: 4 };
 
 export interface MeasureRequest {
@@ -57,8 +57,8 @@ export function measureSegment(req: MeasureRequest): Promise<SegmentMemory> {
 export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemory> {
   const wasmMemoryBytes = watchOrtInstance(() => true);
   const { segment, tower } = req;
-  // The segment Worker's own runner: same loading, same binary bodies, same byte accounting.
-  const runner = new SegmentRunner({
+  // The segment Worker's own host: same loading, same binary bodies, same byte accounting.
+  const host = new SegmentHost({
     ort: await loadOrt('web'),
     segment: async () => segment,
     read: diskReader(req.dir),
@@ -66,7 +66,7 @@ export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemo
     index: segment.index,
     wasmMemoryBytes,
   });
-  await runner.load();
+  await host.load();
   const batch = SEGMENT_BATCH[tower];
   const inputs: V2Tensor[] = segment.inputs.map((spec) => {
     const shape = spec.dims.map((d) => (d === 'batch' ? batch : d === 'sequence' ? req.sequence : (d as number)));
@@ -84,8 +84,8 @@ export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemo
     inputs,
     segment.outputs.map((o) => o.name),
   );
-  for (let r = 0; r < (req.runs ?? 3); r++) await runner.run(body, headerLength ?? 0);
-  const memory = runner.memory(batch);
-  await runner.release();
+  for (let r = 0; r < (req.runs ?? 3); r++) await host.run(body, headerLength ?? 0);
+  const memory = host.memory(batch);
+  await host.release();
   return memory;
 }

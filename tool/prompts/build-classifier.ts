@@ -1,18 +1,18 @@
 /**
- * Computes a label set's classifier with onnxruntime-node: every prompt through the dynamic-length text graph, in
- * batches of similar length, all cores. Progress is checkpointed to `<out>.partial/` so an interrupted run resumes.
+ * `edge-clip prompts build`: a label set's classifier through the same pipeline as `PUT /v1/labelsets`
+ * (`labelSetClassifier`), on onnxruntime-node with all cores and large batches. Every computed prompt embedding is
+ * appended to `<out>.partial/rows.bin` as it is made; an interrupted run (or one stopped by `maxBatches`) finds them
+ * there as cache hits and computes only the rest.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { loadRunner, loadTokenizer } from '../../src/adapters/node/local-build.ts';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { openLocalModel } from '../../src/adapters/node/local-model.ts';
 import { type Classifier, encodeClassifier } from '../../src/contracts/classifier-blob.ts';
 import { expandPrompts, type LabelSet } from '../../src/contracts/labelset.ts';
 import type { ModelManifest, Precision } from '../../src/contracts/manifest.ts';
-import { TEXT_INPUT } from '../../src/contracts/tensors.ts';
-import { l2NormalizeRows } from '../../src/model/postprocess.ts';
-import { packIds } from '../../src/model/text-batch.ts';
-import { classifierRows } from '../../src/model/zero-shot.ts';
+import { EmbeddingCache, RequestCache } from '../../src/model/embedding-cache.ts';
+import { labelSetClassifier } from '../../src/model/pipelines/classify.ts';
+import type { EmbeddingStore } from '../../src/model/ports.ts';
 import { Progress } from '../cli/progress.ts';
 
 export interface BuildClassifierOptions {
@@ -24,19 +24,12 @@ export interface BuildClassifierOptions {
   out: string;
   batch: number;
   threads: number;
-  /** Checkpoint every this many milliseconds. */
-  checkpointMs?: number;
-  /** Stop after this many batches in this run (checkpointed, resumable): long builds in time-limited jobs. */
+  /** Stop after this many batches in this run (resumable): long builds in time-limited jobs. */
   maxBatches?: number;
 }
 
-interface PartialState {
-  key: string;
-  batchesDone: number;
-}
-
 export interface BuildClassifierResult {
-  /** Undefined when the run stopped early (maxBatches) with its progress checkpointed. */
+  /** Undefined when the run stopped early (maxBatches) with its progress kept. */
   classifier?: Classifier;
   prompts: number;
   computedPrompts: number;
@@ -45,71 +38,88 @@ export interface BuildClassifierResult {
   resumedPrompts: number;
 }
 
+/** Records of [key length u16][key utf-8][dim float32]; a record cut by an interruption is ignored. */
+class CheckpointRows implements EmbeddingStore {
+  private readonly rows = new Map<string, Float32Array>();
+
+  constructor(
+    private readonly file: string,
+    dim: number,
+  ) {
+    if (!existsSync(file)) return;
+    const b = readFileSync(file);
+    for (let p = 0; p + 2 <= b.length; ) {
+      const keyLength = b.readUInt16LE(p);
+      const end = p + 2 + keyLength + 4 * dim;
+      if (end > b.length) break;
+      const row = new Float32Array(b.buffer.slice(b.byteOffset + end - 4 * dim, b.byteOffset + end));
+      this.rows.set(b.toString('utf8', p + 2, p + 2 + keyLength), row);
+      p = end;
+    }
+  }
+
+  async get(key: string): Promise<Float32Array | undefined> {
+    return this.rows.get(key);
+  }
+
+  async put(key: string, value: Float32Array): Promise<void> {
+    const k = Buffer.from(key);
+    const head = Buffer.alloc(2);
+    head.writeUInt16LE(k.length);
+    mkdirSync(dirname(this.file), { recursive: true });
+    appendFileSync(this.file, Buffer.concat([head, k, Buffer.from(value.buffer, value.byteOffset, value.byteLength)]));
+    this.rows.set(key, value);
+  }
+}
+
+/** Thrown into the pipeline when `maxBatches` batches are done. */
+class StopAfterBatches extends Error {}
+
 export async function buildClassifier(o: BuildClassifierOptions): Promise<BuildClassifierResult> {
   const prompts = expandPrompts(o.set);
-  const tokenizer = await loadTokenizer(o.dir, o.manifest);
-  const ids = prompts.map((p) => tokenizer.tokenize(p).ids);
-  // Similar lengths together: the batch is padded to its longest prompt.
-  const order = Array.from(ids.keys()).sort((a, b) => ids[a].length - ids[b].length);
-  const batches: number[][] = [];
-  for (let i = 0; i < order.length; i += o.batch) batches.push(order.slice(i, i + o.batch));
   const dim = o.manifest.embedDim;
-
   const partialDir = `${o.out}.partial`;
-  const key = createHash('sha256')
-    .update(JSON.stringify([o.manifest.buildHash, o.precision, prompts, o.batch]))
-    .digest('hex');
-  const embeddings = new Float32Array(prompts.length * dim);
-  let start = 0;
-  if (existsSync(`${partialDir}/state.json`)) {
-    const state = JSON.parse(readFileSync(`${partialDir}/state.json`, 'utf8')) as PartialState;
-    if (state.key === key) {
-      const saved = readFileSync(`${partialDir}/embeddings.f32`);
-      new Uint8Array(embeddings.buffer).set(saved.subarray(0, embeddings.byteLength));
-      start = state.batchesDone;
-    }
-  }
-  const resumedPrompts = batches.slice(0, start).reduce((a, b) => a + b.length, 0);
-  if (start > 0) process.stderr.write(`resuming: ${resumedPrompts} of ${prompts.length} prompts already computed\n`);
-
-  const runner = await loadRunner(o.dir, o.manifest, 'text', o.precision, 'node', o.threads);
-  const progress = new Progress(`prompts ${o.set.name}`, prompts.length, 'items', process.stderr, resumedPrompts);
-  const save = (batchesDone: number) => {
-    mkdirSync(partialDir, { recursive: true });
-    writeFileSync(`${partialDir}/embeddings.f32`, new Uint8Array(embeddings.buffer));
-    writeFileSync(`${partialDir}/state.json`, JSON.stringify({ key, batchesDone } satisfies PartialState));
-  };
+  const cache = new RequestCache(
+    new EmbeddingCache([{ store: new CheckpointRows(join(partialDir, 'rows.bin'), dim) }]),
+  );
+  const model = await openLocalModel(o.dir, { threads: o.threads });
+  const progress = new Progress(`prompts ${o.set.name}`, prompts.length, 'items', process.stderr);
+  const stop = new AbortController();
+  let batches = 0;
+  let computed = 0;
   const t0 = Date.now();
-  let lastSave = Date.now();
-  let done = resumedPrompts;
-  const end = Math.min(batches.length, start + (o.maxBatches ?? batches.length));
-  for (let b = start; b < end; b++) {
-    const batch = batches[b];
-    const packed = packIds(batch.map((i) => ids[i]));
-    const out = l2NormalizeRows(await runner.run(TEXT_INPUT, packed.data, packed.dims), dim);
-    batch.forEach((p, r) => {
-      embeddings.set(out.subarray(r * dim, (r + 1) * dim), p * dim);
+  let built: Awaited<ReturnType<typeof labelSetClassifier>> | undefined;
+  try {
+    built = await labelSetClassifier(model, o.set, {
+      precision: o.precision,
+      cache,
+      batch: o.batch,
+      signal: stop.signal,
+      onProgress: (done) => {
+        computed = done;
+        progress.update(cache.hits + done);
+        if (++batches === o.maxBatches) stop.abort(new StopAfterBatches());
+      },
     });
-    done += batch.length;
-    progress.update(done);
-    if (Date.now() - lastSave > (o.checkpointMs ?? 30_000)) {
-      save(b + 1);
-      lastSave = Date.now();
-    }
+  } catch (e) {
+    if (!(e instanceof StopAfterBatches)) throw e;
+  } finally {
+    await model.close();
   }
   const seconds = (Date.now() - t0) / 1000;
+  const resumedPrompts = cache.hits;
+  const computedPrompts = built?.computed ?? computed;
+  if (resumedPrompts > 0)
+    process.stderr.write(`resumed: ${resumedPrompts} of ${prompts.length} prompts were computed before\n`);
   const stats = {
     prompts: prompts.length,
-    computedPrompts: done - resumedPrompts,
+    computedPrompts,
     seconds,
-    promptsPerSecond: (done - resumedPrompts) / seconds,
+    promptsPerSecond: computedPrompts / seconds,
     resumedPrompts,
   };
-  if (end < batches.length) {
-    save(end);
-    for (const s of runner.sessions) await s.release();
-    return stats;
-  }
+  if (!built) return stats;
+  progress.update(prompts.length);
   const classifier: Classifier = {
     header: {
       schema: 'edge-clip.classifier/v1',
@@ -123,12 +133,11 @@ export async function buildClassifier(o: BuildClassifierOptions): Promise<BuildC
       dim,
       createdAt: new Date().toISOString(),
     },
-    weights: classifierRows(embeddings, o.set.labels.length, o.set.templates.length, dim),
+    weights: built.weights,
   };
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(`${o.out}.tmp`, encodeClassifier(classifier));
   renameSync(`${o.out}.tmp`, o.out);
   rmSync(partialDir, { recursive: true, force: true });
-  for (const s of runner.sessions) await s.release();
   return { classifier, ...stats };
 }

@@ -4,7 +4,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
-import { initImageDecodersForNode } from '../../src/adapters/node/image-wasm-node.ts';
+import { nodeImageDecoders } from '../../src/adapters/node/image-wasm-node.ts';
+import { DEFAULTS } from '../../src/contracts/config.ts';
 import type { PreprocessConfig } from '../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { SHIPPED_LABELSETS } from '../assets.ts';
@@ -142,10 +143,11 @@ function builtinImages(cfg: PreprocessConfig): Float32Array {
 }
 
 async function imageTensors(files: string[], cfg: PreprocessConfig): Promise<Float32Array> {
-  await initImageDecodersForNode();
+  const options = { maxPixels: DEFAULTS.MAX_IMAGE_PIXELS, decoders: await nodeImageDecoders() };
   const plane = 3 * cfg.size * cfg.size;
   const out = new Float32Array(files.length * plane);
-  for (const [i, f] of files.entries()) await preprocessImage(new Uint8Array(readFileSync(f)), cfg, out, i * plane);
+  for (const [i, f] of files.entries())
+    await preprocessImage(new Uint8Array(readFileSync(f)), cfg, out, i * plane, options);
   return out;
 }
 

@@ -15,10 +15,10 @@ import { EdgeClipError } from '../../src/contracts/errors.ts';
 import type { Int8Drift, Int8Plan, TowerBuild, TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
 import { loadSegmentSession } from '../../src/model/load-tower.ts';
-import type { OrtModule } from '../../src/model/ort-types.ts';
+import type { OrtModule } from '../../src/model/ports.ts';
+import { SessionChain } from '../../src/model/session-chain.ts';
 import { packIds } from '../../src/model/text-batch.ts';
 import type { ClipTokenizer } from '../../src/model/tokenizer.ts';
-import { TowerRunner } from '../../src/model/tower-runner.ts';
 import { INT8_SWITCHES, type PlannedInt8 } from '../graphs/layers.ts';
 import { joinShards } from '../onnx/external-data.ts';
 import { type Calibrated, CONDITIONING_NOISE } from './activation-stats.ts';
@@ -148,7 +148,7 @@ async function measureBuild(job: Int8SearchJob, built: Int8Build): Promise<{ cos
       }),
     ),
   );
-  const runner = new TowerRunner(node, sessions);
+  const runner = new SessionChain(node, sessions);
   let ms = 0;
   try {
     const cos = await cosines(

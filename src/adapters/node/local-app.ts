@@ -11,14 +11,12 @@ import { decodeClassifier } from '../../contracts/classifier-blob.ts';
 import { parseConfig } from '../../contracts/config.ts';
 import { labelsetKey } from '../../contracts/kv-keys.ts';
 import type { ModelManifest } from '../../contracts/manifest.ts';
-import { type KeyValueStore, LabelsetStore } from '../../model/labelset-store.ts';
-import { ModelService } from '../../model/model-service.ts';
-import { initImageDecodersForNode } from './image-wasm-node.ts';
-import { readManifest } from './local-build.ts';
-import { diskReader, loadOrt, sessionOptionsFor } from './ort-runtimes.ts';
+import { ClassifierStore } from '../../model/classifier-store.ts';
+import type { KeyValueStore } from '../../model/ports.ts';
+import { openLocalModel, readManifest } from './local-model.ts';
 
-/** A KeyValueStore in a Map (one process; nothing persists). */
-function memoryKv(): KeyValueStore {
+/** A KeyValueStore in a Map (one process; nothing persists, nothing expires). */
+export function memoryKv(): KeyValueStore {
   const map = new Map<string, Uint8Array>();
   return {
     get: async (key) => map.get(key) ?? null,
@@ -39,7 +37,6 @@ export async function localApp(
   threads = 1,
 ): Promise<{ app: Hono<AppEnv>; manifest: ModelManifest }> {
   const manifest = readManifest(dir);
-  await initImageDecodersForNode();
   const kv = memoryKv();
   const sets = join(dir, 'labelsets');
   // A full set (`prompts build`) wins over the quick one-template set `npm start` makes under the same name.
@@ -52,16 +49,10 @@ export async function localApp(
     const key = labelsetKey(manifest.modelId, header.buildHash, header.precision, header.name);
     if (header.buildHash === manifest.buildHash && !(await kv.get(key))) await kv.put(key, blob);
   }
-  const read = diskReader(dir);
-  const models = new ModelService({
-    ort: await loadOrt('node', threads),
-    readManifest: async () => manifest,
-    read,
-    sessionOptions: sessionOptionsFor('node', threads),
-  });
+  const model = await openLocalModel(dir, { threads });
   const config = parseConfig({ ...settings, MODEL_ID: manifest.modelId });
   // Request logs would interleave with the CLI's progress bar.
-  return { app: createApp({ config, models, labelsets: new LabelsetStore(kv), log: () => undefined }), manifest };
+  return { app: createApp({ config, model, classifiers: new ClassifierStore(kv), log: () => undefined }), manifest };
 }
 
 function readdirSafe(dir: string): string[] {

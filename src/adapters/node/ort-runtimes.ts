@@ -2,8 +2,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileRef } from '../../contracts/manifest.ts';
-import type { ReadFile } from '../../model/load-tower.ts';
-import type { OrtModule } from '../../model/ort-types.ts';
+import type { OrtModule, ReadFile } from '../../model/ports.ts';
 
 export type RuntimeName = 'node' | 'web';
 

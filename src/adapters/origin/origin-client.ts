@@ -7,7 +7,7 @@ import { EdgeClipError } from '../../contracts/errors.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../contracts/inference-protocol.ts';
 import type { TowerName } from '../../contracts/manifest.ts';
 import { IMAGE_OUTPUT, TEXT_OUTPUT } from '../../contracts/tensors.ts';
-import type { TowerExecutor, TowerInput } from '../../model/tower-runner.ts';
+import type { Tower, TowerInput } from '../../model/ports.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 
 export const originModelName = (prefix: string, tower: TowerName) => `${prefix}_${tower}`;
@@ -84,7 +84,7 @@ export class OriginClient {
     }
   }
 
-  executor(tower: TowerName): TowerExecutor {
+  tower(tower: TowerName): Tower {
     const model = originModelName(this.config.modelPrefix, tower);
     const output = tower === 'image' ? IMAGE_OUTPUT : TEXT_OUTPUT;
     return {

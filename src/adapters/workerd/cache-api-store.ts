@@ -2,7 +2,7 @@
  * Embeddings in the Workers Cache API (per data centre, shared by the isolates there). Entries are the row's float32
  * bytes under a synthetic URL; the Cache API evicts as it likes, so a miss is always possible.
  */
-import type { EmbeddingStore } from '../../model/embedding-cache.ts';
+import type { EmbeddingStore } from '../../model/ports.ts';
 
 /** Keys become paths under a host nobody can request, so no client fetch can read or poison an entry. */
 const url = (key: string) => `https://embedding-cache.edge-clip.invalid/${key}`;

@@ -1,5 +1,5 @@
 /** KeyValueStore over a Workers KV binding. */
-import type { KeyValueStore } from '../../model/labelset-store.ts';
+import type { KeyValueStore } from '../../model/ports.ts';
 
 export function kvStore(kv: KVNamespace): KeyValueStore {
   return {
@@ -7,7 +7,7 @@ export function kvStore(kv: KVNamespace): KeyValueStore {
       const v = await kv.get(key, 'arrayBuffer');
       return v ? new Uint8Array(v) : null;
     },
-    put: (key, value) => kv.put(key, value),
+    put: (key, value, ttlSeconds) => kv.put(key, value, ttlSeconds ? { expirationTtl: ttlSeconds } : undefined),
     delete: (key) => kv.delete(key),
     async list(prefix) {
       const keys: string[] = [];

@@ -10,7 +10,7 @@
 
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import * as ort from 'onnxruntime-web/wasm';
-import type { OrtModule } from '../../model/ort-types.ts';
+import type { OrtModule } from '../../model/ports.ts';
 import { watchOrtInstance } from '../wasm-memory.ts';
 
 const MARKER = new TextEncoder().encode('edge-clip:ort-wasm-module');

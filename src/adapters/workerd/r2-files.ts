@@ -3,7 +3,7 @@
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { MANIFEST_FILE, type ModelManifest, parseManifest } from '../../contracts/manifest.ts';
 import { digestHex } from '../../contracts/sha256.ts';
-import type { FileBytes, ReadFile } from '../../model/load-tower.ts';
+import type { FileBytes, ReadFile } from '../../model/ports.ts';
 
 export interface R2Files {
   read: ReadFile;

@@ -3,25 +3,21 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
 import type * as v from 'valibot';
 import { EdgeClipError } from '../../contracts/errors.ts';
-import { parseLabelSet } from '../../contracts/labelset.ts';
-import { adHocClassifier, classifyImages } from '../../model/classify.ts';
-import type { LabelsetStore } from '../../model/labelset-store.ts';
+import { DEFAULT_TEMPLATES } from '../../contracts/labelset.ts';
+import type { ClassifierStore } from '../../model/classifier-store.ts';
+import { type Classifier, classifyImages, labelSetClassifier } from '../../model/pipelines/classify.ts';
 import type { AppEnv } from '../app-env.ts';
 import { doc } from '../openapi.ts';
 import { readJson } from '../request-body.ts';
-import {
-  checkModel,
-  decodeDataUri,
-  invalid,
-  readImageUpload,
-  resolvePrecision,
-  withFallback,
-} from '../request-options.ts';
+import { checkModel, decodeDataUri, invalid, precisionFor, readImageUpload, withFallback } from '../request-options.ts';
 import type { ApiSchemas } from '../schemas.ts';
 import { check } from '../validate.ts';
 
-export function requireStore(c: Context<AppEnv>): LabelsetStore {
-  const store = c.get('deps').labelsets;
+/** Ad-hoc prompts per run at the edge: small batches with other work (health probes too) between them. */
+export const PROMPT_BATCH = 8;
+
+export function requireStore(c: Context<AppEnv>): ClassifierStore {
+  const store = c.get('deps').classifiers;
   if (!store)
     throw new EdgeClipError('MODEL_NOT_READY', 'no label-set store (KV binding PROMPTS) is configured', {
       retryAfter: 60,
@@ -91,59 +87,60 @@ export function classifyRoutes(api: ApiSchemas) {
     }),
     classifyInput(api),
     async (c) => {
-      const { config, models } = c.get('deps');
+      const { config, model } = c.get('deps');
       const { options, upload } = c.req.valid('json');
       let images: Uint8Array[];
       if (upload) images = [upload];
       else if (options.images) images = options.images.map((s, i) => decodeDataUri(s, `images[${i}]`));
       else images = [decodeDataUri(options.image, 'image')];
       const batch = !upload && options.images !== undefined;
-      const model = await checkModel(c, options.model);
-      const precision = await resolvePrecision(c, 'image', options.precision);
+      const modelId = await checkModel(c, options.model);
+      const precision = await precisionFor(c, 'image', options.precision);
       const store = requireStore(c);
       const timing = c.get('timing');
-      const manifest = await models.manifest();
+      const pipeline = { timing, cache: c.get('cache'), signal: c.req.raw.signal };
+      const manifest = await model.manifest();
       const labelsetName = options.labelset;
       const labels = options.labels;
-      let classifier: { weights: Float32Array; labels: string[] };
+      let classifier: Classifier;
       if (labelsetName) {
         if (labels) throw invalid('give either labelset or labels, not both');
         const stored = await timing.measure('labelset', () => store.get(manifest, labelsetName, precision));
         classifier = { weights: stored.weights, labels: stored.header.labels };
       } else if (labels) {
-        const set = parseLabelSet({ name: 'ad-hoc', labels, templates: options.templates });
-        if (set.labels.length * set.templates.length > config.maxEdgePrompts)
-          throw new EdgeClipError('PAYLOAD_TOO_LARGE', `labels × templates must be at most ${config.maxEdgePrompts}`);
-        const { rows, encoded } = await adHocClassifier(
-          models,
-          store,
-          set,
+        const set = { name: 'ad-hoc', labels, templates: options.templates ?? DEFAULT_TEMPLATES };
+        const built = await labelSetClassifier(model, set, {
+          ...pipeline,
           precision,
-          timing,
-          config.maxRequestPrompts,
-        );
-        c.header('x-prompts-encoded', String(encoded));
-        classifier = { weights: rows, labels: set.labels };
+          batch: PROMPT_BATCH,
+          maxComputed: {
+            count: config.maxRequestPrompts,
+            advice:
+              'store the labels once as a label set (PUT /v1/labelsets/{name}, or edge-clip prompts build + upload) and classify with labelset',
+          },
+        });
+        c.header('x-prompts-encoded', String(built.computed));
+        classifier = built;
       } else {
         throw invalid('give labelset (a name from GET /v1/labelsets) or labels (an array)');
       }
-      const preprocess = { orientation: options.orientation ?? 'ignore', maxPixels: config.maxImagePixels };
-      const k = Math.min(options.top_k ?? 5, classifier.labels.length);
+      const imageOptions = { ...pipeline, orientation: options.orientation, maxPixels: config.maxImagePixels };
+      const topK = Math.min(options.top_k ?? 5, classifier.labels.length);
       const run = await withFallback(c, precision, options.fallback, (p) =>
-        classifyImages(models, images, classifier, p, k, timing, preprocess, c.get('cache')),
+        classifyImages(model, images, classifier, { ...imageOptions, precision: p, topK }),
       );
-      const { results } = run.result;
+      const results = run.result;
       c.header('x-precision', run.precision);
-      const common = {
-        model,
+      const answer = {
+        model: modelId,
         labelset: labelsetName || null,
         precision: run.precision,
         ...(run.degraded ? { degraded: true } : {}),
       };
       return c.json(
         batch
-          ? { ...common, data: results.map((r, index) => ({ index, results: r })) }
-          : { ...common, results: results[0] },
+          ? { ...answer, data: results.map((r, index) => ({ index, results: r })) }
+          : { ...answer, results: results[0] },
       );
     },
   );

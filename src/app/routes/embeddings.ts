@@ -3,17 +3,12 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { encodeBase64 } from '../../contracts/base64.ts';
 import type { Precision } from '../../contracts/manifest.ts';
-import { type Embeddings, embedImages, embedTexts } from '../../model/embed.ts';
+import { embedImages } from '../../model/pipelines/embed-images.ts';
+import { embedTexts } from '../../model/pipelines/embed-texts.ts';
+import type { Embeddings } from '../../model/pipelines/rows.ts';
 import type { AppEnv } from '../app-env.ts';
 import { doc } from '../openapi.ts';
-import {
-  checkModel,
-  checkText,
-  decodeDataUri,
-  readImageUpload,
-  resolvePrecision,
-  withFallback,
-} from '../request-options.ts';
+import { checkModel, decodeDataUri, precisionFor, readImageUpload, withFallback } from '../request-options.ts';
 import type { ApiSchemas } from '../schemas.ts';
 import { jsonBody, queryParams } from '../validate.ts';
 
@@ -51,30 +46,27 @@ export function embeddingsRoutes(api: ApiSchemas) {
       }),
       jsonBody(api.EmbeddingsRequest),
       async (c) => {
-        const { config, models } = c.get('deps');
+        const { config, model } = c.get('deps');
         const body = c.req.valid('json');
         const inputs = typeof body.input === 'string' ? [body.input] : body.input;
         const format = body.encoding_format ?? 'float';
-        const model = await checkModel(c, body.model);
-        const timing = c.get('timing');
+        const modelId = await checkModel(c, body.model);
+        const common = { timing: c.get('timing'), cache: c.get('cache'), signal: c.req.raw.signal };
         if (body.modality === 'image') {
-          const precision = await resolvePrecision(c, 'image', body.precision);
+          const precision = await precisionFor(c, 'image', body.precision);
           const images = inputs.map((s, i) => decodeDataUri(s, `input[${i}]`));
-          const options = { orientation: body.orientation ?? 'ignore', maxPixels: config.maxImagePixels };
+          const options = { ...common, orientation: body.orientation, maxPixels: config.maxImagePixels };
           const run = await withFallback(c, precision, body.fallback, (p) =>
-            embedImages(models, images, p, timing, options, c.get('cache')),
+            embedImages(model, images, { ...options, precision: p }),
           );
-          return respond(c, model, run, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
+          return respond(c, modelId, run, format, { images: images.length, prompt_tokens: 0, total_tokens: 0 });
         }
-        const precision = await resolvePrecision(c, 'text', body.precision);
-        inputs.forEach((s, i) => {
-          checkText(s, config.maxTextChars, `input[${i}]`);
-        });
+        const precision = await precisionFor(c, 'text', body.precision);
         const run = await withFallback(c, precision, body.fallback, (p) =>
-          embedTexts(models, inputs, p, timing, c.get('cache')),
+          embedTexts(model, inputs, { ...common, precision: p }),
         );
         const tokens = run.result.tokens.reduce((a, b) => a + b, 0);
-        return respond(c, model, run, format, {
+        return respond(c, modelId, run, format, {
           prompt_tokens: tokens,
           total_tokens: tokens,
           truncated_inputs: run.result.truncated,
@@ -94,16 +86,22 @@ export function embeddingsRoutes(api: ApiSchemas) {
       }),
       queryParams(api.ImageQuery),
       async (c) => {
-        const { config, models } = c.get('deps');
+        const { config, model } = c.get('deps');
         const query = c.req.valid('query');
         const { image } = await readImageUpload(c.req.raw, config.maxBodyBytes);
-        const model = await checkModel(c, query.model);
-        const precision = await resolvePrecision(c, 'image', query.precision);
-        const options = { orientation: query.orientation ?? 'ignore', maxPixels: config.maxImagePixels };
+        const modelId = await checkModel(c, query.model);
+        const precision = await precisionFor(c, 'image', query.precision);
+        const options = {
+          timing: c.get('timing'),
+          cache: c.get('cache'),
+          signal: c.req.raw.signal,
+          orientation: query.orientation,
+          maxPixels: config.maxImagePixels,
+        };
         const run = await withFallback(c, precision, query.fallback, (p) =>
-          embedImages(models, [image], p, c.get('timing'), options, c.get('cache')),
+          embedImages(model, [image], { ...options, precision: p }),
         );
-        return respond(c, model, run, query.encoding_format ?? 'float', { images: 1 });
+        return respond(c, modelId, run, query.encoding_format ?? 'float', { images: 1 });
       },
     );
 }

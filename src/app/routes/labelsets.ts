@@ -2,16 +2,16 @@
 import { Hono } from 'hono';
 import { decodeClassifier } from '../../contracts/classifier-blob.ts';
 import { EdgeClipError, quoteInput } from '../../contracts/errors.ts';
-import { checkLabelsetName, parseLabelSet } from '../../contracts/labelset.ts';
-import { adHocClassifier } from '../../model/classify.ts';
+import { checkLabelsetName, DEFAULT_TEMPLATES } from '../../contracts/labelset.ts';
+import { labelSetClassifier } from '../../model/pipelines/classify.ts';
 import type { AppEnv } from '../app-env.ts';
 import { adminAuth } from '../middleware/admin-auth.ts';
 import { doc } from '../openapi.ts';
 import { readBody } from '../request-body.ts';
-import { invalid, resolvePrecision } from '../request-options.ts';
+import { invalid, precisionFor } from '../request-options.ts';
 import type { ApiSchemas } from '../schemas.ts';
 import { check } from '../validate.ts';
-import { requireStore } from './classify.ts';
+import { PROMPT_BATCH, requireStore } from './classify.ts';
 
 export function labelsetRoutes(api: ApiSchemas) {
   return new Hono<AppEnv>()
@@ -19,7 +19,7 @@ export function labelsetRoutes(api: ApiSchemas) {
       '/v1/labelsets',
       doc({ summary: 'The label sets stored for this model', tag: 'label sets', ok: api.LabelsetList, errors: [503] }),
       async (c) => {
-        const m = await c.get('deps').models.manifest();
+        const m = await c.get('deps').model.manifest();
         const entries = await requireStore(c).list(m);
         return c.json({
           model: m.modelId,
@@ -37,8 +37,8 @@ export function labelsetRoutes(api: ApiSchemas) {
         errors: [400, 404, 409, 503],
       }),
       async (c) => {
-        const m = await c.get('deps').models.manifest();
-        const precision = await resolvePrecision(c, 'text', undefined);
+        const m = await c.get('deps').model.manifest();
+        const precision = await precisionFor(c, 'text', undefined);
         const { header } = await requireStore(c).get(m, c.req.param('name'), precision);
         return c.json({
           name: header.name,
@@ -66,9 +66,9 @@ export function labelsetRoutes(api: ApiSchemas) {
       }),
       adminAuth,
       async (c) => {
-        const { config, models } = c.get('deps');
+        const { config, model } = c.get('deps');
         const store = requireStore(c);
-        const m = await models.manifest();
+        const m = await model.manifest();
         const name = checkLabelsetName(c.req.param('name'));
         const type = c.req.header('content-type') ?? '';
         const bytes = await readBody(c.req.raw, config.maxBodyBytes);
@@ -86,16 +86,16 @@ export function labelsetRoutes(api: ApiSchemas) {
           throw invalid('send a label set as JSON {labels, templates?} or a prebuilt blob as application/octet-stream');
         }
         const body = check(api.LabelsetPut, json);
-        const set = parseLabelSet({ ...body, name }, name);
+        const set = { name, labels: (body.labels ?? body.classnames)!, templates: body.templates ?? DEFAULT_TEMPLATES };
         const prompts = set.labels.length * set.templates.length;
-        if (prompts > config.maxEdgePrompts) {
-          throw new EdgeClipError(
-            'PAYLOAD_TOO_LARGE',
-            `${prompts} prompts is more than the ${config.maxEdgePrompts} computed at the edge; build it with edge-clip prompts build and upload the blob`,
-          );
-        }
-        const precision = await resolvePrecision(c, 'text', body.precision);
-        const { rows, encoded } = await adHocClassifier(models, store, set, precision, c.get('timing'));
+        const precision = await precisionFor(c, 'text', body.precision);
+        const built = await labelSetClassifier(model, set, {
+          precision,
+          timing: c.get('timing'),
+          cache: c.get('cache'),
+          batch: PROMPT_BATCH,
+          signal: c.req.raw.signal,
+        });
         const key = await store.put(m, {
           header: {
             schema: 'edge-clip.classifier/v1',
@@ -109,9 +109,9 @@ export function labelsetRoutes(api: ApiSchemas) {
             dim: m.embedDim,
             createdAt: new Date().toISOString(),
           },
-          weights: rows,
+          weights: built.weights,
         });
-        return c.json({ name, key, labels: set.labels.length, prompts, encoded, computed: true }, 201);
+        return c.json({ name, key, labels: set.labels.length, prompts, encoded: built.computed, computed: true }, 201);
       },
     )
     .delete(
@@ -125,7 +125,7 @@ export function labelsetRoutes(api: ApiSchemas) {
       }),
       adminAuth,
       async (c) => {
-        const m = await c.get('deps').models.manifest();
+        const m = await c.get('deps').model.manifest();
         const n = await requireStore(c).delete(m, c.req.param('name'));
         if (n === 0)
           throw new EdgeClipError('NOT_FOUND', `label set ${c.req.param('name')} does not exist for this build`);

@@ -27,9 +27,9 @@ export function modelRoutes(api: ApiSchemas) {
           return c.json({ status: 'not_ready', error: { type: 'model_not_ready', message } }, 503);
         };
         try {
-          const { models, origin, config, segmentStats } = c.get('deps');
-          const m = await models.manifest();
-          const problems = (await Promise.all(TOWERS.map((t) => models.problem(t, config.defaultPrecision)))).filter(
+          const { model, origin, config, segmentStats } = c.get('deps');
+          const m = await model.manifest();
+          const problems = (await Promise.all(TOWERS.map((t) => model.problem(t, config.defaultPrecision)))).filter(
             (p): p is string => p !== undefined,
           );
           const downSegments = segmentStats ? (await segmentStats()).filter((s) => 'error' in s) : [];
@@ -52,8 +52,8 @@ export function modelRoutes(api: ApiSchemas) {
         errors: [502, 503],
       }),
       async (c) => {
-        const { models, wasmMemoryBytes, config, origin, segmentStats } = c.get('deps');
-        const m = await models.manifest();
+        const { model, wasmMemoryBytes, config, origin, segmentStats } = c.get('deps');
+        const m = await model.manifest();
         const towers = Object.fromEntries(
           TOWERS.map((t) => [
             t,
@@ -63,7 +63,7 @@ export function modelRoutes(api: ApiSchemas) {
                 {
                   weight_bytes: b?.weightBytes,
                   segments: b?.segments.length,
-                  loaded: models.isLoaded(t, b!.precision),
+                  loaded: model.isLoaded(t, b!.precision),
                   // int8 builds: how far they are from fp32 on the build's calibration inputs.
                   ...(b?.drift
                     ? {
@@ -109,7 +109,7 @@ export function modelRoutes(api: ApiSchemas) {
               towers,
               memory: { wasm_bytes: wasmMemoryBytes?.() ?? null },
               origin: origin ? { url: origin.config.url, precisions: ['fp32'], circuit: origin.breaker.state } : null,
-              loads: models.loads,
+              loads: model.loads,
               segments: segmentStats ? await segmentStats() : null,
             },
           ],

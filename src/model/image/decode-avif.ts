@@ -4,17 +4,15 @@
  * `avifSize` finds the size the decoder will allocate for — the largest of the images' `ispe`, a grid's output size,
  * and every AV1 sequence header in the items' data — so that the pixel limit applies to what is really decoded.
  */
-import decodeLibavif, { init } from '@jsquash/avif/decode.js';
+import decodeLibavif from '@jsquash/avif/decode.js';
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
-import { WasmCodec } from './wasm-codec.ts';
-
-export const avifCodec = new WasmCodec('AVIF', init);
+import type { WasmCodec } from './wasm-codec.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
-export async function decodeAvif(b: Uint8Array): Promise<RgbImage> {
-  const img = await avifCodec.run(() => decodeLibavif(b.slice().buffer, { bitDepth: 8 }));
+export async function decodeAvif(b: Uint8Array, codec: WasmCodec): Promise<RgbImage> {
+  const img = await codec.run(() => decodeLibavif(b.slice().buffer, { bitDepth: 8 }));
   if (!img) throw bad('corrupt AVIF: nothing decoded');
   return rgbaToRgb(img.data, img.width, img.height);
 }

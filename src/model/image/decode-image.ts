@@ -3,14 +3,15 @@ import { decode as decodeBmp } from 'bmp-ts';
 import { decode as decodePng } from 'fast-png';
 import UTIF from 'utif2';
 import { EdgeClipError } from '../../contracts/errors.ts';
-import { avifCodec, decodeAvif } from './decode-avif.ts';
+import { decodeAvif } from './decode-avif.ts';
 import { decodeGif } from './decode-gif.ts';
-import { decodeJpeg, jpegCodec } from './decode-jpeg.ts';
-import { decodeWebp, webpCodec } from './decode-webp.ts';
+import { decodeJpeg } from './decode-jpeg.ts';
+import { decodeWebp } from './decode-webp.ts';
 import { checkedPng } from './png-structure.ts';
 import type { ImageProbe } from './probe-image.ts';
 import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
 import { checkedTiff } from './tiff-structure.ts';
+import type { ImageDecoders } from './wasm-codec.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
@@ -95,25 +96,17 @@ function decodeTiffRgb(b: Uint8Array): RgbImage {
   return rgbaToRgb(UTIF.toRGBA8(ifds[0]), w, h);
 }
 
-/** The wasm decoders' compiled modules, from the runtime adapter (workerd imports them; Node compiles the files). */
-export interface DecoderModules {
-  jpeg: WebAssembly.Module;
-  webp: WebAssembly.Module;
-  avif: WebAssembly.Module;
-}
-
-export function initImageDecoders(modules: DecoderModules): void {
-  jpegCodec.init(modules.jpeg);
-  webpCodec.init(modules.webp);
-  avifCodec.init(modules.avif);
-}
-
-export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: number): Promise<RgbImage> {
+export async function decodeImage(
+  b: Uint8Array,
+  probe: ImageProbe,
+  maxPixels: number,
+  decoders: ImageDecoders,
+): Promise<RgbImage> {
   let img: RgbImage;
   try {
     switch (probe.format) {
       case 'jpeg':
-        img = await decodeJpeg(b, maxPixels);
+        img = await decodeJpeg(b, maxPixels, decoders.jpeg);
         break;
       case 'png':
         img = decodePngRgb(b);
@@ -131,10 +124,10 @@ export async function decodeImage(b: Uint8Array, probe: ImageProbe, maxPixels: n
         img = decodeTiffRgb(b);
         break;
       case 'webp':
-        img = await decodeWebp(b);
+        img = await decodeWebp(b, decoders.webp);
         break;
       case 'avif':
-        img = await decodeAvif(b);
+        img = await decodeAvif(b, decoders.avif);
         break;
     }
   } catch (e) {

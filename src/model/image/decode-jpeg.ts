@@ -2,14 +2,12 @@
  * JPEG decoding with libjpeg-turbo's algorithms (mozjpeg's decoder compiled to wasm): accurate integer IDCT and "fancy"
  * chroma upsampling, as PIL uses.
  */
-import decodeMozjpeg, { init } from '@jsquash/jpeg/decode.js';
+import decodeMozjpeg from '@jsquash/jpeg/decode.js';
 import jpegJs from 'jpeg-js';
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { jpegStructure } from './jpeg-structure.ts';
 import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
-import { WasmCodec } from './wasm-codec.ts';
-
-export const jpegCodec = new WasmCodec('JPEG', init);
+import type { WasmCodec } from './wasm-codec.ts';
 
 /**
  * Decoding work allowed per image, in pixels × scans: each scan of a progressive JPEG is a pass over the whole image.
@@ -19,7 +17,7 @@ export const MAX_JPEG_PIXEL_SCANS = 1e9;
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
-export async function decodeJpeg(b: Uint8Array, maxPixels: number): Promise<RgbImage> {
+export async function decodeJpeg(b: Uint8Array, maxPixels: number, codec: WasmCodec): Promise<RgbImage> {
   const jpeg = jpegStructure(b);
   if (jpeg.width * jpeg.height * jpeg.scans > MAX_JPEG_PIXEL_SCANS)
     throw bad(
@@ -34,6 +32,6 @@ export async function decodeJpeg(b: Uint8Array, maxPixels: number): Promise<RgbI
       throw bad(`corrupt JPEG: ${(e as Error).message}`);
     }
   }
-  const img = await jpegCodec.run(() => decodeMozjpeg(b.slice().buffer, { preserveOrientation: false }));
+  const img = await codec.run(() => decodeMozjpeg(b.slice().buffer, { preserveOrientation: false }));
   return rgbaToRgb(img.data, img.width, img.height);
 }

@@ -3,12 +3,10 @@
  * upsampling), lossless and alpha. An animation gives its first frame as PIL shows it: the frame decoded into its
  * place on a transparent canvas (a key frame is never blended), the rest of the canvas transparent black.
  */
-import decodeLibwebp, { init } from '@jsquash/webp/decode.js';
+import decodeLibwebp from '@jsquash/webp/decode.js';
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
-import { WasmCodec } from './wasm-codec.ts';
-
-export const webpCodec = new WasmCodec('WebP', init);
+import type { WasmCodec } from './wasm-codec.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
@@ -72,12 +70,12 @@ function firstFrame(
   throw bad('corrupt WebP: an animation without frames');
 }
 
-export async function decodeWebp(b: Uint8Array): Promise<RgbImage> {
+export async function decodeWebp(b: Uint8Array, codec: WasmCodec): Promise<RgbImage> {
   if (b.length < 16) throw bad('truncated WebP');
   const end = Math.min(b.length, 8 + ((b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0));
   const head = chunks(b, 12, end).next().value;
   const animated = head?.fourcc === 'VP8X' && head.size >= 10 && (b[head.at + 8] & 0x02) !== 0;
-  const decode = (file: Uint8Array) => webpCodec.run(() => decodeLibwebp(file.slice().buffer));
+  const decode = (file: Uint8Array) => codec.run(() => decodeLibwebp(file.slice().buffer));
   if (!animated || !head) {
     const img = await decode(b);
     return rgbaToRgb(img.data, img.width, img.height);

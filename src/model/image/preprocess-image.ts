@@ -8,17 +8,23 @@ import { decodeImage } from './decode-image.ts';
 import { applyOrientation, readJpegOrientation } from './exif-orientation.ts';
 import { resizeRgbWindow } from './pil-resize.ts';
 import { type ImageProbe, probeImage } from './probe-image.ts';
+import type { ImageDecoders } from './wasm-codec.ts';
 
 export type Orientation = 'ignore' | 'exif';
+
+/**
+ * Bump when decoding or preprocessing changes what pixels an image yields: cached image embeddings are keyed with it
+ * (the Cache API keeps entries across deploys).
+ */
+export const PREPROCESS_VERSION = 1;
 
 export interface PreprocessOptions {
   /** "ignore" follows the reference (pixels in stored order); "exif" applies the EXIF orientation first. */
   orientation?: Orientation;
-  /** Refuse images whose header declares more pixels (decompression bombs). Default 40 MP. */
-  maxPixels?: number;
+  /** Refuse images whose header declares more pixels (decompression bombs): the MAX_IMAGE_PIXELS setting. */
+  maxPixels: number;
+  decoders: ImageDecoders;
 }
-
-export const DEFAULT_MAX_PIXELS = 40_000_000;
 
 export interface PreprocessResult {
   probe: ImageProbe;
@@ -63,9 +69,9 @@ export function normalizationTable(cfg: PreprocessConfig): Float32Array[] {
 export async function preprocessToRgb(
   bytes: Uint8Array,
   cfg: PreprocessConfig,
-  opts: PreprocessOptions = {},
+  opts: PreprocessOptions,
 ): Promise<{ rgb: Uint8Array } & PreprocessResult> {
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const { maxPixels } = opts;
   const probe = probeImage(bytes);
   if (probe.width * probe.height > maxPixels) {
     throw new EdgeClipError(
@@ -74,7 +80,7 @@ export async function preprocessToRgb(
     );
   }
   const t0 = performance.now();
-  let img = await decodeImage(bytes, probe, maxPixels);
+  let img = await decodeImage(bytes, probe, maxPixels, opts.decoders);
   if (opts.orientation === 'exif' && probe.format === 'jpeg') img = applyOrientation(img, readJpegOrientation(bytes));
   const t1 = performance.now();
   const S = cfg.size;
@@ -100,8 +106,8 @@ export async function preprocessImage(
   bytes: Uint8Array,
   cfg: PreprocessConfig,
   out: Float32Array,
-  offset = 0,
-  opts: PreprocessOptions = {},
+  offset: number,
+  opts: PreprocessOptions,
   table: Float32Array[] = normalizationTable(cfg),
 ): Promise<PreprocessResult> {
   const { rgb, ...result } = await preprocessToRgb(bytes, cfg, opts);

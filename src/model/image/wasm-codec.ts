@@ -3,20 +3,20 @@
  * (workerd cannot compile wasm from bytes; it imports the .wasm file as a module). The instance is made on the first
  * image of its format, because each starts with 16 MiB of memory of an isolate's 128 MB; one that failed is replaced.
  */
+import { init as initAvif } from '@jsquash/avif/decode.js';
+import { init as initJpeg } from '@jsquash/jpeg/decode.js';
+import { init as initWebp } from '@jsquash/webp/decode.js';
 import { EdgeClipError, isEdgeClipError } from '../../contracts/errors.ts';
+import type { DecoderModules } from '../ports.ts';
 
 export class WasmCodec {
-  private module: WebAssembly.Module | undefined;
   private ready: Promise<void> | undefined;
 
   constructor(
     private readonly name: string,
+    private readonly module: WebAssembly.Module | undefined,
     private readonly instantiate: (module: WebAssembly.Module) => Promise<void>,
   ) {}
-
-  init(module: WebAssembly.Module): void {
-    this.module = module;
-  }
 
   /**
    * Runs `decode` on the instance. Any failure (a trap, or exit()) leaves the instance in an undefined state: it is
@@ -26,7 +26,10 @@ export class WasmCodec {
   async run<T>(decode: () => Promise<T>): Promise<T> {
     const module = this.module;
     if (!module)
-      throw new EdgeClipError('INTERNAL', `${this.name} decoder not initialised: call initImageDecoders() first`);
+      throw new EdgeClipError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `${this.name} images cannot be decoded here (no ${this.name} decoder was given)`,
+      );
     this.ready ??= this.instantiate(module);
     try {
       await this.ready;
@@ -46,4 +49,22 @@ export class WasmCodec {
       throw new EdgeClipError('UNPROCESSABLE_IMAGE', `corrupt ${this.name}: ${(e as Error).message}`, { cause: e });
     }
   }
+}
+
+/** The wasm decoders of one model, made from the modules its adapter hands in (`ModelPorts.decoders`). */
+export interface ImageDecoders {
+  jpeg: WasmCodec;
+  webp: WasmCodec;
+  avif: WasmCodec;
+}
+
+/** jsquash's `init` takes the precompiled Module as its first argument (its typings only show the options). */
+type Init = (module: WebAssembly.Module) => Promise<void>;
+
+export function imageDecoders(modules: DecoderModules | undefined): ImageDecoders {
+  return {
+    jpeg: new WasmCodec('JPEG', modules?.jpeg, initJpeg as unknown as Init),
+    webp: new WasmCodec('WebP', modules?.webp, initWebp as unknown as Init),
+    avif: new WasmCodec('AVIF', modules?.avif, initAvif as unknown as Init),
+  };
 }

@@ -2,6 +2,7 @@ import { encode as encodeBmp } from 'bmp-ts';
 import { encode as encodePng } from 'fast-png';
 import UTIF from 'utif2';
 import { describe, expect, it } from 'vitest';
+import { nodeImageDecoders } from '../../../src/adapters/node/image-wasm-node.ts';
 import { decodeImage } from '../../../src/model/image/decode-image.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
 
@@ -14,7 +15,8 @@ const withAlpha = (alpha: number) => {
   for (let p = 0; p < W * H; p++) out.set([rgb[p * 3], rgb[p * 3 + 1], rgb[p * 3 + 2], alpha], p * 4);
   return out;
 };
-const decode = async (bytes: Uint8Array) => (await decodeImage(bytes, probeImage(bytes), 40e6)).data;
+const decoders = await nodeImageDecoders();
+const decode = async (bytes: Uint8Array) => (await decodeImage(bytes, probeImage(bytes), 40e6, decoders)).data;
 
 describe('decodeImage: PIL convert("RGB") semantics per format', () => {
   it('PNG 8-bit RGB and RGBA (alpha dropped, not composited)', async () => {
@@ -60,8 +62,6 @@ describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
   const encoderReady = (async () => {
     const { readFileSync } = await import('node:fs');
     const { createRequire } = await import('node:module');
-    const { initImageDecodersForNode } = await import('../../../src/adapters/node/image-wasm-node.ts');
-    await initImageDecodersForNode();
     const { init, default: encode } = await import('@jsquash/jpeg/encode.js');
     await init(
       await WebAssembly.compile(
@@ -95,8 +95,6 @@ describe('WebP (libwebp in wasm): corrupt and hostile files are refused', () => 
     const { readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { PREPROCESS_WEBP } = await import('../../helpers/paths.ts');
-    const { initImageDecodersForNode } = await import('../../../src/adapters/node/image-wasm-node.ts');
-    await initImageDecodersForNode();
     return (file: string) => new Uint8Array(readFileSync(join(PREPROCESS_WEBP, file)));
   };
 
@@ -133,8 +131,6 @@ describe('AVIF (libavif + libaom in wasm)', () => {
     const { readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { PREPROCESS_AVIF } = await import('../../helpers/paths.ts');
-    const { initImageDecodersForNode } = await import('../../../src/adapters/node/image-wasm-node.ts');
-    await initImageDecodersForNode();
     const avif = new Uint8Array(readFileSync(join(PREPROCESS_AVIF, 'grace_hopper_lossy.avif')));
     expect(probeImage(avif)).toEqual({ format: 'avif', width: 512, height: 600 });
     await expect(decode(avif.subarray(0, avif.length - 4000))).rejects.toThrow(/AVIF/);

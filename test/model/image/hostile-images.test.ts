@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
+import { nodeImageDecoders } from '../../../src/adapters/node/image-wasm-node.ts';
 import { isEdgeClipError } from '../../../src/contracts/errors.ts';
 import { decodeImage } from '../../../src/model/image/decode-image.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
 import { gif, type HostileCase, hostileCases, literalCodes, rgbTiff } from '../../helpers/crafted-images.ts';
 import { PREPROCESS } from '../../helpers/paths.ts';
 
-const decode = async (bytes: Uint8Array) => decodeImage(bytes, probeImage(bytes), 40e6);
+const decoders = await nodeImageDecoders();
+const decode = async (bytes: Uint8Array) => decodeImage(bytes, probeImage(bytes), 40e6, decoders);
 
 /** The HTTP status a decode ends in: 200, or the client error it throws (anything else fails the test). */
 async function statusOf(bytes: Uint8Array): Promise<{ status: number; message?: string }> {
@@ -23,7 +24,6 @@ async function statusOf(bytes: Uint8Array): Promise<{ status: number; message?: 
 
 let cases: HostileCase[];
 beforeAll(async () => {
-  await initImageDecodersForNode();
   cases = await hostileCases();
 });
 

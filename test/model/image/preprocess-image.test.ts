@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
+import { describe, expect, it } from 'vitest';
+import { nodeImageDecoders } from '../../../src/adapters/node/image-wasm-node.ts';
 import { applyOrientation, readJpegOrientation } from '../../../src/model/image/exif-orientation.ts';
 import { cropBox, preprocessImage, preprocessToRgb, resizedSize } from '../../../src/model/image/preprocess-image.ts';
 import { runCli } from '../../helpers/cli.ts';
@@ -25,12 +25,12 @@ const f32 = (dir: string, file: string) => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 };
 
-beforeAll(initImageDecodersForNode);
+const options = { maxPixels: 40e6, decoders: await nodeImageDecoders() };
 
 describe('preprocessImage in Node against the OpenCLIP goldens', () => {
   it.each(SETS)('%s', async (_name, dir, entry) => {
     const out = new Float32Array(3 * 320 * 320);
-    await preprocessImage(new Uint8Array(readFileSync(join(dir, entry.file))), GOLDEN_CFG, out);
+    await preprocessImage(new Uint8Array(readFileSync(join(dir, entry.file))), GOLDEN_CFG, out, 0, options);
     const diff = compare(out, f32(dir, entry.tensor_file));
     const tol = tolerance(entry);
     expect(diff.max).toBeLessThanOrEqual(tol.max);
@@ -45,7 +45,7 @@ describe('preprocessImage in Node against the OpenCLIP goldens', () => {
     expect(SETS.filter(([file]) => file.endsWith('.webp')).length).toBeGreaterThanOrEqual(5);
     // AVIF's goldens come from another build of libavif, whose YUV→RGB rounding differs by a level here and there.
     for (const [file, dir, entry] of SETS.filter(([f]) => !f.endsWith('.avif'))) {
-      const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(join(dir, file))), GOLDEN_CFG);
+      const { rgb } = await preprocessToRgb(new Uint8Array(readFileSync(join(dir, file))), GOLDEN_CFG, options);
       expect(Buffer.from(rgb).equals(readFileSync(join(dir, entry.rgb_u8_file))), file).toBe(true);
     }
   });
@@ -68,9 +68,9 @@ describe('EXIF orientation', () => {
   it('is ignored by default (as the reference) and applied with orientation "exif"', async () => {
     const bytes = new Uint8Array(readFileSync(join(PREPROCESS, 'motorcycle_exif6.jpg')));
     expect(readJpegOrientation(bytes)).toBe(6);
-    const ignored = await preprocessToRgb(bytes, GOLDEN_CFG);
+    const ignored = await preprocessToRgb(bytes, GOLDEN_CFG, options);
     expect(Buffer.from(ignored.rgb).equals(readFileSync(join(PREPROCESS, 'motorcycle_exif6.u8')))).toBe(true);
-    const applied = await preprocessToRgb(bytes, GOLDEN_CFG, { orientation: 'exif' });
+    const applied = await preprocessToRgb(bytes, GOLDEN_CFG, { ...options, orientation: 'exif' });
     expect(Buffer.from(applied.rgb).equals(Buffer.from(ignored.rgb))).toBe(false);
   });
 });

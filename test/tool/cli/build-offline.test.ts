@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readManifest } from '../../../src/adapters/node/local-build.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { SHIPPED_VOCAB_SHA256 } from '../../../tool/assets.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { ROOT, TEST_CACHE, TINY } from '../../helpers/paths.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
+import { openLocalModel } from '../../../src/adapters/node/local-model.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, tinyImages } from '../../helpers/fixtures.ts';
 import { TINY, TINY_ST } from '../../helpers/paths.ts';
@@ -38,7 +38,7 @@ describe('edge-clip CLI', () => {
     const { ids } = JSON.parse(res.stdout);
     expect(ids.length).toBe(2);
     expect(ids[1]).toEqual(expected.text_tokens[0]);
-    const tokenizer = await loadTokenizer(TINY_ST, readManifest(TINY_ST));
+    const tokenizer = await (await openLocalModel(TINY_ST)).tokenizer();
     expect(ids[0]).toEqual(tokenizer.tokenizePadded('--not-a-flag'));
   });
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '../../../src/adapters/node/local-build.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { segmentLoadingBytes, segmentServingBytes } from '../../../src/contracts/manifest.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { TEST_CACHE, TINY, VOCAB } from '../../helpers/paths.ts';

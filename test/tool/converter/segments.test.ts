@@ -1,14 +1,16 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { diskReader, loadOrt } from '../../../src/adapters/node/ort-runtimes.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
-import { limiter, loadTowerSessions, type ReadFile } from '../../../src/model/load-tower.ts';
-import type { OrtModule } from '../../../src/model/ort-types.ts';
+import { limiter } from '../../../src/model/limiter.ts';
+import { loadTowerSessions } from '../../../src/model/load-tower.ts';
+import type { OrtModule, ReadFile } from '../../../src/model/ports.ts';
+import { SessionChain } from '../../../src/model/session-chain.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, rowCosines, tinyImages } from '../../helpers/fixtures.ts';
 import { TEST_CACHE, TINY, TINY_ST, VOCAB } from '../../helpers/paths.ts';
+import { openTowers } from '../../helpers/towers.ts';
 
 const SEGMENTED = join(TEST_CACHE, 'models/tiny-segmented');
 const trimmed = expected.text_tokens.map((ids) => ids.slice(0, ids.indexOf(49407) + 1));
@@ -38,28 +40,23 @@ describe('build --segments', () => {
   it.each(['node', 'web'] as const)(
     'segmented towers give the single-segment results in onnxruntime-%s',
     async (runtime) => {
+      const segmented = await openTowers(SEGMENTED, runtime);
+      const whole = await openTowers(TINY_ST, runtime);
       for (const precision of ['fp32', 'int8'] as const) {
-        const seg = readManifest(SEGMENTED);
-        const one = readManifest(TINY_ST);
-        const a = await loadRunner(SEGMENTED, seg, 'image', precision, runtime);
-        const b = await loadRunner(TINY_ST, one, 'image', precision, runtime);
-        const imgA = await a.run(IMAGE_INPUT, tinyImages(), [3, 3, 64, 64]);
-        const imgB = await b.run(IMAGE_INPUT, tinyImages(), [3, 3, 64, 64]);
-        for (const c of rowCosines(imgA, imgB, 24)) expect(c).toBeGreaterThanOrEqual(0.99999);
+        const imgA = await segmented.run('image', precision, tinyImages(), [3, 3, 64, 64]);
+        const imgB = await whole.run('image', precision, tinyImages(), [3, 3, 64, 64]);
+        const imageCos = rowCosines(imgA, imgB, 24);
+        expect(imageCos).toHaveLength(3);
+        for (const c of imageCos) expect(c).toBeGreaterThanOrEqual(0.99999);
         const ids = packIds(trimmed);
-        const ta = await (await loadRunner(SEGMENTED, seg, 'text', precision, runtime)).run(
-          TEXT_INPUT,
-          ids.data,
-          ids.dims,
-        );
-        const tb = await (await loadRunner(TINY_ST, one, 'text', precision, runtime)).run(
-          TEXT_INPUT,
-          ids.data,
-          ids.dims,
-        );
-        for (const c of rowCosines(ta, tb, 24)) expect(c).toBeGreaterThanOrEqual(0.99999);
+        const ta = await segmented.run('text', precision, ids.data, ids.dims);
+        const tb = await whole.run('text', precision, ids.data, ids.dims);
+        const textCos = rowCosines(ta, tb, 24);
+        expect(textCos).toHaveLength(trimmed.length);
+        for (const c of textCos) expect(c).toBeGreaterThanOrEqual(0.99999);
         if (precision === 'fp32') expect(maxAbsDiff(ta, expected.text_features.flat())).toBeLessThan(1e-4);
       }
+      await Promise.all([segmented.close(), whole.close()]);
     },
   );
 });
@@ -83,7 +80,7 @@ describe('loading a segmented tower', () => {
     const sessions = await loadTowerSessions(ort, m, 'text', 'int8', read, { concurrency: 3 });
     expect(sessions).toHaveLength(m.towers.text.int8!.segments.length);
     expect(most).toBe(3);
-    for (const s of sessions) await s.release();
+    await new SessionChain(ort, sessions).release();
   });
 
   it('fails whole when one segment fails, and frees the sessions of the others', async () => {

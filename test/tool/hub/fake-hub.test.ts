@@ -4,11 +4,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
-import { IMAGE_INPUT } from '../../../src/contracts/tensors.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { expected, maxAbsDiff, tinyImages } from '../../helpers/fixtures.ts';
 import { TEST_CACHE, TINY } from '../../helpers/paths.ts';
+import { openTowers } from '../../helpers/towers.ts';
 
 const files: Record<string, Buffer> = {
   'open_clip_config.json': readFileSync(join(TINY, 'open_clip_config.json')),
@@ -80,8 +80,9 @@ describe('build --checkpoint hf:REPO against a fake hub on 127.0.0.1', () => {
       format: 'pytorch',
       sha256: sha(files['open_clip_pytorch_model.bin']),
     });
-    const runner = await loadRunner(out, manifest, 'image', 'fp32', 'node');
-    const img = await runner.run(IMAGE_INPUT, tinyImages(), [3, 3, 64, 64]);
+    const towers = await openTowers(out);
+    const img = await towers.run('image', 'fp32', tinyImages(), [3, 3, 64, 64]);
+    await towers.close();
     expect(maxAbsDiff(img, expected.image_features.flat())).toBeLessThan(1e-4);
 
     const before = log.length;

@@ -1,14 +1,11 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
-import { loadRunner, loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
+import { openLocalModel, readManifest } from '../../../src/adapters/node/local-model.ts';
 import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
-import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
+import { classifyImages } from '../../../src/model/pipelines/classify.ts';
+import { embedTexts } from '../../../src/model/pipelines/embed-texts.ts';
 import { l2NormalizeRows } from '../../../src/model/postprocess.ts';
-import { packIds } from '../../../src/model/text-batch.ts';
-import { zeroShotScores } from '../../../src/model/zero-shot.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { PREPROCESS, TEST_CACHE, TINY_ST } from '../../helpers/paths.ts';
 
@@ -49,16 +46,14 @@ describe('edge-clip prompts build', () => {
       buildHash: readManifest(TINY_ST).buildHash,
       precision: 'fp32',
     });
-    // Direct computation for class 0 ("tench") from single-prompt runs.
-    const manifest = readManifest(TINY_ST);
-    const tokenizer = await loadTokenizer(TINY_ST, manifest);
-    const text = await loadRunner(TINY_ST, manifest, 'text', 'fp32', 'node');
+    // Class 0 ("tench") by hand: the mean of its prompts' normalized embeddings, each embedded alone.
+    const model = await openLocalModel(TINY_ST);
     const mean = new Float32Array(24);
     for (const t of header.templates) {
-      const p = packIds([tokenizer.tokenize(t.replaceAll('{c}', header.labels[0])).ids]);
-      const e = l2NormalizeRows(await text.run(TEXT_INPUT, p.data, p.dims), 24);
-      for (let i = 0; i < 24; i++) mean[i] += e[i];
+      const e = await embedTexts(model, [t.replaceAll('{c}', header.labels[0])], { precision: 'fp32' });
+      for (let i = 0; i < 24; i++) mean[i] += e.data[i];
     }
+    await model.close();
     l2NormalizeRows(mean, 24);
     for (let i = 0; i < 24; i++) expect(weights[i]).toBeCloseTo(mean[i], 5);
   });
@@ -94,7 +89,7 @@ describe('edge-clip prompts build', () => {
     ]);
     expect(JSON.parse(first.stdout)).toMatchObject({ complete: false, computed_prompts: 6 });
     expect(existsSync(resumed)).toBe(false);
-    expect(existsSync(`${resumed}.partial/state.json`)).toBe(true);
+    expect(existsSync(`${resumed}.partial/rows.bin`)).toBe(true);
     const second = await runCli([
       'prompts',
       'build',
@@ -145,20 +140,24 @@ describe('edge-clip eval', () => {
     const res = await runCli(['eval', '--model', TINY_ST, '--labelset', blob, '--dataset', data]);
     expect(res.code).toBe(0);
     const report = JSON.parse(res.stdout);
-    await initImageDecodersForNode();
-    const manifest = readManifest(TINY_ST);
-    const image = await loadRunner(TINY_ST, manifest, 'image', 'int8', 'node');
+    // The counting, checked against the classify pipeline image by image.
+    const model = await openLocalModel(TINY_ST);
     const { weights } = decodeClassifier(new Uint8Array(readFileSync(blob)));
     let top1 = 0;
     let top5 = 0;
     for (const [f, cls] of files) {
-      const px = new Float32Array(3 * 64 * 64);
-      await preprocessImage(new Uint8Array(readFileSync(join(PREPROCESS, f))), manifest.preprocess, px);
-      const emb = l2NormalizeRows(await image.run(IMAGE_INPUT, px, [1, 3, 64, 64]), 24);
-      const ranked = zeroShotScores(emb, weights, labels, manifest.logitScale, 5).map((r) => r.index);
+      const image = new Uint8Array(readFileSync(join(PREPROCESS, f)));
+      const [scores] = await classifyImages(
+        model,
+        [image],
+        { weights, labels },
+        { precision: 'int8', topK: 5, maxPixels: 40e6 },
+      );
+      const ranked = scores.map((r) => r.index);
       if (ranked[0] === cls) top1++;
       if (ranked.includes(cls)) top5++;
     }
+    await model.close();
     expect(report).toMatchObject({ images: 5, top1: top1 / 5, top5: top5 / 5, failures: [] });
   });
 });

@@ -6,12 +6,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadRunner, loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
-import { IMAGE_INPUT, TEXT_INPUT } from '../../../src/contracts/tensors.ts';
-import { packIds } from '../../../src/model/text-batch.ts';
+import { openLocalModel, readManifest } from '../../../src/adapters/node/local-model.ts';
+import { embedPixels } from '../../../src/model/pipelines/embed-images.ts';
+import { embedTexts } from '../../../src/model/pipelines/embed-texts.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { rowCosines } from '../../helpers/fixtures.ts';
-import { FAMILY, heldOutImages, heldOutTexts, IMAGE_SIZE, memberCheckpoint } from '../../helpers/outlier-family.ts';
+import { FAMILY, heldOutImages, heldOutTexts, memberCheckpoint } from '../../helpers/outlier-family.ts';
 import { TEST_CACHE } from '../../helpers/paths.ts';
 
 /** One line per member for docs/PERFORMANCE.md, written to .cache/test/outlier-family.md. */
@@ -42,32 +42,25 @@ describe.each(FAMILY.map((m) => [m.name, m] as const))('outlier family member %s
       expect(build.drift!.minCos).toBeGreaterThanOrEqual(0.995);
       expect(build.int8Plan!.linears).toBeGreaterThan(0);
     }
-    const tokenizer = await loadTokenizer(out, manifest);
     const texts = heldOutTexts();
-    const ids = packIds(texts.map((t) => tokenizer.tokenize(t).ids));
     const images = heldOutImages();
     const worst = { image: 1, text: 1 };
     for (const runtime of ['node', 'web'] as const) {
-      for (const tower of ['image', 'text'] as const) {
-        const [input, data, dims] =
-          tower === 'image'
-            ? ([IMAGE_INPUT, images.data, [images.count, 3, IMAGE_SIZE, IMAGE_SIZE]] as const)
-            : ([TEXT_INPUT, ids.data, ids.dims] as const);
-        const fp32 = await loadRunner(out, manifest, tower, 'fp32', runtime);
-        const int8 = await loadRunner(out, manifest, tower, 'int8', runtime);
-        try {
-          const cos = rowCosines(
-            await int8.run(input, data, dims),
-            await fp32.run(input, data, dims),
-            manifest.embedDim,
-          );
+      const model = await openLocalModel(out, { runtime });
+      try {
+        for (const tower of ['image', 'text'] as const) {
+          const features = async (precision: 'fp32' | 'int8') =>
+            tower === 'image'
+              ? (await embedPixels(model, images.data, images.count, { precision })).data
+              : (await embedTexts(model, texts, { precision })).data;
+          const cos = rowCosines(await features('int8'), await features('fp32'), manifest.embedDim);
           expect(cos).toHaveLength(tower === 'image' ? images.count : texts.length);
           for (const [row, c] of cos.entries())
             expect(c, `${runtime} ${tower} row ${row}`).toBeGreaterThanOrEqual(0.995);
           worst[tower] = Math.min(worst[tower], ...cos);
-        } finally {
-          await Promise.all([fp32.release(), int8.release()]);
         }
+      } finally {
+        await model.close();
       }
     }
     table.set(

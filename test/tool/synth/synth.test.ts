@@ -1,12 +1,12 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
-import { TEXT_INPUT } from '../../../src/contracts/tensors.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { loadCheckpoint } from '../../../tool/checkpoint/load-checkpoint.ts';
 import { stateDictSpec } from '../../../tool/checkpoint/openclip-config.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { TEST_CACHE, TINY, VOCAB } from '../../helpers/paths.ts';
+import { openTowers } from '../../helpers/towers.ts';
 
 describe('edge-clip synth', () => {
   it('writes a seeded random checkpoint in the OpenCLIP layout that builds and is labelled random', async () => {
@@ -34,8 +34,9 @@ describe('edge-clip synth', () => {
     expect((await runCli(['build', '--checkpoint', dir, '--out', out, '--vocab', VOCAB])).code).toBe(0);
     const manifest = readManifest(out);
     expect(manifest.weights).toBe('random');
-    const runner = await loadRunner(out, manifest, 'text', 'int8', 'web');
-    const feats = await runner.run(TEXT_INPUT, BigInt64Array.from([49406n, 320n, 49407n]), [1, 3]);
+    const towers = await openTowers(out, 'web');
+    const feats = await towers.run('text', 'int8', BigInt64Array.from([49406n, 320n, 49407n]), [1, 3]);
+    await towers.close();
     expect(feats.length).toBe(24);
     expect(feats.every(Number.isFinite)).toBe(true);
   });

@@ -1,15 +1,12 @@
-/** `edge-clip eval`: zero-shot top-1/top-5 of a classifier over an ImageFolder dataset, with onnxruntime-node. */
+/** `edge-clip eval`: zero-shot top-1/top-5 of a classifier over an ImageFolder dataset, through the classify pipeline. */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
-import { loadRunner, readManifest } from '../../../src/adapters/node/local-build.ts';
+import { openLocalModel, readManifest } from '../../../src/adapters/node/local-model.ts';
 import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
+import { DEFAULTS } from '../../../src/contracts/config.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
-import { IMAGE_INPUT } from '../../../src/contracts/tensors.ts';
-import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
-import { l2NormalizeRows } from '../../../src/model/postprocess.ts';
-import { zeroShotScores } from '../../../src/model/zero-shot.ts';
+import { classifyImages } from '../../../src/model/pipelines/classify.ts';
 import { oneOf, parse, required, str, UsageError } from '../args.ts';
 import { Progress } from '../progress.ts';
 import { classifierPath } from './prompts.ts';
@@ -48,10 +45,8 @@ export async function evaluate(argv: string[]) {
   const limit = Number(str(args, 'limit') ?? samples.length);
   const todo = samples.slice(0, limit);
   if (todo.length === 0) throw new UsageError(`${dataset} has no images in class folders`);
-  await initImageDecodersForNode();
-  const runner = await loadRunner(dir, manifest, 'image', precision, 'node', availableParallelism());
-  const size = manifest.preprocess.size;
-  const pixels = new Float32Array(3 * size * size);
+  const model = await openLocalModel(dir, { threads: availableParallelism() });
+  const classifier = { weights, labels: header.labels };
   const progress = new Progress('eval', todo.length, 'items');
   let top1 = 0;
   let top5 = 0;
@@ -59,9 +54,12 @@ export async function evaluate(argv: string[]) {
   const t0 = Date.now();
   for (const [i, s] of todo.entries()) {
     try {
-      await preprocessImage(new Uint8Array(readFileSync(s.file)), manifest.preprocess, pixels);
-      const emb = l2NormalizeRows(await runner.run(IMAGE_INPUT, pixels, [1, 3, size, size]), manifest.embedDim);
-      const ranked = zeroShotScores(emb, weights, header.labels, manifest.logitScale, 5).map((r) => r.index);
+      const [scores] = await classifyImages(model, [new Uint8Array(readFileSync(s.file))], classifier, {
+        precision,
+        topK: 5,
+        maxPixels: DEFAULTS.MAX_IMAGE_PIXELS,
+      });
+      const ranked = scores.map((r) => r.index);
       if (ranked[0] === s.target) top1++;
       if (ranked.includes(s.target)) top5++;
     } catch (e) {
@@ -69,6 +67,7 @@ export async function evaluate(argv: string[]) {
     }
     progress.update(i + 1);
   }
+  await model.close();
   const n = todo.length - failures.length;
   return {
     model: manifest.modelId,

@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { readManifest } from '../../../src/adapters/node/local-build.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { originModelName } from '../../../src/adapters/origin/origin-client.ts';
 import { TOWERS, type TowerName } from '../../../src/contracts/manifest.ts';
 import type { TensorSpec } from '../../../src/contracts/tensors.ts';

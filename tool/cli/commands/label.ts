@@ -11,7 +11,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { localApp } from '../../../src/adapters/node/local-app.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
-import { limiter } from '../../../src/model/load-tower.ts';
+import { limiter } from '../../../src/model/limiter.ts';
 import { oneOf, parse, str, UsageError } from '../args.ts';
 import { Progress } from '../progress.ts';
 

@@ -1,6 +1,6 @@
 /** `edge-clip measure`: each segment's memory in onnxruntime-web, as a segment Worker would spend it. */
 import { text } from 'node:stream/consumers';
-import { readManifest } from '../../../src/adapters/node/local-build.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import {
   PRECISIONS,
   segmentLoadingBytes,

@@ -1,7 +1,8 @@
 /** `edge-clip preprocess`: an image file → the float32 [3,S,S] tensor the model sees (the worker's code path). */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { initImageDecodersForNode } from '../../../src/adapters/node/image-wasm-node.ts';
-import { readManifest } from '../../../src/adapters/node/local-build.ts';
+import { nodeImageDecoders } from '../../../src/adapters/node/image-wasm-node.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
+import { DEFAULTS } from '../../../src/contracts/config.ts';
 import type { PreprocessConfig } from '../../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
 import { BUILTIN_CONFIGS, parseArch, parsePreprocess } from '../../checkpoint/openclip-config.ts';
@@ -36,12 +37,12 @@ export async function preprocess(argv: string[]) {
   } catch (e) {
     throw new UsageError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code})`);
   }
-  await initImageDecodersForNode();
   const tensor = new Float32Array(3 * cfg.size * cfg.size);
   const maxPixels = str(args, 'max-pixels');
   const r = await preprocessImage(bytes, cfg, tensor, 0, {
     orientation,
-    maxPixels: maxPixels ? Number(maxPixels) : undefined,
+    maxPixels: maxPixels ? Number(maxPixels) : DEFAULTS.MAX_IMAGE_PIXELS,
+    decoders: await nodeImageDecoders(),
   });
   const tmp = `${out}.tmp-${process.pid}`;
   writeFileSync(tmp, new Uint8Array(tensor.buffer));

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { plainBuffer, withLocalBindings } from '../../../src/adapters/node/local-bindings.ts';
-import { readManifest } from '../../../src/adapters/node/local-build.ts';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
 import { labelsetKey } from '../../../src/contracts/kv-keys.ts';
 import { parseLabelSet } from '../../../src/contracts/labelset.ts';

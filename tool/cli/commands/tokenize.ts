@@ -1,5 +1,5 @@
 /** `edge-clip tokenize`: OpenCLIP token ids (padded to the context length) with the build's vocabulary. */
-import { loadTokenizer, readManifest } from '../../../src/adapters/node/local-build.ts';
+import { openLocalModel } from '../../../src/adapters/node/local-model.ts';
 import { parse, required, UsageError } from '../args.ts';
 
 export async function tokenize(argv: string[]) {
@@ -7,7 +7,6 @@ export async function tokenize(argv: string[]) {
   const dir = required(args, 'model');
   const texts = [...((args.values.text as string[] | undefined) ?? []), ...args.positionals];
   if (texts.length === 0) throw new UsageError('give at least one text');
-  const manifest = readManifest(dir);
-  const tokenizer = await loadTokenizer(dir, manifest);
+  const tokenizer = await (await openLocalModel(dir)).tokenizer();
   return { ids: texts.map((t) => tokenizer.tokenizePadded(t)) };
 }

@@ -1,29 +1,23 @@
 /**
- * Runs a chain of onnxruntime sessions: a whole tower (its segments in order) or the one segment a segment Worker
- * holds. Towers run locally here, or remotely (the GPU origin, segment Workers) behind the same `TowerExecutor`.
+ * A chain of onnxruntime sessions in this process: a whole tower (its segments in order) or the one segment a segment
+ * Worker holds. Towers elsewhere (the GPU origin, segment Workers) are other `Tower`s.
  */
 import { EdgeClipError } from '../contracts/errors.ts';
-import type { InferenceSession, OrtModule, Tensor } from './ort-types.ts';
+import type { InferenceSession, OrtModule, Tensor, Tower, TowerInput } from './ports.ts';
 import { yieldToOthers } from './yield-to-others.ts';
-
-export type TowerInput = Float32Array | BigInt64Array;
-
-export interface TowerExecutor {
-  /** Runs the tower on one input (float32 pixels or int64 ids) and returns its only output's data. */
-  run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array>;
-}
 
 /** The onnxruntime tensor of float32 pixels or activations, or of int64 token ids. */
 export function toTensor(ort: OrtModule, data: TowerInput, dims: readonly number[]): Tensor {
   return data instanceof Float32Array ? new ort.Tensor('float32', data, dims) : new ort.Tensor('int64', data, dims);
 }
 
-export class TowerRunner implements TowerExecutor {
+export class SessionChain implements Tower {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly ort: OrtModule,
-    readonly sessions: InferenceSession[],
+    /** Read by the profiler benches (onnxruntime's endProfiling); freed only through `release()`. */
+    readonly sessions: readonly InferenceSession[],
   ) {}
 
   async run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array> {
@@ -68,7 +62,9 @@ export class TowerRunner implements TowerExecutor {
     return job;
   }
 
+  /** Frees the sessions (after the runs in flight): the chain is not used again. */
   async release(): Promise<void> {
+    await this.queue;
     await Promise.all(this.sessions.map((s) => s.release()));
   }
 }

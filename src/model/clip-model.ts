@@ -1,22 +1,15 @@
-/** The model as the app sees it: manifest, tokenizer and tower runners, each loaded lazily and once per isolate. */
+/**
+ * One build of the model, opened once per isolate or process: its manifest, tokenizer, image decoders and towers per
+ * precision (sessions here, a segment chain, or the GPU origin), each loaded lazily and once. The pipelines
+ * (src/model/pipelines/) are the only way anything runs it; `tower()` is for them, the origin and raw-tower tests.
+ */
 import type { ModelManifest, Precision, TowerName } from '../contracts/manifest.ts';
-import { type LoadTimings, loadTowerSessions, type ReadFile, verifiedRead } from './load-tower.ts';
-import type { InferenceSession, OrtModule } from './ort-types.ts';
+import { type ImageDecoders, imageDecoders } from './image/wasm-codec.ts';
+import { type LoadTimings, loadTowerSessions, verifiedRead } from './load-tower.ts';
+import type { ModelPorts, Tower } from './ports.ts';
+import { SessionChain } from './session-chain.ts';
 import { SingleFlight } from './single-flight.ts';
 import { ClipTokenizer } from './tokenizer.ts';
-import { type TowerExecutor, TowerRunner } from './tower-runner.ts';
-
-export interface ModelServiceDeps {
-  /** Where a tower runs elsewhere (the GPU origin for fp32, segment Workers): its executor; undefined = here. */
-  remote?: (tower: TowerName, precision: Precision) => TowerExecutor | undefined;
-  ort: OrtModule;
-  readManifest: () => Promise<ModelManifest>;
-  read: ReadFile;
-  /** A stored file's size, or undefined when it is missing; lets readiness see missing or cut files before a load. */
-  size?: (file: string) => Promise<number | undefined>;
-  concurrency?: number;
-  sessionOptions?: InferenceSession.SessionOptions;
-}
 
 export interface TowerLoadStats extends LoadTimings {
   /** From the start of the load to the sessions being ready (reads, hashing and creation overlap). */
@@ -27,17 +20,26 @@ export interface TowerLoadStats extends LoadTimings {
   bytes: number;
 }
 
-export class ModelService {
+export class ClipModel {
   private readonly manifests = new SingleFlight<ModelManifest>();
   private readonly tokenizers = new SingleFlight<ClipTokenizer>();
-  private readonly towers = new SingleFlight<TowerExecutor>();
+  private readonly towers = new SingleFlight<Tower>();
+  private readonly local: SessionChain[] = [];
+  /** The wasm image decoders, instantiated on the first image of their format. */
+  readonly decoders: ImageDecoders;
   /** Load statistics of every tower loaded so far, in load order. */
   readonly loads: TowerLoadStats[] = [];
   /** The last load failure of each tower/precision, until a load succeeds. */
   private readonly failures = new Map<string, string>();
   private readonly storageChecks = new Map<string, { at: number; problem: Promise<string | undefined> }>();
 
-  constructor(private readonly deps: ModelServiceDeps) {}
+  private constructor(private readonly deps: ModelPorts) {
+    this.decoders = imageDecoders(deps.decoders);
+  }
+
+  static open(ports: ModelPorts): ClipModel {
+    return new ClipModel(ports);
+  }
 
   manifest(): Promise<ModelManifest> {
     return this.manifests.get('manifest', this.deps.readManifest);
@@ -82,7 +84,7 @@ export class ModelService {
     return problem;
   }
 
-  tower(tower: TowerName, precision: Precision): Promise<TowerExecutor> {
+  tower(tower: TowerName, precision: Precision): Promise<Tower> {
     const remote = this.deps.remote?.(tower, precision);
     if (remote) return Promise.resolve(remote);
     const key = `${tower}/${precision}`;
@@ -105,7 +107,9 @@ export class ModelService {
         files: shards.length + segments.length,
         bytes: shards.reduce((a, s) => a + s.bytes, 0),
       });
-      return new TowerRunner(this.deps.ort, sessions);
+      const chain = new SessionChain(this.deps.ort, sessions);
+      this.local.push(chain);
+      return chain;
     });
     return loading.then(
       (runner) => {
@@ -117,5 +121,10 @@ export class ModelService {
         throw e;
       },
     );
+  }
+
+  /** Frees every session this model loaded here (tools and tests; a Worker's isolate keeps its model). */
+  async close(): Promise<void> {
+    await Promise.all(this.local.splice(0).map((c) => c.release()));
   }
 }

@@ -1,6 +1,7 @@
 /**
- * One segment of one tower in this isolate: loads on first use, runs binary Open Inference Protocol bodies, and counts
- * the memory it spends. The build measures a segment by running this same class in Node (tool/converter).
+ * One segment of one tower hosted in this isolate (a segment Worker): loads on first use, runs binary Open Inference
+ * Protocol bodies, and counts the memory it spends. The build measures a segment by running this same class in Node
+ * (tool/converter/segment-memory.ts).
  */
 import { EdgeClipError } from '../contracts/errors.ts';
 import {
@@ -17,12 +18,12 @@ import {
   segmentServingBytes,
   type TowerName,
 } from '../contracts/manifest.ts';
-import { loadSegmentSession, type ReadFile } from '../model/load-tower.ts';
-import type { OrtModule } from '../model/ort-types.ts';
-import { SingleFlight } from '../model/single-flight.ts';
-import { TowerRunner, toTensor } from '../model/tower-runner.ts';
+import { loadSegmentSession } from './load-tower.ts';
+import type { OrtModule, ReadFile } from './ports.ts';
+import { SessionChain, toTensor } from './session-chain.ts';
+import { SingleFlight } from './single-flight.ts';
 
-export interface SegmentRunnerDeps {
+export interface SegmentHostDeps {
   ort: OrtModule;
   /** This segment's entry in the manifest (undefined: the build has no such segment). */
   segment: () => Promise<Segment | undefined>;
@@ -34,13 +35,13 @@ export interface SegmentRunnerDeps {
   wasmMemoryBytes?: () => number;
 }
 
-export class SegmentRunner {
-  private readonly runners = new SingleFlight<TowerRunner>();
+export class SegmentHost {
+  private readonly runners = new SingleFlight<SessionChain>();
   private readonly wasm: () => number;
   // Live counterparts of the build's SegmentMemory: what this isolate held while loading and per request.
   private readonly usage = { jsLoadBytes: 0, wasmAfterCreateBytes: 0, jsRequestBytes: 0 };
 
-  constructor(private readonly deps: SegmentRunnerDeps) {
+  constructor(private readonly deps: SegmentHostDeps) {
     this.wasm = deps.wasmMemoryBytes ?? (() => 0);
   }
 
@@ -50,13 +51,13 @@ export class SegmentRunner {
     return seg;
   }
 
-  private runner(): Promise<TowerRunner> {
+  private runner(): Promise<SessionChain> {
     return this.runners.get('segment', async () => {
       const seg = await this.segment();
       const session = await loadSegmentSession(this.deps.ort, seg, this.deps.read);
       this.usage.jsLoadBytes = seg.graph.bytes + seg.externalData.reduce((a, e) => a + e.bytes, 0);
       this.usage.wasmAfterCreateBytes = this.wasm();
-      return new TowerRunner(this.deps.ort, [session]);
+      return new SessionChain(this.deps.ort, [session]);
     });
   }
 

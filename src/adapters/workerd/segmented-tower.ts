@@ -10,7 +10,7 @@ import {
   type V2Tensor,
 } from '../../contracts/inference-protocol.ts';
 import type { ModelManifest, Precision, TowerBuild, TowerName } from '../../contracts/manifest.ts';
-import type { TowerExecutor, TowerInput } from '../../model/tower-runner.ts';
+import type { Tower, TowerInput } from '../../model/ports.ts';
 
 /** A segment Worker as the gateway sees it: a service binding to its entrypoint (or a test double of one). */
 export interface SegmentEndpoint {
@@ -39,7 +39,7 @@ const toV2 = (name: string, data: TowerInput, dims: readonly number[]): V2Tensor
   data,
 });
 
-export class SegmentChain implements TowerExecutor {
+export class SegmentedTower implements Tower {
   constructor(
     private readonly manifest: () => Promise<ModelManifest>,
     private readonly tower: TowerName,

@@ -1,18 +1,10 @@
-/** Classifiers and cached prompt embeddings in a key-value store (Workers KV), keyed per model build. */
+/** Stored label sets: classifier blobs in a key-value store (Workers KV), keyed per model build. */
 import { type Classifier, decodeClassifier, encodeClassifier } from '../contracts/classifier-blob.ts';
 import { EdgeClipError } from '../contracts/errors.ts';
-import { labelsetKey, labelsetPrefix, parseLabelsetKey, promptEmbeddingKey } from '../contracts/kv-keys.ts';
+import { labelsetKey, labelsetPrefix, parseLabelsetKey } from '../contracts/kv-keys.ts';
 import { checkLabelsetName } from '../contracts/labelset.ts';
 import type { ModelManifest, Precision } from '../contracts/manifest.ts';
-import { sha256Hex } from '../contracts/sha256.ts';
-
-/** The operations edge-clip needs from a key-value store; the workerd adapter maps them onto a KV binding. */
-export interface KeyValueStore {
-  get(key: string): Promise<Uint8Array | null>;
-  put(key: string, value: Uint8Array): Promise<void>;
-  delete(key: string): Promise<void>;
-  list(prefix: string): Promise<string[]>;
-}
+import type { KeyValueStore } from './ports.ts';
 
 export interface LabelsetEntry {
   name: string;
@@ -21,7 +13,7 @@ export interface LabelsetEntry {
   stale: boolean;
 }
 
-export class LabelsetStore {
+export class ClassifierStore {
   /** Decoded classifiers by KV key: a 1000-label set decodes once per isolate, not per request. */
   private readonly decoded = new Map<string, Classifier>();
 
@@ -82,30 +74,6 @@ export class LabelsetStore {
       }
     }
     return n;
-  }
-
-  /** Cached normalized embeddings of exact prompts (null where not cached). */
-  async cachedPrompts(
-    m: ModelManifest,
-    precision: Precision,
-    prompts: readonly string[],
-  ): Promise<(Float32Array | null)[]> {
-    const keys = await Promise.all(
-      prompts.map(async (p) =>
-        promptEmbeddingKey(m.buildHash, precision, await sha256Hex(new TextEncoder().encode(p))),
-      ),
-    );
-    return Promise.all(
-      keys.map(async (k) => {
-        const b = await this.kv.get(k);
-        return b && b.length === m.embedDim * 4 ? new Float32Array(b.slice().buffer) : null;
-      }),
-    );
-  }
-
-  async cachePrompt(m: ModelManifest, precision: Precision, prompt: string, embedding: Float32Array): Promise<void> {
-    const key = promptEmbeddingKey(m.buildHash, precision, await sha256Hex(new TextEncoder().encode(prompt)));
-    await this.kv.put(key, new Uint8Array(embedding.slice().buffer));
   }
 }
 

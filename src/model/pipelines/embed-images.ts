@@ -1,0 +1,104 @@
+/** Image bytes → decode, resize, crop, normalize → image tower → L2 normalization. */
+import { IMAGE_INPUT } from '../../contracts/tensors.ts';
+import type { ClipModel } from '../clip-model.ts';
+import { embeddingKey } from '../embedding-cache.ts';
+import { normalizationTable, type Orientation, preprocessImage } from '../image/preprocess-image.ts';
+import type { Tower } from '../ports.ts';
+import { l2NormalizeRows } from '../postprocess.ts';
+import { cachedRows, type Embeddings, NO_TIMING, type PipelineOptions, startLoad, storeRows } from './rows.ts';
+
+export interface ImageOptions extends PipelineOptions {
+  /** "ignore" (the reference) or "exif" (apply a JPEG's EXIF orientation first). */
+  orientation?: Orientation;
+  /** Images whose header declares more pixels are refused (413) before decoding: MAX_IMAGE_PIXELS. */
+  maxPixels: number;
+}
+
+const tables = new WeakMap<object, Float32Array[]>();
+
+export async function embedImages(
+  model: ClipModel,
+  images: readonly Uint8Array[],
+  options: ImageOptions,
+): Promise<Embeddings> {
+  const { precision, cache } = options;
+  const timing = options.timing ?? NO_TIMING;
+  const m = await model.manifest();
+  const cfg = m.preprocess;
+  const dim = m.embedDim;
+  let table = tables.get(cfg);
+  if (!table) {
+    table = normalizationTable(cfg);
+    tables.set(cfg, table);
+  }
+  const out = new Float32Array(images.length * dim);
+  const orientation = options.orientation ?? 'ignore';
+  const { keys, misses } = await cachedRows(
+    cache,
+    timing,
+    'image',
+    images.length,
+    (i) => embeddingKey(m, precision, 'image', images[i], orientation),
+    dim,
+    out,
+  );
+  // The tower loads (on a cold isolate) while the images decode.
+  const loading = misses.length > 0 ? startLoad(model, 'image', precision) : undefined;
+  const plane = 3 * cfg.size * cfg.size;
+  // Decode everything first, so that a bad image fails the request before any inference is spent.
+  const pixels = new Float32Array(plane * misses.length);
+  const preprocess = { orientation, maxPixels: options.maxPixels, decoders: model.decoders };
+  for (const [k, i] of misses.entries()) {
+    const r = await preprocessImage(images[i], cfg, pixels, k * plane, preprocess, table);
+    timing.add('decode', r.decodeMs);
+    timing.add('preprocess', r.resizeMs);
+  }
+  if (loading) {
+    const rows = await runImages(
+      await timing.measure('fetch', () => loading),
+      pixels,
+      misses.length,
+      m.preprocess.size,
+      {
+        ...options,
+        timing,
+      },
+    );
+    storeRows(cache, 'image', misses, keys, rows, dim, out);
+  }
+  return { data: options.raw ? out : l2NormalizeRows(out, dim), dim, computed: misses.length };
+}
+
+/** Preprocessed model input ([count, 3, S, S] normalized planes) → tower → L2 normalization. */
+export async function embedPixels(
+  model: ClipModel,
+  pixels: Float32Array,
+  count: number,
+  options: PipelineOptions,
+): Promise<Embeddings> {
+  const m = await model.manifest();
+  const timing = options.timing ?? NO_TIMING;
+  const tower = await timing.measure('fetch', () => model.tower('image', options.precision));
+  const rows = await runImages(tower, pixels, count, m.preprocess.size, { ...options, timing });
+  return { data: options.raw ? rows : l2NormalizeRows(rows, m.embedDim), dim: m.embedDim, computed: count };
+}
+
+/** One image per run: batching buys little on one CPU thread and multiplies activation memory. */
+async function runImages(
+  tower: Tower,
+  pixels: Float32Array,
+  count: number,
+  size: number,
+  options: PipelineOptions & { timing: NonNullable<PipelineOptions['timing']> },
+): Promise<Float32Array> {
+  const plane = 3 * size * size;
+  let rows: Float32Array | undefined;
+  for (let k = 0; k < count; k++) {
+    options.signal?.throwIfAborted();
+    const input = pixels.subarray(k * plane, (k + 1) * plane);
+    const row = await options.timing.measure('infer', () => tower.run(IMAGE_INPUT, input, [1, 3, size, size]));
+    rows ??= new Float32Array(count * row.length);
+    rows.set(row, k * row.length);
+  }
+  return rows ?? new Float32Array(0);
+}
