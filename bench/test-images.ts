@@ -24,7 +24,7 @@ export async function photoTensor(cfg: PreprocessConfig): Promise<Float32Array> 
 /** Preprocessing as the Worker does it by default: its pixel limit, the wasm decoders. */
 export const benchPreprocessOptions = async () => ({
   maxPixels: DEFAULTS.MAX_IMAGE_PIXELS,
-  decoders: await nodeImageDecoders(),
+  decoders: nodeImageDecoders(),
 });
 
 async function upscaled(source: string, w: number, h: number): Promise<Uint8Array> {

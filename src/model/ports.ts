@@ -57,11 +57,17 @@ export interface Timing {
   measure<T>(name: string, fn: () => Promise<T> | T): Promise<T>;
 }
 
-/** The wasm image decoders' compiled modules (workerd imports them precompiled; Node compiles the files). */
+/** A compiled wasm module, or how to compile it when it is first needed. */
+export type ModuleSource = WebAssembly.Module | (() => Promise<WebAssembly.Module>);
+
+/**
+ * The wasm image decoders' modules: workerd imports them precompiled; Node compiles each file on its format's first
+ * image (compiling all three up front would compete for the CPU with the towers' own wasm).
+ */
 export interface DecoderModules {
-  jpeg: WebAssembly.Module;
-  webp: WebAssembly.Module;
-  avif: WebAssembly.Module;
+  jpeg: ModuleSource;
+  webp: ModuleSource;
+  avif: ModuleSource;
 }
 
 /** What `ClipModel.open` is given. */

@@ -143,7 +143,7 @@ function builtinImages(cfg: PreprocessConfig): Float32Array {
 }
 
 async function imageTensors(files: string[], cfg: PreprocessConfig): Promise<Float32Array> {
-  const options = { maxPixels: DEFAULTS.MAX_IMAGE_PIXELS, decoders: await nodeImageDecoders() };
+  const options = { maxPixels: DEFAULTS.MAX_IMAGE_PIXELS, decoders: nodeImageDecoders() };
   const plane = 3 * cfg.size * cfg.size;
   const out = new Float32Array(files.length * plane);
   for (const [i, f] of files.entries())

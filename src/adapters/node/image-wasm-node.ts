@@ -4,22 +4,23 @@ import { createRequire } from 'node:module';
 import { type ImageDecoders, imageDecoders } from '../../model/image/wasm-codec.ts';
 import type { DecoderModules } from '../../model/ports.ts';
 
-const compile = async (specifier: string) =>
-  WebAssembly.compile(await readFile(createRequire(import.meta.url).resolve(specifier)));
-
-let modules: Promise<DecoderModules> | undefined;
-
-/** The three decoders' modules, compiled once per process. */
-export function nodeDecoderModules(): Promise<DecoderModules> {
-  modules ??= Promise.all([
-    compile('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'),
-    compile('@jsquash/webp/codec/dec/webp_dec.wasm'),
-    compile('@jsquash/avif/codec/dec/avif_dec.wasm'),
-  ]).then(([jpeg, webp, avif]) => ({ jpeg, webp, avif }));
-  return modules;
+/** Compiles a package's .wasm file once per process, when first asked for. */
+function compiled(specifier: string): () => Promise<WebAssembly.Module> {
+  let module: Promise<WebAssembly.Module> | undefined;
+  return () => {
+    module ??= readFile(createRequire(import.meta.url).resolve(specifier)).then((b) => WebAssembly.compile(b));
+    return module;
+  };
 }
+
+const modules: DecoderModules = {
+  jpeg: compiled('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'),
+  webp: compiled('@jsquash/webp/codec/dec/webp_dec.wasm'),
+  avif: compiled('@jsquash/avif/codec/dec/avif_dec.wasm'),
+};
+
+/** The three decoders' modules, each compiled on its format's first image. */
+export const nodeDecoderModules = (): DecoderModules => modules;
 
 /** The decoders for code that preprocesses without a model (the CLI's preprocess, calibration, tests, benches). */
-export async function nodeImageDecoders(): Promise<ImageDecoders> {
-  return imageDecoders(await nodeDecoderModules());
-}
+export const nodeImageDecoders = (): ImageDecoders => imageDecoders(modules);

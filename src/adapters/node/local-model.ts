@@ -39,7 +39,7 @@ export async function openLocalModel(dir: string, options: LocalModelOptions = {
     ort: await loadOrt(runtime, threads),
     readManifest: async () => manifest,
     read: diskReader(dir),
-    decoders: await nodeDecoderModules(),
+    decoders: nodeDecoderModules(),
     sessionOptions: options.sessionOptions ?? sessionOptionsFor(runtime, threads),
   });
 }

@@ -7,14 +7,14 @@ import { init as initAvif } from '@jsquash/avif/decode.js';
 import { init as initJpeg } from '@jsquash/jpeg/decode.js';
 import { init as initWebp } from '@jsquash/webp/decode.js';
 import { EdgeClipError, isEdgeClipError } from '../../contracts/errors.ts';
-import type { DecoderModules } from '../ports.ts';
+import type { DecoderModules, ModuleSource } from '../ports.ts';
 
 export class WasmCodec {
   private ready: Promise<void> | undefined;
 
   constructor(
     private readonly name: string,
-    private readonly module: WebAssembly.Module | undefined,
+    private readonly module: ModuleSource | undefined,
     private readonly instantiate: (module: WebAssembly.Module) => Promise<void>,
   ) {}
 
@@ -30,7 +30,7 @@ export class WasmCodec {
         'UNSUPPORTED_MEDIA_TYPE',
         `${this.name} images cannot be decoded here (no ${this.name} decoder was given)`,
       );
-    this.ready ??= this.instantiate(module);
+    this.ready ??= (async () => this.instantiate(typeof module === 'function' ? await module() : module))();
     try {
       await this.ready;
     } catch (e) {

@@ -15,7 +15,7 @@ const withAlpha = (alpha: number) => {
   for (let p = 0; p < W * H; p++) out.set([rgb[p * 3], rgb[p * 3 + 1], rgb[p * 3 + 2], alpha], p * 4);
   return out;
 };
-const decoders = await nodeImageDecoders();
+const decoders = nodeImageDecoders();
 const decode = async (bytes: Uint8Array) => (await decodeImage(bytes, probeImage(bytes), 40e6, decoders)).data;
 
 describe('decodeImage: PIL convert("RGB") semantics per format', () => {

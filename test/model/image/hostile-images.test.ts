@@ -8,7 +8,7 @@ import { probeImage } from '../../../src/model/image/probe-image.ts';
 import { gif, type HostileCase, hostileCases, literalCodes, rgbTiff } from '../../helpers/crafted-images.ts';
 import { PREPROCESS } from '../../helpers/paths.ts';
 
-const decoders = await nodeImageDecoders();
+const decoders = nodeImageDecoders();
 const decode = async (bytes: Uint8Array) => decodeImage(bytes, probeImage(bytes), 40e6, decoders);
 
 /** The HTTP status a decode ends in: 200, or the client error it throws (anything else fails the test). */

@@ -25,7 +25,7 @@ const f32 = (dir: string, file: string) => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 };
 
-const options = { maxPixels: 40e6, decoders: await nodeImageDecoders() };
+const options = { maxPixels: 40e6, decoders: nodeImageDecoders() };
 
 describe('preprocessImage in Node against the OpenCLIP goldens', () => {
   it.each(SETS)('%s', async (_name, dir, entry) => {

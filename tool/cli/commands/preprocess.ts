@@ -42,7 +42,7 @@ export async function preprocess(argv: string[]) {
   const r = await preprocessImage(bytes, cfg, tensor, 0, {
     orientation,
     maxPixels: maxPixels ? Number(maxPixels) : DEFAULTS.MAX_IMAGE_PIXELS,
-    decoders: await nodeImageDecoders(),
+    decoders: nodeImageDecoders(),
   });
   const tmp = `${out}.tmp-${process.pid}`;
   writeFileSync(tmp, new Uint8Array(tensor.buffer));
