@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { workerdProjects } from './test/worker/vitest.config.ts';
 
 export default defineConfig({
   test: {
@@ -18,7 +19,7 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
         },
       },
-      { extends: './test/worker/vitest.config.ts', test: { sequence: { groupOrder: 1 } } },
+      ...workerdProjects,
     ],
   },
 });

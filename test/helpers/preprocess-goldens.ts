@@ -3,6 +3,7 @@
 export interface GoldenEntry {
   file: string;
   tensor_file: string;
+  tensor_sha256: string;
   pil_format: string;
   jpeg_sampling?: number[][];
   jpeg_progressive?: boolean;

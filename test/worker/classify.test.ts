@@ -1,12 +1,19 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
+import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import { decodeBase64 } from '../../src/contracts/base64.ts';
 import { labelsetKey } from '../../src/contracts/kv-keys.ts';
 import type { ModelManifest } from '../../src/contracts/manifest.ts';
+import { ClipModel } from '../../src/model/clip-model.ts';
+import { labelSetClassifier } from '../../src/model/pipelines/classify.ts';
+import { embedPixels } from '../../src/model/pipelines/embed-images.ts';
+import { zeroShotScores } from '../../src/model/zero-shot.ts';
 import worker from '../../src/worker/index.ts';
 import { fixture, seedModel } from './seed.ts';
 
-const { zeroShot, images } = inject('reference');
+const reference = inject('reference');
+const { zeroShot, images } = reference;
 const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
 const call = (path: string, init?: RequestInit) =>
   worker.fetch(new Request(`http://edge${path}`, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx);
@@ -50,6 +57,38 @@ const expectScores = (got: Scores['results'], want: Scores['results'], tolerance
     if (i > 0) expect(got[i - 1].score).toBeGreaterThanOrEqual(r.score);
   });
 };
+
+describe('zero-shot scores against the reference implementation', () => {
+  it("use exp(logit_scale)·cos: the reference's scale and logits_per_image, and their softmax", async () => {
+    // The build's scale is the checkpoint's raw parameter; the similarity scale is its exp.
+    expect(manifest.logitScale).toBe(Math.fround(reference.logitScale));
+    const files = r2Files(env.MODELS, 'tiny');
+    const model = ClipModel.open({ ort: workerdOrt(), readManifest: files.manifest, read: files.read });
+    const pixels = await fixture(env, 'tiny/images.f32');
+    const image = await embedPixels(model, new Float32Array(pixels.buffer, pixels.byteOffset, pixels.length / 4), 3, {
+      precision: 'fp32',
+    });
+    // Each text as its own label (template "{c}"): a label's row is then its text's normalized embedding.
+    const set = { name: 'reference', labels: reference.texts, templates: ['{c}'] };
+    const { weights, labels } = await labelSetClassifier(model, set, { precision: 'fp32' });
+    expect(reference.logitsPerImage).toHaveLength(3);
+    for (const [i, expectedLogits] of reference.logitsPerImage.entries()) {
+      const img = image.data.subarray(i * 24, (i + 1) * 24);
+      expect(expectedLogits).toHaveLength(labels.length);
+      for (const [j, want] of expectedLogits.entries()) {
+        let cos = 0;
+        for (let k = 0; k < 24; k++) cos += img[k] * weights[j * 24 + k];
+        expect(Math.abs(Math.exp(manifest.logitScale) * cos - want)).toBeLessThan(5e-3);
+      }
+      const max = Math.max(...expectedLogits);
+      const sum = expectedLogits.reduce((a, l) => a + Math.exp(l - max), 0);
+      const scores = zeroShotScores(img, weights, labels, manifest.logitScale, labels.length);
+      expect(scores).toHaveLength(labels.length);
+      for (const s of scores)
+        expect(Math.abs(s.score - Math.exp(expectedLogits[s.index] - max) / sum)).toBeLessThan(1e-4);
+    }
+  });
+});
 
 describe('POST /v1/classify', () => {
   it('against a KV label set equals the direct computation from edge-clip embed features', async () => {

@@ -1,6 +1,12 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { workerdDecoderModules } from '../../src/adapters/workerd/image-wasm.ts';
+import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
+import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import { decodeBase64 } from '../../src/contracts/base64.ts';
+import { ClipModel } from '../../src/model/clip-model.ts';
+import { embedPixels } from '../../src/model/pipelines/embed-images.ts';
+import { embedTexts } from '../../src/model/pipelines/embed-texts.ts';
 import worker from '../../src/worker/index.ts';
 import { fixture, seedModel } from './seed.ts';
 
@@ -34,6 +40,8 @@ describe('POST /v1/embeddings (text)', () => {
     expect(res.headers.get('server-timing')).toMatch(/tokenize;dur=.*infer;dur=/);
     const body = (await res.json()) as EmbeddingList;
     expect(body.model).toBe('tiny');
+    expect(body.data).toHaveLength(reference.texts.length);
+    expect(reference[precision].text).toHaveLength(reference.texts.length);
     body.data.forEach((d, i) => {
       expect(d.index).toBe(i);
       expect(cos(d.embedding as number[], reference[precision].text[i])).toBeGreaterThanOrEqual(0.9999);
@@ -41,16 +49,31 @@ describe('POST /v1/embeddings (text)', () => {
     });
   });
 
-  it('fp32 matches the conformance features of the reference implementation', async () => {
-    const body = (await (
-      await postJson('/v1/embeddings', { input: reference.texts, precision: 'fp32' })
-    ).json()) as EmbeddingList;
-    body.data.forEach((d, i) => {
-      const ref = reference.conformanceText[i];
-      const norm = Math.hypot(...ref);
-      const maxDiff = Math.max(...(d.embedding as number[]).map((v, j) => Math.abs(v - ref[j] / norm)));
-      expect(maxDiff).toBeLessThan(1e-4);
+  it('fp32 raw features in workerd are within 1e-4 of the reference implementation (texts and images)', async () => {
+    // The pipelines the routes run, raw (before L2 normalization, as the reference's features are), on R2's build.
+    const files = r2Files(env.MODELS, 'tiny');
+    const model = ClipModel.open({
+      ort: workerdOrt(),
+      readManifest: files.manifest,
+      read: files.read,
+      decoders: workerdDecoderModules,
     });
+    const text = await embedTexts(model, reference.texts, { precision: 'fp32', raw: true });
+    expect(reference.conformanceText).toHaveLength(reference.texts.length);
+    for (const [i, ref] of reference.conformanceText.entries()) {
+      const row = text.data.subarray(i * ref.length, (i + 1) * ref.length);
+      expect(Math.max(...ref.map((v, j) => Math.abs(row[j] - v))), reference.texts[i]).toBeLessThan(1e-4);
+    }
+    const pixels = await fixture(env, 'tiny/images.f32');
+    const image = await embedPixels(model, new Float32Array(pixels.buffer, pixels.byteOffset, pixels.length / 4), 3, {
+      precision: 'fp32',
+      raw: true,
+    });
+    expect(reference.conformanceImage).toHaveLength(3);
+    for (const [i, ref] of reference.conformanceImage.entries()) {
+      const row = image.data.subarray(i * ref.length, (i + 1) * ref.length);
+      expect(Math.max(...ref.map((v, j) => Math.abs(row[j] - v)))).toBeLessThan(1e-4);
+    }
   });
 
   it('reports tokens and truncation in usage, and answers base64 float32 on request', async () => {
@@ -68,8 +91,10 @@ describe('POST /v1/embeddings (text)', () => {
 
 describe('image embeddings', () => {
   it.each(['fp32', 'int8'] as const)(
-    '%s: a JPEG and a PNG posted raw equal preprocess + edge-clip embed in Node',
+    '%s: a JPEG and a PNG posted raw equal edge-clip embed --image in Node',
     async (precision) => {
+      expect(reference.images).toHaveLength(2);
+      expect(reference[precision].image).toHaveLength(2);
       for (const [i, name] of reference.images.entries()) {
         const bytes = await fixture(env, `preprocess/${name}`);
         const res = await call(`/v1/images/embeddings?precision=${precision}`, {

@@ -9,11 +9,10 @@ import { freePort, startOrigin } from '../../origin/start-origin.ts';
 import { readManifest } from '../../src/adapters/node/local-model.ts';
 import { decodeClassifier } from '../../src/contracts/classifier-blob.ts';
 import { zeroShotScores } from '../../src/model/zero-shot.ts';
-import { buildModel } from '../../tool/converter/build-model.ts';
 import { buildTiny } from '../global-setup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { expected } from '../helpers/fixtures.ts';
-import { PREPROCESS, TINY, VOCAB, WORKER_MODELS } from '../helpers/paths.ts';
+import { PREPROCESS, WORKER_MODELS } from '../helpers/paths.ts';
 import { startOriginProxy } from './origin-proxy.ts';
 import type { Reference } from './reference.ts';
 
@@ -89,21 +88,13 @@ async function cliAnswers(setFile: string, blobFile: string, labels: string[]): 
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await buildTiny(TINY_ST, join(WORKER_MODELS, 'tiny-pt'));
-  // The same model cut into segments (≥ 3 per tower, each measured under a budget), for the segmented tests.
-  await buildModel({
-    checkpoint: TINY,
-    out: join(WORKER_MODELS, 'tiny-segmented'),
-    precisions: ['int8'],
-    shardSize: 1 << 20,
-    vocab: VOCAB,
-    modelId: 'tiny',
-    minSegments: 3,
-    segmentBudget: 64 * 2 ** 20,
-  });
   const manifest = readManifest(TINY_ST);
   const reference: Reference = {
     texts: expected.texts,
     conformanceText: expected.text_features,
+    conformanceImage: expected.image_features,
+    logitScale: expected.logit_scale,
+    logitsPerImage: expected.logits_per_image,
     images: TEST_IMAGES,
     fp32: { text: [], image: [] },
     int8: { text: [], image: [] },

@@ -15,9 +15,19 @@ const json = (path: string, body: unknown) =>
   call(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const errorOf = async (res: Response) => ((await res.json()) as { error: { type: string; message: string } }).error;
 
+/**
+ * A valid image's embedding, decoded and computed afresh (never from the cache): what shows that the decoders and the
+ * tower still work after hostile input.
+ */
 async function embedding(bytes: Uint8Array): Promise<number[]> {
-  const res = await post(bytes);
+  const res = await call('/v1/images/embeddings', {
+    method: 'POST',
+    headers: { 'content-type': 'image/*', 'cache-control': 'no-cache' },
+    body: bytes,
+  });
   expect(res.status).toBe(200);
+  expect(res.headers.get('x-cache')).toBe('miss');
+  expect(res.headers.get('server-timing')).toMatch(/decode;dur=/);
   return ((await res.json()) as { data: { embedding: number[] }[] }).data[0].embedding;
 }
 

@@ -161,22 +161,3 @@ describe('onnxruntime-web wiring in workerd (pinned onnxruntime-web 1.30.0)', ()
     expect(ortWasmMemoryBytes()).toBeGreaterThan(1 << 20);
   });
 });
-
-describe('segmented towers', () => {
-  it('load from R2 and chain their segments to the single-segment results', async () => {
-    const segmented = await seedModel(env, 'tiny-segmented', 'segmented');
-    expect(segmented.towers.image.int8!.segments.length).toBeGreaterThanOrEqual(3);
-    expect(segmented.towers.text.int8!.segments.length).toBeGreaterThanOrEqual(3);
-    const one = appOn('lazy').app;
-    const many = appOn('segmented').app;
-    const embed = async (app: ReturnType<typeof appOn>['app']) => {
-      const res = await app.request('/v1/embeddings', textRequest('a diagram of a transformer'));
-      expect(res.status).toBe(200);
-      return ((await res.json()) as { data: { embedding: number[] }[] }).data[0].embedding;
-    };
-    const a = await embed(one);
-    const b = await embed(many);
-    const cos = a.reduce((s, v, i) => s + v * b[i], 0);
-    expect(cos).toBeGreaterThanOrEqual(0.99999);
-  });
-});

@@ -7,21 +7,30 @@ export interface OriginProxy {
   close(): Promise<void>;
 }
 
-/** Control: POST /__control/up, POST /__control/down, GET /__control → {up, forwarded, seen (all requests)}. */
+type Mode = 'up' | 'down' | 'hold';
+
+/**
+ * Control: POST /__control/up, /down (drop each request's connection at once) or /hold (keep each request open with
+ * no answer, as a hung origin does, until the client gives up); GET /__control → {mode, forwarded, seen}.
+ */
 export async function startOriginProxy(target: string): Promise<OriginProxy> {
   const to = new URL(target);
-  let up = true;
+  let mode: Mode = 'up';
   let forwarded = 0;
   let seen = 0;
   const server: Server = createServer((req, res) => {
     if (req.url?.startsWith('/__control')) {
-      if (req.method === 'POST') up = req.url.endsWith('/up');
+      if (req.method === 'POST') mode = (req.url.split('/').pop() ?? 'up') as Mode;
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ up, forwarded, seen }));
+      res.end(JSON.stringify({ mode, forwarded, seen }));
       return;
     }
     seen++;
-    if (!up) {
+    if (mode === 'hold') {
+      req.resume();
+      return;
+    }
+    if (mode === 'down') {
       // An origin that dies mid-request: read the request, then drop the connection without an answer.
       req.resume();
       req.on('end', () => req.socket.destroy());

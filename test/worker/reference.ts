@@ -3,6 +3,11 @@ export interface Reference {
   texts: string[];
   /** The conformance fixture's expected (unnormalized) text features of `texts`. */
   conformanceText: number[][];
+  /** Its expected (unnormalized) image features of its images.f32. */
+  conformanceImage: number[][];
+  /** Its raw logit scale (the similarity scale is its exp) and logits_per_image [images][texts]. */
+  logitScale: number;
+  logitsPerImage: number[][];
   images: string[];
   fp32: { text: number[][]; image: number[][] };
   int8: { text: number[][]; image: number[][] };

@@ -1,29 +1,35 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type SegmentEndpoint, segmentBinding } from '../../src/adapters/workerd/segmented-tower.ts';
+import { type SegmentEndpoint, segmentBinding, segmentEndpoint } from '../../src/adapters/workerd/segmented-tower.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/contracts/inference-protocol.ts';
 import { type ModelManifest, segmentLoadingBytes, segmentServingBytes } from '../../src/contracts/manifest.ts';
-import { buildSegment } from '../../src/segment-worker/index.ts';
 import { buildApp, type WorkerEnv } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
+import { TEST_SEGMENTS } from './segment-workers.ts';
 
 let manifest: ModelManifest;
 
-const segmentOf = (tower: 'image' | 'text', index: number) =>
-  buildSegment({ MODELS: env.MODELS, MODEL_ID: 'segmented', SEGMENT_TOWER: tower, SEGMENT_INDEX: String(index) });
+/** The real service binding to a segment Worker (vitest.config.ts runs one Worker per segment beside the tests). */
+function segmentWorker(tower: 'image' | 'text', index: number): SegmentEndpoint {
+  const name = segmentBinding(tower, index);
+  const binding = segmentEndpoint(env, name);
+  if (!binding) throw new Error(`no service binding ${name}`);
+  return binding;
+}
 
 /**
- * The production topology inside workerd: a gateway whose SEG_<TOWER>_<k> bindings reach one segment app each (each
- * loading only its own segment from R2). `down` makes one binding fail like an unreachable Worker.
+ * The production topology inside workerd: a gateway whose SEG_<TOWER>_<k> bindings are real service bindings to
+ * segment Workers (each loading only its own segment from the shared R2 bucket), each wrapped only to record the calls
+ * it receives; `down` makes one binding fail like an unreachable Worker.
  */
 function topology(down?: string) {
   const bindings: Record<string, SegmentEndpoint> = {};
   /** Calls each binding received: "<binding> <path>" for HTTP, "<binding> run" for RPC. */
   const calls: string[] = [];
   for (const tower of ['image', 'text'] as const) {
-    manifest.towers[tower].int8!.segments.forEach((seg) => {
+    for (const seg of manifest.towers[tower].int8!.segments) {
       const name = segmentBinding(tower, seg.index);
-      const { app, host } = segmentOf(tower, seg.index);
+      const worker = segmentWorker(tower, seg.index);
       const reach = (call: string) => {
         calls.push(`${name} ${call}`);
         if (name === down) throw new Error('Network connection lost');
@@ -31,17 +37,17 @@ function topology(down?: string) {
       bindings[name] = {
         fetch: async (r: Request) => {
           reach(new URL(r.url).pathname);
-          return app.fetch(r);
+          return worker.fetch(r);
         },
         run: async (body, headerLength) => {
           reach('run');
-          return host.run(body, headerLength);
+          return worker.run(body, headerLength);
         },
       };
-    });
+    }
   }
-  // Every request must run the chain (or fail on a down segment): no cached embeddings.
-  const noCache = { MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0' };
+  // Every request must run the chain (or fail on a down segment): no cached embeddings or prompt rows.
+  const noCache = { MEMORY_CACHE_ENTRIES: '0', CACHE_TTL_SECONDS: '0', PROMPT_CACHE_TTL_SECONDS: '0' };
   const gateway = buildApp({
     ...env,
     ...bindings,
@@ -50,7 +56,9 @@ function topology(down?: string) {
     SEGMENTED: 'true',
   } as unknown as WorkerEnv);
   const single = buildApp({ ...env, ...noCache, MODEL_ID: 'segmented-whole' } as unknown as WorkerEnv);
-  return { gateway, single, calls };
+  // Without SEGMENTED the gateway's own isolate runs the segments one after another.
+  const inProcess = buildApp({ ...env, ...noCache, MODEL_ID: 'segmented' } as unknown as WorkerEnv);
+  return { gateway, single, inProcess, calls };
 }
 
 const text = {
@@ -62,32 +70,71 @@ const cosines = (a: { embedding: number[] }[], b: { embedding: number[] }[]) =>
   a.map((x, i) => x.embedding.reduce((s, v, j) => s + v * b[i].embedding[j], 0));
 
 beforeAll(async () => {
-  manifest = await seedModel(env, 'tiny-segmented', 'segmented');
-  await seedModel(env, 'tiny-st', 'segmented-whole');
+  manifest = await seedModel(env, 'segments/tiny-segmented', 'segmented');
+  await seedModel(env, 'segments/tiny-whole', 'segmented-whole');
 });
 
-describe('segmented towers across Workers (gateway → segment Workers)', () => {
-  it('gives the single-isolate results for text and images (cos ≥ 0.99999)', async () => {
-    expect(manifest.towers.image.int8!.segments.length).toBeGreaterThanOrEqual(3);
-    expect(manifest.towers.text.int8!.segments.length).toBeGreaterThanOrEqual(3);
-    const { gateway, single } = topology();
+describe('segmented towers across Workers (gateway → segment Workers over service bindings)', () => {
+  it('runs one segment Worker per segment of the test build', () => {
+    expect(manifest.towers.image.int8!.segments).toHaveLength(TEST_SEGMENTS.image);
+    expect(manifest.towers.text.int8!.segments).toHaveLength(TEST_SEGMENTS.text);
+  });
+
+  // First, while text/0's Worker has loaded nothing yet: the other tests load it.
+  it('a segment Worker reports what it holds before loading, after loading and while serving', async () => {
+    const worker = segmentWorker('text', 0);
+    const stats = async () =>
+      (await (await worker.fetch(new Request('https://segment/stats'))).json()) as Record<string, number | boolean>;
+    const seg = manifest.towers.text.int8!.segments[0];
+    const weights = seg.externalData.reduce((a, e) => a + e.bytes, 0);
+    expect(await stats()).toMatchObject({
+      tower: 'text',
+      index: 0,
+      loaded: false,
+      weight_bytes: weights,
+      js_load_bytes: 0,
+    });
+    expect((await worker.fetch(new Request('https://segment/load', { method: 'POST' }))).status).toBe(204);
+    const loaded = await stats();
+    expect(loaded.loaded).toBe(true);
+    expect(loaded.js_load_bytes).toBe(seg.graph.bytes + weights);
+    expect(loaded.wasm_after_create_bytes).toBeGreaterThan(0);
+    expect(loaded.loading_bytes).toBe(Number(loaded.js_load_bytes) + Number(loaded.wasm_after_create_bytes));
+    expect(loaded.measured_serving_bytes).toBe(segmentServingBytes(seg.memory!));
+    expect(loaded.measured_loading_bytes).toBe(segmentLoadingBytes(seg.memory!));
+  });
+
+  it('gives the single-isolate results for text and images (cos ≥ 0.99999), through every segment', async () => {
+    const { gateway, single, calls } = topology();
     const a = (await (await gateway.request('/v1/embeddings', text)).json()) as { data: { embedding: number[] }[] };
     const b = (await (await single.request('/v1/embeddings', text)).json()) as { data: { embedding: number[] }[] };
+    expect(a.data).toHaveLength(2);
+    expect(b.data).toHaveLength(2);
     for (const c of cosines(a.data, b.data)) expect(c).toBeGreaterThanOrEqual(0.99999);
     const jpeg = await fixture(env, 'preprocess/grace_hopper.jpg');
-    const img = (init: RequestInit) => ({
-      ...init,
-      method: 'POST',
-      headers: { 'content-type': 'image/jpeg' },
-      body: jpeg,
-    });
-    const ia = (await (await gateway.request('/v1/images/embeddings', img({}))).json()) as {
+    const img = () => ({ method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg });
+    const ia = (await (await gateway.request('/v1/images/embeddings', img())).json()) as {
       data: { embedding: number[] }[];
     };
-    const ib = (await (await single.request('/v1/images/embeddings', img({}))).json()) as {
+    const ib = (await (await single.request('/v1/images/embeddings', img())).json()) as {
       data: { embedding: number[] }[];
     };
+    expect(ia.data).toHaveLength(1);
+    expect(ib.data).toHaveLength(1);
     for (const c of cosines(ia.data, ib.data)) expect(c).toBeGreaterThanOrEqual(0.99999);
+    // Each segment Worker ran once per request: the activations crossed every binding.
+    for (const tower of ['image', 'text'] as const)
+      for (let k = 0; k < TEST_SEGMENTS[tower]; k++)
+        expect(calls.filter((c) => c === `${segmentBinding(tower, k)} run`)).toHaveLength(1);
+  });
+
+  it('without segment Workers, chains the segments in its own isolate to the same results', async () => {
+    const { inProcess, single, calls } = topology();
+    const a = (await (await inProcess.request('/v1/embeddings', text)).json()) as { data: { embedding: number[] }[] };
+    const b = (await (await single.request('/v1/embeddings', text)).json()) as { data: { embedding: number[] }[] };
+    expect(a.data).toHaveLength(2);
+    for (const c of cosines(a.data, b.data)) expect(c).toBeGreaterThanOrEqual(0.99999);
+    expect(calls).toEqual([]);
   });
 
   it('answers a clear 503 when a segment Worker is down', async () => {
@@ -102,50 +149,39 @@ describe('segmented towers across Workers (gateway → segment Workers)', () => 
     });
   });
 
-  it('the gateway lists every segment Worker’s report in /v1/models', async () => {
-    const { gateway } = topology();
-    await gateway.request('/v1/embeddings', text);
-    const models = (await (await gateway.request('/v1/models')).json()) as {
-      data: {
-        segments: { tower: string; index: number; weight_bytes: number; loaded: boolean; wasm_bytes: number }[];
-      }[];
-    };
-    const segs = models.data[0].segments;
-    const total = manifest.towers.image.int8!.segments.length + manifest.towers.text.int8!.segments.length;
-    expect(segs.length).toBe(total);
-    expect(segs.filter((s) => s.tower === 'text').every((s) => s.loaded && s.wasm_bytes > 0)).toBe(true);
-    expect(segs.filter((s) => s.tower === 'image').every((s) => !s.loaded)).toBe(true);
-  });
-
-  it('segment Workers report what they hold while loading and serving', async () => {
-    const { app } = segmentOf('text', 0);
-    const seg = manifest.towers.text.int8!.segments[0];
-    const weights = seg.externalData.reduce((a, e) => a + e.bytes, 0);
-    const before = (await (await app.request('/stats')).json()) as Record<string, number | boolean>;
-    expect(before).toMatchObject({ tower: 'text', index: 0, loaded: false, weight_bytes: weights, js_load_bytes: 0 });
-    expect((await app.request('/load', { method: 'POST' })).status).toBe(204);
-    const loaded = (await (await app.request('/stats')).json()) as Record<string, number>;
-    expect(loaded.js_load_bytes).toBe(seg.graph.bytes + weights);
-    expect(loaded.wasm_after_create_bytes).toBeGreaterThan(0);
-    expect(loaded.loading_bytes).toBe(loaded.js_load_bytes + loaded.wasm_after_create_bytes);
-    expect(loaded.measured_serving_bytes).toBe(segmentServingBytes(seg.memory!));
-    expect(loaded.measured_loading_bytes).toBe(segmentLoadingBytes(seg.memory!));
-  });
-
-  it('counts the JS buffers of the requests it serves', async () => {
+  it('the gateway lists every segment Worker’s report in /v1/models, and counts the buffers they serve', async () => {
     const { gateway, calls } = topology();
     expect((await gateway.request('/v1/embeddings', text)).status).toBe(200);
     const models = (await (await gateway.request('/v1/models')).json()) as {
-      data: { segments: { tower: string; js_request_bytes: number; wasm_bytes: number; serving_bytes: number }[] }[];
+      data: {
+        segments: {
+          tower: string;
+          index: number;
+          loaded: boolean;
+          wasm_bytes: number;
+          js_request_bytes: number;
+          serving_bytes: number;
+        }[];
+      }[];
     };
-    for (const s of models.data[0].segments.filter((x) => x.tower === 'text')) {
+    const segs = models.data[0].segments;
+    expect(segs.map((s) => `${s.tower}/${s.index}`).sort()).toEqual(
+      (['image', 'text'] as const)
+        .flatMap((t) => manifest.towers[t].int8!.segments.map((x) => `${t}/${x.index}`))
+        .sort(),
+    );
+    // The earlier tests ran both towers through these Workers: every segment is loaded and reports its wasm memory.
+    for (const s of segs) {
+      expect(s.loaded).toBe(true);
+      expect(s.wasm_bytes).toBeGreaterThan(0);
+    }
+    for (const s of segs.filter((x) => x.tower === 'text')) {
       expect(s.js_request_bytes).toBeGreaterThan(0);
       expect(s.serving_bytes).toBe(s.wasm_bytes + s.js_request_bytes);
     }
-    // Before its first run the chain asked every text segment to load at once, and never an image segment.
-    const loads = calls.filter((c) => c.endsWith(' /load'));
-    expect(loads.sort()).toEqual(
-      manifest.towers.text.int8!.segments.map((x) => `${segmentBinding('text', x.index)} /load`).sort(),
+    // A chain asks its segments to load before its first run; a text request never reaches an image segment.
+    expect(calls.filter((c) => c.startsWith('SEG_IMAGE'))).toEqual(
+      calls.filter((c) => c.startsWith('SEG_IMAGE') && c.endsWith('/stats')),
     );
   });
 
@@ -164,24 +200,29 @@ describe('segmented towers across Workers (gateway → segment Workers)', () => 
 
 describe('a segment Worker over HTTP', () => {
   it('POST /run answers what the RPC run answers, and 400 on a bad body', async () => {
-    const { app, host } = segmentOf('text', 0);
+    const worker = segmentWorker('text', 0);
     const ids = BigInt64Array.from([49406n, 320n, 1125n, 49407n]);
     const { body, headerLength } = encodeInferRequest(
       [{ name: 'input_ids', datatype: 'INT64', shape: [1, 4], data: ids }],
       [],
     );
-    const res = await app.request('/run', {
-      method: 'POST',
-      headers: { [HEADER_LENGTH]: String(headerLength) },
-      body: body as Uint8Array<ArrayBuffer>,
-    });
+    const res = await worker.fetch(
+      new Request('https://segment/run', {
+        method: 'POST',
+        headers: { [HEADER_LENGTH]: String(headerLength) },
+        body: body as Uint8Array<ArrayBuffer>,
+      }),
+    );
     expect(res.status).toBe(200);
     const http = decodeInferResponse(new Uint8Array(await res.arrayBuffer()), res.headers.get(HEADER_LENGTH));
-    const rpc = await host.run(body, headerLength!);
+    expect(http.length).toBeGreaterThan(0);
+    const rpc = await worker.run(body, headerLength!);
     expect(http.map((t) => [...t.data])).toEqual(
       decodeInferResponse(rpc.body, String(rpc.headerLength)).map((t) => [...t.data]),
     );
-    const bad = await app.request('/run', { method: 'POST', headers: { [HEADER_LENGTH]: '3' }, body: 'not json' });
+    const bad = await worker.fetch(
+      new Request('https://segment/run', { method: 'POST', headers: { [HEADER_LENGTH]: '3' }, body: 'not json' }),
+    );
     expect(bad.status).toBe(400);
   });
 });

@@ -1,10 +1,12 @@
 /** Tests that run inside workerd (the real Workers runtime) with miniflare's R2 and KV. */
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { Response } from 'miniflare';
 import { defineProject } from 'vitest/config';
+import { SEGMENT_BUNDLE, segmentWorkers } from './segment-workers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 /** Read-only fixture roots the FIXTURES test binding may serve from. */
@@ -24,36 +26,101 @@ if (process.platform !== 'win32') {
   process.env.MINIFLARE_WORKERD_PATH = resolve(ROOT, 'test/workerd/workerd.sh');
 }
 
-export default defineProject({
-  root: ROOT,
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
-      miniflare: {
-        bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token' },
-        // Test-only binding: lets tests inside workerd read build outputs and fixtures from disk to seed R2.
-        serviceBindings: {
-          async FIXTURES(request: Request) {
-            const [root, ...rest] = new URL(request.url).pathname.slice(1).split('/');
-            const base = ROOTS[root];
-            if (!base || rest.some((p) => p === '..')) return new Response('not found', { status: 404 });
-            try {
-              return new Response(await readFile(resolve(base, ...rest)));
-            } catch {
-              return new Response('not found', { status: 404 });
-            }
+/**
+ * The bundle's modules, listed: onnxruntime-web's code holds a dynamic import (never taken in workerd) that miniflare
+ * cannot follow, so it is given the entry and the .wasm modules wrangler wrote beside it.
+ */
+function segmentModules() {
+  const root = dirname(SEGMENT_BUNDLE);
+  const wasm = readdirSync(root).filter((f) => f.endsWith('.wasm'));
+  return {
+    modulesRoot: root,
+    modules: [
+      { type: 'ESModule' as const, path: SEGMENT_BUNDLE },
+      ...wasm.map((f) => ({ type: 'CompiledWasm' as const, path: resolve(root, f) })),
+    ],
+  };
+}
+
+/** What sets the workerd projects apart: their test files, global setup and the Workers run beside the tests. */
+interface WorkerdProject {
+  name: string;
+  include: string[];
+  exclude?: string[];
+  globalSetup: string;
+  /** Projects with a higher order run after those with a lower one (never beside them: the machine has 2 cores). */
+  order: number;
+  segments: typeof segmentWorkers;
+}
+
+function workerdProject(p: WorkerdProject) {
+  return defineProject({
+    root: ROOT,
+    plugins: [
+      // A function: the pool calls it after the project's global setup (which bundles the segment Worker).
+      cloudflareTest(() => ({
+        wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
+        miniflare: {
+          bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token' },
+          workers: p.segments.map((s) => ({
+            name: s.name,
+            ...segmentModules(),
+            compatibilityDate: '2026-04-01',
+            compatibilityFlags: ['nodejs_compat'],
+            bindings: { MODEL_ID: 'segmented', SEGMENT_TOWER: s.tower, SEGMENT_INDEX: String(s.index) },
+            r2Buckets: { MODELS: 'edge-clip-models' },
+          })),
+          // Test-only binding: lets tests inside workerd read build outputs and fixtures from disk to seed R2.
+          serviceBindings: {
+            ...Object.fromEntries(p.segments.map((s) => [s.binding, s.name])),
+            async FIXTURES(request: Request) {
+              const [root, ...rest] = new URL(request.url).pathname.slice(1).split('/');
+              const base = ROOTS[root];
+              if (!base || rest.some((x) => x === '..')) return new Response('not found', { status: 404 });
+              try {
+                return new Response(await readFile(resolve(base, ...rest)));
+              } catch {
+                return new Response('not found', { status: 404 });
+              }
+            },
           },
         },
-      },
-    }),
-  ],
-  test: {
+      })),
+    ],
+    test: {
+      name: p.name,
+      include: p.include,
+      exclude: p.exclude,
+      globalSetup: [resolve(ROOT, p.globalSetup)],
+      testTimeout: 120_000,
+      hookTimeout: 300_000,
+      // One test file at a time: every file loads towers into the one workerd, and the machine has 2 cores.
+      fileParallelism: false,
+      sequence: { groupOrder: p.order },
+    },
+  });
+}
+
+const SEGMENTS_TEST = 'test/worker/segments.test.ts';
+
+/**
+ * The workerd projects. The six segment Workers (each compiling onnxruntime-web's wasm whenever workerd starts, once
+ * per test file) run only beside the test file that calls them: beside every file they had cost 100 s.
+ */
+export const workerdProjects = [
+  workerdProject({
     name: 'workers',
     include: ['test/worker/**/*.test.ts'],
-    globalSetup: [resolve(ROOT, 'test/worker/global-setup.ts')],
-    testTimeout: 120_000,
-    hookTimeout: 300_000,
-    // One test file at a time: every file loads towers into the one workerd, and the machine has 2 cores.
-    fileParallelism: false,
-  },
-});
+    exclude: [SEGMENTS_TEST],
+    globalSetup: 'test/worker/global-setup.ts',
+    order: 1,
+    segments: [],
+  }),
+  workerdProject({
+    name: 'segments',
+    include: [SEGMENTS_TEST],
+    globalSetup: 'test/worker/segments-setup.ts',
+    order: 2,
+    segments: segmentWorkers,
+  }),
+];

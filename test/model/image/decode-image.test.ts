@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { encode as encodeBmp } from 'bmp-ts';
 import { encode as encodePng } from 'fast-png';
 import UTIF from 'utif2';
@@ -5,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeImageDecoders } from '../../../src/adapters/node/image-wasm-node.ts';
 import { decodeImage } from '../../../src/model/image/decode-image.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
+import { FIXTURES, PREPROCESS, PREPROCESS_AVIF, PREPROCESS_WEBP } from '../../helpers/paths.ts';
 
 const W = 7;
 const H = 5;
@@ -60,8 +64,6 @@ describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
   );
   const image = { data: rgba, width: SW, height: SH, colorSpace: 'srgb' } as unknown as ImageData;
   const encoderReady = (async () => {
-    const { readFileSync } = await import('node:fs');
-    const { createRequire } = await import('node:module');
     const { init, default: encode } = await import('@jsquash/jpeg/encode.js');
     await init(
       await WebAssembly.compile(
@@ -92,9 +94,6 @@ describe('JPEG variants (mozjpeg decoder: libjpeg-turbo algorithms)', () => {
 
 describe('WebP (libwebp in wasm): corrupt and hostile files are refused', () => {
   const webp = async () => {
-    const { readFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { PREPROCESS_WEBP } = await import('../../helpers/paths.ts');
     return (file: string) => new Uint8Array(readFileSync(join(PREPROCESS_WEBP, file)));
   };
 
@@ -127,10 +126,14 @@ describe('WebP (libwebp in wasm): corrupt and hostile files are refused', () => 
 });
 
 describe('AVIF (libavif + libaom in wasm)', () => {
-  it('decodes the lossless file exactly as libavif does, and refuses a cut or damaged one', async () => {
-    const { readFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { PREPROCESS_AVIF } = await import('../../helpers/paths.ts');
+  it('decodes the lossless file to exactly the pixels it was made from', async () => {
+    const lossless = await decode(new Uint8Array(readFileSync(join(PREPROCESS_AVIF, 'chelsea_lossless.avif'))));
+    const source = await decode(new Uint8Array(readFileSync(join(PREPROCESS, 'chelsea.png'))));
+    expect(lossless).toHaveLength(451 * 300 * 3);
+    expect(Buffer.from(lossless).equals(Buffer.from(source))).toBe(true);
+  });
+
+  it('decodes a lossy file at its size, and refuses a cut or damaged one', async () => {
     const avif = new Uint8Array(readFileSync(join(PREPROCESS_AVIF, 'grace_hopper_lossy.avif')));
     expect(probeImage(avif)).toEqual({ format: 'avif', width: 512, height: 600 });
     await expect(decode(avif.subarray(0, avif.length - 4000))).rejects.toThrow(/AVIF/);
@@ -141,9 +144,6 @@ describe('AVIF (libavif + libaom in wasm)', () => {
   });
 
   it('checks the size the AV1 stream allows, not only what the container says, before decoding', async () => {
-    const { readFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { PREPROCESS_AVIF } = await import('../../helpers/paths.ts');
     const avif = new Uint8Array(readFileSync(join(PREPROCESS_AVIF, 'grace_hopper_lossy.avif')));
     const ispe = Buffer.from(avif).indexOf('ispe');
     const lying = avif.slice();
@@ -159,5 +159,35 @@ describe('AVIF (libavif + libaom in wasm)', () => {
     const huge = grid.slice();
     huge.set([0xff, 0xff, 0xff, 0xff], at + 4);
     expect(probeImage(huge)).toEqual({ format: 'avif', width: 65535, height: 65535 });
+  });
+});
+
+describe('CMYK JPEG (jpeg-js), against what Pillow decodes (test/fixtures/cmyk/make-cmyk.py)', () => {
+  const dir = join(FIXTURES, 'cmyk');
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as {
+    images: { file: string; rgb_u8_file: string; size_wh: [number, number]; subsampling: '444' | '420' }[];
+  };
+  /**
+   * Mean and max |ours − Pillow| in levels. Without subsampling only the IDCTs differ; a subsampled plane goes through
+   * jpeg-js's nearest-neighbour upsampling where libjpeg's is fancy (README). An inverted Adobe CMYK, a swapped plane or
+   * an ignored K is off by tens of levels on average.
+   */
+  const bounds = { '444': { mean: 0.5, max: 2 }, '420': { mean: 6, max: 128 } };
+
+  it.each(index.images.map((e) => [e.file, e] as const))('%s', async (_, e) => {
+    const bytes = new Uint8Array(readFileSync(join(dir, e.file)));
+    const img = await decodeImage(bytes, probeImage(bytes), 40e6, decoders);
+    const pillow = readFileSync(join(dir, e.rgb_u8_file));
+    expect([img.width, img.height]).toEqual(e.size_wh);
+    expect(img.data.length).toBe(pillow.length);
+    let sum = 0;
+    let max = 0;
+    for (let i = 0; i < pillow.length; i++) {
+      const d = Math.abs(img.data[i] - pillow[i]);
+      sum += d;
+      max = Math.max(max, d);
+    }
+    expect(sum / pillow.length).toBeLessThanOrEqual(bounds[e.subsampling].mean);
+    expect(max).toBeLessThanOrEqual(bounds[e.subsampling].max);
   });
 });

@@ -112,7 +112,12 @@ describe('edge-clip label', () => {
     expect(local.code, local.stderr).toBe(0);
     const remoteOut = join(DIR, 'remote.jsonl');
     const remote = Object.fromEntries(lines(remoteOut).map((l) => [l.input, l.results]));
-    for (const l of lines(out)) expect(l.results).toEqual(remote[l.input]);
+    const labelled = lines(out);
+    expect(labelled).toHaveLength(2);
+    for (const l of labelled) {
+      expect(remote[l.input]).toBeDefined();
+      expect(l.results).toEqual(remote[l.input]);
+    }
   });
 
   it('labels images named by URL (on the command line and in a JSONL list) like the same files on disk', async () => {
