@@ -43,6 +43,26 @@ export function oneOf<T extends string>(args: ParsedArgs, name: string, allowed:
   return v as T;
 }
 
+/** The `max` of an integer flag without an upper bound. */
+export const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * An integer flag within [min, max]; `fallback` when absent (undefined if none). Every count and size on the command
+ * line goes through here, so that 0, NaN or 2.5 is a usage error rather than a loop that never stops or never starts.
+ */
+export function intFlag(args: ParsedArgs, name: string, min: number, max: number, fallback: number): number;
+export function intFlag(args: ParsedArgs, name: string, min: number, max: number): number | undefined;
+export function intFlag(args: ParsedArgs, name: string, min: number, max: number, fallback?: number) {
+  const text = str(args, name);
+  if (text === undefined) return fallback;
+  const n = /^-?\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === NO_LIMIT ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be an integer ${range} (got ${text})`);
+  }
+  return n;
+}
+
 /** "32MiB", "512KiB", "1GiB", "1000000" → bytes. */
 export function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB|k|K|M|G)?$/.exec(text.trim());

@@ -4,7 +4,16 @@
  * appended to `<out>.partial/rows.bin` as it is made; an interrupted run (or one stopped by `maxBatches`) finds them
  * there as cache hits and computes only the rest.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openLocalModel } from '../../src/adapters/node/local-model.ts';
 import { type Classifier, encodeClassifier } from '../../src/contracts/classifier-blob.ts';
@@ -38,7 +47,10 @@ export interface BuildClassifierResult {
   resumedPrompts: number;
 }
 
-/** Records of [key length u16][key utf-8][dim float32]; a record cut by an interruption is ignored. */
+/**
+ * Records of [key length u16][key utf-8][dim float32]. A record cut by an interruption is cut off the file on open:
+ * left there, every record appended after it would be read from the wrong offset.
+ */
 class CheckpointRows implements EmbeddingStore {
   private readonly rows = new Map<string, Float32Array>();
 
@@ -48,7 +60,8 @@ class CheckpointRows implements EmbeddingStore {
   ) {
     if (!existsSync(file)) return;
     const b = readFileSync(file);
-    for (let p = 0; p + 2 <= b.length; ) {
+    let p = 0;
+    while (p + 2 <= b.length) {
       const keyLength = b.readUInt16LE(p);
       const end = p + 2 + keyLength + 4 * dim;
       if (end > b.length) break;
@@ -56,6 +69,7 @@ class CheckpointRows implements EmbeddingStore {
       this.rows.set(b.toString('utf8', p + 2, p + 2 + keyLength), row);
       p = end;
     }
+    if (p < b.length) truncateSync(file, p);
   }
 
   async get(key: string): Promise<Float32Array | undefined> {

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openLocalModel, readManifest } from '../../../src/adapters/node/local-model.ts';
@@ -105,6 +105,36 @@ describe('edge-clip prompts build', () => {
     expect(JSON.parse(second.stdout)).toMatchObject({ complete: true, resumed_prompts: 6, computed_prompts: 9 });
     expect(existsSync(`${resumed}.partial`)).toBe(false);
     expect(decodeClassifier(new Uint8Array(readFileSync(resumed))).weights).toEqual(
+      decodeClassifier(new Uint8Array(readFileSync(fresh))).weights,
+    );
+  });
+
+  it('resumes after a record cut in half: the cut is dropped, and what is appended after it is read back', async () => {
+    const set = join(dir, 'cut.json');
+    writeFileSync(
+      set,
+      JSON.stringify({ name: 'cut', labels: ['cat', 'dog', 'car', 'tree', 'boat'], templates: ['a {c}.'] }),
+    );
+    const out = join(dir, 'cut.ecls');
+    const build = async (...extra: string[]) => {
+      const args = ['prompts', 'build', '--model', TINY_ST, '--labelset', set, '--batch', '1', ...extra, '--out', out];
+      const res = await runCli(args);
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout) as { complete: boolean; resumed_prompts: number; computed_prompts: number };
+    };
+    expect(await build('--max-batches', '3')).toMatchObject({ complete: false, computed_prompts: 3 });
+    const rows = `${out}.partial/rows.bin`;
+    truncateSync(rows, statSync(rows).size - 10);
+    // The cut prompt is computed again and appended after the cut.
+    expect(await build('--max-batches', '1')).toMatchObject({
+      complete: false,
+      resumed_prompts: 2,
+      computed_prompts: 1,
+    });
+    expect(await build()).toMatchObject({ complete: true, resumed_prompts: 3, computed_prompts: 2 });
+    const fresh = join(dir, 'cut-fresh.ecls');
+    expect((await runCli(['prompts', 'build', '--model', TINY_ST, '--labelset', set, '--out', fresh])).code).toBe(0);
+    expect(decodeClassifier(new Uint8Array(readFileSync(out))).weights).toEqual(
       decodeClassifier(new Uint8Array(readFileSync(fresh))).weights,
     );
   });

@@ -5,18 +5,12 @@ import { SHIPPED_VOCAB } from '../../assets.ts';
 import { resolveCheckpointFiles } from '../../checkpoint/load-checkpoint.ts';
 import { buildModel } from '../../converter/build-model.ts';
 import { fetchHubCheckpoint, hubOptionsFromEnv } from '../../hub/hf-hub.ts';
-import { type ParsedArgs, parse, parseSize, required, str, UsageError } from '../args.ts';
+import { intFlag, NO_LIMIT, type ParsedArgs, parse, parseSize, required, str, UsageError } from '../args.ts';
 
 /** `--segment-budget <MiB or size>`, or the default budget with `--segmented`. */
 function segmentBudget(args: ParsedArgs): number | undefined {
   const text = str(args, 'segment-budget') ?? (args.values.segmented ? String(DEFAULT_SEGMENT_BUDGET_MIB) : undefined);
   return text === undefined ? undefined : parseSize(/\d$/.test(text) ? `${text}MiB` : text);
-}
-
-function positiveInt(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer`);
-  return n;
 }
 
 function minCosine(text: string | undefined): number | undefined {
@@ -64,7 +58,7 @@ export async function build(argv: string[]) {
     sourceLabel: source,
     modelId: str(args, 'model-id'),
     segmentBudget: segmentBudget(args),
-    minSegments: str(args, 'segments') ? positiveInt(str(args, 'segments')!, '--segments') : undefined,
+    minSegments: intFlag(args, 'segments', 1, NO_LIMIT),
     calibration: str(args, 'calibration'),
     minInt8Cos: minCosine(str(args, 'min-int8-cos')),
     log,

@@ -6,7 +6,7 @@ import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { embedImages, embedPixels } from '../../../src/model/pipelines/embed-images.ts';
 import { embedTexts } from '../../../src/model/pipelines/embed-texts.ts';
 import { toRows } from '../../../src/model/postprocess.ts';
-import { oneOf, parse, required, str, UsageError } from '../args.ts';
+import { intFlag, oneOf, parse, required, str, UsageError } from '../args.ts';
 
 export async function embed(argv: string[]) {
   const args = parse(argv, {
@@ -23,7 +23,7 @@ export async function embed(argv: string[]) {
   const dir = required(args, 'model');
   const precision = oneOf(args, 'precision', PRECISIONS, 'fp32');
   const runtime = oneOf(args, 'runtime', ['node', 'web'] as const, 'node');
-  const threads = Number(str(args, 'threads') ?? '1');
+  const threads = intFlag(args, 'threads', 1, 1024, 1);
   const texts = [...((args.values.text as string[] | undefined) ?? []), ...args.positionals];
   const imageFiles = (args.values.image as string[] | undefined) ?? [];
   const tensorFile = str(args, 'image-tensor');

@@ -7,7 +7,7 @@ import { decodeClassifier } from '../../../src/contracts/classifier-blob.ts';
 import { DEFAULTS } from '../../../src/contracts/config.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { classifyImages } from '../../../src/model/pipelines/classify.ts';
-import { oneOf, parse, required, str, UsageError } from '../args.ts';
+import { intFlag, NO_LIMIT, oneOf, parse, required, UsageError } from '../args.ts';
 import { Progress } from '../progress.ts';
 import { classifierPath } from './prompts.ts';
 
@@ -42,7 +42,7 @@ export async function evaluate(argv: string[]) {
       throw new UsageError(`${path}: folder name is neither a class index nor a label of ${header.name}`);
     for (const f of readdirSync(path).sort()) if (IMAGE_EXT.test(f)) samples.push({ file: join(path, f), target });
   }
-  const limit = Number(str(args, 'limit') ?? samples.length);
+  const limit = intFlag(args, 'limit', 1, NO_LIMIT, samples.length);
   const todo = samples.slice(0, limit);
   if (todo.length === 0) throw new UsageError(`${dataset} has no images in class folders`);
   const model = await openLocalModel(dir, { threads: availableParallelism() });

@@ -14,7 +14,7 @@ import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { originModelName } from '../../../src/adapters/origin/origin-client.ts';
 import { TOWERS, type TowerName } from '../../../src/contracts/manifest.ts';
 import type { TensorSpec } from '../../../src/contracts/tensors.ts';
-import { parse, required, str, UsageError } from '../args.ts';
+import { intFlag, parse, required, str, UsageError } from '../args.ts';
 
 const TRITON_TYPE: Record<string, string> = { float32: 'TYPE_FP32', int64: 'TYPE_INT64' };
 
@@ -53,8 +53,8 @@ export async function exportTriton(argv: string[]) {
   const dir = required(args, 'model');
   const out = resolve(required(args, 'out'));
   const prefix = str(args, 'prefix') ?? 'edgeclip';
-  const maxBatch = Number(str(args, 'max-batch') ?? 16);
-  const delayUs = Number(str(args, 'queue-delay-us') ?? 2000);
+  const maxBatch = intFlag(args, 'max-batch', 1, 4096, 16);
+  const delayUs = intFlag(args, 'queue-delay-us', 0, 10_000_000, 2000);
   const manifest = readManifest(dir);
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });

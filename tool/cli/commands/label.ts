@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { localApp } from '../../../src/adapters/node/local-app.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { limiter } from '../../../src/model/limiter.ts';
-import { oneOf, parse, str, UsageError } from '../args.ts';
+import { intFlag, oneOf, parse, str, UsageError } from '../args.ts';
 import { Progress } from '../progress.ts';
 
 const IMAGE_EXT = /\.(jpe?g|png|gif|bmp|tiff?|webp|avif)$/i;
@@ -165,9 +165,7 @@ export async function label(argv: string[]) {
   const labelset = str(args, 'labelset');
   const labels = str(args, 'labels');
   if (!labelset === !labels) throw new UsageError('give --labelset <name> or --labels "a,b,c" (one of them)');
-  const concurrency = Number(str(args, 'concurrency') ?? 4);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
-    throw new UsageError('--concurrency must be an integer from 1 to 64');
+  const concurrency = intFlag(args, 'concurrency', 1, 64, 4);
   if (args.positionals.length === 0) throw new UsageError('name the images: folders, files, URLs or a .jsonl list');
 
   const fields: Record<string, string> = { top_k: str(args, 'top-k') ?? '5' };

@@ -6,7 +6,7 @@ import { DEFAULTS } from '../../../src/contracts/config.ts';
 import type { PreprocessConfig } from '../../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
 import { BUILTIN_CONFIGS, parseArch, parsePreprocess } from '../../checkpoint/openclip-config.ts';
-import { oneOf, parse, required, str, UsageError } from '../args.ts';
+import { intFlag, NO_LIMIT, oneOf, parse, required, str, UsageError } from '../args.ts';
 
 export async function preprocess(argv: string[]) {
   const args = parse(argv, {
@@ -25,12 +25,8 @@ export async function preprocess(argv: string[]) {
   let cfg: PreprocessConfig = model
     ? readManifest(model).preprocess
     : parsePreprocess(base, parseArch(base, 'builtin'), 'builtin');
-  const size = str(args, 'size');
-  if (size !== undefined) {
-    const s = Number(size);
-    if (!Number.isInteger(s) || s < 1 || s > 4096) throw new UsageError('--size must be an integer from 1 to 4096');
-    cfg = { ...cfg, size: s };
-  }
+  const size = intFlag(args, 'size', 1, 4096);
+  if (size !== undefined) cfg = { ...cfg, size };
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(readFileSync(file));
@@ -38,10 +34,9 @@ export async function preprocess(argv: string[]) {
     throw new UsageError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code})`);
   }
   const tensor = new Float32Array(3 * cfg.size * cfg.size);
-  const maxPixels = str(args, 'max-pixels');
   const r = await preprocessImage(bytes, cfg, tensor, 0, {
     orientation,
-    maxPixels: maxPixels ? Number(maxPixels) : DEFAULTS.MAX_IMAGE_PIXELS,
+    maxPixels: intFlag(args, 'max-pixels', 1, NO_LIMIT, DEFAULTS.MAX_IMAGE_PIXELS),
     decoders: nodeImageDecoders(),
   });
   const tmp = `${out}.tmp-${process.pid}`;

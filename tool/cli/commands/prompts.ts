@@ -11,7 +11,7 @@ import { parseLabelSet } from '../../../src/contracts/labelset.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { labelsetFile, SHIPPED_LABELSETS } from '../../assets.ts';
 import { buildClassifier } from '../../prompts/build-classifier.ts';
-import { oneOf, parse, required, str, UsageError } from '../args.ts';
+import { intFlag, NO_LIMIT, oneOf, parse, required, str, UsageError } from '../args.ts';
 
 export const classifierPath = (model: string, name: string, precision: string) =>
   join(model, 'labelsets', `${name}.${precision}.ecls`);
@@ -59,9 +59,9 @@ async function build(argv: string[]) {
     precision,
     dtype,
     out,
-    batch: Number(str(args, 'batch') ?? 64),
-    threads: Number(str(args, 'threads') ?? availableParallelism()),
-    maxBatches: str(args, 'max-batches') ? Number(str(args, 'max-batches')) : undefined,
+    batch: intFlag(args, 'batch', 1, 4096, 64),
+    threads: intFlag(args, 'threads', 1, 1024, availableParallelism()),
+    maxBatches: intFlag(args, 'max-batches', 1, NO_LIMIT),
   });
   return {
     out,

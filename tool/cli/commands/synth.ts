@@ -7,7 +7,7 @@ import { readConfigFile } from '../../checkpoint/load-checkpoint.ts';
 import { BUILTIN_CONFIGS } from '../../checkpoint/openclip-config.ts';
 import { type OutlierSpec, parseOutlierSpec } from '../../synth/outliers.ts';
 import { writeSynthCheckpoint } from '../../synth/synth-checkpoint.ts';
-import { parse, required, str, UsageError } from '../args.ts';
+import { intFlag, parse, required, str, UsageError } from '../args.ts';
 
 export async function synth(argv: string[]) {
   const args = parse(argv, {
@@ -22,8 +22,7 @@ export async function synth(argv: string[]) {
     throw new UsageError(
       `--config ${name} is neither a built-in config (${Object.keys(BUILTIN_CONFIGS).join(', ')}) nor a file`,
     );
-  const seed = Number(str(args, 'seed') ?? '0');
-  if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed must be a non-negative integer');
+  const seed = intFlag(args, 'seed', 0, 2 ** 32 - 1, 0);
   const outlierText = str(args, 'outliers');
   let outliers: OutlierSpec | undefined;
   try {
