@@ -35,6 +35,7 @@ async function openOn(modelDir: string, provider: 'cuda' | 'cpu', threads: numbe
     await Promise.all(TOWERS.map((t) => model.tower(t, 'fp32')));
     return model;
   } catch (e) {
+    // Waits for the other tower's load too: sessions CUDA created must be freed before the CPU ones load.
     await model.close();
     throw e;
   }
@@ -74,10 +75,16 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
   );
   const app = createOriginApp({ models, token: o.token, maxBodyBytes: 64 * 1024 * 1024 });
   const server = serve({ fetch: app.fetch, hostname: o.host, port: o.port });
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', () => resolve());
-    server.once('error', reject);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', () => resolve());
+      server.once('error', reject);
+    });
+  } catch (e) {
+    // A taken port: free the sessions (GPU memory) before the caller retries or exits.
+    await model.close();
+    throw e;
+  }
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://${o.host}:${port}`,

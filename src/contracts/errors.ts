@@ -13,6 +13,8 @@ export const HTTP_ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNPROCESSABLE_IMAGE: 422,
+  /** nginx's code: the client went away before the answer; nobody reads it, and it is not a server failure. */
+  CLIENT_CLOSED_REQUEST: 499,
   INTERNAL: 500,
   INFERENCE_FAILED: 500,
   CONFIG_INVALID: 500,

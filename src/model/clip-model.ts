@@ -3,6 +3,7 @@
  * precision (sessions here, a segment chain, or the GPU origin), each loaded lazily and once. The pipelines
  * (src/model/pipelines/) are the only way anything runs it; `tower()` is for them, the origin and raw-tower tests.
  */
+import { EdgeClipError } from '../contracts/errors.ts';
 import type { ModelManifest, Precision, TowerName } from '../contracts/manifest.ts';
 import { type ImageDecoders, imageDecoders } from './image/wasm-codec.ts';
 import { type LoadTimings, loadTowerSessions, verifiedRead } from './load-tower.ts';
@@ -25,6 +26,7 @@ export class ClipModel {
   private readonly tokenizers = new SingleFlight<ClipTokenizer>();
   private readonly towers = new SingleFlight<Tower>();
   private readonly local: SessionChain[] = [];
+  private closed = false;
   /** The wasm image decoders, instantiated on the first image of their format. */
   readonly decoders: ImageDecoders;
   /** Load statistics of every tower loaded so far, in load order. */
@@ -85,6 +87,7 @@ export class ClipModel {
   }
 
   tower(tower: TowerName, precision: Precision): Promise<Tower> {
+    if (this.closed) return Promise.reject(new EdgeClipError('INFERENCE_FAILED', 'the model was closed'));
     const remote = this.deps.remote?.(tower, precision);
     if (remote) return Promise.resolve(remote);
     const key = `${tower}/${precision}`;
@@ -108,6 +111,7 @@ export class ClipModel {
         bytes: shards.reduce((a, s) => a + s.bytes, 0),
       });
       const chain = new SessionChain(this.deps.ort, sessions);
+      // close() may have come while this load was under way: it waits for it, and the chain is freed with the rest.
       this.local.push(chain);
       return chain;
     });
@@ -125,6 +129,8 @@ export class ClipModel {
 
   /** Frees every session this model loaded here (tools and tests; a Worker's isolate keeps its model). */
   async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.towers.clear());
     await Promise.all(this.local.splice(0).map((c) => c.release()));
   }
 }

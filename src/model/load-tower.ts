@@ -92,10 +92,18 @@ export async function loadTowerSessions(
   read: ReadFile,
   options: LoadTowerOptions = {},
 ): Promise<InferenceSession[]> {
+  return loadSegmentSessions(ort, towerBuild(manifest, tower, precision).segments, read, options);
+}
+
+/** `loadTowerSessions` for a list of segments (a build not described by a manifest yet: the int8 search's). */
+export async function loadSegmentSessions(
+  ort: OrtModule,
+  segments: readonly Segment[],
+  read: ReadFile,
+  options: LoadTowerOptions = {},
+): Promise<InferenceSession[]> {
   const shared = { ...options, limit: options.limit ?? limiter(options.concurrency ?? 4) };
-  const settled = await Promise.allSettled(
-    towerBuild(manifest, tower, precision).segments.map((segment) => loadSegmentSession(ort, segment, read, shared)),
-  );
+  const settled = await Promise.allSettled(segments.map((segment) => loadSegmentSession(ort, segment, read, shared)));
   const failed = settled.find((r) => r.status === 'rejected');
   const sessions = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   if (failed) {

@@ -13,6 +13,7 @@ export function toTensor(ort: OrtModule, data: TowerInput, dims: readonly number
 
 export class SessionChain implements Tower {
   private queue: Promise<unknown> = Promise.resolve();
+  private released = false;
 
   constructor(
     private readonly ort: OrtModule,
@@ -31,6 +32,8 @@ export class SessionChain implements Tower {
    */
   runTensors(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const job = this.queue.then(async () => {
+      // A run queued behind release() would otherwise reach freed sessions.
+      if (this.released) throw new EdgeClipError('INFERENCE_FAILED', 'the tower was closed');
       let feeds = inputs;
       for (const [k, session] of this.sessions.entries()) {
         // A wasm run holds the isolate's only thread: let waiting requests in between segments.
@@ -64,6 +67,8 @@ export class SessionChain implements Tower {
 
   /** Frees the sessions (after the runs in flight): the chain is not used again. */
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await this.queue;
     await Promise.all(this.sessions.map((s) => s.release()));
   }

@@ -15,4 +15,11 @@ export class SingleFlight<T> {
   has(key: string): boolean {
     return this.pending.has(key);
   }
+
+  /** Forgets every key; what was loading or loaded, for the caller to wait on or free. */
+  clear(): Promise<T>[] {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    return all;
+  }
 }

@@ -141,6 +141,13 @@ describe('origin (Open Inference Protocol v2)', () => {
     expect(stats.model_stats[0].execution_count).toBe(stats.model_stats[0].inference_count);
   });
 
+  it('refuses a port already taken with the listen error (and frees the model it had loaded)', async () => {
+    const port = Number(new URL(origin.url).port);
+    await expect(startOrigin({ modelDir: TINY_ST, port, token: TOKEN, device: 'cpu', log: () => {} })).rejects.toThrow(
+      /EADDRINUSE/,
+    );
+  });
+
   it('requires the bearer token (401) except for health probes', async () => {
     const t = await textTensor('a cat');
     expect((await infer(origin.url, 'edgeclip_text', t, true, 'wrong')).status).toBe(401);

@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:workers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import { createApp } from '../../src/app/create-app.ts';
@@ -54,6 +54,25 @@ describe('structured request logs', () => {
     expect(ms).toBeGreaterThanOrEqual(timings.infer);
     await embed('a photo of a cat');
     expect(lines[1]).toMatchObject({ cache: 'hit', status: 200 });
+  });
+
+  it('logs a request its client abandoned as 499, not as a server error', async () => {
+    lines.length = 0;
+    const errors = vi.spyOn(console, 'error');
+    const abandoned = new AbortController();
+    abandoned.abort();
+    const res = await app.request('/v1/embeddings', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: ['a text nobody will read'] }),
+      signal: abandoned.signal,
+    });
+    expect(res.status).toBe(499);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ status: 499, error: 'client_closed_request' });
+    expect(lines[0].level).not.toBe('error');
+    expect(errors).not.toHaveBeenCalled();
+    errors.mockRestore();
   });
 
   it('gives a request without a usable id a fresh one, and logs refusals with their error type', async () => {

@@ -14,7 +14,7 @@ import { diskReader } from '../../src/adapters/node/ort-runtimes.ts';
 import { EdgeClipError } from '../../src/contracts/errors.ts';
 import type { Int8Drift, Int8Plan, TowerBuild, TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
-import { loadSegmentSession } from '../../src/model/load-tower.ts';
+import { loadSegmentSessions } from '../../src/model/load-tower.ts';
 import type { OrtModule } from '../../src/model/ports.ts';
 import { SessionChain } from '../../src/model/session-chain.ts';
 import { packIds } from '../../src/model/text-batch.ts';
@@ -141,13 +141,9 @@ const allRows = (job: Int8SearchJob) => [
 /** The delivered tower's cosines and the time its runs took (onnxruntime-node, one thread). */
 async function measureBuild(job: Int8SearchJob, built: Int8Build): Promise<{ cos: number[]; ms: number }> {
   const node = ort as unknown as OrtModule;
-  const sessions = await Promise.all(
-    built.build.segments.map((s) =>
-      loadSegmentSession(node, s, diskReader(built.dir), {
-        sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 },
-      }),
-    ),
-  );
+  const sessions = await loadSegmentSessions(node, built.build.segments, diskReader(built.dir), {
+    sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 },
+  });
   const runner = new SessionChain(node, sessions);
   let ms = 0;
   try {
@@ -369,7 +365,7 @@ export async function buildInt8Tower(job: Int8SearchJob): Promise<Int8Result> {
   let built = await job.buildFinal(spend);
   const base = await measureBuild(job, built);
   let measured = base;
-  const target = searchTarget(job.gate, base.cos);
+  let target = searchTarget(job.gate, base.cos);
   const baseBytes = built.build.weightBytes;
   const { linears } = built;
   let rounds = 0;
@@ -383,6 +379,11 @@ export async function buildInt8Tower(job: Int8SearchJob): Promise<Int8Result> {
         .filter((r) => moved[r] > limit)
         .sort((a, b) => moved[b] - moved[a])
         .slice(0, Math.floor(moved.length * MAX_ILL_CONDITIONED)),
+    );
+    // The margin follows the held rows' tail: ill-conditioned rows would make it heavy and the search chase them.
+    target = searchTarget(
+      job.gate,
+      base.cos.filter((_, r) => !excluded.has(r)),
     );
     log(
       `  ${tower} int8: worst calibration row ${Math.min(...gated(base.cos)).toFixed(5)} is below the search target ${target.toFixed(5)}; measuring where precision is lost${excluded.size ? ` (${excluded.size} rows not held: fp32 itself moves by more than ${limit.toExponential(1)} under ${100 * CONDITIONING_NOISE} % weight noise)` : ''}`,

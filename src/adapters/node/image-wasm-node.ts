@@ -4,11 +4,16 @@ import { createRequire } from 'node:module';
 import { type ImageDecoders, imageDecoders } from '../../model/image/wasm-codec.ts';
 import type { DecoderModules } from '../../model/ports.ts';
 
-/** Compiles a package's .wasm file once per process, when first asked for. */
+/** Compiles a package's .wasm file once per process, when first asked for; a failed read or compile is tried again. */
 function compiled(specifier: string): () => Promise<WebAssembly.Module> {
   let module: Promise<WebAssembly.Module> | undefined;
   return () => {
-    module ??= readFile(createRequire(import.meta.url).resolve(specifier)).then((b) => WebAssembly.compile(b));
+    module ??= readFile(createRequire(import.meta.url).resolve(specifier))
+      .then((b) => WebAssembly.compile(b))
+      .catch((e: unknown) => {
+        module = undefined;
+        throw e;
+      });
     return module;
   };
 }

@@ -12,6 +12,7 @@ import { parseConfig } from '../../contracts/config.ts';
 import { labelsetKey } from '../../contracts/kv-keys.ts';
 import type { ModelManifest } from '../../contracts/manifest.ts';
 import { ClassifierStore } from '../../model/classifier-store.ts';
+import { EmbeddingCache, MemoryLru } from '../../model/embedding-cache.ts';
 import type { KeyValueStore } from '../../model/ports.ts';
 import { openLocalModel, readManifest } from './local-model.ts';
 
@@ -51,8 +52,17 @@ export async function localApp(
   }
   const model = await openLocalModel(dir, { threads });
   const config = parseConfig({ ...settings, MODEL_ID: manifest.modelId });
-  // Request logs would interleave with the CLI's progress bar.
-  return { app: createApp({ config, model, classifiers: new ClassifierStore(kv), log: () => undefined }), manifest };
+  // Ad-hoc labels are the same prompts on every request of a run: computed once. Images are not kept (each differs).
+  const prompts = new MemoryLru(Math.max(config.memoryCacheEntries, config.maxRequestPrompts));
+  const app = createApp({
+    config,
+    model,
+    classifiers: new ClassifierStore(kv),
+    embeddingCache: new EmbeddingCache([{ store: prompts, uses: ['prompt'] }]),
+    // Request logs would interleave with the CLI's progress bar.
+    log: () => undefined,
+  });
+  return { app, manifest };
 }
 
 function readdirSafe(dir: string): string[] {

@@ -4,6 +4,11 @@ import { HTTPException } from 'hono/http-exception';
 import { EdgeClipError } from '../../contracts/errors.ts';
 
 export function errorResponse(err: Error, c: Context): Response {
+  // A client that hung up aborts its pipeline (the request's signal): whatever that throws is not a 500 to log.
+  if (c.req.raw.signal.aborted) {
+    const closed = new EdgeClipError('CLIENT_CLOSED_REQUEST', 'the client closed the request');
+    return c.json(closed.toJSON(), closed.status as 400);
+  }
   if (err instanceof EdgeClipError) {
     const headers: Record<string, string> = {};
     if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);

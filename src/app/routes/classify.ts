@@ -96,7 +96,6 @@ export function classifyRoutes(api: ApiSchemas) {
       const batch = !upload && options.images !== undefined;
       const modelId = await checkModel(c, options.model);
       const precision = await precisionFor(c, 'image', options.precision);
-      const store = requireStore(c);
       const timing = c.get('timing');
       const pipeline = { timing, cache: c.get('cache'), signal: c.req.raw.signal };
       const manifest = await model.manifest();
@@ -105,6 +104,7 @@ export function classifyRoutes(api: ApiSchemas) {
       let classifier: Classifier;
       if (labelsetName) {
         if (labels) throw invalid('give either labelset or labels, not both');
+        const store = requireStore(c);
         const stored = await timing.measure('labelset', () => store.get(manifest, labelsetName, precision));
         classifier = { weights: stored.weights, labels: stored.header.labels };
       } else if (labels) {

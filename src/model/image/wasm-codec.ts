@@ -51,7 +51,11 @@ export class WasmCodec {
   }
 }
 
-/** The wasm decoders of one model, made from the modules its adapter hands in (`ModelPorts.decoders`). */
+/**
+ * A model's handles on the wasm decoders, made from the modules its adapter hands in (`ModelPorts.decoders`). jsquash
+ * holds the instance itself, one per format in the process or isolate: models there share it, and any codec that sees
+ * it fail makes a fresh one for all.
+ */
 export interface ImageDecoders {
   jpeg: WasmCodec;
   webp: WasmCodec;

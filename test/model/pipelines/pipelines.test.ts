@@ -117,3 +117,20 @@ describe('the image and classify pipelines', () => {
     expect(scores[0].score).toBeGreaterThanOrEqual(scores[1].score);
   });
 });
+
+describe('closing a model', () => {
+  it('waits for the loads under way and frees what they load; nothing runs or loads after it', async () => {
+    const m = await openLocalModel(TINY_ST);
+    const embedding = embedTexts(m, ['a photo of a cat'], int8);
+    const loading = m.tower('text', 'int8');
+    // Before the tower has loaded: its load finishes, and its sessions are freed all the same.
+    await m.close();
+    const tower = await loading;
+    await expect(tower.run('input_ids', BigInt64Array.from([49406n, 49407n]), [1, 2])).rejects.toThrow(
+      'the tower was closed',
+    );
+    // A request that was waiting for the tower fails clearly rather than running on freed sessions.
+    await expect(embedding).rejects.toThrow(/was closed/);
+    await expect(m.tower('image', 'int8')).rejects.toThrow('the model was closed');
+  });
+});

@@ -120,6 +120,22 @@ describe('edge-clip label', () => {
     }
   });
 
+  it('the local app computes ad-hoc label prompts once per run, not once per image', async () => {
+    const local = await localApp(TINY_ST);
+    const classify = (file: string) =>
+      local.app.request('/v1/classify?labels=cat,dog,rocket', {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: readFileSync(join(IMAGES, file)),
+      });
+    const first = await classify('grace_hopper.jpg');
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-prompts-encoded')).toBe('3');
+    const second = await classify('nested/chelsea.png');
+    expect(second.status).toBe(200);
+    expect(second.headers.get('x-prompts-encoded')).toBe('0');
+  });
+
   it('labels images named by URL (on the command line and in a JSONL list) like the same files on disk', async () => {
     const list = join(DIR, 'urls.jsonl');
     writeFileSync(list, `{"url": "${url}/files/nested/chelsea.png"}\n`);

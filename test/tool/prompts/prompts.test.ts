@@ -1,4 +1,14 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openLocalModel, readManifest } from '../../../src/adapters/node/local-model.ts';
@@ -189,5 +199,16 @@ describe('edge-clip eval', () => {
     }
     await model.close();
     expect(report).toMatchObject({ images: 5, top1: top1 / 5, top5: top5 / 5, failures: [] });
+
+    // A build whose image tower cannot load fails once, naming it; not a report of five failed images.
+    const broken = join(dir, 'broken-build');
+    cpSync(TINY_ST, broken, { recursive: true });
+    const shard = readdirSync(broken).find((f) => f.startsWith('image.int8.d0.bin'));
+    expect(shard).toBeDefined();
+    truncateSync(join(broken, shard!), 100);
+    const failed = await runCli(['eval', '--model', broken, '--labelset', blob, '--dataset', data]);
+    expect(failed.code).not.toBe(0);
+    expect(failed.stdout).toBe('');
+    expect(failed.stderr).toContain(shard!);
   });
 });

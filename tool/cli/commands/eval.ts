@@ -46,38 +46,43 @@ export async function evaluate(argv: string[]) {
   const todo = samples.slice(0, limit);
   if (todo.length === 0) throw new UsageError(`${dataset} has no images in class folders`);
   const model = await openLocalModel(dir, { threads: availableParallelism() });
-  const classifier = { weights, labels: header.labels };
-  const progress = new Progress('eval', todo.length, 'items');
-  let top1 = 0;
-  let top5 = 0;
-  const failures: { file: string; error: string }[] = [];
-  const t0 = Date.now();
-  for (const [i, s] of todo.entries()) {
-    try {
-      const [scores] = await classifyImages(model, [new Uint8Array(readFileSync(s.file))], classifier, {
-        precision,
-        topK: 5,
-        maxPixels: DEFAULTS.MAX_IMAGE_PIXELS,
-      });
-      const ranked = scores.map((r) => r.index);
-      if (ranked[0] === s.target) top1++;
-      if (ranked.includes(s.target)) top5++;
-    } catch (e) {
-      failures.push({ file: s.file, error: (e as Error).message });
+  try {
+    // Loaded before the loop: a tower that cannot load is one error, not a failure listed against every image.
+    await model.tower('image', precision);
+    const classifier = { weights, labels: header.labels };
+    const progress = new Progress('eval', todo.length, 'items');
+    let top1 = 0;
+    let top5 = 0;
+    const failures: { file: string; error: string }[] = [];
+    const t0 = Date.now();
+    for (const [i, s] of todo.entries()) {
+      try {
+        const [scores] = await classifyImages(model, [new Uint8Array(readFileSync(s.file))], classifier, {
+          precision,
+          topK: 5,
+          maxPixels: DEFAULTS.MAX_IMAGE_PIXELS,
+        });
+        const ranked = scores.map((r) => r.index);
+        if (ranked[0] === s.target) top1++;
+        if (ranked.includes(s.target)) top5++;
+      } catch (e) {
+        failures.push({ file: s.file, error: (e as Error).message });
+      }
+      progress.update(i + 1);
     }
-    progress.update(i + 1);
+    const n = todo.length - failures.length;
+    return {
+      model: manifest.modelId,
+      build_hash: manifest.buildHash,
+      labelset: header.name,
+      precision,
+      images: n,
+      top1: n ? top1 / n : 0,
+      top5: n ? top5 / n : 0,
+      seconds: (Date.now() - t0) / 1000,
+      failures,
+    };
+  } finally {
+    await model.close();
   }
-  await model.close();
-  const n = todo.length - failures.length;
-  return {
-    model: manifest.modelId,
-    build_hash: manifest.buildHash,
-    labelset: header.name,
-    precision,
-    images: n,
-    top1: n ? top1 / n : 0,
-    top5: n ? top5 / n : 0,
-    seconds: (Date.now() - t0) / 1000,
-    failures,
-  };
 }
