@@ -33,7 +33,6 @@ const row = (...cells: string[]) => lines.push(`| ${cells.join(' | ')} |`);
 await ensureFullBuild();
 const manifest = readManifest(DIR);
 const tokenizer = await (await openLocalModel(DIR)).tokenizer();
-const _size = manifest.preprocess.size;
 const pixels = await photoTensor(manifest.preprocess);
 const fiveIds = tokenizer.tokenize(FIVE_WORDS).ids;
 /** The longest prefix of LONG_PROMPT (whole words) that tokenizes to at most n ids. */

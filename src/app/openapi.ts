@@ -7,7 +7,9 @@ import { HTTP_ERROR_STATUS } from '../contracts/errors.ts';
 import type { AppEnv } from './app-env.ts';
 import { ErrorBody } from './schemas.ts';
 
-type ObjectSchema = v.ObjectSchema<v.ObjectEntries, v.ErrorMessage<v.ObjectIssue> | undefined>;
+type ObjectSchema =
+  | v.ObjectSchema<v.ObjectEntries, v.ErrorMessage<v.ObjectIssue> | undefined>
+  | v.StrictObjectSchema<v.ObjectEntries, v.ErrorMessage<v.StrictObjectIssue> | undefined>;
 
 export interface RouteDoc {
   summary: string;

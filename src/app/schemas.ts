@@ -33,6 +33,10 @@ export const ErrorBody = v.object({
 
 const LabelScore = v.object({ label: v.string(), index: v.number(), score: v.number() });
 
+/** The way to a label set too large to compute at the edge. */
+const BUILD_AND_UPLOAD =
+  'build the set with edge-clip prompts build and upload the blob (PUT /v1/labelsets/{name}, application/octet-stream)';
+
 export function apiSchemas(config: AppConfig) {
   /** A non-empty list of at most `max` items. */
   const list = (item: v.GenericSchema<string>, what: string, max: number, tooMany: (received: string) => string) =>
@@ -41,13 +45,14 @@ export function apiSchemas(config: AppConfig) {
       v.minLength(1, `${what}s must be a non-empty array`),
       v.maxLength(max, (issue) => tooMany(issue.received)),
     );
-  const _shortText = v.pipe(v.string(), v.maxLength(config.maxTextChars));
+  const tooManyAtTheEdge = (what: string, n: string) =>
+    `at most ${config.maxEdgePrompts} ${what} are computed at the edge (got ${n}); ${BUILD_AND_UPLOAD}`;
   /** labels × templates: every prompt of a label set computed at the edge holds the isolate for a text tower run. */
   const promptLimit = <T extends { labels?: string[]; classnames?: string[]; templates?: string[] }>() =>
     withinLimit<T>((o) => {
       const n = (o.labels ?? o.classnames ?? []).length * (o.templates ?? DEFAULT_TEMPLATES).length;
       return n > config.maxEdgePrompts
-        ? `${n} prompts (labels × templates) is more than the ${config.maxEdgePrompts} computed at the edge; build the set with edge-clip prompts build and upload the blob (PUT /v1/labelsets/{name})`
+        ? `${n} prompts (labels × templates) is more than the ${config.maxEdgePrompts} computed at the edge; ${BUILD_AND_UPLOAD}`
         : undefined;
     });
   const label = v.pipe(
@@ -162,12 +167,8 @@ export function apiSchemas(config: AppConfig) {
   });
 
   const LabelsetFields = v.object({
-    labels: v.optional(
-      list(label, 'label', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} labels (got ${n})`),
-    ),
-    classnames: v.optional(
-      list(label, 'classname', config.maxEdgePrompts, (n) => `at most ${config.maxEdgePrompts} labels (got ${n})`),
-    ),
+    labels: v.optional(list(label, 'label', config.maxEdgePrompts, (n) => tooManyAtTheEdge('labels', n))),
+    classnames: v.optional(list(label, 'classname', config.maxEdgePrompts, (n) => tooManyAtTheEdge('classnames', n))),
     templates: v.optional(templates),
     precision: v.optional(precision),
   });
@@ -176,6 +177,8 @@ export function apiSchemas(config: AppConfig) {
     v.check((o) => (o.labels ?? o.classnames) !== undefined, 'labels must be a non-empty array of non-empty strings'),
     promptLimit<v.InferOutput<typeof LabelsetFields>>(),
   );
+  // Strict: an unknown parameter is a 400 naming it, not an option silently not applied.
+  const LabelsetQuery = v.strictObject({ precision: v.optional(precision) });
   const LabelsetList = v.object({
     model: v.string(),
     build_hash: v.string(),
@@ -234,6 +237,7 @@ export function apiSchemas(config: AppConfig) {
     ClassifyResponse,
     LabelsetPut,
     LabelsetList,
+    LabelsetQuery,
     LabelsetInfo,
     LabelsetStored,
     LabelsetDeleted,

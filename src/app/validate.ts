@@ -6,7 +6,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { validator } from 'hono/validator';
 import * as v from 'valibot';
-import { EdgeClipError } from '../contracts/errors.ts';
+import { EdgeClipError, quoteInput } from '../contracts/errors.ts';
 import type { AppEnv } from './app-env.ts';
 import { readJson } from './request-body.ts';
 
@@ -84,6 +84,13 @@ export function jsonBody<S extends Schema>(
   schema: S,
 ): MiddlewareHandler<AppEnv, string, { in: { json: v.InferInput<S> }; out: { json: v.InferOutput<S> } }> {
   return async (c, next) => {
+    // An option in the query would be ignored: say so rather than answer as if it had been read.
+    const query = [...new URL(c.req.url).searchParams.keys()];
+    if (query.length > 0)
+      throw new EdgeClipError(
+        'INVALID_INPUT',
+        `this route reads its options from the JSON body, not the query (got ${quoteInput(query.join(', '))})`,
+      );
     const body = await readJson(c.req.raw, c.get('deps').config.maxBodyBytes);
     c.req.addValidatedData('json', check(schema, body) as object);
     await next();

@@ -100,7 +100,7 @@ export interface Int8Plan {
   channelLinears: number;
   /** Linears computed in fp32 whole. */
   fp32Linears: string[];
-  /** The cosine the search aimed for on every calibration row (halfway between the gate and 1). */
+  /** The cosine the search aimed for on every calibration row (closer to 1 than the gate: twice as close, ten times with a heavy tail). */
   searchTarget: number;
   searchRounds: number;
   /** Weight bytes the search added to the plain plan. */

@@ -158,6 +158,3 @@ export class RequestCache {
     return this.misses === 0 ? 'hit' : 'miss';
   }
 }
-
-/** A request that uses no cache (tools without a store): never reads, never stores. */
-export const NO_CACHE = new RequestCache(undefined);

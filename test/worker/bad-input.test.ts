@@ -61,6 +61,8 @@ describe('bad input gets a clear 4xx JSON error', () => {
     ['an unknown precision', json({ input: 'x', precision: 'int3' }), 400, /precision must be one of/],
     ['an unknown model', json({ input: 'x', model: 'other' }), 404, /model "other" is not served here/],
     ['an unknown encoding format', json({ input: 'x', encoding_format: 'hex' }), 400, /encoding_format/],
+    ['a JSON array body', json(['a photo of a cat']), 400, /request body must be a JSON object/],
+    ['a JSON string body', json('"a photo of a cat"'), 400, /request body must be a JSON object/],
     [
       'an image input that is not a data URI',
       json({ input: 'http://x/cat.jpg', modality: 'image' }),
@@ -71,6 +73,20 @@ describe('bad input gets a clear 4xx JSON error', () => {
     const res = await call('/v1/embeddings', init);
     expect(res.status).toBe(status);
     expect((await errorOf(res)).message).toMatch(message);
+  });
+
+  it('options in the query of a JSON route are refused, not ignored; a label set is read at the precision asked', async () => {
+    const res = await call('/v1/embeddings?precision=fp32', json({ input: 'a cat' }));
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(
+      /reads its options from the JSON body, not the query \(got "precision"\)/,
+    );
+    const unknown = await call('/v1/labelsets/animals?precison=int8');
+    expect(unknown.status).toBe(400);
+    expect((await errorOf(unknown)).message).toMatch(/precison/);
+    const noFp32 = await call('/v1/labelsets/animals?precision=int3');
+    expect(noFp32.status).toBe(400);
+    expect((await errorOf(noFp32)).message).toMatch(/precision must be one of/);
   });
 
   it.each([

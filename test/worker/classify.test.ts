@@ -183,6 +183,15 @@ describe('label-set administration', () => {
     ).toBe(403);
   });
 
+  it('refuses a set too large for the edge with the way to store it (413)', async () => {
+    const labels = Array.from({ length: 2001 }, (_, i) => `label ${i}`);
+    const res = await put(ADMIN, JSON.stringify({ labels }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /at most 2000 labels are computed at the edge \(got 2001\); build the set with edge-clip prompts build and upload the blob/,
+    );
+  });
+
   it('computes a small set at the edge, describes it, classifies with it and deletes it', async () => {
     const res = await put(ADMIN);
     expect(res.status).toBe(201);

@@ -105,10 +105,11 @@ interface TowerJob {
   layers?: LayersOptions;
 }
 
-/** A built tower and what its `Layers` planned (int8 linears; switch indices of a switch graph). */
-type Built = Int8Build;
-
-function buildTower({ tower, precision, dir, opts, read, loaded, layers: options }: TowerJob, ranges: Range[]): Built {
+/** Builds a tower: its graph, its shards, and what its `Layers` planned (int8 linears; switch indices). */
+function buildTower(
+  { tower, precision, dir, opts, read, loaded, layers: options }: TowerJob,
+  ranges: Range[],
+): Int8Build {
   const linears = new Map<string, PlannedInt8>();
   const switchIndex = new Map<string, number>();
   const segments: Segment[] = ranges.map((range, index) => {
@@ -151,7 +152,7 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const calibrationSize = (tower: TowerName, c: Calibration) =>
   tower === 'image' ? `${c.imageCount} calibration images` : `${c.texts.length} calibration prompts`;
 
-const removeFiles = ({ dir, build }: Built) => {
+const removeFiles = ({ dir, build }: Int8Build) => {
   for (const seg of build.segments)
     for (const f of [seg.graph.file, ...seg.externalData.flatMap((e) => e.shards.map((s) => s.file))])
       rmSync(join(dir, f), { force: true });
@@ -164,7 +165,7 @@ const MAX_REFINEMENTS = 6;
  * One segment, or segments planned by estimate under the budget and then measured in onnxruntime-web: any segment
  * over the budget is split and the tower rebuilt, until every segment's measured peak fits.
  */
-async function buildSegmentedTower(job: TowerJob): Promise<Built> {
+async function buildSegmentedTower(job: TowerJob): Promise<Int8Build> {
   const { tower, precision, dir, opts, loaded } = job;
   const log = opts.log ?? (() => {});
   const units = unitCosts(tower, precision, loaded);

@@ -6,7 +6,7 @@
  * linear in int8, every other one exact, on the worst rows — block by block first, then linear by linear inside the
  * blocks that cost most. The linears that cost most get more precision (more fp32 channels, then the whole linear in
  * fp32) and the search measures again, until the target holds or the budget of extra weight bytes is spent. The
- * target sits halfway between the gate and 1, so that inputs calibration never saw keep a margin above the gate.
+ * target sits closer to 1 than the gate (MARGIN), so that inputs calibration never saw keep a margin above it.
  */
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';

@@ -10,7 +10,7 @@ import { doc } from '../openapi.ts';
 import { readBody } from '../request-body.ts';
 import { invalid, precisionFor } from '../request-options.ts';
 import type { ApiSchemas } from '../schemas.ts';
-import { check } from '../validate.ts';
+import { check, queryParams } from '../validate.ts';
 import { PROMPT_BATCH, requireStore } from './classify.ts';
 
 export function labelsetRoutes(api: ApiSchemas) {
@@ -33,12 +33,14 @@ export function labelsetRoutes(api: ApiSchemas) {
       doc({
         summary: 'One label set: labels, templates, dimensions',
         tag: 'label sets',
+        query: api.LabelsetQuery,
         ok: api.LabelsetInfo,
         errors: [400, 404, 409, 503],
       }),
+      queryParams(api.LabelsetQuery),
       async (c) => {
         const m = await c.get('deps').model.manifest();
-        const precision = await precisionFor(c, 'text', undefined);
+        const precision = await precisionFor(c, 'text', c.req.valid('query').precision);
         const { header } = await requireStore(c).get(m, c.req.param('name'), precision);
         return c.json({
           name: header.name,
