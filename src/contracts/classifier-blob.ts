@@ -29,6 +29,31 @@ export interface Classifier {
   weights: Float32Array;
 }
 
+/** A label set's rows as the classifier of a build (the header every stored or written classifier carries). */
+export function classifierOf(
+  build: { modelId: string; buildHash: string; embedDim: number },
+  set: { name: string; labels: string[]; templates: string[] },
+  precision: Precision,
+  dtype: ClassifierHeader['dtype'],
+  weights: Float32Array,
+): Classifier {
+  return {
+    header: {
+      schema: 'edge-clip.classifier/v1',
+      name: set.name,
+      modelId: build.modelId,
+      buildHash: build.buildHash,
+      precision,
+      dtype,
+      labels: set.labels,
+      templates: set.templates,
+      dim: build.embedDim,
+      createdAt: new Date().toISOString(),
+    },
+    weights,
+  };
+}
+
 export function encodeClassifier(c: Classifier): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify(c.header));
   const start = Math.ceil((8 + json.length) / 8) * 8;

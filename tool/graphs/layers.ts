@@ -189,7 +189,8 @@ export class Layers {
       if (this.precision !== 'int8') p = { w, exact: w };
       else {
         const plan = this.planFor(name, w);
-        const inputScale = plan.smooth.map((s, j) => (plan.fp32Channels.includes(j) ? 0 : 1 / s));
+        const fp32 = new Set(plan.fp32Channels);
+        const inputScale = plan.smooth.map((s, j) => (fp32.has(j) ? 0 : 1 / s));
         p = plan.fp32 ? { w, plan, exact: w } : { w: scaleInputs(w, plan.smooth), plan, inputScale, exact: w };
       }
       this.planned.set(name, p);
@@ -374,9 +375,8 @@ export class Layers {
         const s = plan.smooth;
         gain = gain.map((v, j) => v / s[j]);
         bias = bias.map((v, j) => v / s[j]);
-        const inputScale = plan.fp32Channels.length
-          ? Float32Array.from(s, (_, j) => (plan.fp32Channels.includes(j) ? 0 : 1))
-          : undefined;
+        const fp32 = new Set(plan.fp32Channels);
+        const inputScale = fp32.size ? Float32Array.from(s, (_, j) => (fp32.has(j) ? 0 : 1)) : undefined;
         const w = scaleInputs(feeds.w, s);
         this.planned.set(feeds.linear, { w, plan, inputScale, exact: w });
       }

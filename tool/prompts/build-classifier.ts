@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openLocalModel } from '../../src/adapters/node/local-model.ts';
-import { type Classifier, encodeClassifier } from '../../src/contracts/classifier-blob.ts';
+import { type Classifier, classifierOf, encodeClassifier } from '../../src/contracts/classifier-blob.ts';
 import { expandPrompts, type LabelSet } from '../../src/contracts/labelset.ts';
 import type { ModelManifest, Precision } from '../../src/contracts/manifest.ts';
 import { EmbeddingCache, RequestCache } from '../../src/model/embedding-cache.ts';
@@ -134,21 +134,7 @@ export async function buildClassifier(o: BuildClassifierOptions): Promise<BuildC
   };
   if (!built) return stats;
   progress.update(prompts.length);
-  const classifier: Classifier = {
-    header: {
-      schema: 'edge-clip.classifier/v1',
-      name: o.set.name,
-      modelId: o.manifest.modelId,
-      buildHash: o.manifest.buildHash,
-      precision: o.precision,
-      dtype: o.dtype,
-      labels: o.set.labels,
-      templates: o.set.templates,
-      dim,
-      createdAt: new Date().toISOString(),
-    },
-    weights: built.weights,
-  };
+  const classifier = classifierOf(o.manifest, o.set, o.precision, o.dtype, built.weights);
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(`${o.out}.tmp`, encodeClassifier(classifier));
   renameSync(`${o.out}.tmp`, o.out);

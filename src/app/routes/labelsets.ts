@@ -1,6 +1,6 @@
 /** Label-set administration: list, describe, upload (prebuilt blob or computed at the edge), delete. */
 import { Hono } from 'hono';
-import { decodeClassifier } from '../../contracts/classifier-blob.ts';
+import { classifierOf, decodeClassifier } from '../../contracts/classifier-blob.ts';
 import { EdgeClipError, quoteInput } from '../../contracts/errors.ts';
 import { checkLabelsetName, DEFAULT_TEMPLATES } from '../../contracts/labelset.ts';
 import { labelSetClassifier } from '../../model/pipelines/classify.ts';
@@ -98,21 +98,7 @@ export function labelsetRoutes(api: ApiSchemas) {
           batch: PROMPT_BATCH,
           signal: c.req.raw.signal,
         });
-        const key = await store.put(m, {
-          header: {
-            schema: 'edge-clip.classifier/v1',
-            name,
-            modelId: m.modelId,
-            buildHash: m.buildHash,
-            precision,
-            dtype: 'float16',
-            labels: set.labels,
-            templates: set.templates,
-            dim: m.embedDim,
-            createdAt: new Date().toISOString(),
-          },
-          weights: built.weights,
-        });
+        const key = await store.put(m, classifierOf(m, set, precision, 'float16', built.weights));
         return c.json({ name, key, labels: set.labels.length, prompts, encoded: built.computed, computed: true }, 201);
       },
     )
