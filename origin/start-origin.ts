@@ -42,7 +42,9 @@ async function openOn(modelDir: string, provider: 'cuda' | 'cpu', threads: numbe
 }
 
 export async function startOrigin(options: OriginOptions): Promise<RunningOrigin> {
-  const o = { ...parseOriginServerConfig({}, options.modelDir), ...options };
+  // An option given as undefined keeps its default (a spread would put the undefined in its place).
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as OriginOptions;
+  const o = { ...parseOriginServerConfig({}, options.modelDir), ...given };
   const log = o.log ?? ((l: string) => process.stderr.write(`[origin] ${l}\n`));
   let provider: 'cuda' | 'cpu' = o.device === 'cpu' ? 'cpu' : 'cuda';
   let model: ClipModel;

@@ -148,6 +148,24 @@ describe('origin (Open Inference Protocol v2)', () => {
     );
   });
 
+  it('keeps the default of an option given as undefined (host: loopback, not every interface)', async () => {
+    const o = await startOrigin({
+      modelDir: TINY_ST,
+      port: await freePort(),
+      token: TOKEN,
+      device: 'cpu',
+      host: undefined,
+      maxBatch: undefined,
+      log: () => {},
+    });
+    try {
+      expect(new URL(o.url).hostname).toBe('127.0.0.1');
+      expect((await fetch(`${o.url}/v2/health/ready`)).status).toBe(200);
+    } finally {
+      await o.close();
+    }
+  });
+
   it('requires the bearer token (401) except for health probes', async () => {
     const t = await textTensor('a cat');
     expect((await infer(origin.url, 'edgeclip_text', t, true, 'wrong')).status).toBe(401);
