@@ -281,7 +281,14 @@ interface Trial {
 
 async function trial(job: Int8SearchJob, spend: Map<string, Spend>): Promise<Trial> {
   const built = await job.buildSwitches(spend);
-  const session = await switchSession(built);
+  let session: Awaited<ReturnType<typeof switchSession>>;
+  try {
+    session = await switchSession(built);
+  } catch (e) {
+    // The switch graph on disk is this trial's alone: a session that cannot open it must not leave it behind.
+    job.discard(built);
+    throw e;
+  }
   const index = built.switchIndex!;
   const close = async () => {
     await session.release();
