@@ -1,4 +1,5 @@
 /** Starts `wrangler dev` (the real workerd) for a benchmark and stops it with its whole process group. */
+import { serveWorker } from '../scripts/serve-worker.ts';
 import { spawnWranglerDev } from '../scripts/wrangler-dev.ts';
 
 /** Headers that make a request compute: the embedding cache would otherwise answer the benchmarks' repeated inputs. */
@@ -45,4 +46,15 @@ export async function startDev(
       await new Promise((r) => setTimeout(r, 1000));
     },
   };
+}
+
+/** The Worker as `npm start` serves it (serve-worker.ts), quiet: the benchmark's own output is the report. */
+export async function startServed(modelId: string, port: number): Promise<DevServer> {
+  const served = await serveWorker({
+    port,
+    vars: { MODEL_ID: modelId },
+    outDir: `.wrangler/serve-${port}`,
+    quiet: true,
+  });
+  return { url: served.url, stop: () => served.dispose() };
 }

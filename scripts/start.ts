@@ -1,7 +1,8 @@
 /**
  * `npm start`: make sure a build exists (the real checkpoint when the Hub is reachable, otherwise the random-weight
- * full-size build), seed local R2 with it (only changed shards) and local KV with an ImageNet-1k label set, then run
- * `wrangler dev` on 127.0.0.1:8787. Every failure ends in one line naming the cause and the fix, never a stack trace.
+ * full-size build), seed local R2 with it (only changed shards) and local KV with an ImageNet-1k label set, then serve
+ * the Worker on 127.0.0.1:8787 in workerd (serve-worker.ts; `--segmented`: the gateway and segment Workers under
+ * `wrangler dev`). Every failure ends in one line naming the cause and the fix, never a stack trace.
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,6 +16,7 @@ import { seedImagenet } from './seed-kv.ts';
 import { seedR2 } from './seed-r2.ts';
 import { segmentConfigs } from './segment-configs.ts';
 import { ensureSegmentedBuild } from './segmented-build.ts';
+import { serveWorker } from './serve-worker.ts';
 import { spawnWranglerDev } from './wrangler-dev.ts';
 
 /** The mission's checkpoint on the Hugging Face Hub, and the build folder made from it. */
@@ -190,24 +192,30 @@ async function start(): Promise<void> {
       `\n${bar}\n  RANDOM WEIGHTS: ${modelId} has the real architecture and sizes but random\n  weights, so its embeddings are meaningless (responses carry X-Model-Weights: random).\n  For the real model run once online:  npx edge-clip build --checkpoint hf:${REAL_REPO} --out ${SHARDS}/${REAL_ID}\n${bar}\n\n`,
     );
   }
-  const vars = ['--var', `MODEL_ID:${modelId}`];
+  const vars = [`MODEL_ID:${modelId}`];
   if (values.origin) {
     // fp32 locally: the origin (onnxruntime-node, CUDA when present) beside wrangler dev.
     const origin = await startOrigin({ modelDir: join(SHARDS, modelId), port: 8790 });
-    vars.push('--var', `ORIGIN_URL:${origin.url}`);
+    vars.push(`ORIGIN_URL:${origin.url}`);
     log(`fp32 requests go to the origin at ${origin.url}`);
-  }
-  const configs: string[] = [];
-  if (values.segmented) {
-    const { gateway, segments } = segmentConfigs(join(SHARDS, modelId));
-    configs.push('-c', gateway, ...segments.flatMap((f) => ['-c', f]), '--persist-to', '.wrangler/state');
-    log(`gateway + ${segments.length} segment Workers (configs in .wrangler/segments/)`);
   }
   // Building may have taken minutes: someone may have taken the port meanwhile.
   await assertPortFree(port);
-  const child = spawnWranglerDev(port, [...configs, ...vars], { stdio: 'inherit' });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
-  child.on('exit', (code) => process.exit(code ?? 0));
+  if (values.segmented) {
+    const { gateway, segments } = segmentConfigs(join(SHARDS, modelId));
+    log(`gateway + ${segments.length} segment Workers (configs in .wrangler/segments/)`);
+    const configs = ['-c', gateway, ...segments.flatMap((f) => ['-c', f]), '--persist-to', '.wrangler/state'];
+    const child = spawnWranglerDev(port, [...configs, ...vars.flatMap((v) => ['--var', v])], { stdio: 'inherit' });
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+    child.on('exit', (code) => process.exit(code ?? 0));
+    return;
+  }
+  const served = await serveWorker({ port, vars: Object.fromEntries(vars.map((v) => v.split(/:(.*)/s, 2))) });
+  log(`serving on ${served.url} (Ctrl-C stops it)`);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      void served.dispose().finally(() => process.exit(0));
+    });
 }
 
 try {

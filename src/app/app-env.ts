@@ -38,6 +38,8 @@ export interface AppEnv {
     timing: ServerTiming;
     cache: RequestCache;
     requestId: string;
+    /** Aborts when the client leaves or the request's deadline (REQUEST_TIMEOUT_MS) passes: work stops there. */
+    signal: AbortSignal;
     /** The served build's manifest once the request has looked it up (undefined while it cannot be read). */
     manifest: ModelManifest | undefined;
   };

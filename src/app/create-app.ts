@@ -2,6 +2,7 @@
 import { type Context, Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { setMetric, timing } from 'hono/timing';
+import { EdgeClipError } from '../contracts/errors.ts';
 import { RequestCache } from '../model/embedding-cache.ts';
 import type { AppDeps, AppEnv } from './app-env.ts';
 import { errorResponse } from './middleware/error-handler.ts';
@@ -41,7 +42,25 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const mode = /no-store/i.test(directives) ? 'bypass' : /no-cache/i.test(directives) ? 'refresh' : 'use';
     const cache = new RequestCache(deps.embeddingCache, mode, deferrer(c));
     c.set('cache', cache);
-    await next();
+    // The deadline is also this request's own timer: workerd cancels as hung a request that only waits for work
+    // other requests run (the scheduler's turns, a shared batch) unless it has I/O or a timer of its own.
+    const deadline = new AbortController();
+    const ms = deps.config.requestTimeoutMs;
+    const timer = setTimeout(
+      () =>
+        deadline.abort(
+          new EdgeClipError('OVERLOADED', `no answer within ${ms / 1000} s (REQUEST_TIMEOUT_MS); retry later`, {
+            retryAfter: 5,
+          }),
+        ),
+      ms,
+    );
+    c.set('signal', AbortSignal.any([c.req.raw.signal, deadline.signal]));
+    try {
+      await next();
+    } finally {
+      clearTimeout(timer);
+    }
     if (cache.status && c.res.ok) c.header('x-cache', cache.status);
     for (const [name, ms] of phases.phases()) setMetric(c, name, ms);
     // Label every answer of a random-weight build, so its numbers are never mistaken for CLIP's.

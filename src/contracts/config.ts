@@ -5,6 +5,18 @@
 import { EdgeClipError } from './errors.ts';
 import { PRECISIONS, type Precision, TOWERS, type TowerName } from './manifest.ts';
 
+/** The isolate's queue in front of its towers (src/model/scheduler.ts, text-batcher.ts). */
+export interface QueueSettings {
+  /** A request is refused (503 + Retry-After) when its text / image work would wait longer than this to start (ms). */
+  maxTextWaitMs: number;
+  maxImageWaitMs: number;
+  /** The least share of the thread (percent of recent tower work) images get while they wait, so they never starve. */
+  imageSharePercent: number;
+  /** Bounds of one prompt batch: rows, and padded tokens (rows × the longest). */
+  batchRows: number;
+  batchTokens: number;
+}
+
 /** The GPU origin that serves fp32 (Open Inference Protocol v2). */
 export interface OriginConfig {
   url: string;
@@ -49,6 +61,10 @@ export interface AppConfig {
   promptCacheTtlSeconds: number;
   /** int8 towers run in segment Workers reached through SEG_<TOWER>_<k> service bindings (SEGMENTED = "true"). */
   segmented: boolean;
+  /** The isolate's queue in front of its towers: shedding bounds and prompt batch bounds. */
+  queue: QueueSettings;
+  /** No request waits longer than this (ms): it is answered 503 with Retry-After instead. */
+  requestTimeoutMs: number;
 }
 
 /** Reads string settings from a Worker's bindings or process.env; other binding kinds are ignored. */
@@ -128,6 +144,12 @@ export const DEFAULTS = {
   CACHE_TTL_SECONDS: 7 * 24 * 3600,
   MEMORY_CACHE_ENTRIES: 1024,
   PROMPT_CACHE_TTL_SECONDS: 30 * 24 * 3600,
+  MAX_TEXT_WAIT_MS: 600,
+  MAX_IMAGE_WAIT_MS: 10_000,
+  IMAGE_SHARE_PERCENT: 30,
+  TEXT_BATCH_ROWS: 8,
+  TEXT_BATCH_TOKENS: 128,
+  REQUEST_TIMEOUT_MS: 300_000,
   ORIGIN_TIMEOUT_MS: 10_000,
   ORIGIN_MODEL_PREFIX: 'edgeclip',
   ORIGIN_BREAKER_FAILURES: 3,
@@ -170,6 +192,14 @@ export function parseConfig(bindings: object): AppConfig {
     memoryCacheEntries: int('MEMORY_CACHE_ENTRIES', 0),
     promptCacheTtlSeconds: promptTtl(env),
     segmented: env.bool('SEGMENTED'),
+    queue: {
+      maxTextWaitMs: int('MAX_TEXT_WAIT_MS'),
+      maxImageWaitMs: int('MAX_IMAGE_WAIT_MS'),
+      imageSharePercent: env.int('IMAGE_SHARE_PERCENT', DEFAULTS.IMAGE_SHARE_PERCENT, 0),
+      batchRows: int('TEXT_BATCH_ROWS'),
+      batchTokens: int('TEXT_BATCH_TOKENS'),
+    },
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS'),
     adminToken: env.optional('ADMIN_TOKEN'),
     origin: originUrl
       ? {

@@ -23,6 +23,8 @@ export const HTTP_ERROR_STATUS = {
   MODEL_NOT_READY: 503,
   ORIGIN_UNAVAILABLE: 503,
   SEGMENT_UNAVAILABLE: 503,
+  /** Shed load: the work would wait longer than the isolate's bound; comes with Retry-After. */
+  OVERLOADED: 503,
 } as const satisfies Record<string, number>;
 
 export type HttpErrorCode = keyof typeof HTTP_ERROR_STATUS;

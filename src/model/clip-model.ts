@@ -5,12 +5,20 @@
  */
 import { EdgeClipError } from '../contracts/errors.ts';
 import type { ModelManifest, Precision, TowerName } from '../contracts/manifest.ts';
+import { TEXT_INPUT } from '../contracts/tensors.ts';
 import { type ImageDecoders, imageDecoders } from './image/wasm-codec.ts';
 import { type LoadTimings, loadTowerSessions, verifiedRead } from './load-tower.ts';
 import type { ModelPorts, Tower } from './ports.ts';
+import { Scheduler } from './scheduler.ts';
 import { SessionChain } from './session-chain.ts';
+import { SharedWork } from './shared-work.ts';
 import { SingleFlight } from './single-flight.ts';
+import { packIds } from './text-batch.ts';
+import { TextBatcher } from './text-batcher.ts';
 import { ClipTokenizer } from './tokenizer.ts';
+
+/** Token id rows in, the text tower's raw output rows out, in order. */
+export type TextRows = (ids: readonly (readonly number[])[], signal?: AbortSignal) => Promise<Float32Array>;
 
 export interface TowerLoadStats extends LoadTimings {
   /** From the start of the load to the sessions being ready (reads, hashing and creation overlap). */
@@ -34,9 +42,21 @@ export class ClipModel {
   /** The last load failure of each tower/precision, until a load succeeds. */
   private readonly failures = new Map<string, string>();
   private readonly storageChecks = new Map<string, { at: number; problem: Promise<string | undefined> }>();
+  /** The isolate's one thread, when towers here share it (workerd). */
+  readonly scheduler: Scheduler | undefined;
+  private readonly batchers = new Map<string, TextBatcher>();
+  /** Image rows being computed, by embedding key: concurrent requests for the same image share one run. */
+  readonly imagesInFlight = new SharedWork<Float32Array>();
 
   private constructor(private readonly deps: ModelPorts) {
     this.decoders = imageDecoders(deps.decoders);
+    const q = deps.queue;
+    this.scheduler =
+      q &&
+      new Scheduler({
+        maxWaitMs: { text: q.maxTextWaitMs, image: q.maxImageWaitMs },
+        minImageShare: Math.min(100, q.imageSharePercent) / 100,
+      });
   }
 
   static open(ports: ModelPorts): ClipModel {
@@ -110,7 +130,9 @@ export class ClipModel {
         files: shards.length + segments.length,
         bytes: shards.reduce((a, s) => a + s.bytes, 0),
       });
-      const chain = new SessionChain(this.deps.ort, sessions);
+      // Image segments take the scheduler's turns themselves; text runs in the batcher's turns.
+      const scheduled = this.scheduler && tower === 'image' ? { scheduler: this.scheduler, kind: tower } : undefined;
+      const chain = new SessionChain(this.deps.ort, sessions, scheduled);
       // close() may have come while this load was under way: it waits for it, and the chain is freed with the rest.
       this.local.push(chain);
       return chain;
@@ -125,6 +147,52 @@ export class ClipModel {
         throw e;
       },
     );
+  }
+
+  /**
+   * How text rows reach the tower: here, with a scheduler, through the batcher that joins concurrent requests'
+   * prompts; elsewhere (origin, segment Workers, Node) as one packed run per call.
+   */
+  async textRows(precision: Precision): Promise<TextRows> {
+    const tower = await this.tower('text', precision);
+    const batcher = this.batcherFor(tower, precision);
+    if (batcher) return (ids, signal) => batcher.embed(ids, signal);
+    return (ids, signal) => {
+      const { data, dims } = packIds(ids as number[][]);
+      return tower.run(TEXT_INPUT, data, dims, signal);
+    };
+  }
+
+  private batcherFor(tower: Tower, precision: Precision): TextBatcher | undefined {
+    const q = this.deps.queue;
+    if (!this.scheduler || !q || !(tower instanceof SessionChain)) return undefined;
+    let batcher = this.batchers.get(precision);
+    if (!batcher) {
+      batcher = new TextBatcher(tower, TEXT_INPUT, this.scheduler, { rows: q.batchRows, tokens: q.batchTokens });
+      this.batchers.set(precision, batcher);
+    }
+    return batcher;
+  }
+
+  /** The isolate's queue (scheduler), prompt batches and shared image runs: /v1/models reports them. */
+  queueStats(): Record<string, unknown> | undefined {
+    if (!this.scheduler) return undefined;
+    const batches = { batches: 0, rows: 0 };
+    for (const b of this.batchers.values()) {
+      batches.batches += b.stats.batches;
+      batches.rows += b.stats.rows;
+    }
+    return { ...this.scheduler.stats(), textBatches: batches, imageRuns: { ...this.imagesInFlight.stats } };
+  }
+
+  /**
+   * Reserves room for `units` of work on a tower that runs here (image: segments; text: prompts), or refuses it with
+   * 503 OVERLOADED when it would wait too long. Returns the release; a no-op for towers elsewhere.
+   */
+  async admit(tower: TowerName, precision: Precision, units: number): Promise<() => void> {
+    if (!this.scheduler || units === 0 || this.deps.remote?.(tower, precision)) return () => undefined;
+    const segments = tower === 'image' ? ((await this.manifest()).towers.image[precision]?.segments.length ?? 1) : 1;
+    return this.scheduler.admit(tower, units * segments);
   }
 
   /** Frees every session this model loaded here (tools and tests; a Worker's isolate keeps its model). */

@@ -5,6 +5,7 @@
  * hand these in.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import type { QueueSettings } from '../contracts/config.ts';
 import type { FileRef, ModelManifest, Precision, TowerName } from '../contracts/manifest.ts';
 
 export type { InferenceSession, Tensor };
@@ -31,9 +32,12 @@ export type ReadFile = (ref: FileRef, into?: Uint8Array) => Promise<FileBytes>;
 /** A tower's input: float32 pixels or activations, or int64 token ids. */
 export type TowerInput = Float32Array | BigInt64Array;
 
-/** A tower wherever it runs (sessions here, segment Workers, the GPU origin): one input in, its only output out. */
+/**
+ * A tower wherever it runs (sessions here, segment Workers, the GPU origin): one input in, its only output out. Towers
+ * here stop before their next segment once `signal` aborts.
+ */
 export interface Tower {
-  run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array>;
+  run(inputName: string, data: TowerInput, dims: readonly number[], signal?: AbortSignal): Promise<Float32Array>;
 }
 
 /** The operations edge-clip needs from a key-value store; the workerd adapter maps them onto a KV binding. */
@@ -83,5 +87,10 @@ export interface ModelPorts {
   size?: (file: string) => Promise<number | undefined>;
   /** Files read at once while loading a tower. */
   concurrency?: number;
+  /**
+   * One thread for every tower here (workerd): their steps are scheduled (text first), prompts of concurrent requests
+   * batched, and work refused when it would wait longer than these bounds. Absent (Node), towers run as called.
+   */
+  queue?: QueueSettings;
   sessionOptions?: InferenceSession.SessionOptions;
 }

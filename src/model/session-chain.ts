@@ -4,6 +4,8 @@
  */
 import { EdgeClipError } from '../contracts/errors.ts';
 import type { InferenceSession, OrtModule, Tensor, Tower, TowerInput } from './ports.ts';
+import type { Scheduler, WorkKind } from './scheduler.ts';
+import { FairLock } from './waiting.ts';
 import { yieldToOthers } from './yield-to-others.ts';
 
 /** The onnxruntime tensor of float32 pixels or activations, or of int64 token ids. */
@@ -12,32 +14,40 @@ export function toTensor(ort: OrtModule, data: TowerInput, dims: readonly number
 }
 
 export class SessionChain implements Tower {
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One run at a time; waiters enter in arrival order (so images finish in the order they came). */
+  private readonly lock = new FairLock();
   private released = false;
 
   constructor(
     private readonly ort: OrtModule,
     /** Read by the profiler benches (onnxruntime's endProfiling); freed only through `release()`. */
     readonly sessions: readonly InferenceSession[],
+    /** Each segment takes a turn of this isolate's scheduler as work of this kind; else segments just yield between. */
+    private readonly scheduled?: { scheduler: Scheduler; kind: WorkKind },
   ) {}
 
-  async run(inputName: string, data: TowerInput, dims: readonly number[]): Promise<Float32Array> {
-    const outputs = await this.runTensors({ [inputName]: toTensor(this.ort, data, dims) });
+  async run(inputName: string, data: TowerInput, dims: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+    const outputs = await this.runTensors({ [inputName]: toTensor(this.ort, data, dims) }, signal);
     return Object.values(outputs)[0].data as Float32Array;
   }
 
   /**
    * Feeds the chain named tensors and returns the last session's outputs. One run at a time per chain (the isolate
-   * has one wasm instance and runs them one after another anyway).
+   * has one wasm instance and runs them one after another anyway). A run whose signal aborts stops before its next
+   * segment.
    */
-  runTensors(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    const job = this.queue.then(async () => {
+  async runTensors(inputs: Record<string, Tensor>, signal?: AbortSignal): Promise<Record<string, Tensor>> {
+    const unlock = await this.lock.acquire(signal);
+    try {
+      const turns = this.scheduled;
+      const order = turns?.scheduler.newJob();
       // A run queued behind release() would otherwise reach freed sessions.
       if (this.released) throw new EdgeClipError('INFERENCE_FAILED', 'the tower was closed');
       let feeds = inputs;
       for (const [k, session] of this.sessions.entries()) {
         // A wasm run holds the isolate's only thread: let waiting requests in between segments.
-        if (k > 0) await yieldToOthers();
+        if (k > 0 && !turns) await yieldToOthers();
+        signal?.throwIfAborted();
         // A segment takes what the previous one produced, plus the chain's own inputs where it needs them (text
         // segments re-read the ids for the causal mask and the EOT position).
         const available: Record<string, Tensor> = { ...inputs, ...feeds };
@@ -48,9 +58,12 @@ export class SessionChain implements Tower {
             `session ${k} needs ${missing.join(', ')}, which nothing provided`,
           );
         feeds = Object.fromEntries(session.inputNames.map((n) => [n, available[n]]));
+        const segmentFeeds = feeds;
+        const step = () => session.run(segmentFeeds) as Promise<Record<string, Tensor>>;
         try {
-          feeds = (await session.run(feeds)) as Record<string, Tensor>;
+          feeds = turns ? await turns.scheduler.turn(turns.kind, step, { signal, order }) : await step();
         } catch (e) {
+          if (e instanceof EdgeClipError) throw e;
           const shapes = Object.entries(feeds).map(([name, t]) => `${name}[${t.dims}]`);
           throw new EdgeClipError(
             'INFERENCE_FAILED',
@@ -60,16 +73,17 @@ export class SessionChain implements Tower {
         }
       }
       return feeds;
-    });
-    this.queue = job.catch(() => undefined);
-    return job;
+    } finally {
+      unlock();
+    }
   }
 
   /** Frees the sessions (after the runs in flight): the chain is not used again. */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    await this.queue;
+    // After the run in flight (and those queued, which find the chain released).
+    (await this.lock.acquire())();
     await Promise.all(this.sessions.map((s) => s.release()));
   }
 }

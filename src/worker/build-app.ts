@@ -45,6 +45,7 @@ export function buildApp(env: WorkerEnv): Hono<AppEnv> {
     size: files.size,
     decoders: workerdDecoderModules,
     concurrency: config.fetchConcurrency,
+    queue: config.queue,
     remote: (tower, precision): Tower | undefined => {
       if (precision === 'fp32' && origin) return origin.tower(tower);
       // Production topology: int8 towers run segment by segment in their own Workers (SEG_<TOWER>_<k> bindings).

@@ -19,7 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 const USAGE = `usage: edge-clip <command> [options]
-  build     --checkpoint <dir|file|hf:REPO> --out model-shards/<id> [--precisions fp32,int8] [--shard-size 32MiB] [--segmented | --segment-budget <MiB>] [--segments N] [--vocab <file>] [--calibration <dir|file.jsonl>] [--min-int8-cos 0.995]
+  build     --checkpoint <dir|file|hf:REPO> --out model-shards/<id> [--precisions fp32,int8] [--shard-size 32MiB] [--segmented | --segment-budget <MiB>] [--segments N] [--step-gflops 16] [--vocab <file>] [--calibration <dir|file.jsonl>] [--min-int8-cos 0.995]
   synth     --config convnext_large_d_320|<open_clip_config.json> --seed 0 --out <dir> [--outliers gain=16x4,hidden=5x2,residual=100x2[,everywhere]]
   embed     --model model-shards/<id> [--precision fp32|int8] [--runtime node|web] (--image <file> ... | --image-tensor <f32> --shape N,3,H,W | --text <s> ...) [--raw]
   tokenize  --model model-shards/<id> [--] <text> ...

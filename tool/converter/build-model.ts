@@ -27,12 +27,14 @@ import { type Calibration, loadCalibration } from '../quantize/calibration.ts';
 import { buildInt8Tower, DEFAULT_MIN_INT8_COS, type Int8Build } from '../quantize/int8-search.ts';
 import { sha256Bytes, sha256File } from './file-hash.ts';
 import {
+  DEFAULT_MAX_STEP_GFLOPS,
   fits,
   LOADING_HEADROOM,
   planSegments,
   type Range,
   refinePlan,
   type UnitCost,
+  unitMacsPerPosition,
   unitWeightBytes,
 } from './plan-segments.ts';
 import { measureSegment, SEGMENT_BATCH } from './segment-memory.ts';
@@ -56,6 +58,12 @@ export interface BuildOptions {
   segmentBudget?: number;
   /** At least this many segments per tower (cut by weight), whatever the budget. */
   minSegments?: number;
+  /**
+   * The image tower is cut so that no segment does more than this many flops: a wasm call cannot be interrupted, and
+   * between segments the isolate runs other work (text first). Text work is bounded by the batcher instead.
+   * DEFAULT_MAX_STEP_GFLOPS when absent.
+   */
+  maxStepFlops?: number;
   /** Calibration inputs of the int8 drift report (a folder or JSONL); the built-in set when absent. */
   calibration?: string;
   /** The build fails when an int8 tower's worst calibration row has a lower cosine with fp32 than this. */
@@ -80,6 +88,7 @@ function unitCosts(tower: TowerName, precision: Precision, loaded: ReturnType<ty
         weights: unitWeightBytes(spec, u.prefixes, precision),
         activations: isBlock ? 3 * 4 * map : 2 * (input + output),
         output,
+        flops: 2 * u.h ** 2 * unitMacsPerPosition(spec, u.prefixes),
       };
     });
   }
@@ -89,6 +98,7 @@ function unitCosts(tower: TowerName, precision: Precision, loaded: ReturnType<ty
     weights: unitWeightBytes(spec, u.prefixes, precision),
     activations: 3 * 4 * hidden,
     output: k === all.length - 1 ? SEGMENT_BATCH.text * arch.embedDim * f32 : hidden,
+    flops: 2 * arch.text.contextLength * unitMacsPerPosition(spec, u.prefixes),
   }));
 }
 
@@ -170,7 +180,8 @@ async function buildSegmentedTower(job: TowerJob): Promise<Int8Build> {
   const log = opts.log ?? (() => {});
   const units = unitCosts(tower, precision, loaded);
   const { segmentBudget: budget, minSegments = 1 } = opts;
-  let plan = planSegments(units, budget ?? Number.POSITIVE_INFINITY, minSegments);
+  const maxFlops = tower === 'image' ? (opts.maxStepFlops ?? DEFAULT_MAX_STEP_GFLOPS * 1e9) : undefined;
+  let plan = planSegments(units, { budget: budget ?? Number.POSITIVE_INFINITY, minSegments, maxFlops });
   for (let attempt = 0; ; attempt++) {
     const built = buildTower(job, plan);
     if (!budget) return built;

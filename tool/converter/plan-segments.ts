@@ -32,6 +32,21 @@ export function unitWeightBytes(spec: [string, number[]][], prefixes: string[], 
   return bytes;
 }
 
+/**
+ * Multiply-adds of one position through a unit: the elements of its matrices and kernels (tensors of two or more
+ * dimensions; embeddings are looked up, not multiplied). Times the positions it runs at, ×2, it is the unit's flops.
+ */
+export function unitMacsPerPosition(spec: [string, number[]][], prefixes: string[]): number {
+  let macs = 0;
+  for (const [name, shape] of spec)
+    if (shape.length >= 2 && prefixes.some((p) => name.startsWith(p)) && !/_embedding(\.weight)?$/.test(name))
+      macs += shape.reduce((a, b) => a * b, 1);
+  return macs;
+}
+
+/** Most flops in one segment of the image tower by default (~0.4 s of one wasm thread on a 2-core VM at int8). */
+export const DEFAULT_MAX_STEP_GFLOPS = 16;
+
 export interface UnitCost {
   /** Weight bytes at the build's precision. */
   weights: number;
@@ -39,6 +54,8 @@ export interface UnitCost {
   activations: number;
   /** Bytes of the activation the unit outputs (what crosses a segment boundary after it). */
   output: number;
+  /** Floating-point operations of one input through the unit: a segment's run holds the isolate's thread this long. */
+  flops: number;
 }
 
 export type Range = [number, number];
@@ -72,8 +89,23 @@ export function estimateSegment(units: UnitCost[], [a, b]: Range): SegmentEstima
 export const fits = (m: SegmentEstimate, budget: number): boolean =>
   m.serving <= budget && m.loading <= budget * LOADING_HEADROOM;
 
-/** Greedy: as many consecutive units per segment as the estimate allows; a unit over budget gets its own segment. */
-export function planSegments(units: UnitCost[], budget: number, minSegments = 1): Range[] {
+/** How a tower is cut: a memory budget per segment, a least count, and a most compute per segment. */
+export interface CutLimits {
+  budget: number;
+  minSegments?: number;
+  /** No segment does more than this many flops (one input), so that no single wasm call holds the thread long. */
+  maxFlops?: number;
+}
+
+const sum = (units: UnitCost[], [a, b]: Range, key: 'weights' | 'flops') =>
+  units.slice(a, b).reduce((s, u) => s + u[key], 0);
+
+/**
+ * Greedy: as many consecutive units per segment as the estimate allows (a unit over budget gets its own segment);
+ * then the widest segment is halved until there are `minSegments`, and any segment over `maxFlops` is halved by
+ * compute until none is (a unit over it stays alone).
+ */
+export function planSegments(units: UnitCost[], { budget, minSegments = 1, maxFlops }: CutLimits): Range[] {
   const ranges: Range[] = [];
   let start = 0;
   for (let i = 1; i <= units.length; i++) {
@@ -88,16 +120,20 @@ export function planSegments(units: UnitCost[], budget: number, minSegments = 1)
     if (plan[widest][1] - plan[widest][0] < 2) break;
     plan = split(plan, units, widest);
   }
+  if (maxFlops !== undefined)
+    for (let i = 0; i < plan.length; )
+      if (plan[i][1] - plan[i][0] > 1 && sum(units, plan[i], 'flops') > maxFlops) plan = split(plan, units, i, 'flops');
+      else i++;
   return plan;
 }
 
-/** Halves range `i` where the weights balance best. */
-function split(plan: Range[], units: UnitCost[], i: number): Range[] {
+/** Halves range `i` where the weights (or the compute) balance best. */
+function split(plan: Range[], units: UnitCost[], i: number, by: 'weights' | 'flops' = 'weights'): Range[] {
   const [a, b] = plan[i];
-  const total = units.slice(a, b).reduce((s, u) => s + u.weights, 0);
+  const total = sum(units, plan[i], by);
   let cut = a + 1;
-  let acc = units[a].weights;
-  while (cut < b - 1 && acc + units[cut].weights <= total / 2) acc += units[cut++].weights;
+  let acc = units[a][by];
+  while (cut < b - 1 && acc + units[cut][by] <= total / 2) acc += units[cut++][by];
   return [...plan.slice(0, i), [a, cut], [cut, b], ...plan.slice(i + 1)];
 }
 

@@ -12,7 +12,8 @@ export function errorResponse(err: Error, c: Context): Response {
   if (err instanceof EdgeClipError) {
     const headers: Record<string, string> = {};
     if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
-    if (err.status >= 500) console.error(`${err.code}: ${err.message}`);
+    // Shed load is the answer working as designed, not a failure to log.
+    if (err.status >= 500 && err.code !== 'OVERLOADED') console.error(`${err.code}: ${err.message}`);
     return c.json(err.toJSON(), err.status as 400, headers);
   }
   if (err instanceof HTTPException) {

@@ -97,7 +97,7 @@ export function classifyRoutes(api: ApiSchemas) {
       const modelId = await checkModel(c, options.model);
       const precision = await precisionFor(c, 'image', options.precision);
       const timing = c.get('timing');
-      const pipeline = { timing, cache: c.get('cache'), signal: c.req.raw.signal };
+      const pipeline = { timing, cache: c.get('cache'), signal: c.get('signal') };
       const manifest = await model.manifest();
       const labelsetName = options.labelset;
       const labels = options.labels;

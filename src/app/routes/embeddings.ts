@@ -51,7 +51,7 @@ export function embeddingsRoutes(api: ApiSchemas) {
         const inputs = typeof body.input === 'string' ? [body.input] : body.input;
         const format = body.encoding_format ?? 'float';
         const modelId = await checkModel(c, body.model);
-        const common = { timing: c.get('timing'), cache: c.get('cache'), signal: c.req.raw.signal };
+        const common = { timing: c.get('timing'), cache: c.get('cache'), signal: c.get('signal') };
         if (body.modality === 'image') {
           const precision = await precisionFor(c, 'image', body.precision);
           const images = inputs.map((s, i) => decodeDataUri(s, `input[${i}]`));
@@ -94,7 +94,7 @@ export function embeddingsRoutes(api: ApiSchemas) {
         const options = {
           timing: c.get('timing'),
           cache: c.get('cache'),
-          signal: c.req.raw.signal,
+          signal: c.get('signal'),
           orientation: query.orientation,
           maxPixels: config.maxImagePixels,
         };

@@ -96,7 +96,7 @@ export function labelsetRoutes(api: ApiSchemas) {
           timing: c.get('timing'),
           cache: c.get('cache'),
           batch: PROMPT_BATCH,
-          signal: c.req.raw.signal,
+          signal: c.get('signal'),
         });
         const key = await store.put(m, classifierOf(m, set, precision, 'float16', built.weights));
         return c.json({ name, key, labels: set.labels.length, prompts, encoded: built.computed, computed: true }, 201);

@@ -110,6 +110,9 @@ export function modelRoutes(api: ApiSchemas) {
               memory: { wasm_bytes: wasmMemoryBytes?.() ?? null },
               origin: origin ? { url: origin.config.url, precisions: ['fp32'], circuit: origin.breaker.state } : null,
               loads: model.loads,
+              // The isolate's queue: work admitted and not done (image segments, prompts), ms per unit, steps waiting,
+              // prompt batches run, image runs started and joined.
+              queue: model.queueStats() ?? null,
               segments: segmentStats ? await segmentStats() : null,
             },
           ],

@@ -44,27 +44,40 @@ export async function embedImages(
   );
   // The tower loads (on a cold isolate) while the images decode.
   const loading = misses.length > 0 ? startLoad(model, 'image', precision) : undefined;
-  const plane = 3 * cfg.size * cfg.size;
-  // Decode everything first, so that a bad image fails the request before any inference is spent.
-  const pixels = new Float32Array(plane * misses.length);
-  const preprocess = { orientation, maxPixels: options.maxPixels, decoders: model.decoders };
-  for (const [k, i] of misses.entries()) {
-    const r = await preprocessImage(images[i], cfg, pixels, k * plane, preprocess, table);
-    timing.add('decode', r.decodeMs);
-    timing.add('preprocess', r.resizeMs);
-  }
-  if (loading) {
-    const rows = await runImages(
-      await timing.measure('fetch', () => loading),
-      pixels,
-      misses.length,
-      m.preprocess.size,
-      {
-        ...options,
-        timing,
-      },
+  if (!loading) return { data: options.raw ? out : l2NormalizeRows(out, dim), dim, computed: 0 };
+  // Identical images in flight (this request's or others') run once: the same bytes give the same row.
+  const keyOf = (i: number) => keys[i] ?? embeddingKey(m, precision, 'image', images[i], orientation);
+  const missKeys = await Promise.all(misses.map(keyOf));
+  const own = misses.filter((_, k) => !model.imagesInFlight.has(missKeys[k]) && missKeys.indexOf(missKeys[k]) === k);
+  const release = await model.admit('image', precision, own.length);
+  try {
+    const plane = 3 * cfg.size * cfg.size;
+    // Decode everything first, so that a bad image fails the request before any inference is spent.
+    const pixels = new Map<number, Float32Array>();
+    const preprocess = { orientation, maxPixels: options.maxPixels, decoders: model.decoders };
+    const decode = async (i: number) => {
+      const px = new Float32Array(plane);
+      const r = await preprocessImage(images[i], cfg, px, 0, preprocess, table);
+      timing.add('decode', r.decodeMs);
+      timing.add('preprocess', r.resizeMs);
+      return px;
+    };
+    for (const i of own) pixels.set(i, await decode(i));
+    const tower = await timing.measure('fetch', () => loading);
+    const rows = await timing.measure('infer', () =>
+      Promise.all(
+        misses.map((i, k) =>
+          model.imagesInFlight.run(missKeys[k], options.signal, async (signal) =>
+            tower.run(IMAGE_INPUT, pixels.get(i) ?? (await decode(i)), [1, 3, cfg.size, cfg.size], signal),
+          ),
+        ),
+      ),
     );
-    storeRows(cache, 'image', misses, keys, rows, dim, out);
+    const all = new Float32Array(rows.length * dim);
+    for (const [k, r] of rows.entries()) all.set(r, k * dim);
+    storeRows(cache, 'image', misses, keys, all, dim, out);
+  } finally {
+    release();
   }
   return { data: options.raw ? out : l2NormalizeRows(out, dim), dim, computed: misses.length };
 }
@@ -96,7 +109,9 @@ async function runImages(
   for (let k = 0; k < count; k++) {
     options.signal?.throwIfAborted();
     const input = pixels.subarray(k * plane, (k + 1) * plane);
-    const row = await options.timing.measure('infer', () => tower.run(IMAGE_INPUT, input, [1, 3, size, size]));
+    const row = await options.timing.measure('infer', () =>
+      tower.run(IMAGE_INPUT, input, [1, 3, size, size], options.signal),
+    );
     rows ??= new Float32Array(count * row.length);
     rows.set(row, k * row.length);
   }

@@ -1,10 +1,8 @@
 /** Text → tokenizer → text tower → L2 normalization: the only place texts become tower input. */
 import { EdgeClipError } from '../../contracts/errors.ts';
-import { TEXT_INPUT } from '../../contracts/tensors.ts';
 import type { ClipModel } from '../clip-model.ts';
 import { embeddingKey } from '../embedding-cache.ts';
 import { l2NormalizeRows } from '../postprocess.ts';
-import { packIds } from '../text-batch.ts';
 import { yieldToOthers } from '../yield-to-others.ts';
 import { cachedRows, type Embeddings, NO_TIMING, type PipelineOptions, startLoad, storeRows } from './rows.ts';
 
@@ -57,19 +55,29 @@ export async function embedTexts(
   const tokenizer = await timing.measure('fetch', () => model.tokenizer());
   const tokenized = await timing.measure('tokenize', () => texts.map((t) => tokenizer.tokenize(t)));
   if (loading) {
-    const tower = await timing.measure('fetch', () => loading);
-    // Similar lengths together, and only the tokens up to EOT: the causal graph gives the same features as padding
-    // to 77, at a fraction of the cost, and a batch is padded to its longest text.
-    const order = [...misses].sort((a, b) => tokenized[a].ids.length - tokenized[b].ids.length);
-    const size = options.batch ?? order.length;
-    for (let s = 0; s < order.length; s += size) {
-      if (s > 0) await yieldToOthers();
-      options.signal?.throwIfAborted();
-      const part = order.slice(s, s + size);
-      const { data, dims } = packIds(part.map((i) => tokenized[i].ids));
-      const rows = await timing.measure('infer', () => tower.run(TEXT_INPUT, data, dims));
-      storeRows(cache, use, part, keys, rows, dim, out);
-      options.onProgress?.(s + part.length);
+    await timing.measure('fetch', () => loading);
+    const release = await model.admit('text', precision, misses.length);
+    try {
+      const rowsOf = await model.textRows(precision);
+      // Similar lengths together, and only the tokens up to EOT: the causal graph gives the same features as padding
+      // to 77, at a fraction of the cost, and a batch is padded to its longest text.
+      const order = [...misses].sort((a, b) => tokenized[a].ids.length - tokenized[b].ids.length);
+      const size = options.batch ?? order.length;
+      for (let s = 0; s < order.length; s += size) {
+        if (s > 0) await yieldToOthers();
+        options.signal?.throwIfAborted();
+        const part = order.slice(s, s + size);
+        const rows = await timing.measure('infer', () =>
+          rowsOf(
+            part.map((i) => tokenized[i].ids),
+            options.signal,
+          ),
+        );
+        storeRows(cache, use, part, keys, rows, dim, out);
+        options.onProgress?.(s + part.length);
+      }
+    } finally {
+      release();
     }
   }
   return {

@@ -8,11 +8,20 @@ import {
 } from '../../../tool/converter/plan-segments.ts';
 
 const MiB = 2 ** 20;
-const unit = (weightsMiB: number, activationsMiB = 1): UnitCost => ({
+const unit = (weightsMiB: number, activationsMiB = 1, gflops = 1): UnitCost => ({
   weights: weightsMiB * MiB,
   activations: activationsMiB * MiB,
   output: 0.1 * MiB,
+  flops: gflops * 1e9,
 });
+
+/** Consecutive ranges from 0 to `n`, each unit once. */
+function expectCover(plan: [number, number][], n: number): void {
+  expect(plan[0][0]).toBe(0);
+  expect(plan[plan.length - 1][1]).toBe(n);
+  for (const [a, b] of plan) expect(b).toBeGreaterThan(a);
+  for (let i = 1; i < plan.length; i++) expect(plan[i][0]).toBe(plan[i - 1][1]);
+}
 
 describe('segment planning', () => {
   it('counts the weights twice while loading (JS copy + wasm) and the largest activation, not their sum, while serving', () => {
@@ -28,7 +37,7 @@ describe('segment planning', () => {
 
   it('packs consecutive units greedily under the budget and covers every unit once', () => {
     const units = Array.from({ length: 12 }, () => unit(8));
-    const plan = planSegments(units, 100 * MiB);
+    const plan = planSegments(units, { budget: 100 * MiB });
     expect(plan.length).toBeGreaterThan(1);
     expect(plan[0][0]).toBe(0);
     expect(plan[plan.length - 1][1]).toBe(12);
@@ -41,12 +50,41 @@ describe('segment planning', () => {
 
   it('splits further when at least N segments are asked for', () => {
     const units = [unit(1), unit(1), unit(10), unit(1), unit(1)];
-    expect(planSegments(units, Number.POSITIVE_INFINITY)).toEqual([[0, 5]]);
-    const three = planSegments(units, Number.POSITIVE_INFINITY, 3);
+    expect(planSegments(units, { budget: Number.POSITIVE_INFINITY })).toEqual([[0, 5]]);
+    const three = planSegments(units, { budget: Number.POSITIVE_INFINITY, minSegments: 3 });
     expect(three).toHaveLength(3);
     expect(three[0][0]).toBe(0);
     expect(three[2][1]).toBe(5);
     for (let i = 1; i < 3; i++) expect(three[i][0]).toBe(three[i - 1][1]);
+  });
+
+  it('cuts by compute so that no segment holds the thread longer than maxFlops allows (a family of towers)', () => {
+    // ConvNeXt-like: equal compute per block, weights growing ×4 per stage; and random towers of 5–60 units.
+    const convnext = [3, 3, 27, 3].flatMap((depth, s) => Array.from({ length: depth }, () => unit(4 ** s, 1, 3.8)));
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const towers = [
+      convnext,
+      ...Array.from({ length: 20 }, () =>
+        Array.from({ length: 5 + Math.floor(random() * 56) }, () => unit(random() * 50, 1, random() * 10)),
+      ),
+    ];
+    for (const units of towers)
+      for (const maxGflops of [2, 8, 16, 50, 1000]) {
+        const plan = planSegments(units, { budget: Number.POSITIVE_INFINITY, maxFlops: maxGflops * 1e9 });
+        expectCover(plan, units.length);
+        for (const [a, b] of plan) {
+          const flops = units.slice(a, b).reduce((s, u) => s + u.flops, 0);
+          if (b - a > 1) expect(flops).toBeLessThanOrEqual(maxGflops * 1e9);
+        }
+      }
+    // 36 equal blocks of 3.8 GFLOP under 16 GFLOP: segments of at most 4 blocks, and not needlessly many.
+    const steps = planSegments(convnext, { budget: Number.POSITIVE_INFINITY, maxFlops: 16e9 });
+    expect(steps.every(([a, b]) => b - a <= 4)).toBe(true);
+    expect(steps.length).toBeLessThanOrEqual(16);
   });
 
   it('re-cuts only the segments measured over budget', () => {

@@ -4,6 +4,7 @@ import { DEFAULT_SEGMENT_BUDGET_MIB, PRECISIONS, type Precision, TOWERS } from '
 import { SHIPPED_VOCAB } from '../../assets.ts';
 import { resolveCheckpointFiles } from '../../checkpoint/load-checkpoint.ts';
 import { buildModel } from '../../converter/build-model.ts';
+import { DEFAULT_MAX_STEP_GFLOPS } from '../../converter/plan-segments.ts';
 import { fetchHubCheckpoint, hubOptionsFromEnv } from '../../hub/hf-hub.ts';
 import { intFlag, NO_LIMIT, type ParsedArgs, parse, parseSize, required, str, UsageError } from '../args.ts';
 
@@ -59,6 +60,7 @@ export async function build(argv: string[]) {
     modelId: str(args, 'model-id'),
     segmentBudget: segmentBudget(args),
     minSegments: intFlag(args, 'segments', 1, NO_LIMIT),
+    maxStepFlops: intFlag(args, 'step-gflops', 1, NO_LIMIT, DEFAULT_MAX_STEP_GFLOPS) * 1e9,
     calibration: str(args, 'calibration'),
     minInt8Cos: minCosine(str(args, 'min-int8-cos')),
     log,
