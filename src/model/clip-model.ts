@@ -187,12 +187,13 @@ export class ClipModel {
 
   /**
    * Reserves room for `units` of work on a tower that runs here (image: segments; text: prompts), or refuses it with
-   * 503 OVERLOADED when it would wait too long. Returns the release; a no-op for towers elsewhere.
+   * 503 OVERLOADED when it would wait too long (`check: false`: the next part of work already admitted). Returns the
+   * release; a no-op for towers elsewhere.
    */
-  async admit(tower: TowerName, precision: Precision, units: number): Promise<() => void> {
+  async admit(tower: TowerName, precision: Precision, units: number, check = true): Promise<() => void> {
     if (!this.scheduler || units === 0 || this.deps.remote?.(tower, precision)) return () => undefined;
     const segments = tower === 'image' ? ((await this.manifest()).towers.image[precision]?.segments.length ?? 1) : 1;
-    return this.scheduler.admit(tower, units * segments);
+    return this.scheduler.admit(tower, units * segments, check);
   }
 
   /** Frees every session this model loaded here (tools and tests; a Worker's isolate keeps its model). */

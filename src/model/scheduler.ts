@@ -155,10 +155,11 @@ export class Scheduler {
   /**
    * Reserves `units` of `kind` (image segments, prompts) for a new request, or refuses it (503 OVERLOADED with
    * Retry-After) when its work would not start within the bound. Release the reservation when the work is done.
+   * `check: false` reserves without the bound: the next part of work already admitted.
    */
-  admit(kind: WorkKind, units: number): () => void {
+  admit(kind: WorkKind, units: number, check = true): () => void {
     const wait = this.expectedWaitMs(kind);
-    if (wait > this.options.maxWaitMs[kind])
+    if (check && wait > this.options.maxWaitMs[kind])
       throw new EdgeClipError(
         'OVERLOADED',
         `too busy: ${kind} work would wait about ${(wait / 1000).toFixed(1)} s here (the bound is ${(this.options.maxWaitMs[kind] / 1000).toFixed(1)} s); retry later`,

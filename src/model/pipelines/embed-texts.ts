@@ -56,17 +56,19 @@ export async function embedTexts(
   const tokenized = await timing.measure('tokenize', () => texts.map((t) => tokenizer.tokenize(t)));
   if (loading) {
     await timing.measure('fetch', () => loading);
-    const release = await model.admit('text', precision, misses.length);
-    try {
-      const rowsOf = await model.textRows(precision);
-      // Similar lengths together, and only the tokens up to EOT: the causal graph gives the same features as padding
-      // to 77, at a fraction of the cost, and a batch is padded to its longest text.
-      const order = [...misses].sort((a, b) => tokenized[a].ids.length - tokenized[b].ids.length);
-      const size = options.batch ?? order.length;
-      for (let s = 0; s < order.length; s += size) {
-        if (s > 0) await yieldToOthers();
-        options.signal?.throwIfAborted();
-        const part = order.slice(s, s + size);
+    const rowsOf = await model.textRows(precision);
+    // Similar lengths together, and only the tokens up to EOT: the causal graph gives the same features as padding
+    // to 77, at a fraction of the cost, and a batch is padded to its longest text.
+    const order = [...misses].sort((a, b) => tokenized[a].ids.length - tokenized[b].ids.length);
+    const size = options.batch ?? order.length;
+    for (let s = 0; s < order.length; s += size) {
+      if (s > 0) await yieldToOthers();
+      options.signal?.throwIfAborted();
+      const part = order.slice(s, s + size);
+      // Admitted part by part: a label set of thousands of prompts counts as one part in the queue, so that requests
+      // behind it are not refused for all of it (its parts interleave with theirs); only the first part is refused.
+      const release = await model.admit('text', precision, part.length, s === 0);
+      try {
         const rows = await timing.measure('infer', () =>
           rowsOf(
             part.map((i) => tokenized[i].ids),
@@ -74,10 +76,10 @@ export async function embedTexts(
           ),
         );
         storeRows(cache, use, part, keys, rows, dim, out);
-        options.onProgress?.(s + part.length);
+      } finally {
+        release();
       }
-    } finally {
-      release();
+      options.onProgress?.(s + part.length);
     }
   }
   return {
