@@ -43,6 +43,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 const IMAGE_GAP_MS = 2;
 
+/** A handed-over turn unused this long belonged to a request that ended (see `reclaimStalledTurn`). */
+const STALL_MS = 2_000;
+
 /** The window over which the kinds' shares of the thread are measured. */
 const SHARE_WINDOW_MS = 10_000;
 
@@ -62,6 +65,9 @@ export class Scheduler {
   /** Work admitted and not finished, in units, per kind (what a newcomer queues behind). */
   private readonly backlog: Record<WorkKind, number> = { text: 0, image: 0 };
   private readonly now: () => number;
+  /** When the turn was last handed to a waiter that has not resumed yet. */
+  private handedAt: number | undefined;
+  private lastKind: WorkKind | undefined;
 
   constructor(private readonly options: SchedulerOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -87,18 +93,20 @@ export class Scheduler {
       if (this.running) await this.wait(kind, order, signal);
       else this.running = true;
       holding = true;
+      this.handedAt = undefined;
       // From this request's own timer: workerd polls its sockets before the step starts. Text that arrived during
       // the last step is enqueued by then, and an image step hands the turn back to it.
       for (;;) {
         await sleep(kind === 'image' ? IMAGE_GAP_MS : 0);
         signal?.throwIfAborted();
-        if (kind === 'text' || this.waiting[0]?.kind !== 'text' || this.imageShareLow()) break;
+        if (kind === 'text' || this.waiting[0]?.kind !== 'text' || this.imageTurnDue()) break;
         holding = false;
         const again = this.wait(kind, order, signal);
         this.handOff();
         await again;
         holding = true;
       }
+      this.handedAt = undefined;
       const startedAt = this.now();
       this.current = { kind, startedAt, units: 1 };
       const result = await step();
@@ -106,16 +114,20 @@ export class Scheduler {
       const took = this.now() - startedAt;
       if (units > 0) this.unitMs[kind] = ewma(this.unitMs[kind], took / units);
       this.busy[kind] = { ms: this.recentMs(kind) + took, at: this.now() };
+      this.lastKind = kind;
       return result;
     } catch (e) {
       throw signal?.aborted ? abortError(signal) : e;
     } finally {
-      this.current = undefined;
-      if (holding) this.handOff();
+      if (holding) {
+        this.current = undefined;
+        this.handOff();
+      }
     }
   }
 
   private async wait(kind: WorkKind, order: number, signal: AbortSignal | undefined): Promise<void> {
+    this.reclaimStalledTurn();
     const waiter: Waiter = { kind, order, turn: deferred<void>() };
     // Text before images; within a kind by order (arrival, or the image a segment belongs to).
     const rank = (w: Waiter) => (w.kind === 'text' ? 0 : 1);
@@ -135,21 +147,31 @@ export class Scheduler {
 
   /**
    * Text first, except that images get at least `minImageShare` of the thread's recent work: under a steady stream of
-   * prompts an image would otherwise never finish. A text then waits for at most one image step besides the running
-   * step.
+   * prompts an image would otherwise never finish. Below their share, image steps alternate with text steps (never
+   * two in a row while text waits), so a text waits for at most one image step besides the running step.
    */
   private handOff(): void {
-    const image = this.imageShareLow() ? this.waiting.findIndex((w) => w.kind === 'image') : -1;
+    const image = this.imageTurnDue() ? this.waiting.findIndex((w) => w.kind === 'image') : -1;
     const [next] = this.waiting.splice(Math.max(0, image), 1);
-    if (next) next.turn.resolve();
-    else this.running = false;
+    if (next) {
+      this.handedAt = this.now();
+      next.turn.resolve();
+    } else this.running = false;
   }
 
-  /** Images got less than their share of the thread's recent work. */
-  private imageShareLow(): boolean {
+  /**
+   * A turn handed to a waiter whose request ended before it could resume (workerd drops the continuations of a
+   * finished request) would hold the thread forever: after STALL_MS unused it goes to the next waiter.
+   */
+  private reclaimStalledTurn(): void {
+    if (this.handedAt !== undefined && this.now() - this.handedAt > STALL_MS) this.handOff();
+  }
+
+  /** Images got less than their share of the thread's recent work, and the last step was not an image's. */
+  private imageTurnDue(): boolean {
     const image = this.recentMs('image');
     const all = image + this.recentMs('text');
-    return all > 0 && image / all < this.options.minImageShare;
+    return all > 0 && image / all < this.options.minImageShare && this.lastKind !== 'image';
   }
 
   /**
@@ -158,6 +180,7 @@ export class Scheduler {
    * `check: false` reserves without the bound: the next part of work already admitted.
    */
   admit(kind: WorkKind, units: number, check = true): () => void {
+    this.reclaimStalledTurn();
     const wait = this.expectedWaitMs(kind);
     if (check && wait > this.options.maxWaitMs[kind])
       throw new EdgeClipError(

@@ -74,6 +74,8 @@ describe('the isolate scheduler', () => {
       expect(images).toBe(4);
       expect(r.log.filter((n) => n === 't').length).toBeGreaterThan(0);
       expect(images / r.log.length).toBeGreaterThan(share / 2);
+      // Never two image steps in a row while prompts wait: a prompt waits for at most one image step.
+      expect(r.log.join(',')).not.toMatch(/i\d,i\d/);
     }
   });
 
@@ -124,35 +126,58 @@ describe('the isolate scheduler', () => {
 });
 
 describe('shared work in flight', () => {
-  it('runs a key once for every caller, and abandons it (signal aborted) when every caller has gone', async () => {
-    const work = new SharedWork<string>();
-    let starts = 0;
-    let seen: AbortSignal | undefined;
+  /** A run that waits for `gate`, then checks its signal: what a tower run between two steps does. */
+  function runs() {
+    const signals: AbortSignal[] = [];
     const gate = deferred<void>();
     const start = async (signal: AbortSignal) => {
-      starts++;
-      seen = signal;
+      signals.push(signal);
       await gate.promise;
       signal.throwIfAborted();
-      return 'row';
+      return `row ${signals.length}`;
     };
-    const a = new AbortController();
-    const b = new AbortController();
-    const first = work.run('k', a.signal, start);
-    const second = work.run('k', b.signal, start);
-    expect(starts).toBe(1);
-    a.abort();
-    await expect(first).rejects.toMatchObject({ code: 'CLIENT_CLOSED_REQUEST' });
-    // One caller still waits: the run goes on.
-    expect(seen?.aborted).toBe(false);
+    return { signals, gate, start };
+  }
+
+  it('runs a key once for every caller; a joiner leaving changes nothing, the last one leaving aborts the run', async () => {
+    const work = new SharedWork<string>();
+    const r = runs();
+    const [a, b, c] = [new AbortController(), new AbortController(), new AbortController()];
+    const first = work.run('k', a.signal, r.start);
+    const second = work.run('k', b.signal, r.start);
+    const third = work.run('k', c.signal, r.start);
+    expect(r.signals).toHaveLength(1);
     b.abort();
     await expect(second).rejects.toMatchObject({ code: 'CLIENT_CLOSED_REQUEST' });
-    expect(seen?.aborted).toBe(true);
-    // The key is free again: a newcomer starts a fresh run, which completes.
-    const third = work.run('k', undefined, start);
-    expect(starts).toBe(2);
-    gate.resolve();
-    await expect(third).resolves.toBe('row');
-    expect(work.stats).toEqual({ started: 2, joined: 1 });
+    expect(r.signals[0].aborted).toBe(false);
+    r.gate.resolve();
+    await expect(first).resolves.toBe('row 1');
+    await expect(third).resolves.toBe('row 1');
+    expect(work.stats).toEqual({ started: 1, joined: 2 });
+
+    const again = runs();
+    const d = new AbortController();
+    const lone = work.run('k', d.signal, again.start);
+    d.abort();
+    await expect(lone).rejects.toMatchObject({ code: 'CLIENT_CLOSED_REQUEST' });
+    expect(again.signals[0].aborted).toBe(true);
+    expect(work.has('k')).toBe(false);
+  });
+
+  it('when the request that started a run leaves, the run stops and a caller still waiting starts it again itself', async () => {
+    const work = new SharedWork<string>();
+    const r = runs();
+    const starter = new AbortController();
+    const first = work.run('k', starter.signal, r.start);
+    const second = work.run('k', undefined, r.start);
+    const third = work.run('k', undefined, r.start);
+    starter.abort();
+    await expect(first).rejects.toMatchObject({ code: 'CLIENT_CLOSED_REQUEST' });
+    // The first run was aborted; the waiting callers started one new run between them.
+    await new Promise((res) => setTimeout(res, 0));
+    expect(r.signals.map((s) => s.aborted)).toEqual([true, false]);
+    r.gate.resolve();
+    await expect(second).resolves.toBe('row 2');
+    await expect(third).resolves.toBe('row 2');
   });
 });

@@ -44,7 +44,7 @@ export function unitMacsPerPosition(spec: [string, number[]][], prefixes: string
   return macs;
 }
 
-/** Most flops in one segment of the image tower by default (~0.4 s of one wasm thread on a 2-core VM at int8). */
+/** Most flops in one segment of the image tower by default (~0.25 s of one wasm thread in workerd here, int8). */
 export const DEFAULT_MAX_STEP_GFLOPS = 16;
 
 export interface UnitCost {

@@ -49,26 +49,30 @@ export async function embedImages(
   const keyOf = (i: number) => keys[i] ?? embeddingKey(m, precision, 'image', images[i], orientation);
   const missKeys = await Promise.all(misses.map(keyOf));
   const own = misses.filter((_, k) => !model.imagesInFlight.has(missKeys[k]) && missKeys.indexOf(missKeys[k]) === k);
+  const plane = 3 * cfg.size * cfg.size;
+  // Decode everything first, so that a bad image fails the request (400/413/422) before any inference is spent and
+  // before admission can answer it with a 503 that a retry would not cure.
+  const pixels = new Map<number, Float32Array>();
+  const preprocess = { orientation, maxPixels: options.maxPixels, decoders: model.decoders };
+  const decode = async (i: number) => {
+    const px = new Float32Array(plane);
+    const r = await preprocessImage(images[i], cfg, px, 0, preprocess, table);
+    timing.add('decode', r.decodeMs);
+    timing.add('preprocess', r.resizeMs);
+    return px;
+  };
+  for (const i of own) pixels.set(i, await decode(i));
   const release = await model.admit('image', precision, own.length);
+  // When one of this request's images fails, it leaves the runs of the others (they stop unless someone else waits).
+  const failed = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
   try {
-    const plane = 3 * cfg.size * cfg.size;
-    // Decode everything first, so that a bad image fails the request before any inference is spent.
-    const pixels = new Map<number, Float32Array>();
-    const preprocess = { orientation, maxPixels: options.maxPixels, decoders: model.decoders };
-    const decode = async (i: number) => {
-      const px = new Float32Array(plane);
-      const r = await preprocessImage(images[i], cfg, px, 0, preprocess, table);
-      timing.add('decode', r.decodeMs);
-      timing.add('preprocess', r.resizeMs);
-      return px;
-    };
-    for (const i of own) pixels.set(i, await decode(i));
     const tower = await timing.measure('fetch', () => loading);
     const rows = await timing.measure('infer', () =>
       Promise.all(
         misses.map((i, k) =>
-          model.imagesInFlight.run(missKeys[k], options.signal, async (signal) =>
-            tower.run(IMAGE_INPUT, pixels.get(i) ?? (await decode(i)), [1, 3, cfg.size, cfg.size], signal),
+          model.imagesInFlight.run(missKeys[k], signal, async (runSignal) =>
+            tower.run(IMAGE_INPUT, pixels.get(i) ?? (await decode(i)), [1, 3, cfg.size, cfg.size], runSignal),
           ),
         ),
       ),
@@ -76,6 +80,9 @@ export async function embedImages(
     const all = new Float32Array(rows.length * dim);
     for (const [k, r] of rows.entries()) all.set(r, k * dim);
     storeRows(cache, 'image', misses, keys, all, dim, out);
+  } catch (e) {
+    failed.abort(e);
+    throw e;
   } finally {
     release();
   }
