@@ -146,7 +146,7 @@ export const DEFAULTS = {
   PROMPT_CACHE_TTL_SECONDS: 30 * 24 * 3600,
   MAX_TEXT_WAIT_MS: 600,
   MAX_IMAGE_WAIT_MS: 10_000,
-  IMAGE_SHARE_PERCENT: 30,
+  IMAGE_SHARE_PERCENT: 35,
   TEXT_BATCH_ROWS: 8,
   TEXT_BATCH_TOKENS: 128,
   REQUEST_TIMEOUT_MS: 300_000,
@@ -172,6 +172,12 @@ function promptTtl(env: Settings): number {
   return ttl;
 }
 
+function percent(env: Settings, key: 'IMAGE_SHARE_PERCENT'): number {
+  const v = env.int(key, DEFAULTS[key], 0);
+  if (v > 100) throw new EdgeClipError('CONFIG_INVALID', `configuration ${key} must be from 0 to 100 (got ${v})`);
+  return v;
+}
+
 /** The Worker's settings (wrangler.toml [vars] and secrets). */
 export function parseConfig(bindings: object): AppConfig {
   const env = new Settings(bindings);
@@ -195,7 +201,7 @@ export function parseConfig(bindings: object): AppConfig {
     queue: {
       maxTextWaitMs: int('MAX_TEXT_WAIT_MS'),
       maxImageWaitMs: int('MAX_IMAGE_WAIT_MS'),
-      imageSharePercent: env.int('IMAGE_SHARE_PERCENT', DEFAULTS.IMAGE_SHARE_PERCENT, 0),
+      imageSharePercent: percent(env, 'IMAGE_SHARE_PERCENT'),
       batchRows: int('TEXT_BATCH_ROWS'),
       batchTokens: int('TEXT_BATCH_TOKENS'),
     },

@@ -55,7 +55,7 @@ export class ClipModel {
       q &&
       new Scheduler({
         maxWaitMs: { text: q.maxTextWaitMs, image: q.maxImageWaitMs },
-        minImageShare: Math.min(100, q.imageSharePercent) / 100,
+        minImageShare: q.imageSharePercent / 100,
       });
   }
 

@@ -9,6 +9,13 @@ describe('configuration', () => {
   it('gives the Worker its defaults from MODEL_ID alone, and the origin block only with ORIGIN_URL', () => {
     const config = parseConfig({ MODEL_ID: 'm', MODELS: {}, PROMPTS: {} });
     expect(config).toMatchObject({ modelId: 'm', defaultPrecision: 'int8', maxInputs: 32, segmented: false });
+    expect(config.queue).toEqual({
+      maxTextWaitMs: 600,
+      maxImageWaitMs: 10_000,
+      imageSharePercent: 35,
+      batchRows: 8,
+      batchTokens: 128,
+    });
     expect(config.origin).toBeUndefined();
     const withOrigin = parseConfig({ MODEL_ID: 'm', ORIGIN_URL: 'https://gpu.example', ORIGIN_TIMEOUT_MS: '500' });
     expect(withOrigin.origin).toMatchObject({ url: 'https://gpu.example', timeoutMs: 500, modelPrefix: 'edgeclip' });
@@ -27,6 +34,8 @@ describe('configuration', () => {
     [{ SEGMENTED: 'yes' }, /SEGMENTED must be one of true, false/],
     [{ ORIGIN_URL: 'gpu.example:8000' }, /ORIGIN_URL must be an http\(s\) URL/],
     [{ ORIGIN_URL: 'http://gpu', ORIGIN_BREAKER_FAILURES: '-1' }, /ORIGIN_BREAKER_FAILURES must be an integer ≥ 1/],
+    [{ IMAGE_SHARE_PERCENT: '101' }, /IMAGE_SHARE_PERCENT must be from 0 to 100 \(got 101\)/],
+    [{ MAX_TEXT_WAIT_MS: '0' }, /MAX_TEXT_WAIT_MS must be an integer ≥ 1/],
   ])('stops the Worker on %j with a message naming the setting', (env, message) => {
     expect(() => parseConfig(Object.keys(env).length ? { MODEL_ID: 'm', ...env } : env)).toThrow(message);
   });
