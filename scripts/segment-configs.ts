@@ -29,8 +29,10 @@ export function segmentConfigs(buildDir: string): { gateway: string; segments: s
         `main = "${join(root, 'src/segment-worker/index.ts')}"`,
         `compatibility_date = "${compatibilityDate}"`,
         'compatibility_flags = ["nodejs_compat"]',
-        // Reached only through the gateway's service binding: no public workers.dev URL for /run and /load.
+        // Reached only through the gateway's service binding: no public workers.dev URL for /run and /load, and no
+        // preview URL either (wrangler keeps those on unless told).
         'workers_dev = false',
+        'preview_urls = false',
         '',
         '[vars]',
         `MODEL_ID = "${modelId}"`,

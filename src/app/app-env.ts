@@ -9,7 +9,6 @@ import type { ServerTiming } from './server-timing.ts';
 
 /** What the routes read of the GPU origin's client (src/adapters/origin/origin-client.ts). */
 export interface OriginStatus {
-  readonly config: { readonly url: string };
   readonly breaker: { readonly state: string };
   /** Whether the origin says it is ready (outside the circuit breaker). */
   ready(): Promise<boolean>;

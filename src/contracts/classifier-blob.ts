@@ -3,9 +3,9 @@
  * the [labels, dim] matrix row-major in float16 or float32 (little-endian). One row per label: the L2-normalized mean
  * of its templates' L2-normalized text embeddings.
  */
-import { EdgeClipError } from './errors.ts';
+import { EdgeClipError, quoteInput } from './errors.ts';
 import { fromHalf, toHalf } from './half-float.ts';
-import type { Precision } from './manifest.ts';
+import { PRECISIONS, type Precision } from './manifest.ts';
 
 const MAGIC = 0x534c4345; // "ECLS" little-endian
 
@@ -85,6 +85,15 @@ export function decodeClassifier(bytes: Uint8Array): Classifier {
   }
   if (header.schema !== 'edge-clip.classifier/v1' || !Array.isArray(header.labels) || !(header.dim > 0))
     throw bad('unknown header');
+  // Every field a key, a score or a decode depends on, checked here: a precision outside the list would make a key
+  // that no listing or DELETE finds, a dtype outside the two would decode as float32 by accident.
+  if (!(PRECISIONS as readonly string[]).includes(header.precision))
+    throw bad(`precision must be one of ${PRECISIONS.join(', ')} (got ${quoteInput(header.precision)})`);
+  if (header.dtype !== 'float16' && header.dtype !== 'float32')
+    throw bad(`dtype must be float16 or float32 (got ${quoteInput(header.dtype)})`);
+  if (!Number.isSafeInteger(header.dim)) throw bad(`dim must be an integer (got ${quoteInput(header.dim)})`);
+  if (typeof header.name !== 'string' || !header.labels.every((l) => typeof l === 'string'))
+    throw bad('name and labels must be strings');
   const start = Math.ceil((8 + len) / 8) * 8;
   const width = header.dtype === 'float16' ? 2 : 4;
   const count = header.labels.length * header.dim;

@@ -115,16 +115,40 @@ class Settings {
   }
 
   /** An http(s) URL, or undefined when unset. */
-  url(key: string): string | undefined {
+  url(key: string): URL | undefined {
     const raw = this.optional(key);
     if (raw === undefined) return undefined;
-    let protocol = '';
+    let url: URL | undefined;
     try {
-      protocol = new URL(raw).protocol;
+      url = new URL(raw);
     } catch {}
-    if (protocol !== 'http:' && protocol !== 'https:') throw this.invalid(key, 'an http(s) URL', raw);
-    return raw;
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') throw this.invalid(key, 'an http(s) URL', raw);
+    return url;
   }
+}
+
+/** Hosts on this machine: the only place plain http and an origin without a token are acceptable. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/**
+ * The GPU origin off this machine must be reached over https with a bearer token: over http the token and the
+ * embeddings travel in clear, and without a token anyone who finds the origin can use it past every edge limit.
+ */
+function checkOriginUrl(url: URL, token: string | undefined): void {
+  if (isLoopback(url.hostname)) return;
+  if (url.protocol !== 'https:')
+    throw new EdgeClipError(
+      'CONFIG_INVALID',
+      `configuration ORIGIN_URL must be https off loopback (got ${url.origin})`,
+    );
+  if (!token)
+    throw new EdgeClipError(
+      'CONFIG_INVALID',
+      'configuration ORIGIN_TOKEN is missing: an origin off loopback needs a bearer token (npx wrangler secret put ORIGIN_TOKEN)',
+    );
 }
 
 /**
@@ -178,10 +202,25 @@ function percent(env: Settings, key: 'IMAGE_SHARE_PERCENT'): number {
   return v;
 }
 
+/** The admin bearer token, when set: long enough that guessing it is not an option (32+ characters, e.g. 24 random bytes in base64). */
+function adminToken(env: Settings): string | undefined {
+  const token = env.optional('ADMIN_TOKEN');
+  if (token !== undefined && token.length < MIN_ADMIN_TOKEN_CHARS)
+    throw new EdgeClipError(
+      'CONFIG_INVALID',
+      `configuration ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_CHARS} characters (got ${token.length}); e.g. openssl rand -base64 24`,
+    );
+  return token;
+}
+
+const MIN_ADMIN_TOKEN_CHARS = 32;
+
 /** The Worker's settings (wrangler.toml [vars] and secrets). */
 export function parseConfig(bindings: object): AppConfig {
   const env = new Settings(bindings);
   const originUrl = env.url('ORIGIN_URL');
+  const originToken = env.optional('ORIGIN_TOKEN');
+  if (originUrl) checkOriginUrl(originUrl, originToken);
   const int = (key: keyof typeof DEFAULTS, min?: number) => env.int(key, DEFAULTS[key] as number, min);
   return Object.freeze({
     modelId: env.required('MODEL_ID'),
@@ -206,11 +245,11 @@ export function parseConfig(bindings: object): AppConfig {
       batchTokens: int('TEXT_BATCH_TOKENS'),
     },
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS'),
-    adminToken: env.optional('ADMIN_TOKEN'),
+    adminToken: adminToken(env),
     origin: originUrl
       ? {
-          url: originUrl,
-          token: env.optional('ORIGIN_TOKEN'),
+          url: originUrl.href.replace(/\/$/, ''),
+          token: originToken,
           timeoutMs: int('ORIGIN_TIMEOUT_MS'),
           modelPrefix: env.optional('ORIGIN_MODEL_PREFIX') ?? DEFAULTS.ORIGIN_MODEL_PREFIX,
           breakerThreshold: int('ORIGIN_BREAKER_FAILURES'),
@@ -256,9 +295,16 @@ export function parseOriginServerConfig(environment: object, modelDirArgument?: 
   const env = new Settings(environment);
   const modelDir = env.optional('ORIGIN_MODEL_DIR') ?? modelDirArgument;
   if (!modelDir) throw new EdgeClipError('CONFIG_INVALID', 'configuration ORIGIN_MODEL_DIR is missing');
+  const host = env.optional('ORIGIN_HOST') ?? DEFAULTS.ORIGIN_HOST;
+  // Bound to other machines, the origin answers only with a token: it has none of the edge's limits in front of it.
+  if (!isLoopback(host) && !env.optional('ORIGIN_TOKEN'))
+    throw new EdgeClipError(
+      'CONFIG_INVALID',
+      `configuration ORIGIN_TOKEN is missing: the origin binds ${host}, beyond loopback, and would serve anyone`,
+    );
   return Object.freeze({
     modelDir,
-    host: env.optional('ORIGIN_HOST') ?? DEFAULTS.ORIGIN_HOST,
+    host,
     port: env.int('ORIGIN_PORT', DEFAULTS.ORIGIN_PORT, 0),
     token: env.optional('ORIGIN_TOKEN'),
     maxBatch: env.int('ORIGIN_MAX_BATCH', DEFAULTS.ORIGIN_MAX_BATCH),

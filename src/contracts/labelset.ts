@@ -47,7 +47,20 @@ export function parseLabelSet(json: unknown, fallbackName?: string): LabelSet {
 
 export const promptFor = (template: string, label: string): string => template.replaceAll('{c}', label);
 
-/** The labels' prompts, label-major: prompt i·T+t is template t of label i. */
-export function expandPrompts(set: LabelSet): string[] {
+/**
+ * The labels' prompts, label-major: prompt i·T+t is template t of label i. With `maxChars`, a prompt longer than that
+ * (a template with many `{c}`, each a long label) is refused (413) before any is built: a text input may not be longer.
+ */
+export function expandPrompts(set: LabelSet, maxChars?: number): string[] {
+  if (maxChars !== undefined)
+    for (const t of set.templates) {
+      const slots = t.split('{c}').length - 1;
+      for (const l of set.labels)
+        if (t.length + slots * (l.length - 3) > maxChars)
+          throw new EdgeClipError(
+            'PAYLOAD_TOO_LARGE',
+            `the prompt of template ${quoteInput(t)} with label ${quoteInput(l)} would be ${t.length + slots * (l.length - 3)} characters; at most ${maxChars} (MAX_TEXT_CHARS)`,
+          );
+    }
   return set.labels.flatMap((l) => set.templates.map((t) => promptFor(t, l)));
 }

@@ -221,6 +221,9 @@ export function parseManifest(json: unknown): ModelManifest {
           if (!isObj(ext) || typeof ext.location !== 'string' || !Array.isArray(ext.shards)) {
             fail(`${where}.segments[${i}] has an invalid external-data entry`);
           }
+          // Tools write files named by `location` (export-triton): it must stay a plain file name.
+          if (!/^[\w.-]+$/.test(ext.location as string) || (ext.location as string).includes('..'))
+            fail(`${where}.segments[${i}]: external-data location ${JSON.stringify(ext.location)} must be a file name`);
           let covered = 0;
           for (const shard of ext.shards as unknown[]) {
             checkFileRef(shard, `${where} shard`);

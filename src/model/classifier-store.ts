@@ -55,6 +55,12 @@ export class ClassifierStore {
   async put(m: ModelManifest, c: Classifier): Promise<string> {
     if (c.header.modelId !== m.modelId || c.header.buildHash !== m.buildHash)
       throw stale(c.header.name, c.header.buildHash, m.buildHash);
+    // Rows of another width would score as NaN against this build's embeddings.
+    if (c.header.dim !== m.embedDim)
+      throw new EdgeClipError(
+        'INVALID_INPUT',
+        `classifier blob: rows of ${c.header.dim} values, but ${m.modelId} embeds in ${m.embedDim}`,
+      );
     const key = labelsetKey(m.modelId, m.buildHash, c.header.precision, checkLabelsetName(c.header.name));
     await this.kv.put(key, encodeClassifier(c));
     this.decoded.delete(key);

@@ -17,7 +17,12 @@ describe('configuration', () => {
       batchTokens: 128,
     });
     expect(config.origin).toBeUndefined();
-    const withOrigin = parseConfig({ MODEL_ID: 'm', ORIGIN_URL: 'https://gpu.example', ORIGIN_TIMEOUT_MS: '500' });
+    const withOrigin = parseConfig({
+      MODEL_ID: 'm',
+      ORIGIN_URL: 'https://gpu.example',
+      ORIGIN_TOKEN: 't',
+      ORIGIN_TIMEOUT_MS: '500',
+    });
     expect(withOrigin.origin).toMatchObject({ url: 'https://gpu.example', timeoutMs: 500, modelPrefix: 'edgeclip' });
     expect(parseConfig({ MODEL_ID: 'm', CACHE_TTL_SECONDS: '0', SEGMENTED: 'true' })).toMatchObject({
       cacheTtlSeconds: 0,
@@ -33,7 +38,13 @@ describe('configuration', () => {
     [{ DEFAULT_PRECISION: 'int4' }, /DEFAULT_PRECISION must be one of fp32, int8 \(got "int4"\)/],
     [{ SEGMENTED: 'yes' }, /SEGMENTED must be one of true, false/],
     [{ ORIGIN_URL: 'gpu.example:8000' }, /ORIGIN_URL must be an http\(s\) URL/],
-    [{ ORIGIN_URL: 'http://gpu', ORIGIN_BREAKER_FAILURES: '-1' }, /ORIGIN_BREAKER_FAILURES must be an integer ≥ 1/],
+    [{ ORIGIN_URL: 'http://gpu.example', ORIGIN_TOKEN: 'secret' }, /ORIGIN_URL must be https off loopback/],
+    [{ ORIGIN_URL: 'https://gpu.example' }, /ORIGIN_TOKEN is missing: an origin off loopback needs a bearer token/],
+    [
+      { ORIGIN_URL: 'http://127.0.0.1:8790', ORIGIN_BREAKER_FAILURES: '-1' },
+      /ORIGIN_BREAKER_FAILURES must be an integer ≥ 1/,
+    ],
+    [{ ADMIN_TOKEN: 'short-admin-token' }, /ADMIN_TOKEN must be at least 32 characters \(got 17\)/],
     [{ IMAGE_SHARE_PERCENT: '101' }, /IMAGE_SHARE_PERCENT must be from 0 to 100 \(got 101\)/],
     [{ MAX_TEXT_WAIT_MS: '0' }, /MAX_TEXT_WAIT_MS must be an integer ≥ 1/],
   ])('stops the Worker on %j with a message naming the setting', (env, message) => {
@@ -66,6 +77,11 @@ describe('configuration', () => {
     expect(() => parseOriginServerConfig({}, undefined)).toThrow(/ORIGIN_MODEL_DIR is missing/);
     expect(() => parseOriginServerConfig({ ORIGIN_MAX_BATCH: 'lots' }, 'd')).toThrow(/ORIGIN_MAX_BATCH must be/);
     expect(() => parseOriginServerConfig({ ORIGIN_DEVICE: 'tpu' }, 'd')).toThrow(/ORIGIN_DEVICE must be one of/);
+    // Beyond loopback only with a token; loopback (IPv4, IPv6, localhost) without.
+    expect(() => parseOriginServerConfig({ ORIGIN_HOST: '0.0.0.0' }, 'd')).toThrow(/ORIGIN_TOKEN is missing/);
+    expect(parseOriginServerConfig({ ORIGIN_HOST: '0.0.0.0', ORIGIN_TOKEN: 't' }, 'd').host).toBe('0.0.0.0');
+    for (const host of ['127.0.0.1', '::1', 'localhost'])
+      expect(parseOriginServerConfig({ ORIGIN_HOST: host }, 'd').host).toBe(host);
   });
 
   it('a Worker whose settings are bad answers every request with the setting’s error as JSON', async () => {

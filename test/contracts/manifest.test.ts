@@ -71,4 +71,12 @@ describe('manifest', () => {
     expect(() => parseManifest(withSegment({ memory: { ...memory, batch: '4' } }))).toThrow(/memory is invalid/);
     expect(() => parseManifest(withSegment({}, { segmentBudget: '100' }))).toThrow(/segmentBudget must be a number/);
   });
+
+  it('refuses external-data locations that are paths, not file names (tools write files by that name)', () => {
+    for (const location of ['../../etc/passwd', 'sub/dir.bin', '/abs.bin', '..']) {
+      const m = raw() as { towers: { text: { int8: { segments: { externalData: { location: string }[] }[] } } } };
+      m.towers.text.int8.segments[0].externalData[0].location = location;
+      expect(() => parseManifest(m), location).toThrow(/must be a file name/);
+    }
+  });
 });

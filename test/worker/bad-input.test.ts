@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { GifWriter } from 'omggif';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { encodeBase64 } from '../../src/contracts/base64.ts';
 import worker from '../../src/worker/index.ts';
 import { fixture, seedModel } from './seed.ts';
 
@@ -132,6 +133,27 @@ describe('bad input gets a clear 4xx JSON error', () => {
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
     expect((await errorOf(res)).message).toMatch(message);
+  });
+
+  it('label lists and built prompts are bounded before the work: a long labels field, a template of many {c}', async () => {
+    // 256 labels of 2,048 characters is the most a list can hold; one character more is refused before any split.
+    const long = 'x'.repeat(256 * 2051 + 3);
+    const query = await call(`/v1/classify?labels=${long}`, image(png));
+    expect(query.status).toBe(413);
+    expect((await errorOf(query)).message).toMatch(
+      /labels is \d+ characters; at most \d+ \(MAX_LABELS × MAX_TEXT_CHARS\)/,
+    );
+    // Each template and label is within MAX_TEXT_CHARS, but the prompt they build is not.
+    const built = await call(
+      '/v1/classify',
+      json({
+        images: [`data:image/png;base64,${encodeBase64(png)}`],
+        labels: ['y'.repeat(1000)],
+        templates: ['{c} {c} {c}'],
+      }),
+    );
+    expect(built.status).toBe(413);
+    expect((await errorOf(built)).message).toMatch(/would be 3002 characters; at most 2048 \(MAX_TEXT_CHARS\)/);
   });
 
   it('an animated GIF embeds its first frame, as PIL reads it', async () => {

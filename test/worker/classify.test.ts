@@ -22,7 +22,7 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(body),
 });
-const ADMIN = { authorization: 'Bearer test-admin-token' };
+const ADMIN = { authorization: 'Bearer test-admin-token-0123456789abcdef' };
 
 interface Scores {
   results: { label: string; index: number; score: number }[];

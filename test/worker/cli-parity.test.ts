@@ -16,7 +16,7 @@ const { zeroShot, images, cli } = inject('reference');
 const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
 const call = (path: string, init?: RequestInit) =>
   worker.fetch(new Request(`http://edge${path}`, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx);
-const ADMIN = { authorization: 'Bearer test-admin-token' };
+const ADMIN = { authorization: 'Bearer test-admin-token-0123456789abcdef' };
 
 type Scores = { label: string; index: number; score: number }[];
 

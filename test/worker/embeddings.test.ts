@@ -147,6 +147,10 @@ describe('pages for people and tools, served by the Worker in workerd', () => {
     const page = await call('/');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    // Its own script and this origin only: no third-party script, no framing, no form posts elsewhere.
+    expect(page.headers.get('content-security-policy')).toMatch(
+      /default-src 'none'.*connect-src 'self'.*frame-ancestors 'none'/,
+    );
     expect(await page.text()).toMatch(/<title>edge-clip playground<\/title>[\s\S]*\/v1\/classify/);
     const doc = (await (await call('/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toBe('3.1.0');

@@ -70,6 +70,14 @@ describe('fp32 through the GPU origin', () => {
     expect(cos(imgBody.data[0].embedding, reference.fp32.image[0])).toBeGreaterThanOrEqual(0.99999);
   });
 
+  it('never tells callers where the origin is: /v1/models reports its state, not its URL', async () => {
+    const { app } = appWithOrigin();
+    const text = await (await app.request('/v1/models')).text();
+    const { host } = new URL(origin.url);
+    expect(text).not.toContain(host);
+    expect(JSON.parse(text).data[0].origin).toEqual({ precisions: ['fp32'], circuit: 'closed' });
+  });
+
   it('gives up on an origin that holds a request without answering after its timeout, once retried', async () => {
     const { app } = appWithOrigin({ ORIGIN_TIMEOUT_MS: '300' });
     await control('hold');

@@ -61,7 +61,7 @@ function workerdProject(p: WorkerdProject) {
       cloudflareTest(() => ({
         wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
         miniflare: {
-          bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token' },
+          bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token-0123456789abcdef' },
           workers: p.segments.map((s) => ({
             name: s.name,
             ...segmentModules(),

@@ -27,6 +27,9 @@ export function hubOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): HubOpti
 export async function fetchHubCheckpoint(spec: string, opts: HubOptions): Promise<string> {
   const [repo, revision = 'main'] = spec.replace(/^hf:/, '').split('@');
   if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new Error(`not a Hugging Face repo id: ${repo}`);
+  // The revision becomes a folder name: a branch, tag or commit, never a path.
+  if (!/^[\w][\w.-]*$/.test(revision) || revision.includes('..'))
+    throw new Error(`not a Hugging Face revision: ${JSON.stringify(revision)} (a branch, tag or commit hash)`);
   const dir = join(opts.cacheDir, 'hub', repo.replace('/', '--'), revision);
   const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
   const url = (file: string) => `${opts.endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${file}`;

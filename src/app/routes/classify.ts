@@ -25,11 +25,19 @@ export function requireStore(c: Context<AppEnv>): ClassifierStore {
   return store;
 }
 
-/** Ad-hoc labels arrive as a JSON array, or in query/multipart fields as a JSON array or comma-separated text. */
-function listField(v: unknown, what: string): string[] | undefined {
+/**
+ * Ad-hoc labels arrive as a JSON array, or in query/multipart fields as a JSON array or comma-separated text; a text
+ * longer than `maxChars` (what the label limits allow) is refused before it is parsed or split.
+ */
+function listField(v: unknown, what: string, maxChars: number): string[] | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   if (Array.isArray(v)) return v as string[];
   if (typeof v !== 'string') throw invalid(`${what} must be an array of strings`);
+  if (v.length > maxChars)
+    throw new EdgeClipError(
+      'PAYLOAD_TOO_LARGE',
+      `${what} is ${v.length} characters; at most ${maxChars} (MAX_LABELS × MAX_TEXT_CHARS)`,
+    );
   if (v.trim().startsWith('[')) {
     try {
       return JSON.parse(v) as string[];
@@ -53,12 +61,14 @@ function classifyInput(
 > {
   return async (c, next) => {
     const { config } = c.get('deps');
+    // Every label at its longest, quoted and separated.
+    const maxListChars = config.maxLabels * (config.maxTextChars + 3) + 2;
     const type = c.req.header('content-type') ?? '';
     // Labels and templates may come as arrays or as text (a JSON array, or comma-separated); an empty top_k is unset.
     const normalize = (o: Record<string, unknown>) => ({
       ...o,
-      labels: listField(o.labels, 'labels'),
-      templates: listField(o.templates, 'templates'),
+      labels: listField(o.labels, 'labels', maxListChars),
+      templates: listField(o.templates, 'templates', maxListChars),
       top_k: typeof o.top_k === 'string' ? (o.top_k.trim() === '' ? undefined : Number(o.top_k)) : o.top_k,
     });
     if (/^(image\/|multipart\/form-data|application\/octet-stream)/i.test(type)) {
@@ -113,6 +123,7 @@ export function classifyRoutes(api: ApiSchemas) {
           ...pipeline,
           precision,
           batch: PROMPT_BATCH,
+          maxPromptChars: config.maxTextChars,
           maxComputed: {
             count: config.maxRequestPrompts,
             advice:

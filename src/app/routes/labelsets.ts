@@ -96,6 +96,7 @@ export function labelsetRoutes(api: ApiSchemas) {
           timing: c.get('timing'),
           cache: c.get('cache'),
           batch: PROMPT_BATCH,
+          maxPromptChars: config.maxTextChars,
           signal: c.get('signal'),
         });
         const key = await store.put(m, classifierOf(m, set, precision, 'float16', built.weights));

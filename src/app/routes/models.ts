@@ -108,7 +108,8 @@ export function modelRoutes(api: ApiSchemas) {
               context_length: m.tokenizer.contextLength,
               towers,
               memory: { wasm_bytes: wasmMemoryBytes?.() ?? null },
-              origin: origin ? { url: origin.config.url, precisions: ['fp32'], circuit: origin.breaker.state } : null,
+              // Not its URL: a caller who knows it could skip every limit of the edge.
+              origin: origin ? { precisions: ['fp32'], circuit: origin.breaker.state } : null,
               loads: model.loads,
               // The isolate's queue: work admitted and not done (image segments, prompts), ms per unit, steps waiting,
               // prompt batches run, image runs started and joined.

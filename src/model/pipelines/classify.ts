@@ -22,10 +22,11 @@ export interface Classifier {
 export async function labelSetClassifier(
   model: ClipModel,
   set: LabelSet,
-  options: TextOptions,
+  options: TextOptions & { maxPromptChars?: number },
 ): Promise<Classifier & { computed: number }> {
   const m = await model.manifest();
-  const emb = await embedTexts(model, expandPrompts(set), { ...options, prompts: true, raw: false });
+  const prompts = expandPrompts(set, options.maxPromptChars);
+  const emb = await embedTexts(model, prompts, { ...options, prompts: true, raw: false });
   return {
     weights: classifierRows(emb.data, set.labels.length, set.templates.length, m.embedDim),
     labels: set.labels,

@@ -115,6 +115,18 @@ describe('build --checkpoint hf:REPO against a fake hub on 127.0.0.1', () => {
     expect(res.stderr).toMatch(/open_clip_config\.json: 404 not found/);
   });
 
+  it('refuses a revision that is a path, before any download or folder is made', async () => {
+    const cache = join(TEST_CACHE, 'hub-cache-revision');
+    rmSync(cache, { recursive: true, force: true });
+    const res = await runCli(
+      ['build', '--checkpoint', 'hf:laion/x@../../escape', '--out', join(TEST_CACHE, 'x')],
+      env(cache),
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/not a Hugging Face revision: "\.\.\/\.\.\/escape"/);
+    expect(existsSync(join(cache, 'escape'))).toBe(false);
+  });
+
   it('edge-clip hub says whether the hub answers for a repo (what npm start asks first)', async () => {
     const hub = async (repo: string, endpointEnv: Record<string, string>) =>
       JSON.parse((await runCli(['hub', '--repo', repo], endpointEnv)).stdout) as { reachable: boolean; repo: string };
