@@ -13,11 +13,20 @@ export interface LabelsetEntry {
   stale: boolean;
 }
 
-export class ClassifierStore {
-  /** Decoded classifiers by KV key: a 1000-label set decodes once per isolate, not per request. */
-  private readonly decoded = new Map<string, Classifier>();
+/**
+ * How long an isolate keeps a decoded set: KV itself takes up to a minute to show a write made elsewhere, so a DELETE
+ * or replacement through another isolate is seen here about as soon as KV would show it.
+ */
+export const DECODED_TTL_MS = 60_000;
 
-  constructor(private readonly kv: KeyValueStore) {}
+export class ClassifierStore {
+  /** Decoded classifiers by KV key: a 1000-label set decodes once a minute per isolate, not per request. */
+  private readonly decoded = new Map<string, { classifier: Classifier; at: number }>();
+
+  constructor(
+    private readonly kv: KeyValueStore,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async list(m: ModelManifest): Promise<LabelsetEntry[]> {
     const keys = await this.kv.list(labelsetPrefix(m.modelId));
@@ -35,12 +44,13 @@ export class ClassifierStore {
     for (const p of [precision, precision === 'int8' ? 'fp32' : 'int8'] as const) {
       const key = labelsetKey(m.modelId, m.buildHash, p, name);
       const cached = this.decoded.get(key);
-      if (cached) return cached;
+      if (cached && this.now() - cached.at < DECODED_TTL_MS) return cached.classifier;
+      this.decoded.delete(key);
       const bytes = await this.kv.get(key);
       if (bytes) {
         const c = decodeClassifier(bytes);
         if (c.header.buildHash !== m.buildHash) throw stale(name, c.header.buildHash, m.buildHash);
-        this.decoded.set(key, c);
+        this.decoded.set(key, { classifier: c, at: this.now() });
         return c;
       }
     }

@@ -111,6 +111,15 @@ export class OriginClient {
         const out = decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH)).find((t) => t.name === output);
         if (!out || !(out.data instanceof Float32Array))
           throw new EdgeClipError('ORIGIN_UNAVAILABLE', `the GPU origin's answer has no FP32 ${output}`);
+        // What the edge caches for a week must be one finite row per input: anything else is refused, not stored.
+        const [rows, width] = out.shape;
+        if (out.shape.length !== 2 || rows !== dims[0] || !(width > 0) || out.data.length !== rows * width)
+          throw new EdgeClipError(
+            'ORIGIN_UNAVAILABLE',
+            `the GPU origin answered ${output} of shape [${out.shape}] for ${dims[0]} input(s)`,
+          );
+        if (!out.data.every(Number.isFinite))
+          throw new EdgeClipError('ORIGIN_UNAVAILABLE', `the GPU origin answered ${output} with non-finite values`);
         return out.data;
       },
     };
