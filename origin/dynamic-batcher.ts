@@ -31,6 +31,11 @@ export class DynamicBatcher {
     private readonly windowMs: number,
   ) {}
 
+  /** Rows waiting for a batch (not yet running). */
+  get queuedRows(): number {
+    return this.queue.reduce((a, p) => a + p.dims[0], 0);
+  }
+
   submit(data: TowerInput, dims: number[]): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
       this.queue.push({ data, dims, resolve, reject });

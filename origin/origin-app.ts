@@ -1,9 +1,11 @@
 /** The GPU origin: a subset of the Open Inference Protocol v2 (what Triton serves) over the fp32 towers. */
 import { Hono } from 'hono';
+import { readBody } from '../src/app/request-body.ts';
 import { constantTimeEqual } from '../src/contracts/constant-time.ts';
 import { EdgeClipError, isEdgeClipError } from '../src/contracts/errors.ts';
 import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../src/contracts/inference-protocol.ts';
 import type { TensorSpec } from '../src/contracts/tensors.ts';
+import type { TowerInput } from '../src/model/ports.ts';
 import type { DynamicBatcher } from './dynamic-batcher.ts';
 
 export interface OriginModel {
@@ -11,6 +13,18 @@ export interface OriginModel {
   input: TensorSpec;
   output: TensorSpec;
   batcher: DynamicBatcher;
+  limits: InputLimits;
+}
+
+/** What one request may ask of a model, checked before it joins a batch (so that a bad request fails alone). */
+export interface InputLimits {
+  /** Rows (images, prompts) in one request. */
+  maxRows: number;
+  /** Rows waiting for the device; a request beyond it is answered 503 at once. */
+  maxQueuedRows: number;
+  /** Token ids: at most this many per row, each from 0 to `maxId`. */
+  maxSequence?: number;
+  maxId?: number;
 }
 
 export interface OriginDeps {
@@ -25,12 +39,30 @@ function v2Shape(spec: TensorSpec): number[] {
   return spec.dims.map((d) => (typeof d === 'number' ? d : -1));
 }
 
+function checkLimits(m: OriginModel, shape: number[], data: TowerInput): void {
+  const { maxRows, maxQueuedRows, maxSequence, maxId } = m.limits;
+  if (shape[0] > maxRows)
+    throw new EdgeClipError('PAYLOAD_TOO_LARGE', `${shape[0]} rows; ${m.name} takes at most ${maxRows} a request`);
+  if (maxSequence !== undefined && shape[1] > maxSequence)
+    throw new EdgeClipError('INVALID_INPUT', `${shape[1]} tokens a row; ${m.name} takes at most ${maxSequence}`);
+  if (maxId !== undefined && data instanceof BigInt64Array)
+    for (const id of data)
+      if (id < 0n || id > BigInt(maxId))
+        throw new EdgeClipError('INVALID_INPUT', `token id ${id} is outside 0–${maxId}`);
+  if (m.batcher.queuedRows + shape[0] > maxQueuedRows)
+    throw new EdgeClipError('ORIGIN_UNAVAILABLE', `${m.name} has ${m.batcher.queuedRows} rows waiting; retry shortly`, {
+      retryAfter: 1,
+    });
+}
+
 export function createOriginApp(deps: OriginDeps): Hono {
   const app = new Hono();
   app.onError((err, c) => {
     const status = isEdgeClipError(err) ? err.status : 500;
     if (status >= 500) console.error(err);
-    return c.json({ error: isEdgeClipError(err) ? err.message : 'internal error' }, status as 400);
+    const headers: Record<string, string> =
+      isEdgeClipError(err) && err.retryAfter !== undefined ? { 'retry-after': String(err.retryAfter) } : {};
+    return c.json({ error: isEdgeClipError(err) ? err.message : 'internal error' }, status as 400, headers);
   });
   app.use('/v2/*', async function bearerAuth(c, next) {
     // Health probes stay open for load balancers; everything else needs the token.
@@ -81,12 +113,8 @@ export function createOriginApp(deps: OriginDeps): Hono {
   });
   app.post('/v2/models/:name/infer', async (c) => {
     const m = model(c.req.param('name'));
-    const declared = Number(c.req.header('content-length') ?? 0);
-    if (declared > deps.maxBodyBytes)
-      throw new EdgeClipError('PAYLOAD_TOO_LARGE', `body exceeds ${deps.maxBodyBytes} bytes`);
-    const body = new Uint8Array(await c.req.arrayBuffer());
-    if (body.length > deps.maxBodyBytes)
-      throw new EdgeClipError('PAYLOAD_TOO_LARGE', `body exceeds ${deps.maxBodyBytes} bytes`);
+    // Counted as it streams in: a chunked body has no length to check first.
+    const body = await readBody(c.req.raw, deps.maxBodyBytes);
     const headerLength = c.req.header(HEADER_LENGTH);
     const req = decodeInferRequest(body, headerLength);
     const input = req.inputs.find((t) => t.name === m.input.name);
@@ -99,8 +127,9 @@ export function createOriginApp(deps: OriginDeps): Hono {
       input.shape.length === expected.length &&
       input.shape[0] > 0 &&
       expected.every((d, i) => i === 0 || d === -1 || d === input.shape[i]);
-    if (!ok)
+    if (!ok || !input.shape.every((d) => d > 0))
       throw new EdgeClipError('INVALID_INPUT', `${m.input.name} shape [${input.shape}] does not fit [${expected}]`);
+    checkLimits(m, input.shape, input.data);
     const rows = await m.batcher.submit(input.data, input.shape);
     const out = {
       name: m.output.name,

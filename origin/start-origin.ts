@@ -70,7 +70,19 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
       o.maxBatch,
       o.windowMs,
     );
-    models.set(name, { name, input, output, batcher });
+    // A request of at most what the edge sends (MAX_INPUTS, 32) or a few batches; token ids of the model's vocabulary
+    // and context.
+    const maxRows = Math.max(64, 4 * o.maxBatch);
+    const limits =
+      tower === 'text'
+        ? {
+            maxRows,
+            maxQueuedRows: 16 * maxRows,
+            maxSequence: manifest.tokenizer.contextLength,
+            maxId: manifest.tokenizer.eotId,
+          }
+        : { maxRows, maxQueuedRows: 4 * maxRows };
+    models.set(name, { name, input, output, batcher, limits });
   }
   log(
     `serving ${[...models.keys()].join(', ')} (fp32 ${manifest.modelId}@${manifest.buildHash}) on ${provider === 'cuda' ? 'the GPU (CUDA)' : 'the CPU'}`,

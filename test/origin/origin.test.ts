@@ -198,9 +198,58 @@ describe('origin (Open Inference Protocol v2)', () => {
       { name: 'pixel_values', datatype: 'FP32', shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32) },
       400,
     ],
+    [
+      'a token id outside the vocabulary (each request is checked alone, before it joins a batch)',
+      'edgeclip_text',
+      { name: 'input_ids', datatype: 'INT64', shape: [1, 3], data: BigInt64Array.of(49406n, 49408n, 49407n) },
+      400,
+    ],
+    [
+      'a negative token id',
+      'edgeclip_text',
+      { name: 'input_ids', datatype: 'INT64', shape: [1, 2], data: BigInt64Array.of(-1n, 49407n) },
+      400,
+    ],
+    [
+      'an empty sequence ([1, 0])',
+      'edgeclip_text',
+      { name: 'input_ids', datatype: 'INT64', shape: [1, 0], data: new BigInt64Array(0) },
+      400,
+    ],
+    [
+      'rows past the context length',
+      'edgeclip_text',
+      { name: 'input_ids', datatype: 'INT64', shape: [1, 78], data: new BigInt64Array(78).fill(320n) },
+      400,
+    ],
+    [
+      'more rows than a request may carry',
+      'edgeclip_text',
+      { name: 'input_ids', datatype: 'INT64', shape: [65, 2], data: new BigInt64Array(130).fill(320n) },
+      413,
+    ],
   ] as [string, string, V2Tensor, number][])('refuses %s', async (_n, model, tensor, status) => {
     const res = await infer(origin.url, model, tensor, true);
     expect(res.status).toBe(status);
     expect(((await res.json()) as { error: string }).error).toEqual(expect.any(String));
+  });
+
+  it('counts a chunked body as it streams in, and refuses it past the limit', async () => {
+    const chunk = new Uint8Array(1024 * 1024);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // 80 MiB, more than the origin's 64 MiB limit, with no Content-Length.
+        if (sent++ < 80) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await fetch(`${origin.url}/v2/models/edgeclip_text/infer`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
   });
 });

@@ -20,8 +20,9 @@ beforeAll(async () => {
   await seedR2(TINY_ST, ['int8'], () => {}, STATE);
   served = await serveWorker({
     port: await freePort(),
-    // Shed whatever would wait at all: the load below must meet the isolate's refusals.
-    vars: { MODEL_ID: 'tiny-st', MAX_TEXT_WAIT_MS: '1', MAX_IMAGE_WAIT_MS: '1' },
+    // Shed any prompt that would wait at all, so that the load below meets the isolate's refusals; images are admitted
+    // (they go in at their share of the thread between prompts).
+    vars: { MODEL_ID: 'tiny-st', MAX_TEXT_WAIT_MS: '1', MAX_IMAGE_WAIT_MS: '60000' },
     outDir: join(TEST_CACHE, 'serve-load-bundle'),
     persistTo: STATE,
     quiet: true,
