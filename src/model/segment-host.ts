@@ -35,6 +35,32 @@ export interface SegmentHostDeps {
   wasmMemoryBytes?: () => number;
 }
 
+/** Rows one run may carry: more than the gateway ever sends (MAX_INPUTS), bounded so no caller sizes ORT's memory. */
+export const MAX_SEGMENT_ROWS = 64;
+
+const V2_TYPE = { float32: 'FP32', int64: 'INT64' } as const;
+
+/**
+ * Only what the gateway sends: exactly the segment's declared inputs, of their type and rank, fixed dims as declared,
+ * symbolic ones at least 1 and the batch at most MAX_SEGMENT_ROWS.
+ */
+function checkInputs(seg: Segment, inputs: V2Tensor[]): void {
+  const bad = (m: string) => new EdgeClipError('INVALID_INPUT', `segment ${seg.index}: ${m}`);
+  const names = seg.inputs.map((s) => s.name);
+  if (inputs.length !== names.length || !inputs.every((t) => names.includes(t.name)))
+    throw bad(`takes ${names.join(', ')}, got ${inputs.map((t) => t.name).join(', ') || 'nothing'}`);
+  for (const t of inputs) {
+    const spec = seg.inputs.find((s) => s.name === t.name)!;
+    if (t.datatype !== V2_TYPE[spec.dtype as keyof typeof V2_TYPE]) throw bad(`${t.name} must be ${spec.dtype}`);
+    const fits =
+      t.shape.length === spec.dims.length &&
+      spec.dims.every((d, i) => (typeof d === 'number' ? t.shape[i] === d : t.shape[i] >= 1));
+    if (!fits) throw bad(`${t.name} of shape [${t.shape}] does not fit [${spec.dims}]`);
+    if (t.shape[0] > MAX_SEGMENT_ROWS)
+      throw new EdgeClipError('PAYLOAD_TOO_LARGE', `segment ${seg.index}: at most ${MAX_SEGMENT_ROWS} rows a run`);
+  }
+}
+
 export class SegmentHost {
   private readonly runners = new SingleFlight<SessionChain>();
   private readonly wasm: () => number;
@@ -72,6 +98,7 @@ export class SegmentHost {
   async run(bodyIn: Uint8Array, headerLength: number | string | null): Promise<SegmentBody> {
     const { deps } = this;
     const req = decodeInferRequest(bodyIn, headerLength === null ? null : String(headerLength));
+    checkInputs(await this.segment(), req.inputs);
     const runner = await this.runner();
     const results = await runner.runTensors(
       Object.fromEntries(req.inputs.map((t) => [t.name, toTensor(deps.ort, t.data, t.shape)])),

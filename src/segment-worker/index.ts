@@ -1,6 +1,6 @@
 /**
  * Entry of a segment Worker (one script, deployed once per segment with SEGMENT_TOWER / SEGMENT_INDEX vars): it loads
- * only its segment's shards from R2 and serves POST /run (binary tensors in and out) and GET /stats.
+ * only its segment's shards from R2 and serves `run` over RPC (binary tensors in and out), GET /stats and POST /load.
  */
 import { WorkerEntrypoint } from 'cloudflare:workers';
 import type { Hono } from 'hono';
@@ -44,7 +44,7 @@ let segment: ReturnType<typeof buildSegment> | undefined;
 
 /**
  * The gateway calls `run` over RPC (a service binding to this entrypoint): activations go as bytes, without HTTP
- * framing. `fetch` serves /stats, /load and /run for people and tools.
+ * framing. `fetch` serves /stats and /load only: no HTTP route takes tensors.
  */
 export default class SegmentWorker extends WorkerEntrypoint<SegmentEnv> {
   override fetch(request: Request): Response | Promise<Response> {

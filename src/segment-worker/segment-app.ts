@@ -1,7 +1,9 @@
-/** A segment Worker's HTTP face: GET /stats, POST /load, POST /run (the gateway itself calls `run` over RPC). */
+/**
+ * A segment Worker's HTTP face: GET /stats and POST /load, reached through the gateway's service binding. Inference
+ * is RPC only (`run` on the entrypoint): no HTTP route takes tensors.
+ */
 import { Hono } from 'hono';
 import { errorResponse } from '../app/middleware/error-handler.ts';
-import { HEADER_LENGTH } from '../contracts/inference-protocol.ts';
 import type { SegmentHost } from '../model/segment-host.ts';
 
 export function createSegmentApp(host: SegmentHost): Hono {
@@ -12,16 +14,6 @@ export function createSegmentApp(host: SegmentHost): Hono {
   app.post('/load', async (c) => {
     await host.load();
     return c.body(null, 204);
-  });
-  app.post('/run', async (c) => {
-    const { body, headerLength } = await host.run(
-      new Uint8Array(await c.req.arrayBuffer()),
-      c.req.header(HEADER_LENGTH) ?? null,
-    );
-    return c.body(body as Uint8Array<ArrayBuffer>, 200, {
-      'content-type': 'application/octet-stream',
-      [HEADER_LENGTH]: String(headerLength),
-    });
   });
   return app;
 }

@@ -1,7 +1,12 @@
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type SegmentEndpoint, segmentBinding, segmentEndpoint } from '../../src/adapters/workerd/segmented-tower.ts';
-import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/contracts/inference-protocol.ts';
+import {
+  decodeInferResponse,
+  encodeInferRequest,
+  HEADER_LENGTH,
+  type V2Tensor,
+} from '../../src/contracts/inference-protocol.ts';
 import { type ModelManifest, segmentLoadingBytes, segmentServingBytes } from '../../src/contracts/manifest.ts';
 import { buildApp, type WorkerEnv } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
@@ -198,31 +203,42 @@ describe('segmented towers across Workers (gateway → segment Workers over serv
   });
 });
 
-describe('a segment Worker over HTTP', () => {
-  it('POST /run answers what the RPC run answers, and 400 on a bad body', async () => {
+describe('a segment Worker takes tensors only over RPC, and only its declared inputs', () => {
+  it('no HTTP route runs the segment; RPC refuses undeclared inputs, wrong types and shapes, and too many rows', async () => {
     const worker = segmentWorker('text', 0);
     const ids = BigInt64Array.from([49406n, 320n, 1125n, 49407n]);
+    /** The RPC's refusal, as its message (settled here: an RPC promise left to expect() surfaces as unhandled). */
+    const refusal = async (tensors: V2Tensor[]): Promise<string> => {
+      const { body, headerLength } = encodeInferRequest(tensors, []);
+      return worker.run(body, headerLength!).then(
+        () => 'answered',
+        (e: Error) => e.message,
+      );
+    };
     const { body, headerLength } = encodeInferRequest(
       [{ name: 'input_ids', datatype: 'INT64', shape: [1, 4], data: ids }],
       [],
     );
-    const res = await worker.fetch(
+    const http = await worker.fetch(
       new Request('https://segment/run', {
         method: 'POST',
         headers: { [HEADER_LENGTH]: String(headerLength) },
         body: body as Uint8Array<ArrayBuffer>,
       }),
     );
-    expect(res.status).toBe(200);
-    const http = decodeInferResponse(new Uint8Array(await res.arrayBuffer()), res.headers.get(HEADER_LENGTH));
-    expect(http.length).toBeGreaterThan(0);
+    expect(http.status).toBe(404);
     const rpc = await worker.run(body, headerLength!);
-    expect(http.map((t) => [...t.data])).toEqual(
-      decodeInferResponse(rpc.body, String(rpc.headerLength)).map((t) => [...t.data]),
+    expect(decodeInferResponse(rpc.body, String(rpc.headerLength)).length).toBeGreaterThan(0);
+    expect(await refusal([{ name: 'other', datatype: 'INT64', shape: [1, 4], data: ids }])).toMatch(
+      /takes input_ids, got other/,
     );
-    const bad = await worker.fetch(
-      new Request('https://segment/run', { method: 'POST', headers: { [HEADER_LENGTH]: '3' }, body: 'not json' }),
+    expect(
+      await refusal([{ name: 'input_ids', datatype: 'FP32', shape: [1, 4], data: Float32Array.from(ids, Number) }]),
+    ).toMatch(/input_ids must be int64/);
+    expect(await refusal([{ name: 'input_ids', datatype: 'INT64', shape: [4], data: ids }])).toMatch(/does not fit/);
+    const many = new BigInt64Array(65 * 4).fill(320n);
+    expect(await refusal([{ name: 'input_ids', datatype: 'INT64', shape: [65, 4], data: many }])).toMatch(
+      /at most 64 rows/,
     );
-    expect(bad.status).toBe(400);
   });
 });
