@@ -22,6 +22,8 @@ export const DECODED_TTL_MS = 60_000;
 export class ClassifierStore {
   /** Decoded classifiers by KV key: a 1000-label set decodes once a minute per isolate, not per request. */
   private readonly decoded = new Map<string, { classifier: Classifier; at: number }>();
+  /** The model's sets as last listed, to tell a stale name from an unknown one without a KV list per request. */
+  private listed: { modelId: string; at: number; entries: Promise<LabelsetEntry[]> } | undefined;
 
   constructor(
     private readonly kv: KeyValueStore,
@@ -54,7 +56,10 @@ export class ClassifierStore {
         return c;
       }
     }
-    const other = (await this.list(m)).find((e) => e.name === name && e.stale);
+    // Any caller can ask for a name that does not exist: one listing a minute per isolate, not one per request.
+    if (!this.listed || this.listed.modelId !== m.modelId || this.now() - this.listed.at >= DECODED_TTL_MS)
+      this.listed = { modelId: m.modelId, at: this.now(), entries: this.list(m) };
+    const other = (await this.listed.entries).find((e) => e.name === name && e.stale);
     if (other) throw stale(name, other.buildHash, m.buildHash);
     throw new EdgeClipError(
       'NOT_FOUND',
@@ -74,6 +79,7 @@ export class ClassifierStore {
     const key = labelsetKey(m.modelId, m.buildHash, c.header.precision, checkLabelsetName(c.header.name));
     await this.kv.put(key, encodeClassifier(c));
     this.decoded.delete(key);
+    this.listed = undefined;
     return key;
   }
 
@@ -86,6 +92,7 @@ export class ClassifierStore {
       if (await this.kv.get(key)) {
         await this.kv.delete(key);
         this.decoded.delete(key);
+        this.listed = undefined;
         n++;
       }
     }

@@ -54,3 +54,27 @@ describe('stored label sets across isolates', () => {
     await expect(here.get(manifest, 'pets', 'int8')).rejects.toThrow(/does not exist/);
   });
 });
+
+describe('unknown label-set names', () => {
+  it('cost one KV listing a minute per isolate, not one per request (anyone can ask for any name)', async () => {
+    let lists = 0;
+    const kv: KeyValueStore = {
+      get: async () => null,
+      put: async () => undefined,
+      delete: async () => undefined,
+      list: async () => {
+        lists++;
+        return [];
+      },
+    };
+    let now = 0;
+    const store = new ClassifierStore(kv, () => now);
+    const manifest = { modelId: 'm', buildHash: 'h', embedDim: 4 } as ModelManifest;
+    for (const name of ['a', 'b', 'c', 'd'])
+      await expect(store.get(manifest, name, 'int8')).rejects.toThrow(/does not exist/);
+    expect(lists).toBe(1);
+    now += DECODED_TTL_MS;
+    await expect(store.get(manifest, 'e', 'int8')).rejects.toThrow(/does not exist/);
+    expect(lists).toBe(2);
+  });
+});
