@@ -85,7 +85,20 @@ export function apiSchemas(config: AppConfig) {
       ],
       'input must be a string or a non-empty array of strings',
     );
-  const embeddingOptions = { encoding_format: v.optional(encodingFormat), ...inferenceOptions };
+  const embeddingOptions = {
+    encoding_format: v.optional(encodingFormat),
+    // OpenAI's: only the model's own width is accepted (it is not Matryoshka-trained; cut rows would silently degrade).
+    dimensions: v.optional(
+      v.pipe(
+        v.number('dimensions must be a number'),
+        v.integer('dimensions must be an integer'),
+        v.description("the model's embedding width; any other value is refused"),
+      ),
+    ),
+    // OpenAI's end-user id: accepted and not used.
+    user: v.optional(v.pipe(v.string('user must be a string'), v.maxLength(256))),
+    ...inferenceOptions,
+  };
   // Texts are limited in characters; images (data URIs) only by the body size.
   const EmbeddingsRequest = v.variant(
     'modality',

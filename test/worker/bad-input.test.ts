@@ -62,6 +62,13 @@ describe('bad input gets a clear 4xx JSON error', () => {
     ['an unknown precision', json({ input: 'x', precision: 'int3' }), 400, /precision must be one of/],
     ['an unknown model', json({ input: 'x', model: 'other' }), 404, /model "other" is not served here/],
     ['an unknown encoding format', json({ input: 'x', encoding_format: 'hex' }), 400, /encoding_format/],
+    ['OpenAI dimensions other than the width', json({ input: 'x', dimensions: 8 }), 400, /dimensions must be 24/],
+    [
+      'OpenAI dimensions that are not a number',
+      json({ input: 'x', dimensions: '24' }),
+      400,
+      /dimensions must be a number/,
+    ],
     ['a JSON array body', json(['a photo of a cat']), 400, /request body must be a JSON object/],
     ['a JSON string body', json('"a photo of a cat"'), 400, /request body must be a JSON object/],
     [

@@ -78,7 +78,13 @@ describe('POST /v1/embeddings (text)', () => {
 
   it('reports tokens and truncation in usage, and answers base64 float32 on request', async () => {
     const long = 'a photo of a cat '.repeat(30);
-    const res = await postJson('/v1/embeddings', { input: ['a cat', long], encoding_format: 'base64' });
+    // OpenAI clients send `user` and may send `dimensions` equal to the model's width: both accepted.
+    const res = await postJson('/v1/embeddings', {
+      input: ['a cat', long],
+      encoding_format: 'base64',
+      user: 'client-42',
+      dimensions: 24,
+    });
     const body = (await res.json()) as EmbeddingList;
     expect(body.usage.prompt_tokens).toBe(4 + 77);
     expect(body.usage.truncated_inputs).toEqual([1]);

@@ -8,7 +8,7 @@ import { embedTexts } from '../../model/pipelines/embed-texts.ts';
 import type { Embeddings } from '../../model/pipelines/rows.ts';
 import type { AppEnv } from '../app-env.ts';
 import { doc } from '../openapi.ts';
-import { checkModel, decodeDataUri, precisionFor, readImageUpload, withFallback } from '../request-options.ts';
+import { checkModel, decodeDataUri, invalid, precisionFor, readImageUpload, withFallback } from '../request-options.ts';
 import type { ApiSchemas } from '../schemas.ts';
 import { jsonBody, queryParams } from '../validate.ts';
 
@@ -51,6 +51,11 @@ export function embeddingsRoutes(api: ApiSchemas) {
         const inputs = typeof body.input === 'string' ? [body.input] : body.input;
         const format = body.encoding_format ?? 'float';
         const modelId = await checkModel(c, body.model);
+        const { embedDim } = await model.manifest();
+        if (body.dimensions !== undefined && body.dimensions !== embedDim)
+          throw invalid(
+            `dimensions must be ${embedDim}: this model's embeddings are not trained to be cut to ${body.dimensions} (leave it out, or truncate and renormalize yourself)`,
+          );
         const common = { timing: c.get('timing'), cache: c.get('cache'), signal: c.get('signal') };
         if (body.modality === 'image') {
           const precision = await precisionFor(c, 'image', body.precision);
