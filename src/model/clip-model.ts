@@ -158,7 +158,7 @@ export class ClipModel {
     const batcher = this.batcherFor(tower, precision);
     if (batcher) return (ids, signal) => batcher.embed(ids, signal);
     return (ids, signal) => {
-      const { data, dims } = packIds(ids as number[][]);
+      const { data, dims } = packIds(ids);
       return tower.run(TEXT_INPUT, data, dims, signal);
     };
   }

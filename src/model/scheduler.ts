@@ -54,7 +54,7 @@ export class Scheduler {
   private readonly waiting: Waiter[] = [];
   private nextOrder = 0;
   /** The running step: its kind, start and expected length. */
-  private current: { kind: WorkKind; startedAt: number; units: number } | undefined;
+  private current: { kind: WorkKind; startedAt: number } | undefined;
   /** Mean time per unit of work (an image segment, a prompt in a batch) per kind (ms), once measured. */
   private readonly unitMs: Partial<Record<WorkKind, number>> = {};
   /** Thread time spent per kind, decayed over SHARE_WINDOW_MS: the shares the policy and the estimates use. */
@@ -108,7 +108,7 @@ export class Scheduler {
       }
       this.handedAt = undefined;
       const startedAt = this.now();
-      this.current = { kind, startedAt, units: 1 };
+      this.current = { kind, startedAt };
       const result = await step();
       const units = options.units?.(result) ?? 1;
       const took = this.now() - startedAt;
@@ -209,7 +209,7 @@ export class Scheduler {
    */
   expectedWaitMs(kind: WorkKind): number {
     const c = this.current;
-    const running = c ? Math.max(0, (this.unitMs[c.kind] ?? 0) * c.units - (this.now() - c.startedAt)) : 0;
+    const running = c ? Math.max(0, (this.unitMs[c.kind] ?? 0) - (this.now() - c.startedAt)) : 0;
     const images = this.backlog.image * (this.unitMs.image ?? 0);
     // Text moves at the share images leave it while images wait, images at the share text has been leaving them.
     const textShare = images > 0 ? 1 - this.options.minImageShare : 1;

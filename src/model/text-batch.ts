@@ -5,7 +5,7 @@
  * changes nothing: attention is causal and the tower pools at the EOT position.
  */
 export function packIds(
-  sequences: readonly number[][],
+  sequences: readonly (readonly number[])[],
   padTo?: number,
 ): { data: BigInt64Array; dims: [number, number] } {
   const len = padTo ?? Math.max(...sequences.map((s) => s.length));

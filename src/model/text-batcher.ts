@@ -115,7 +115,7 @@ export class TextBatcher {
     this.stats.batches++;
     this.stats.rows += batch.length;
     try {
-      const { data, dims } = packIds(batch.map((r) => [...r.ids]));
+      const { data, dims } = packIds(batch.map((r) => r.ids));
       const out = await this.chain.run(this.inputName, data, dims);
       const dim = out.length / batch.length;
       for (const [i, r] of batch.entries()) r.result.resolve(out.slice(i * dim, (i + 1) * dim));
