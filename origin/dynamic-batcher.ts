@@ -10,18 +10,21 @@ interface Pending {
   dims: number[];
   resolve: (rows: Float32Array) => void;
   reject: (e: unknown) => void;
+  signal?: AbortSignal;
 }
 
 export interface BatcherStats {
   inferenceCount: number;
   executionCount: number;
+  /** Requests whose client left while they waited: dropped before they reached the device. */
+  cancelledCount: number;
 }
 
 export class DynamicBatcher {
   private queue: Pending[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private running: Promise<void> = Promise.resolve();
-  readonly stats: BatcherStats = { inferenceCount: 0, executionCount: 0 };
+  private busy = false;
+  readonly stats: BatcherStats = { inferenceCount: 0, executionCount: 0, cancelledCount: 0 };
 
   constructor(
     private readonly tower: Tower,
@@ -31,38 +34,52 @@ export class DynamicBatcher {
     private readonly windowMs: number,
   ) {}
 
-  /** Rows waiting for a batch (not yet running). */
+  /** Rows waiting for the device (not yet running). */
   get queuedRows(): number {
     return this.queue.reduce((a, p) => a + p.dims[0], 0);
   }
 
-  submit(data: TowerInput, dims: number[]): Promise<Float32Array> {
+  /**
+   * Resolves with this request's rows. A request waits in the queue until the device is free (batches are formed
+   * then, from whatever waits), so one whose `signal` aborts before that is removed and never computed.
+   */
+  submit(data: TowerInput, dims: number[], signal?: AbortSignal): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ data, dims, resolve, reject });
-      const rows = this.queue.reduce((a, p) => a + p.dims[0], 0);
-      if (this.maxBatch <= 1 || rows >= this.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+      if (signal?.aborted) return reject(signal.reason);
+      const pending: Pending = { data, dims, resolve, reject, signal };
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.queue.indexOf(pending);
+          if (i < 0) return;
+          this.queue.splice(i, 1);
+          this.stats.cancelledCount++;
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+      this.queue.push(pending);
+      if (this.maxBatch <= 1 || this.queuedRows >= this.maxBatch) this.pump();
+      else this.timer ??= setTimeout(() => this.pump(), this.windowMs);
     });
   }
 
-  private flush(): void {
+  /** Runs the next batch when the device is free: whole requests up to maxBatch rows (a larger one runs alone). */
+  private pump(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.queue.length > 0) {
-      // Whole requests up to maxBatch rows (a single larger request runs alone): a batch never exceeds maxBatch.
-      let rows = this.queue[0].dims[0];
-      let take = 1;
-      while (take < this.queue.length && rows + this.queue[take].dims[0] <= this.maxBatch)
-        rows += this.queue[take++].dims[0];
-      const batch = this.queue.splice(0, take);
-      // One batch at a time on the device; the next one gathers while this one runs.
-      this.running = this.running.then(() => this.run(batch));
-      const waiting = this.queue.reduce((a, p) => a + p.dims[0], 0);
-      if (waiting > 0 && waiting < this.maxBatch) {
-        this.timer = setTimeout(() => this.flush(), this.windowMs);
-        return;
-      }
-    }
+    if (this.busy || this.queue.length === 0) return;
+    let rows = this.queue[0].dims[0];
+    let take = 1;
+    while (take < this.queue.length && rows + this.queue[take].dims[0] <= this.maxBatch)
+      rows += this.queue[take++].dims[0];
+    const batch = this.queue.splice(0, take);
+    this.busy = true;
+    void this.run(batch).finally(() => {
+      this.busy = false;
+      // What arrived while the device was busy has waited its window already.
+      this.pump();
+    });
   }
 
   private async run(batch: Pending[]): Promise<void> {

@@ -1,5 +1,5 @@
 /** The GPU origin: a subset of the Open Inference Protocol v2 (what Triton serves) over the fp32 towers. */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { readBody } from '../src/app/request-body.ts';
 import { constantTimeEqual } from '../src/contracts/constant-time.ts';
 import { EdgeClipError, isEdgeClipError } from '../src/contracts/errors.ts';
@@ -29,6 +29,11 @@ export interface InputLimits {
 
 export interface OriginDeps {
   models: Map<string, OriginModel>;
+  /**
+   * The build it serves (the manifest's buildHash): its models' only version. The edge asks for its own build's
+   * version, so an origin serving another build answers 404 instead of embeddings the edge would cache for a week.
+   */
+  version: string;
   token?: string;
   maxBodyBytes: number;
 }
@@ -73,26 +78,33 @@ export function createOriginApp(deps: OriginDeps): Hono {
     }
     await next();
   });
-  const model = (name: string): OriginModel => {
+  const model = (name: string, version?: string): OriginModel => {
     const m = deps.models.get(name);
     if (!m) throw new EdgeClipError('NOT_FOUND', `unknown model ${name} (have ${[...deps.models.keys()].join(', ')})`);
+    if (version !== undefined && version !== deps.version)
+      throw new EdgeClipError(
+        'NOT_FOUND',
+        `model ${name} version ${version.slice(0, 64)} is not served here: this origin serves build ${deps.version}`,
+      );
     return m;
   };
+  const versioned = (path: string) => [path, path.replace(':name', ':name/versions/:version')];
+  // Routed both ways (a route list loses Hono's param typing): the name is always there.
+  const target = (c: Context) => model(c.req.param('name') ?? '', c.req.param('version'));
 
   app.get('/v2/health/live', (c) => c.json({ live: true }));
   app.get('/v2/health/ready', (c) => c.json({ ready: true }));
   app.get('/v2', (c) =>
     c.json({ name: 'edge-clip-origin', version: '0.1.0', extensions: ['binary_tensor_data', 'statistics'] }),
   );
-  app.get('/v2/models/:name/ready', (c) => {
-    model(c.req.param('name'));
-    return c.json({ name: c.req.param('name'), ready: true });
+  app.on('GET', versioned('/v2/models/:name/ready'), (c) => {
+    return c.json({ name: target(c).name, ready: true });
   });
-  app.get('/v2/models/:name', (c) => {
-    const m = model(c.req.param('name'));
+  app.on('GET', versioned('/v2/models/:name'), (c) => {
+    const m = target(c);
     return c.json({
       name: m.name,
-      versions: ['1'],
+      versions: [deps.version],
       platform: 'onnxruntime_onnx',
       inputs: [{ name: m.input.name, datatype: V2_DATATYPE[m.input.dtype], shape: v2Shape(m.input) }],
       outputs: [{ name: m.output.name, datatype: V2_DATATYPE[m.output.dtype], shape: v2Shape(m.output) }],
@@ -107,12 +119,14 @@ export function createOriginApp(deps: OriginDeps): Hono {
           version: '1',
           inference_count: m.batcher.stats.inferenceCount,
           execution_count: m.batcher.stats.executionCount,
+          // Not in Triton's statistics: requests dropped from the queue because their client left.
+          cancelled_count: m.batcher.stats.cancelledCount,
         },
       ],
     });
   });
-  app.post('/v2/models/:name/infer', async (c) => {
-    const m = model(c.req.param('name'));
+  app.on('POST', versioned('/v2/models/:name/infer'), async (c) => {
+    const m = target(c);
     // Counted as it streams in: a chunked body has no length to check first.
     const body = await readBody(c.req.raw, deps.maxBodyBytes);
     const headerLength = c.req.header(HEADER_LENGTH);
@@ -130,7 +144,8 @@ export function createOriginApp(deps: OriginDeps): Hono {
     if (!ok || !input.shape.every((d) => d > 0))
       throw new EdgeClipError('INVALID_INPUT', `${m.input.name} shape [${input.shape}] does not fit [${expected}]`);
     checkLimits(m, input.shape, input.data);
-    const rows = await m.batcher.submit(input.data, input.shape);
+    // A client that leaves (the edge timed out) takes its request out of the queue: its retry does not double the work.
+    const rows = await m.batcher.submit(input.data, input.shape, c.req.raw.signal);
     const out = {
       name: m.output.name,
       datatype: 'FP32' as const,
@@ -139,7 +154,7 @@ export function createOriginApp(deps: OriginDeps): Hono {
     };
     // Answer in binary when asked for (or when the request itself used the binary extension).
     const binary = req.outputs.length > 0 ? req.outputs.some((o) => o.binary) : headerLength !== undefined;
-    const res = encodeInferResponse(m.name, [out], binary, req.id);
+    const res = encodeInferResponse(m.name, [out], binary, req.id, deps.version);
     const headers: Record<string, string> = {
       'content-type': binary ? 'application/octet-stream' : 'application/json',
     };

@@ -87,7 +87,12 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
   log(
     `serving ${[...models.keys()].join(', ')} (fp32 ${manifest.modelId}@${manifest.buildHash}) on ${provider === 'cuda' ? 'the GPU (CUDA)' : 'the CPU'}`,
   );
-  const app = createOriginApp({ models, token: o.token, maxBodyBytes: 64 * 1024 * 1024 });
+  const app = createOriginApp({
+    models,
+    version: manifest.buildHash,
+    token: o.token,
+    maxBodyBytes: 64 * 1024 * 1024,
+  });
   const server = serve({ fetch: app.fetch, hostname: o.host, port: o.port });
   try {
     await new Promise<void>((resolve, reject) => {

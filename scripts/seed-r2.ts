@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { plainBuffer, withLocalBindings } from '../src/adapters/node/local-bindings.ts';
-import { readManifest } from '../src/adapters/node/local-model.ts';
+import { readBuildFile, readManifest } from '../src/adapters/node/local-model.ts';
 import { MANIFEST_FILE, PRECISIONS, type Precision, TOWERS, towerFiles } from '../src/contracts/manifest.ts';
 import { sha256Hex } from '../src/contracts/sha256.ts';
 
@@ -35,7 +35,7 @@ export async function seedR2(
       )
         continue;
       if (stored) log(`R2 ${key} differs from the build: uploading it again`);
-      await bucket.put(key, plainBuffer(readFileSync(join(dir, f.file))), { customMetadata: { sha256: f.sha256 } });
+      await bucket.put(key, plainBuffer(readBuildFile(dir, f)), { customMetadata: { sha256: f.sha256 } });
       uploaded++;
       log(`seeded ${key} (${(f.bytes / 2 ** 20).toFixed(1)} MiB)`);
     }

@@ -10,8 +10,8 @@ import type { ServerTiming } from './server-timing.ts';
 /** What the routes read of the GPU origin's client (src/adapters/origin/origin-client.ts). */
 export interface OriginStatus {
   readonly breaker: { readonly state: string };
-  /** Whether the origin says it is ready (outside the circuit breaker). */
-  ready(): Promise<boolean>;
+  /** Whether the origin says it is ready to serve build `buildHash` (outside the circuit breaker). */
+  ready(buildHash: string): Promise<boolean>;
 }
 
 export interface AppDeps {

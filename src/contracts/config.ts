@@ -35,8 +35,12 @@ export interface AppConfig {
   defaultPrecision: Precision;
   /** Request bodies larger than this are refused with 413. */
   maxBodyBytes: number;
+  /** JSON bodies that cannot carry an image (a label set's labels and templates) larger than this are refused with 413. */
+  maxJsonBytes: number;
   /** Images whose header declares more pixels are refused with 413 before decoding. */
   maxImagePixels: number;
+  /** Images whose decoding would need more memory (estimated from the header and format) are refused with 413. */
+  maxDecodeBytes: number;
   /** Inputs per request. */
   maxInputs: number;
   /** Characters per text input (longer texts are refused; texts over the context length are truncated). */
@@ -158,7 +162,9 @@ function checkOriginUrl(url: URL, token: string | undefined): void {
 export const DEFAULTS = {
   DEFAULT_PRECISION: 'int8',
   MAX_BODY_BYTES: 20 * 1024 * 1024,
-  MAX_IMAGE_PIXELS: 40_000_000,
+  MAX_JSON_BYTES: 1024 * 1024,
+  MAX_IMAGE_PIXELS: 12_000_000,
+  MAX_DECODE_BYTES: 64 * 1024 * 1024,
   MAX_INPUTS: 32,
   MAX_TEXT_CHARS: 2048,
   FETCH_CONCURRENCY: 6,
@@ -226,7 +232,9 @@ export function parseConfig(bindings: object): AppConfig {
     modelId: env.required('MODEL_ID'),
     defaultPrecision: env.oneOf('DEFAULT_PRECISION', PRECISIONS, DEFAULTS.DEFAULT_PRECISION),
     maxBodyBytes: int('MAX_BODY_BYTES'),
+    maxJsonBytes: int('MAX_JSON_BYTES'),
     maxImagePixels: int('MAX_IMAGE_PIXELS'),
+    maxDecodeBytes: int('MAX_DECODE_BYTES'),
     maxInputs: int('MAX_INPUTS'),
     maxTextChars: int('MAX_TEXT_CHARS'),
     fetchConcurrency: int('FETCH_CONCURRENCY'),

@@ -141,9 +141,11 @@ export function encodeInferResponse(
   outputs: V2Tensor[],
   binary: boolean,
   id?: string,
+  version?: string,
 ): { body: Uint8Array; headerLength?: number } {
   const header = {
     model_name: model,
+    ...(version ? { model_version: version } : {}),
     ...(id ? { id } : {}),
     outputs: outputs.map((t) =>
       binary
@@ -158,13 +160,20 @@ export function encodeInferResponse(
   );
 }
 
-export function decodeInferResponse(body: Uint8Array, headerLength: string | null | undefined): V2Tensor[] {
+export interface InferResponse {
+  /** The version of the model that answered (a build hash, for the origin), when the server names one. */
+  modelVersion?: string;
+  outputs: V2Tensor[];
+}
+
+export function decodeInferResponse(body: Uint8Array, headerLength: string | null | undefined): InferResponse {
   const { json, binary } = splitBody(body, headerLength);
   if (!Array.isArray(json.outputs)) throw new EdgeClipError('INVALID_INPUT', 'infer response has no outputs');
   let offset = 0;
-  return (json.outputs as JsonTensor[]).map((t) => {
+  const outputs = (json.outputs as JsonTensor[]).map((t) => {
     const { tensor, used } = tensorFrom(t, binary, offset);
     offset += used;
     return tensor;
   });
+  return { modelVersion: typeof json.model_version === 'string' ? json.model_version : undefined, outputs };
 }

@@ -47,7 +47,7 @@ export function buildApp(env: WorkerEnv): Hono<AppEnv> {
     concurrency: config.fetchConcurrency,
     queue: config.queue,
     remote: (tower, precision): Tower | undefined => {
-      if (precision === 'fp32' && origin) return origin.tower(tower);
+      if (precision === 'fp32' && origin) return origin.tower(tower, async () => (await model.manifest()).buildHash);
       // Production topology: int8 towers run segment by segment in their own Workers (SEG_<TOWER>_<k> bindings).
       if (config.segmented && precision !== 'fp32') return segmentsOf(tower, precision);
       return undefined;

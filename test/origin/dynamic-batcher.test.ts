@@ -43,6 +43,30 @@ describe('DynamicBatcher', () => {
     expect(batcher.stats.executionCount).toBe(batches.length);
   });
 
+  it('drops a request whose signal aborts while it waits: it never reaches the device', async () => {
+    const { tower, batches } = recordingTower(1);
+    const batcher = new DynamicBatcher(tower, 'x', 1, 8, 10_000);
+    const left = new AbortController();
+    const leaving = batcher.submit(new Float32Array(3), [3, 1], left.signal);
+    const staying = batcher.submit(new Float32Array(4), [4, 1]);
+    expect(batcher.queuedRows).toBe(7);
+    left.abort(new Error('client left'));
+    await expect(leaving).rejects.toThrow('client left');
+    expect(batcher.queuedRows).toBe(4);
+    // Enough rows to fill a batch run at once; the window would otherwise hold them for 10 s.
+    const filling = batcher.submit(new Float32Array(4), [4, 1]);
+    await Promise.all([staying, filling]);
+    expect(batches).toEqual([8]);
+    expect(batcher.stats).toEqual({ inferenceCount: 8, executionCount: 1, cancelledCount: 1 });
+  });
+
+  it('forms the next batch from everything that waited while the device was busy', async () => {
+    const { tower, batches } = recordingTower(1);
+    const batcher = new DynamicBatcher(tower, 'x', 1, 4, 1);
+    await Promise.all(Array.from({ length: 9 }, () => batcher.submit(new Float32Array(1), [1, 1])));
+    expect(batches).toEqual([4, 4, 1]);
+  });
+
   it('runs a single request larger than maxBatch alone', async () => {
     const { tower, batches } = recordingTower(1);
     const batcher = new DynamicBatcher(tower, 'x', 1, 4, 10);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type RunningOrigin, startOrigin } from '../../origin/start-origin.ts';
-import { openLocalModel } from '../../src/adapters/node/local-model.ts';
+import { openLocalModel, readManifest } from '../../src/adapters/node/local-model.ts';
 import {
   decodeInferResponse,
   encodeInferRequest,
@@ -26,7 +26,7 @@ let imageReference: number[][];
 async function infer(base: string, model: string, input: V2Tensor, binary: boolean, token = TOKEN) {
   const { body, headerLength } = encodeInferRequest(
     [input],
-    [model === 'edgeclip_text' ? 'text_embeds' : 'image_embeds'],
+    [model.startsWith('edgeclip_text') ? 'text_embeds' : 'image_embeds'],
     binary,
   );
   const headers: Record<string, string> = {
@@ -46,7 +46,7 @@ async function textTensor(text: string): Promise<V2Tensor> {
 const rows = async (res: Response) => {
   expect(res.status).toBe(200);
   const out = decodeInferResponse(new Uint8Array(await res.arrayBuffer()), res.headers.get(HEADER_LENGTH));
-  return Array.from(out[0].data as Float32Array);
+  return Array.from(out.outputs[0].data as Float32Array);
 };
 
 beforeAll(async () => {
@@ -141,6 +141,42 @@ describe('origin (Open Inference Protocol v2)', () => {
     expect(stats.model_stats[0].execution_count).toBe(stats.model_stats[0].inference_count);
   });
 
+  it('drops a request whose client left while it waited for a batch: it is never computed', async () => {
+    const slow = await startOrigin({
+      modelDir: TINY_ST,
+      port: await freePort(),
+      token: TOKEN,
+      maxBatch: 16,
+      windowMs: 60_000,
+      device: 'cpu',
+      log: () => {},
+    });
+    try {
+      const t = await textTensor('a cat');
+      const { body, headerLength } = encodeInferRequest([t], ['text_embeds']);
+      const leaving = new AbortController();
+      const sent = fetch(`${slow.url}/v2/models/edgeclip_text/infer`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, [HEADER_LENGTH]: String(headerLength) },
+        body: body as Uint8Array<ArrayBuffer>,
+        signal: leaving.signal,
+      });
+      const stats = async () =>
+        (
+          (await (
+            await fetch(`${slow.url}/v2/models/edgeclip_text/stats`, { headers: { authorization: `Bearer ${TOKEN}` } })
+          ).json()) as { model_stats: { inference_count: number; cancelled_count: number }[] }
+        ).model_stats[0];
+      await new Promise((r) => setTimeout(r, 300));
+      leaving.abort();
+      await expect(sent).rejects.toThrow();
+      for (let i = 0; i < 50 && (await stats()).cancelled_count === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await stats()).toMatchObject({ inference_count: 0, cancelled_count: 1 });
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('refuses a port already taken with the listen error (and frees the model it had loaded)', async () => {
     const port = Number(new URL(origin.url).port);
     await expect(startOrigin({ modelDir: TINY_ST, port, token: TOKEN, device: 'cpu', log: () => {} })).rejects.toThrow(
@@ -164,6 +200,30 @@ describe('origin (Open Inference Protocol v2)', () => {
     } finally {
       await o.close();
     }
+  });
+
+  it('serves its build as the only model version; another build is a 404 and answers name the version', async () => {
+    const { buildHash } = readManifest(TINY_ST);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const meta = (await (await fetch(`${origin.url}/v2/models/edgeclip_text`, { headers: auth })).json()) as {
+      versions: string[];
+    };
+    expect(meta.versions).toEqual([buildHash]);
+    const t = await textTensor('a cat');
+    const mine = await infer(origin.url, `edgeclip_text/versions/${buildHash}`, t, true);
+    expect(mine.status).toBe(200);
+    expect(
+      decodeInferResponse(new Uint8Array(await mine.arrayBuffer()), mine.headers.get(HEADER_LENGTH)).modelVersion,
+    ).toBe(buildHash);
+    const other = await infer(origin.url, 'edgeclip_text/versions/0123456789abcdef', t, true);
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as { error: string }).error).toMatch(
+      `version 0123456789abcdef is not served here: this origin serves build ${buildHash}`,
+    );
+    const ready = await fetch(`${origin.url}/v2/models/edgeclip_image/versions/0123456789abcdef/ready`, {
+      headers: auth,
+    });
+    expect(ready.status).toBe(404);
   });
 
   it('requires the bearer token (401) except for health probes', async () => {

@@ -3,6 +3,7 @@ import { GifWriter } from 'omggif';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64 } from '../../src/contracts/base64.ts';
 import worker from '../../src/worker/index.ts';
+import { jpegWithScans } from '../helpers/crafted-images.ts';
 import { fixture, seedModel } from './seed.ts';
 
 const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
@@ -110,7 +111,19 @@ describe('bad input gets a clear 4xx JSON error', () => {
       415,
       /not a JPEG, PNG/,
     ],
-    ['a PNG declaring 100000×100000', () => image(pngDeclaring(100000, 100000)), 413, /40\.0 MP/],
+    ['a PNG declaring 100000×100000', () => image(pngDeclaring(100000, 100000)), 413, /the limit is 12\.0 MP/],
+    [
+      'a 4 MP PNG, within the pixel limit, whose decoding would outgrow the isolate',
+      () => image(pngDeclaring(2000, 2000)),
+      413,
+      /decoding this PNG needs about \d+ MiB, more than the 64 MiB allowed \(MAX_DECODE_BYTES\)/,
+    ],
+    [
+      'a 6 MP progressive JPEG (every coefficient held until its last scan)',
+      () => image(jpegWithScans(3000, 2000, 2), 'image/jpeg'),
+      413,
+      /decoding this progressive JPEG needs about 1\d\d MiB/,
+    ],
     ['an empty body', () => image(new Uint8Array(0)), 422, /empty image/],
     ['a 0×0 image', () => image(pngDeclaring(0, 0)), 422, /empty image \(0×0\)/],
     ['a body over the size limit', () => image(new Uint8Array(21 * 1024 * 1024)), 413, /exceeds/],

@@ -192,6 +192,12 @@ describe('label-set administration', () => {
     );
   });
 
+  it('reads a JSON label set only up to MAX_JSON_BYTES (1 MiB): text needs no more', async () => {
+    const res = await put(ADMIN, JSON.stringify({ labels: ['a'], templates: [`{c} ${'x'.repeat(1024 * 1024)}`] }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/exceeds 1048576 bytes/);
+  });
+
   it('computes a small set at the edge, describes it, classifies with it and deletes it', async () => {
     const res = await put(ADMIN);
     expect(res.status).toBe(201);

@@ -29,7 +29,7 @@ function segmentWorker(tower: 'image' | 'text', index: number): SegmentEndpoint 
  */
 function topology(down?: string) {
   const bindings: Record<string, SegmentEndpoint> = {};
-  /** Calls each binding received: "<binding> <path>" for HTTP, "<binding> run" for RPC. */
+  /** Calls each binding received: "<binding> <method>". */
   const calls: string[] = [];
   for (const tower of ['image', 'text'] as const) {
     for (const seg of manifest.towers[tower].int8!.segments) {
@@ -40,13 +40,17 @@ function topology(down?: string) {
         if (name === down) throw new Error('Network connection lost');
       };
       bindings[name] = {
-        fetch: async (r: Request) => {
-          reach(new URL(r.url).pathname);
-          return worker.fetch(r);
-        },
         run: async (body, headerLength) => {
           reach('run');
           return worker.run(body, headerLength);
+        },
+        stats: async () => {
+          reach('stats');
+          return worker.stats();
+        },
+        load: async () => {
+          reach('load');
+          return worker.load();
         },
       };
     }
@@ -88,8 +92,7 @@ describe('segmented towers across Workers (gateway → segment Workers over serv
   // First, while text/0's Worker has loaded nothing yet: the other tests load it.
   it('a segment Worker reports what it holds before loading, after loading and while serving', async () => {
     const worker = segmentWorker('text', 0);
-    const stats = async () =>
-      (await (await worker.fetch(new Request('https://segment/stats'))).json()) as Record<string, number | boolean>;
+    const stats = async () => (await worker.stats()) as Record<string, number | boolean>;
     const seg = manifest.towers.text.int8!.segments[0];
     const weights = seg.externalData.reduce((a, e) => a + e.bytes, 0);
     expect(await stats()).toMatchObject({
@@ -99,7 +102,7 @@ describe('segmented towers across Workers (gateway → segment Workers over serv
       weight_bytes: weights,
       js_load_bytes: 0,
     });
-    expect((await worker.fetch(new Request('https://segment/load', { method: 'POST' }))).status).toBe(204);
+    await worker.load();
     const loaded = await stats();
     expect(loaded.loaded).toBe(true);
     expect(loaded.js_load_bytes).toBe(seg.graph.bytes + weights);
@@ -186,7 +189,7 @@ describe('segmented towers across Workers (gateway → segment Workers over serv
     }
     // A chain asks its segments to load before its first run; a text request never reaches an image segment.
     expect(calls.filter((c) => c.startsWith('SEG_IMAGE'))).toEqual(
-      calls.filter((c) => c.startsWith('SEG_IMAGE') && c.endsWith('/stats')),
+      calls.filter((c) => c.startsWith('SEG_IMAGE') && c.endsWith(' stats')),
     );
   });
 
@@ -204,7 +207,7 @@ describe('segmented towers across Workers (gateway → segment Workers over serv
 });
 
 describe('a segment Worker takes tensors only over RPC, and only its declared inputs', () => {
-  it('no HTTP route runs the segment; RPC refuses undeclared inputs, wrong types and shapes, and too many rows', async () => {
+  it('a segment answers nothing over HTTP; RPC refuses undeclared inputs, wrong types and shapes, and too many rows', async () => {
     const worker = segmentWorker('text', 0);
     const ids = BigInt64Array.from([49406n, 320n, 1125n, 49407n]);
     /** The RPC's refusal, as its message (settled here: an RPC promise left to expect() surfaces as unhandled). */
@@ -219,16 +222,25 @@ describe('a segment Worker takes tensors only over RPC, and only its declared in
       [{ name: 'input_ids', datatype: 'INT64', shape: [1, 4], data: ids }],
       [],
     );
-    const http = await worker.fetch(
-      new Request('https://segment/run', {
-        method: 'POST',
-        headers: { [HEADER_LENGTH]: String(headerLength) },
-        body: body as Uint8Array<ArrayBuffer>,
-      }),
-    );
-    expect(http.status).toBe(404);
+    // Nothing over HTTP: not a run, not the stats, not a load.
+    const http = Reflect.get(env, segmentBinding('text', 0)) as Fetcher;
+    for (const [path, method] of [
+      ['/run', 'POST'],
+      ['/stats', 'GET'],
+      ['/load', 'POST'],
+    ]) {
+      const res = await http.fetch(
+        new Request(`https://segment${path}`, {
+          method,
+          headers: { [HEADER_LENGTH]: String(headerLength) },
+          body: method === 'POST' ? (body as Uint8Array<ArrayBuffer>) : undefined,
+        }),
+      );
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/over RPC only/);
+    }
     const rpc = await worker.run(body, headerLength!);
-    expect(decodeInferResponse(rpc.body, String(rpc.headerLength)).length).toBeGreaterThan(0);
+    expect(decodeInferResponse(rpc.body, String(rpc.headerLength)).outputs.length).toBeGreaterThan(0);
     expect(await refusal([{ name: 'other', datatype: 'INT64', shape: [1, 4], data: ids }])).toMatch(
       /takes input_ids, got other/,
     );

@@ -1,12 +1,28 @@
 /** A build folder on disk as a `ClipModel`, for the Node side: the CLI, the origin, tests and benches. */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgeClipError } from '../../contracts/errors.ts';
-import { MANIFEST_FILE, type ModelManifest, parseManifest } from '../../contracts/manifest.ts';
+import { type FileRef, MANIFEST_FILE, type ModelManifest, parseManifest } from '../../contracts/manifest.ts';
 import { ClipModel } from '../../model/clip-model.ts';
 import type { InferenceSession } from '../../model/ports.ts';
 import { nodeDecoderModules } from './image-wasm-node.ts';
 import { diskReader, loadOrt, type RuntimeName, sessionOptionsFor } from './ort-runtimes.ts';
+
+/**
+ * A build file's bytes, checked against the manifest's size and sha256: what leaves the build folder for another
+ * store (R2, a Triton repository) is what was built, not whatever the disk now holds.
+ */
+export function readBuildFile(dir: string, ref: FileRef): Buffer {
+  const bytes = readFileSync(join(dir, ref.file));
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== ref.bytes || sha256 !== ref.sha256)
+    throw new EdgeClipError(
+      'BAD_MANIFEST',
+      `${join(dir, ref.file)} is not the file the manifest lists (${bytes.length} bytes, sha256 ${sha256.slice(0, 12)}…; expected ${ref.bytes} bytes, ${ref.sha256.slice(0, 12)}…): rebuild it`,
+    );
+  return bytes;
+}
 
 export function readManifest(dir: string): ModelManifest {
   let text: string;

@@ -71,11 +71,11 @@ export class OriginClient {
    * Server ready and both tower models ready (GET /v2/health/ready, /v2/models/{m}/ready). Probes go around the
    * circuit breaker: a readiness poll must neither open the circuit nor use up its half-open trial request.
    */
-  async ready(): Promise<boolean> {
+  async ready(buildHash: string): Promise<boolean> {
     try {
       const paths = [
         '/v2/health/ready',
-        ...(['image', 'text'] as const).map((t) => `/v2/models/${originModelName(this.config.modelPrefix, t)}/ready`),
+        ...(['image', 'text'] as const).map((t) => `${this.modelPath(t, buildHash)}/ready`),
       ];
       for (const path of paths) if (!(await this.attempt(path, { headers: this.headers() })).ok) return false;
       return true;
@@ -84,17 +84,24 @@ export class OriginClient {
     }
   }
 
-  tower(tower: TowerName): Tower {
+  /** The model at the edge's own build: an origin serving another build answers 404 (OIP model versions). */
+  private modelPath(tower: TowerName, buildHash: string): string {
+    return `/v2/models/${originModelName(this.config.modelPrefix, tower)}/versions/${buildHash}`;
+  }
+
+  /** The origin's `tower` of the build `buildHash()` names (the edge's manifest, read when a request runs). */
+  tower(tower: TowerName, buildHash: () => Promise<string>): Tower {
     const model = originModelName(this.config.modelPrefix, tower);
     const output = tower === 'image' ? IMAGE_OUTPUT : TEXT_OUTPUT;
     return {
       run: async (inputName: string, data: TowerInput, dims: readonly number[]) => {
+        const build = await buildHash();
         const datatype = data instanceof Float32Array ? 'FP32' : 'INT64';
         const { body, headerLength } = encodeInferRequest(
           [{ name: inputName, datatype, shape: [...dims], data }],
           [output],
         );
-        const res = await this.request(`/v2/models/${model}/infer`, {
+        const res = await this.request(`${this.modelPath(tower, build)}/infer`, {
           method: 'POST',
           headers: this.headers({ 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) }),
           body: body as Uint8Array<ArrayBuffer>,
@@ -108,7 +115,13 @@ export class OriginClient {
             { retryAfter: 30 },
           );
         }
-        const out = decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH)).find((t) => t.name === output);
+        const answer = decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH));
+        if (answer.modelVersion !== build)
+          throw new EdgeClipError(
+            'ORIGIN_UNAVAILABLE',
+            `the GPU origin answered for build ${answer.modelVersion ?? '(none named)'}, not this edge's ${build}`,
+          );
+        const out = answer.outputs.find((t) => t.name === output);
         if (!out || !(out.data instanceof Float32Array))
           throw new EdgeClipError('ORIGIN_UNAVAILABLE', `the GPU origin's answer has no FP32 ${output}`);
         // What the edge caches for a week must be one finite row per input: anything else is refused, not stored.

@@ -14,10 +14,12 @@ import type { Tower, TowerInput } from '../../model/ports.ts';
 
 /** A segment Worker as the gateway sees it: a service binding to its entrypoint (or a test double of one). */
 export interface SegmentEndpoint {
-  /** HTTP face: /stats and /load. */
-  fetch(request: Request): Promise<Response>;
-  /** RPC: one Open Inference Protocol binary body in, one out. */
+  /** One Open Inference Protocol binary body in, one out. */
   run(body: Uint8Array, headerLength: number): Promise<SegmentBody>;
+  /** The segment Worker's own report: weights, whether loaded, wasm memory. */
+  stats(): Promise<Record<string, unknown>>;
+  /** Loads the segment's session now. */
+  load(): Promise<void>;
 }
 
 /** Binding names by convention: SEG_IMAGE_0, SEG_IMAGE_1, …, SEG_TEXT_0, … */
@@ -54,25 +56,18 @@ export class SegmentedTower implements Tower {
    * left to the run itself, which names the segment.
    */
   private async warmUp(build: TowerBuild): Promise<void> {
-    await Promise.allSettled(
-      build.segments.map((seg) =>
-        this.endpoint(this.tower, seg.index)
-          ?.fetch(new Request('https://segment/load', { method: 'POST' }))
-          .then((r) => r.body?.cancel()),
-      ),
-    );
+    await Promise.allSettled(build.segments.map((seg) => this.endpoint(this.tower, seg.index)?.load()));
   }
 
-  /** Each segment Worker's own report (GET /stats: weights, whether loaded, wasm memory); errors per segment. */
+  /** Each segment Worker's own report (weights, whether loaded, wasm memory); errors per segment. */
   async stats(): Promise<Record<string, unknown>[]> {
     const build = (await this.manifest()).towers[this.tower][this.precision];
     return Promise.all(
       (build?.segments ?? []).map(async (seg) => {
         try {
-          const res = await this.endpoint(this.tower, seg.index)?.fetch(new Request('https://segment/stats'));
-          return res?.ok
-            ? ((await res.json()) as Record<string, unknown>)
-            : { tower: this.tower, index: seg.index, error: `HTTP ${res?.status}` };
+          const endpoint = this.endpoint(this.tower, seg.index);
+          if (!endpoint) return { tower: this.tower, index: seg.index, error: 'no service binding' };
+          return await endpoint.stats();
         } catch (e) {
           return { tower: this.tower, index: seg.index, error: (e as Error).message };
         }
@@ -132,7 +127,7 @@ export class SegmentedTower implements Tower {
           retryAfter: 5,
         });
       }
-      const outputs = decodeInferResponse(res.body, String(res.headerLength));
+      const outputs = decodeInferResponse(res.body, String(res.headerLength)).outputs;
       available = new Map([[inputName, original], ...outputs.map((t) => [t.name, t] as const)]);
     }
     const last = build.segments[build.segments.length - 1].outputs[0].name;

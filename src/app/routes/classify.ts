@@ -135,7 +135,12 @@ export function classifyRoutes(api: ApiSchemas) {
       } else {
         throw invalid('give labelset (a name from GET /v1/labelsets) or labels (an array)');
       }
-      const imageOptions = { ...pipeline, orientation: options.orientation, maxPixels: config.maxImagePixels };
+      const imageOptions = {
+        ...pipeline,
+        orientation: options.orientation,
+        maxPixels: config.maxImagePixels,
+        maxDecodeBytes: config.maxDecodeBytes,
+      };
       const topK = Math.min(options.top_k ?? 5, classifier.labels.length);
       const run = await withFallback(c, precision, options.fallback, (p) =>
         classifyImages(model, images, classifier, { ...imageOptions, precision: p, topK }),

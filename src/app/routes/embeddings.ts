@@ -60,7 +60,12 @@ export function embeddingsRoutes(api: ApiSchemas) {
         if (body.modality === 'image') {
           const precision = await precisionFor(c, 'image', body.precision);
           const images = inputs.map((s, i) => decodeDataUri(s, `input[${i}]`));
-          const options = { ...common, orientation: body.orientation, maxPixels: config.maxImagePixels };
+          const options = {
+            ...common,
+            orientation: body.orientation,
+            maxPixels: config.maxImagePixels,
+            maxDecodeBytes: config.maxDecodeBytes,
+          };
           const run = await withFallback(c, precision, body.fallback, (p) =>
             embedImages(model, images, { ...options, precision: p }),
           );
@@ -84,7 +89,8 @@ export function embeddingsRoutes(api: ApiSchemas) {
         summary: 'The embedding of one image sent raw (image/*) or as the multipart field "image"',
         body: {
           media: ['image/jpeg', 'image/png', 'image/webp', 'image/avif', 'multipart/form-data'],
-          description: 'JPEG, PNG, GIF, BMP, TIFF, WebP or AVIF; at most MAX_BODY_BYTES and MAX_IMAGE_PIXELS',
+          description:
+            'JPEG, PNG, GIF, BMP, TIFF, WebP or AVIF; at most MAX_BODY_BYTES, MAX_IMAGE_PIXELS and the decode memory MAX_DECODE_BYTES allows',
         },
         query: api.ImageQuery,
         ...answers,
@@ -102,6 +108,7 @@ export function embeddingsRoutes(api: ApiSchemas) {
           signal: c.get('signal'),
           orientation: query.orientation,
           maxPixels: config.maxImagePixels,
+          maxDecodeBytes: config.maxDecodeBytes,
         };
         const run = await withFallback(c, precision, query.fallback, (p) =>
           embedImages(model, [image], { ...options, precision: p }),

@@ -73,8 +73,10 @@ export function labelsetRoutes(api: ApiSchemas) {
         const m = await model.manifest();
         const name = checkLabelsetName(c.req.param('name'));
         const type = c.req.header('content-type') ?? '';
-        const bytes = await readBody(c.req.raw, config.maxBodyBytes);
-        if (/^application\/octet-stream/i.test(type)) {
+        const blob = /^application\/octet-stream/i.test(type);
+        // Labels and templates are text: a JSON body is read only up to what text needs, a blob up to the body limit.
+        const bytes = await readBody(c.req.raw, blob ? config.maxBodyBytes : config.maxJsonBytes);
+        if (blob) {
           const classifier = decodeClassifier(bytes);
           if (classifier.header.name !== name)
             throw invalid(`the blob is label set ${quoteInput(classifier.header.name)}, not ${name}`);

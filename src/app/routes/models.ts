@@ -36,7 +36,7 @@ export function modelRoutes(api: ApiSchemas) {
           for (const s of downSegments) problems.push(`segment ${s.tower}/${s.index} is unavailable (${s.error})`);
           if (problems.length) return notReady(problems.join('; '));
           // int8 is served here either way: an unready origin is reported, not a reason to take the edge out.
-          const originState = origin ? ((await origin.ready()) ? 'ready' : 'unavailable') : 'not_configured';
+          const originState = origin ? ((await origin.ready(m.buildHash)) ? 'ready' : 'unavailable') : 'not_configured';
           return c.json({ status: 'ready', model: m.modelId, build_hash: m.buildHash, origin: originState });
         } catch (e) {
           return notReady((e as Error).message);

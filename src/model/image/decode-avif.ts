@@ -6,15 +6,15 @@
  */
 import decodeLibavif from '@jsquash/avif/decode.js';
 import { EdgeClipError } from '../../contracts/errors.ts';
-import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
+import { type RgbImage, rgbaImage } from './rgb-image.ts';
 import type { WasmCodec } from './wasm-codec.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
-export async function decodeAvif(b: Uint8Array, codec: WasmCodec): Promise<RgbImage> {
-  const img = await codec.run(() => decodeLibavif(b.slice().buffer, { bitDepth: 8 }));
+export async function decodeAvif(b: Uint8Array, codec: WasmCodec, pixels: number): Promise<RgbImage> {
+  const img = await codec.run(() => decodeLibavif(b.slice().buffer, { bitDepth: 8 }), pixels);
   if (!img) throw bad('corrupt AVIF: nothing decoded');
-  return rgbaToRgb(img.data, img.width, img.height);
+  return rgbaImage(img.data, img.width, img.height);
 }
 
 interface Box {

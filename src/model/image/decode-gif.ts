@@ -187,5 +187,5 @@ function blit(
       }
     }
   }
-  return { width, height, data };
+  return { width, height, channels: 3, data };
 }

@@ -9,7 +9,7 @@ import { decodeJpeg } from './decode-jpeg.ts';
 import { decodeWebp } from './decode-webp.ts';
 import { checkedPng } from './png-structure.ts';
 import type { ImageProbe } from './probe-image.ts';
-import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
+import { type RgbImage, rgbaImage } from './rgb-image.ts';
 import { checkedTiff } from './tiff-structure.ts';
 import type { ImageDecoders } from './wasm-codec.ts';
 
@@ -37,8 +37,11 @@ function decodePngRgb(b: Uint8Array): RgbImage {
         out[o + 2] = c[2];
       }
     }
-    return { width, height, data: out };
+    return { width, height, channels: 3, data: out };
   }
+  // 8-bit RGB(A) is used as decoded.
+  if (depth === 8 && (channels === 3 || channels === 4))
+    return { width, height, channels, data: new Uint8Array(src.buffer, src.byteOffset, n * channels) };
   const grey = channels <= 2;
   const level = (v: number): number => {
     if (depth === 16) return grey && channels === 1 ? Math.min(v, 255) : v >> 8;
@@ -55,7 +58,7 @@ function decodePngRgb(b: Uint8Array): RgbImage {
         out.fill(v, (y * width + x) * 3, (y * width + x) * 3 + 3);
       }
     }
-    return { width, height, data: out };
+    return { width, height, channels: 3, data: out };
   }
   for (let i = 0; i < n; i++) {
     const s = i * channels;
@@ -70,7 +73,7 @@ function decodePngRgb(b: Uint8Array): RgbImage {
       out[i * 3 + 2] = level(src[s + 2]);
     }
   }
-  return { width, height, data: out };
+  return { width, height, channels: 3, data: out };
 }
 
 /** Uncompressed BMP rows must all be in the file: bmp-ts would read past the end as black. */
@@ -90,10 +93,21 @@ function decodeTiffRgb(b: Uint8Array): RgbImage {
   const buf = checkedTiff(b).buffer as ArrayBuffer;
   const ifds = UTIF.decode(buf);
   if (ifds.length === 0) throw bad('TIFF has no image');
-  UTIF.decodeImage(buf, ifds[0]);
-  const w = ifds[0].width as number;
-  const h = ifds[0].height as number;
-  return rgbaToRgb(UTIF.toRGBA8(ifds[0]), w, h);
+  const ifd = ifds[0];
+  UTIF.decodeImage(buf, ifd);
+  const w = ifd.width as number;
+  const h = ifd.height as number;
+  // 8-bit RGB(A) is already what toRGBA8 would copy it into: used in place.
+  const samples = (ifd.t277 as number[] | undefined)?.[0];
+  const data = ifd.data as Uint8Array;
+  if (
+    (ifd.t262 as number[] | undefined)?.[0] === 2 &&
+    (ifd.t258 as number[] | undefined)?.[0] === 8 &&
+    (samples === 3 || samples === 4) &&
+    data.length >= w * h * samples
+  )
+    return { width: w, height: h, channels: samples, data: data.subarray(0, w * h * samples) };
+  return rgbaImage(UTIF.toRGBA8(ifd), w, h);
 }
 
 export async function decodeImage(
@@ -117,24 +131,28 @@ export async function decodeImage(
       case 'bmp': {
         checkBmp(b);
         const bmp = decodeBmp(Buffer.from(b.buffer, b.byteOffset, b.byteLength), { toRGBA: true });
-        img = rgbaToRgb(bmp.data, bmp.width, bmp.height);
+        img = rgbaImage(bmp.data, bmp.width, bmp.height);
         break;
       }
       case 'tiff':
         img = decodeTiffRgb(b);
         break;
       case 'webp':
-        img = await decodeWebp(b, decoders.webp);
+        img = await decodeWebp(b, decoders.webp, probe.width * probe.height);
         break;
       case 'avif':
-        img = await decodeAvif(b, decoders.avif);
+        img = await decodeAvif(b, decoders.avif, probe.width * probe.height);
         break;
     }
   } catch (e) {
     if (e instanceof EdgeClipError) throw e;
     throw bad(`corrupt ${probe.format.toUpperCase()}: ${(e as Error).message}`);
   }
-  if (img.width !== probe.width || img.height !== probe.height || img.data.length !== img.width * img.height * 3) {
+  if (
+    img.width !== probe.width ||
+    img.height !== probe.height ||
+    img.data.length !== img.width * img.height * img.channels
+  ) {
     throw bad(
       `corrupt ${probe.format.toUpperCase()}: decoded ${img.width}×${img.height}, header says ${probe.width}×${probe.height}`,
     );

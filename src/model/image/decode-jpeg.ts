@@ -6,7 +6,7 @@ import decodeMozjpeg from '@jsquash/jpeg/decode.js';
 import jpegJs from 'jpeg-js';
 import { EdgeClipError } from '../../contracts/errors.ts';
 import { jpegStructure } from './jpeg-structure.ts';
-import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
+import { type RgbImage, rgbaImage } from './rgb-image.ts';
 import type { WasmCodec } from './wasm-codec.ts';
 
 /**
@@ -27,11 +27,14 @@ export async function decodeJpeg(b: Uint8Array, maxPixels: number, codec: WasmCo
     // CMYK/YCCK: libjpeg-turbo cannot convert to RGB; jpeg-js can (its conversion, not PIL's exact CMYK formula).
     try {
       const img = jpegJs.decode(b, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: maxPixels / 1e6 });
-      return rgbaToRgb(img.data, img.width, img.height);
+      return rgbaImage(img.data, img.width, img.height);
     } catch (e) {
       throw bad(`corrupt JPEG: ${(e as Error).message}`);
     }
   }
-  const img = await codec.run(() => decodeMozjpeg(b.slice().buffer, { preserveOrientation: false }));
-  return rgbaToRgb(img.data, img.width, img.height);
+  const img = await codec.run(
+    () => decodeMozjpeg(b.slice().buffer, { preserveOrientation: false }),
+    jpeg.width * jpeg.height,
+  );
+  return rgbaImage(img.data, img.width, img.height);
 }

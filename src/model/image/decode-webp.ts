@@ -5,7 +5,7 @@
  */
 import decodeLibwebp from '@jsquash/webp/decode.js';
 import { EdgeClipError } from '../../contracts/errors.ts';
-import { type RgbImage, rgbaToRgb } from './rgb-image.ts';
+import { type RgbImage, rgbaImage } from './rgb-image.ts';
 import type { WasmCodec } from './wasm-codec.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
@@ -70,15 +70,15 @@ function firstFrame(
   throw bad('corrupt WebP: an animation without frames');
 }
 
-export async function decodeWebp(b: Uint8Array, codec: WasmCodec): Promise<RgbImage> {
+export async function decodeWebp(b: Uint8Array, codec: WasmCodec, pixels: number): Promise<RgbImage> {
   if (b.length < 16) throw bad('truncated WebP');
   const end = Math.min(b.length, 8 + ((b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0));
   const head = chunks(b, 12, end).next().value;
   const animated = head?.fourcc === 'VP8X' && head.size >= 10 && (b[head.at + 8] & 0x02) !== 0;
-  const decode = (file: Uint8Array) => codec.run(() => decodeLibwebp(file.slice().buffer));
+  const decode = (file: Uint8Array) => codec.run(() => decodeLibwebp(file.slice().buffer), pixels);
   if (!animated || !head) {
     const img = await decode(b);
-    return rgbaToRgb(img.data, img.width, img.height);
+    return rgbaImage(img.data, img.width, img.height);
   }
   const width = u24(b, head.at + 12) + 1;
   const height = u24(b, head.at + 15) + 1;
@@ -95,5 +95,5 @@ export async function decodeWebp(b: Uint8Array, codec: WasmCodec): Promise<RgbIm
       data[d + 2] = frame.data[s + 2];
     }
   }
-  return { width, height, data };
+  return { width, height, channels: 3, data };
 }

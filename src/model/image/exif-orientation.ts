@@ -37,11 +37,11 @@ function tiffOrientation(b: Uint8Array, t: number): number {
 /** Returns the image as it should be displayed for `orientation` (a new image unless orientation is 1). */
 export function applyOrientation(img: RgbImage, orientation: number): RgbImage {
   if (orientation <= 1 || orientation > 8) return img;
-  const { width: w, height: h, data } = img;
+  const { width: w, height: h, data, channels } = img;
   const swap = orientation >= 5;
   const W = swap ? h : w;
   const H = swap ? w : h;
-  const out = new Uint8Array(data.length);
+  const out = new Uint8Array(w * h * 3);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       // (sx, sy): the stored pixel shown at display position (x, y).
@@ -77,12 +77,12 @@ export function applyOrientation(img: RgbImage, orientation: number): RgbImage {
           sy = x;
           break;
       }
-      const s = (sy * w + sx) * 3;
+      const s = (sy * w + sx) * channels;
       const d = (y * W + x) * 3;
       out[d] = data[s];
       out[d + 1] = data[s + 1];
       out[d + 2] = data[s + 2];
     }
   }
-  return { width: W, height: H, data: out };
+  return { width: W, height: H, channels: 3, data: out };
 }

@@ -6,6 +6,8 @@
  * Only the output window [x0,x0+w)×[y0,y0+h) is computed: each output pixel depends only on its own coefficients, so
  * resizing and then cropping equals computing just the crop.
  */
+import type { RgbImage } from './rgb-image.ts';
+
 export type Interpolation = 'bicubic' | 'bilinear';
 
 const PRECISION_BITS = 22;
@@ -85,18 +87,18 @@ export interface Window {
 }
 
 /**
- * Resizes an RGB image (interleaved u8) to outW×outH with PIL's algorithm and returns only `win` of the result
- * (interleaved u8, win.width·win.height·3). Passes are skipped when that axis keeps its size, as PIL does.
+ * Resizes an RGB image to outW×outH with PIL's algorithm and returns only `win` of the result (interleaved RGB u8,
+ * win.width·win.height·3). Passes are skipped when that axis keeps its size, as PIL does. Reads 3 or 4 bytes per input
+ * pixel (the fourth ignored), so a decoder's RGBA needs no RGB copy.
  */
 export function resizeRgbWindow(
-  src: Uint8Array,
-  inW: number,
-  inH: number,
+  img: RgbImage,
   outW: number,
   outH: number,
   win: Window,
   interpolation: Interpolation,
 ): Uint8Array {
+  const { width: inW, height: inH, data: src, channels } = img;
   const { x0, y0, width, height } = win;
   // Rows of the input that the vertical pass will read.
   const vert = outH !== inH ? coefficients(inH, outH, y0, height, interpolation) : undefined;
@@ -105,19 +107,18 @@ export function resizeRgbWindow(
   const rows = rowHi - rowLo;
 
   // Horizontal pass over the needed rows only, into 8-bit storage as PIL keeps it.
-  let mid: Uint8Array;
+  const mid = new Uint8Array(rows * width * 3);
   if (outW !== inW) {
     const h = coefficients(inW, outW, x0, width, interpolation);
-    mid = new Uint8Array(rows * width * 3);
     const { start, count, weights, taps } = h;
     for (let r = 0; r < rows; r++) {
-      const srcRow = (rowLo + r) * inW * 3;
+      const srcRow = (rowLo + r) * inW * channels;
       const dstRow = r * width * 3;
       for (let o = 0; o < width; o++) {
         let s0 = HALF;
         let s1 = HALF;
         let s2 = HALF;
-        let p = srcRow + start[o] * 3;
+        let p = srcRow + start[o] * channels;
         const wBase = o * taps;
         const n = count[o];
         for (let k = 0; k < n; k++) {
@@ -125,7 +126,7 @@ export function resizeRgbWindow(
           s0 += src[p] * w;
           s1 += src[p + 1] * w;
           s2 += src[p + 2] * w;
-          p += 3;
+          p += channels;
         }
         const d = dstRow + o * 3;
         mid[d] = clamp8(Math.floor(s0 / ONE));
@@ -134,10 +135,12 @@ export function resizeRgbWindow(
       }
     }
   } else {
-    mid = new Uint8Array(rows * width * 3);
-    for (let r = 0; r < rows; r++) {
-      const from = ((rowLo + r) * inW + x0) * 3;
-      mid.set(src.subarray(from, from + width * 3), r * width * 3);
+    for (let r = 0, d = 0; r < rows; r++) {
+      for (let x = 0, s = ((rowLo + r) * inW + x0) * channels; x < width; x++, s += channels, d += 3) {
+        mid[d] = src[s];
+        mid[d + 1] = src[s + 1];
+        mid[d + 2] = src[s + 2];
+      }
     }
   }
   if (!vert) return mid;

@@ -5,6 +5,7 @@
 import { EdgeClipError } from '../../contracts/errors.ts';
 import type { PreprocessConfig } from '../../contracts/manifest.ts';
 import { decodeImage } from './decode-image.ts';
+import { decodeBytes, decodeCost } from './decode-memory.ts';
 import { applyOrientation, readJpegOrientation } from './exif-orientation.ts';
 import { resizeRgbWindow } from './pil-resize.ts';
 import { type ImageProbe, probeImage } from './probe-image.ts';
@@ -23,6 +24,11 @@ export interface PreprocessOptions {
   orientation?: Orientation;
   /** Refuse images whose header declares more pixels (decompression bombs): the MAX_IMAGE_PIXELS setting. */
   maxPixels: number;
+  /**
+   * Refuse images whose decoding would need more memory (estimated from the header: decode-memory.ts): the
+   * MAX_DECODE_BYTES setting, which keeps a Worker inside its 128 MB. Unset where memory is not so bounded (the CLI).
+   */
+  maxDecodeBytes?: number;
   decoders: ImageDecoders;
 }
 
@@ -79,23 +85,30 @@ export async function preprocessToRgb(
       `image is ${probe.width}×${probe.height} (${((probe.width * probe.height) / 1e6).toFixed(1)} MP); the limit is ${(maxPixels / 1e6).toFixed(1)} MP`,
     );
   }
-  const t0 = performance.now();
-  let img = await decodeImage(bytes, probe, maxPixels, opts.decoders);
-  if (opts.orientation === 'exif' && probe.format === 'jpeg') img = applyOrientation(img, readJpegOrientation(bytes));
-  const t1 = performance.now();
-  const S = cfg.size;
-  const [rw, rh] = resizedSize(img.width, img.height, cfg);
-  const { left, top } = cropBox(rw, rh, S);
-  const rgb = resizeRgbWindow(
-    img.data,
-    img.width,
-    img.height,
-    rw,
-    rh,
-    { x0: left, y0: top, width: S, height: S },
-    cfg.interpolation,
-  );
-  return { rgb, probe, decodeMs: t1 - t0, resizeMs: performance.now() - t1 };
+  const orientation = opts.orientation === 'exif' && probe.format === 'jpeg' ? readJpegOrientation(bytes) : 1;
+  const rotated = orientation > 1;
+  const needs = decodeBytes(probe, bytes.length, rotated);
+  if (opts.maxDecodeBytes !== undefined && needs > opts.maxDecodeBytes) {
+    const MiB = 1024 * 1024;
+    throw new EdgeClipError(
+      'PAYLOAD_TOO_LARGE',
+      `image is ${probe.width}×${probe.height} (${((probe.width * probe.height) / 1e6).toFixed(1)} MP): decoding this ${decodeCost(probe, rotated).layout} needs about ${Math.ceil(needs / MiB)} MiB, more than the ${Math.floor(opts.maxDecodeBytes / MiB)} MiB allowed (MAX_DECODE_BYTES); the model sees ${cfg.size}×${cfg.size}, so a smaller copy gives nearly the same embedding`,
+    );
+  }
+  const release = await opts.decoders.oneAtATime.acquire();
+  try {
+    const t0 = performance.now();
+    let img = await decodeImage(bytes, probe, maxPixels, opts.decoders);
+    if (rotated) img = applyOrientation(img, orientation);
+    const t1 = performance.now();
+    const S = cfg.size;
+    const [rw, rh] = resizedSize(img.width, img.height, cfg);
+    const { left, top } = cropBox(rw, rh, S);
+    const rgb = resizeRgbWindow(img, rw, rh, { x0: left, y0: top, width: S, height: S }, cfg.interpolation);
+    return { rgb, probe, decodeMs: t1 - t0, resizeMs: performance.now() - t1 };
+  } finally {
+    release();
+  }
 }
 
 /**

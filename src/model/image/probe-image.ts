@@ -8,6 +8,10 @@ export interface ImageProbe {
   format: ImageFormat;
   width: number;
   height: number;
+  /** Bits per sample where a format may store more than 8 (PNG, TIFF): what decoding costs depends on it. */
+  sampleBits?: number;
+  /** A progressive JPEG (its decoder keeps every coefficient). */
+  progressive?: boolean;
 }
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
@@ -50,7 +54,7 @@ function isAvif(b: Uint8Array): boolean {
   return false;
 }
 
-function tiffSize(b: Uint8Array): [number, number] {
+function tiffSize(b: Uint8Array): [number, number, number] {
   const le = b[0] === 0x49;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const u16 = (o: number) => dv.getUint16(o, le);
@@ -60,6 +64,7 @@ function tiffSize(b: Uint8Array): [number, number] {
   if (ifd + 2 > b.length) throw bad('truncated TIFF: first IFD missing');
   let w = 0;
   let h = 0;
+  let bits = 1;
   const n = u16(ifd);
   for (let i = 0; i < n && ifd + 2 + i * 12 + 12 <= b.length; i++) {
     const e = ifd + 2 + i * 12;
@@ -67,8 +72,13 @@ function tiffSize(b: Uint8Array): [number, number] {
     const value = u16(e + 2) === 3 ? u16(e + 8) : u32(e + 8);
     if (tag === 256) w = value;
     if (tag === 257) h = value;
+    // BitsPerSample: one short per sample, inline when they fit in 4 bytes, else at an offset.
+    if (tag === 258) {
+      const at = u32(e + 4) > 2 ? u32(e + 8) : e + 8;
+      if (at + 2 <= b.length) bits = u16(at);
+    }
   }
-  return [w, h];
+  return [w, h, bits];
 }
 
 /**
@@ -95,15 +105,18 @@ export function probeImage(b: Uint8Array): ImageProbe {
   if (!format) throw new EdgeClipError('UNSUPPORTED_MEDIA_TYPE', 'not a JPEG, PNG, GIF, BMP, TIFF, WebP or AVIF image');
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let size: [number, number];
+  let detail: Pick<ImageProbe, 'sampleBits' | 'progressive'> = {};
   switch (format) {
     case 'jpeg': {
       const frame = jpegFrame(b);
       size = [frame.width, frame.height];
+      detail = { progressive: frame.progressive };
       break;
     }
     case 'png':
-      if (b.length < 24) throw bad('truncated PNG header');
+      if (b.length < 25) throw bad('truncated PNG header');
       size = [dv.getUint32(16), dv.getUint32(20)];
+      detail = { sampleBits: b[24] };
       break;
     case 'gif':
       if (b.length < 10) throw bad('truncated GIF header');
@@ -113,9 +126,12 @@ export function probeImage(b: Uint8Array): ImageProbe {
       if (b.length < 26) throw bad('truncated BMP header');
       size = [Math.abs(dv.getInt32(18, true)), Math.abs(dv.getInt32(22, true))];
       break;
-    case 'tiff':
-      size = tiffSize(b);
+    case 'tiff': {
+      const [w, h, sampleBits] = tiffSize(b);
+      size = [w, h];
+      detail = { sampleBits };
       break;
+    }
     case 'webp':
       size = webpSize(b);
       break;
@@ -125,5 +141,5 @@ export function probeImage(b: Uint8Array): ImageProbe {
   }
   const [width, height] = size;
   if (width <= 0 || height <= 0) throw bad(`${format} declares an empty image (${width}×${height})`);
-  return { format, width, height };
+  return { format, width, height, ...detail };
 }

@@ -12,6 +12,8 @@ export interface ImageOptions extends PipelineOptions {
   orientation?: Orientation;
   /** Images whose header declares more pixels are refused (413) before decoding: MAX_IMAGE_PIXELS. */
   maxPixels: number;
+  /** Images whose decoding would need more memory are refused (413): MAX_DECODE_BYTES; unset, no such limit. */
+  maxDecodeBytes?: number;
 }
 
 const tables = new WeakMap<object, Float32Array[]>();
@@ -53,7 +55,12 @@ export async function embedImages(
   // Decode everything first, so that a bad image fails the request (400/413/422) before any inference is spent and
   // before admission can answer it with a 503 that a retry would not cure.
   const pixels = new Map<number, Float32Array>();
-  const preprocess = { orientation, maxPixels: options.maxPixels, decoders: model.decoders };
+  const preprocess = {
+    orientation,
+    maxPixels: options.maxPixels,
+    maxDecodeBytes: options.maxDecodeBytes,
+    decoders: model.decoders,
+  };
   const decode = async (i: number) => {
     const px = new Float32Array(plane);
     const r = await preprocessImage(images[i], cfg, px, 0, preprocess, table);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeImageDecoders } from '../../../src/adapters/node/image-wasm-node.ts';
 import { decodeImage } from '../../../src/model/image/decode-image.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
+import { packedRgb } from '../../helpers/packed-rgb.ts';
 import { FIXTURES, PREPROCESS, PREPROCESS_AVIF, PREPROCESS_WEBP } from '../../helpers/paths.ts';
 
 const W = 7;
@@ -20,7 +21,7 @@ const withAlpha = (alpha: number) => {
   return out;
 };
 const decoders = nodeImageDecoders();
-const decode = async (bytes: Uint8Array) => (await decodeImage(bytes, probeImage(bytes), 40e6, decoders)).data;
+const decode = async (bytes: Uint8Array) => packedRgb(await decodeImage(bytes, probeImage(bytes), 40e6, decoders));
 
 describe('decodeImage: PIL convert("RGB") semantics per format', () => {
   it('PNG 8-bit RGB and RGBA (alpha dropped, not composited)', async () => {
@@ -176,14 +177,15 @@ describe('CMYK JPEG (jpeg-js), against what Pillow decodes (test/fixtures/cmyk/m
 
   it.each(index.images.map((e) => [e.file, e] as const))('%s', async (_, e) => {
     const bytes = new Uint8Array(readFileSync(join(dir, e.file)));
-    const img = await decodeImage(bytes, probeImage(bytes), 40e6, decoders);
+    const decoded = await decodeImage(bytes, probeImage(bytes), 40e6, decoders);
+    const img = packedRgb(decoded);
     const pillow = readFileSync(join(dir, e.rgb_u8_file));
-    expect([img.width, img.height]).toEqual(e.size_wh);
-    expect(img.data.length).toBe(pillow.length);
+    expect([decoded.width, decoded.height]).toEqual(e.size_wh);
+    expect(img.length).toBe(pillow.length);
     let sum = 0;
     let max = 0;
     for (let i = 0; i < pillow.length; i++) {
-      const d = Math.abs(img.data[i] - pillow[i]);
+      const d = Math.abs(img[i] - pillow[i]);
       sum += d;
       max = Math.max(max, d);
     }

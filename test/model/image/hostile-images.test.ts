@@ -6,10 +6,14 @@ import { isEdgeClipError } from '../../../src/contracts/errors.ts';
 import { decodeImage } from '../../../src/model/image/decode-image.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
 import { gif, type HostileCase, hostileCases, literalCodes, rgbTiff } from '../../helpers/crafted-images.ts';
+import { packedRgb } from '../../helpers/packed-rgb.ts';
 import { PREPROCESS } from '../../helpers/paths.ts';
 
 const decoders = nodeImageDecoders();
-const decode = async (bytes: Uint8Array) => decodeImage(bytes, probeImage(bytes), 40e6, decoders);
+const decode = async (bytes: Uint8Array) => {
+  const img = await decodeImage(bytes, probeImage(bytes), 40e6, decoders);
+  return { ...img, data: packedRgb(img) };
+};
 
 /** The HTTP status a decode ends in: 200, or the client error it throws (anything else fails the test). */
 async function statusOf(bytes: Uint8Array): Promise<{ status: number; message?: string }> {

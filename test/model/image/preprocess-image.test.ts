@@ -5,6 +5,7 @@ import { nodeImageDecoders } from '../../../src/adapters/node/image-wasm-node.ts
 import { applyOrientation, readJpegOrientation } from '../../../src/model/image/exif-orientation.ts';
 import { cropBox, preprocessImage, preprocessToRgb, resizedSize } from '../../../src/model/image/preprocess-image.ts';
 import { runCli } from '../../helpers/cli.ts';
+import { packedRgb } from '../../helpers/packed-rgb.ts';
 import { PREPROCESS, PREPROCESS_AVIF, PREPROCESS_WEBP, TEST_CACHE } from '../../helpers/paths.ts';
 import { compare, GOLDEN_CFG, type GoldenEntry, tolerance } from '../../helpers/preprocess-goldens.ts';
 
@@ -55,7 +56,8 @@ describe('preprocessImage in Node against the OpenCLIP goldens', () => {
 });
 
 describe('EXIF orientation', () => {
-  const img = { width: 2, height: 1, data: Uint8Array.from([1, 1, 1, 2, 2, 2]) };
+  const rgb = { width: 2, height: 1, channels: 3, data: Uint8Array.from([1, 1, 1, 2, 2, 2]) } as const;
+  const rgba = { width: 2, height: 1, channels: 4, data: Uint8Array.from([1, 1, 1, 9, 2, 2, 2, 9]) } as const;
   it.each([
     [1, 2, 1, [1, 2]],
     [2, 2, 1, [2, 1]],
@@ -63,9 +65,12 @@ describe('EXIF orientation', () => {
     [6, 1, 2, [1, 2]],
     [8, 1, 2, [2, 1]],
   ])('orientation %i displays a 2×1 [A B] image as %i×%i %j', (o, w, h, order) => {
-    const out = applyOrientation(img, o);
-    expect([out.width, out.height]).toEqual([w, h]);
-    expect([out.data[0], out.data[3]]).toEqual(order);
+    for (const img of [rgb, rgba]) {
+      const out = applyOrientation(img, o);
+      expect([out.width, out.height]).toEqual([w, h]);
+      const px = packedRgb(out);
+      expect([px[0], px[3]]).toEqual(order);
+    }
   });
 
   it('is ignored by default (as the reference) and applied with orientation "exif"', async () => {

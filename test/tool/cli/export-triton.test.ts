@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { originModelName } from '../../../src/adapters/origin/origin-client.ts';
 import { IMAGE_INPUT, IMAGE_OUTPUT, TEXT_INPUT, TEXT_OUTPUT } from '../../../src/contracts/tensors.ts';
 import { runCli } from '../../helpers/cli.ts';
@@ -34,5 +35,20 @@ describe('edge-clip export-triton', () => {
     const session = await ort.InferenceSession.create(join(out, 'edgeclip_image', '1', 'model.onnx'));
     const result = await session.run({ [IMAGE_INPUT]: new ort.Tensor('float32', tinyImages(), [3, 3, 64, 64]) });
     expect(maxAbsDiff(result[IMAGE_OUTPUT].data as Float32Array, expected.image_features.flat())).toBeLessThan(1e-4);
+  });
+
+  it('exports only the files the manifest lists: a shard changed on disk stops it, naming the file', async () => {
+    const copy = join(TEST_CACHE, 'models/tiny-st-tampered');
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(TINY_ST, copy, { recursive: true });
+    const shard = readManifest(copy).towers.text.fp32!.segments[0].externalData[0].shards[0];
+    const bytes = readFileSync(join(copy, shard.file));
+    bytes[bytes.length >> 1] ^= 1;
+    writeFileSync(join(copy, shard.file), bytes);
+    const out = join(TEST_CACHE, 'triton-tampered');
+    const res = await runCli(['export-triton', '--model', copy, '--out', out]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain(`${shard.file} is not the file the manifest lists`);
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -1,16 +1,7 @@
 /** `edge-clip export-triton`: the fp32 towers as an NVIDIA Triton model repository, named as the worker's client expects. */
-import {
-  copyFileSync,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { readManifest } from '../../../src/adapters/node/local-model.ts';
+import { readBuildFile, readManifest } from '../../../src/adapters/node/local-model.ts';
 import { originModelName } from '../../../src/adapters/origin/origin-client.ts';
 import { TOWERS, type TowerName } from '../../../src/contracts/manifest.ts';
 import type { TensorSpec } from '../../../src/contracts/tensors.ts';
@@ -69,11 +60,11 @@ export async function exportTriton(argv: string[]) {
       const name = originModelName(prefix, tower);
       const version = join(tmp, name, '1');
       mkdirSync(version, { recursive: true });
-      copyFileSync(join(dir, seg.graph.file), join(version, 'model.onnx'));
+      writeFileSync(join(version, 'model.onnx'), readBuildFile(dir, seg.graph));
       // External data keeps its `location` names: Triton's onnxruntime backend resolves them next to model.onnx.
       for (const ext of seg.externalData) {
         const target = createWriteStream(join(version, ext.location));
-        for (const shard of ext.shards) target.write(readFileSync(join(dir, shard.file)));
+        for (const shard of ext.shards) target.write(readBuildFile(dir, shard));
         await new Promise<void>((r, j) => target.end((e?: Error | null) => (e ? j(e) : r())));
       }
       writeFileSync(

@@ -1,0 +1,73 @@
+/**
+ * The memory an image costs to decode and preprocess, estimated from its header before any decoding, so that an
+ * isolate with 128 MB refuses what it cannot hold (413) instead of dying mid-decode. Each figure is an upper bound of
+ * peak resident memory measured per format and layout (test/model/image/decode-memory.test.ts re-measures them;
+ * `npm run bench:decode-memory` prints the table in docs/RELIABILITY.md): a decoder's output and working buffers in
+ * its wasm memory, the copy it hands to JS, and the resize. The request's own bytes are added as they are.
+ */
+import type { ImageProbe } from './probe-image.ts';
+
+const MiB = 1024 * 1024;
+
+export interface DecodeCost {
+  /** What the estimate was made for, e.g. "progressive JPEG". */
+  layout: string;
+  bytesPerPixel: number;
+  /** Decoder state whatever the size (libaom's and zlib's buffers, a fresh wasm instance's growth). */
+  fixedBytes: number;
+}
+
+/** Rotating by EXIF orientation makes one more RGB copy of the image. */
+const ROTATION_BYTES_PER_PIXEL = 3;
+
+/** [bytes a pixel, fixed MiB] per layout: measured peaks, rounded up (docs/RELIABILITY.md has the table). */
+const COSTS = {
+  // A progressive JPEG keeps every DCT coefficient (2 bytes per sample) until its last scan.
+  'baseline JPEG': [10, 8],
+  'progressive JPEG': [21, 8],
+  PNG: [18, 24],
+  '16-bit PNG': [45, 24],
+  GIF: [5, 4],
+  BMP: [5, 4],
+  TIFF: [9, 4],
+  '16-bit TIFF': [23, 8],
+  WebP: [14, 8],
+  // libaom decodes into 16-bit planes and a pool of reference frames, whatever the file's bit depth.
+  AVIF: [52, 24],
+} as const satisfies Record<string, readonly [number, number]>;
+
+function layoutOf(probe: ImageProbe): keyof typeof COSTS {
+  const deep = probe.sampleBits === 16 ? '16-bit ' : '';
+  switch (probe.format) {
+    case 'jpeg':
+      return probe.progressive ? 'progressive JPEG' : 'baseline JPEG';
+    case 'png':
+      return `${deep}PNG`;
+    case 'tiff':
+      return `${deep}TIFF`;
+    case 'gif':
+      return 'GIF';
+    case 'bmp':
+      return 'BMP';
+    case 'webp':
+      return 'WebP';
+    case 'avif':
+      return 'AVIF';
+  }
+}
+
+export function decodeCost(probe: ImageProbe, rotated: boolean): DecodeCost {
+  const layout = layoutOf(probe);
+  const [bytesPerPixel, fixedMiB] = COSTS[layout];
+  return {
+    layout,
+    bytesPerPixel: bytesPerPixel + (rotated ? ROTATION_BYTES_PER_PIXEL : 0),
+    fixedBytes: fixedMiB * MiB,
+  };
+}
+
+/** Peak bytes held while `fileBytes` of this image are decoded and preprocessed. */
+export function decodeBytes(probe: ImageProbe, fileBytes: number, rotated: boolean): number {
+  const cost = decodeCost(probe, rotated);
+  return fileBytes + cost.fixedBytes + cost.bytesPerPixel * probe.width * probe.height;
+}
