@@ -15,6 +15,7 @@ import {
 } from '../../src/contracts/manifest.ts';
 import { CLIP_TOKENS } from '../../src/contracts/tensors.ts';
 import { ClipTokenizer } from '../../src/model/tokenizer.ts';
+import { SHIPPED_VOCAB, SHIPPED_VOCAB_SHA256 } from '../assets.ts';
 import { loadCheckpoint } from '../checkpoint/load-checkpoint.ts';
 import { parsePreprocess, stateDictSpec } from '../checkpoint/openclip-config.ts';
 import { buildImageTower, imageUnits } from '../graphs/image-tower.ts';
@@ -229,7 +230,14 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
     const calibration = opts.precisions.includes('int8')
       ? await loadCalibration(opts.calibration, preprocess)
       : undefined;
-    const tokenizer = await ClipTokenizer.fromGzip(readFileSync(opts.vocab), {
+    const vocab = readFileSync(opts.vocab);
+    // OpenCLIP's vocabulary (the shipped one, or a copy under its name) has one content: a damaged copy stops here.
+    if (basename(opts.vocab) === basename(SHIPPED_VOCAB) && sha256Bytes(vocab) !== SHIPPED_VOCAB_SHA256)
+      throw new EdgeClipError(
+        'CHECKSUM_MISMATCH',
+        `${opts.vocab} is not the vocabulary this project ships (sha256 ${sha256Bytes(vocab).slice(0, 12)}…, expected ${SHIPPED_VOCAB_SHA256.slice(0, 12)}…): the project's copy is assets/${basename(SHIPPED_VOCAB)}`,
+      );
+    const tokenizer = await ClipTokenizer.fromGzip(vocab, {
       ...CLIP_TOKENS,
       contextLength: arch.text.contextLength,
     });
@@ -282,7 +290,7 @@ export async function buildModel(opts: BuildOptions): Promise<ModelManifest> {
         );
       }
     }
-    writeFileSync(join(tmp, VOCAB_FILE), readFileSync(opts.vocab));
+    writeFileSync(join(tmp, VOCAB_FILE), vocab);
     const vocabBytes = statSync(join(tmp, VOCAB_FILE)).size;
     const vocabSha = await sha256File(join(tmp, VOCAB_FILE));
     const hashes = [

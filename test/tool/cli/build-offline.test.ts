@@ -1,7 +1,8 @@
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readManifest } from '../../../src/adapters/node/local-model.ts';
-import { SHIPPED_VOCAB_SHA256 } from '../../../tool/assets.ts';
+import { SHIPPED_VOCAB, SHIPPED_VOCAB_SHA256 } from '../../../tool/assets.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { ROOT, TEST_CACHE, TINY } from '../../helpers/paths.ts';
 
@@ -24,6 +25,29 @@ describe('edge-clip build with the network off', () => {
     );
     expect(res.code).toBe(1);
     expect(res.stderr.trim().split('\n').at(-1)).toMatch(/^edge-clip build: .*network access refused/);
+  });
+
+  it('refuses a damaged copy of the OpenCLIP vocabulary before building anything', async () => {
+    const dir = join(TEST_CACHE, 'damaged-vocab');
+    mkdirSync(dir, { recursive: true });
+    const vocab = readFileSync(SHIPPED_VOCAB);
+    vocab[vocab.length >> 1] ^= 1;
+    writeFileSync(join(dir, basename(SHIPPED_VOCAB)), vocab);
+    const out = join(TEST_CACHE, 'models/damaged-vocab');
+    const res = await runCli([
+      'build',
+      '--checkpoint',
+      TINY,
+      '--out',
+      out,
+      '--vocab',
+      join(dir, basename(SHIPPED_VOCAB)),
+    ]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(
+      /is not the vocabulary this project ships \(sha256 [0-9a-f]{12}…, expected 924691ac288e…\)/,
+    );
+    expect(existsSync(out)).toBe(false);
   });
 
   it('refuses a --vocab that does not exist', async () => {
