@@ -27,6 +27,8 @@ export interface AppDeps {
   embeddingCache?: EmbeddingCache;
   /** Bytes of the inference runtime's wasm memory, where the runtime has one. */
   wasmMemoryBytes?: () => number;
+  /** Per-client request limits (the Workers Rate Limiting binding RATE_LIMITER); absent: no limit. */
+  rateLimiter?: { limit(options: { key: string }): Promise<{ success: boolean }> };
   /** Where the one JSON line per request goes (default console.log: `wrangler tail`, Workers Logs). */
   log?: (line: string) => void;
 }

@@ -1,10 +1,12 @@
 /** The Hono app: web-standard only, so the same app runs in workerd and (for the origin) in Node. */
 import { type Context, Hono } from 'hono';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { setMetric, timing } from 'hono/timing';
 import { EdgeClipError } from '../contracts/errors.ts';
 import { RequestCache } from '../model/embedding-cache.ts';
 import type { AppDeps, AppEnv } from './app-env.ts';
+import { inferenceAccess } from './middleware/access.ts';
 import { errorResponse } from './middleware/error-handler.ts';
 import { requestLog } from './middleware/request-log.ts';
 import { openApiDocument } from './openapi.ts';
@@ -29,8 +31,31 @@ function deferrer(c: Context<AppEnv>): (work: Promise<unknown>) => void {
 const PLAYGROUND_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
+/** Request headers a page may send, and answer headers it may read, across origins. */
+const CORS_REQUEST_HEADERS = ['content-type', 'authorization', 'cache-control', 'x-request-id'];
+const CORS_ANSWER_HEADERS = [
+  'x-request-id',
+  'x-cache',
+  'x-precision',
+  'x-prompts-encoded',
+  'retry-after',
+  'server-timing',
+];
+
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const origins = deps.config.corsOrigins;
+  // First, so that a preflight is answered before anything else runs (and errors carry the CORS headers too).
+  if (origins.length > 0)
+    app.use(
+      '*',
+      cors({
+        origin: origins.includes('*') ? '*' : [...origins],
+        allowHeaders: CORS_REQUEST_HEADERS,
+        exposeHeaders: CORS_ANSWER_HEADERS,
+        maxAge: 600,
+      }),
+    );
   // Server-Timing (with `total`) on answers that did measurable work.
   app.use('*', timing({ totalDescription: '', enabled: (c) => c.get('timing')?.empty === false }));
   // The caller's X-Request-Id when it is a sane token (≤ 128 word characters or -/=), else a new UUID; echoed back.
@@ -71,6 +96,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (manifest?.weights === 'random') c.header('x-model-weights', 'random');
     c.set('manifest', manifest);
   });
+  for (const path of ['/v1/embeddings', '/v1/images/embeddings', '/v1/classify']) app.use(path, inferenceAccess);
   const api = apiSchemas(deps.config);
   app.route('/', modelRoutes(api));
   app.route('/', embeddingsRoutes(api));

@@ -3,20 +3,32 @@ import { EdgeClipError } from '../contracts/errors.ts';
 
 const tooLarge = (max: number) => new EdgeClipError('PAYLOAD_TOO_LARGE', `request body exceeds ${max} bytes`);
 
-export async function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
-  const declared = Number(req.headers.get('content-length') ?? Number.NaN);
-  if (declared > maxBytes) throw tooLarge(maxBytes);
-  if (!req.body) return new Uint8Array(0);
+export function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
+  return readCapped(req, maxBytes, () => tooLarge(maxBytes));
+}
+
+/** A request's or response's body, refused with `tooLarge()` past `maxBytes` (declared or streamed). */
+export async function readCapped(
+  message: Request | Response,
+  maxBytes: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array> {
+  const declared = Number(message.headers.get('content-length') ?? Number.NaN);
+  if (declared > maxBytes) {
+    await message.body?.cancel();
+    throw tooLarge();
+  }
+  if (!message.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
-  const reader = req.body.getReader();
+  const reader = message.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.length;
     if (total > maxBytes) {
       await reader.cancel();
-      throw tooLarge(maxBytes);
+      throw tooLarge();
     }
     chunks.push(value);
   }

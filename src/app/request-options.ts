@@ -4,6 +4,7 @@ import { decodeBase64 } from '../contracts/base64.ts';
 import { EdgeClipError, quoteInput } from '../contracts/errors.ts';
 import type { Precision, TowerName } from '../contracts/manifest.ts';
 import type { AppEnv } from './app-env.ts';
+import { fetchImage } from './image-url.ts';
 import { readBody } from './request-body.ts';
 
 export const invalid = (message: string) => new EdgeClipError('INVALID_INPUT', message);
@@ -37,10 +38,29 @@ export async function checkModel(c: Context<AppEnv>, model: unknown): Promise<st
 
 const DATA_URI = /^data:(image\/[\w.+-]+)?(;[\w=.-]+)*;base64,/i;
 
-export function decodeDataUri(s: unknown, where: string): Uint8Array {
-  const m = typeof s === 'string' ? DATA_URI.exec(s) : null;
-  if (!m) throw invalid(`${where} must be a data:image/...;base64, URI`);
-  return decodeBase64((s as string).slice(m[0].length));
+/**
+ * A request's images given as data URIs or URLs, in order. URLs are fetched one at a time, all of them together
+ * within the body limit (as if their bytes had come in the body) and each within its time limit.
+ */
+export async function imageInputs(
+  c: Context<AppEnv>,
+  inputs: readonly unknown[],
+  field: string,
+): Promise<Uint8Array[]> {
+  const { config } = c.get('deps');
+  const limits = { policy: config.imageUrls, timeoutMs: config.imageUrlTimeoutMs, signal: c.get('signal') };
+  let budget = config.maxBodyBytes;
+  const images: Uint8Array[] = [];
+  for (const [i, s] of inputs.entries()) {
+    const where = inputs.length === 1 && field !== 'input' ? field : `${field}[${i}]`;
+    const m = typeof s === 'string' ? DATA_URI.exec(s) : null;
+    if (m) images.push(decodeBase64((s as string).slice(m[0].length)));
+    else if (typeof s === 'string' && /^https?:\/\//i.test(s))
+      images.push(await fetchImage(s, where, Math.max(budget, 0), limits));
+    else throw invalid(`${where} must be a data:image/...;base64, URI or an https:// URL of an image`);
+    budget -= images[images.length - 1].length;
+  }
+  return images;
 }
 
 /** An image sent raw (image/*, octet-stream) or as the multipart field `image`; other multipart fields come along. */

@@ -109,7 +109,12 @@ export function apiSchemas(config: AppConfig) {
         ...embeddingOptions,
       }),
       v.object({
-        input: inputs(v.pipe(v.string('every input must be a string'), v.description('a data:image/...;base64, URI'))),
+        input: inputs(
+          v.pipe(
+            v.string('every input must be a string'),
+            v.description('a data:image/...;base64, URI or an https:// URL of an image'),
+          ),
+        ),
         modality: v.literal('image'),
         ...embeddingOptions,
       }),
@@ -147,11 +152,11 @@ export function apiSchemas(config: AppConfig) {
     (n) => `at most ${config.maxLabels} ad-hoc labels (got ${n}); upload a label set instead`,
   );
   const ClassifyOptions = v.object({
-    image: v.optional(v.pipe(v.string(), v.description('a data:image/...;base64, URI'))),
+    image: v.optional(v.pipe(v.string(), v.description('a data:image/...;base64, URI or an https:// URL of an image'))),
     images: v.optional(
       v.pipe(
         v.array(v.string()),
-        v.minLength(1, 'images must be a non-empty array of data URIs'),
+        v.minLength(1, 'images must be a non-empty array of data URIs or image URLs'),
         v.maxLength(config.maxInputs, `at most ${config.maxInputs} images per request`),
       ),
     ),

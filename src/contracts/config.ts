@@ -55,6 +55,16 @@ export interface AppConfig {
   maxRequestPrompts: number;
   /** Bearer token of the admin routes (a Worker secret); admin routes are refused when unset. */
   adminToken: string | undefined;
+  /** Keys that inference routes require as `Authorization: Bearer <key>` (the API_KEYS secret); open when empty. */
+  apiKeys: readonly string[];
+  /** Origins a browser page may call the API from (CORS); `*` for any; none when empty. */
+  corsOrigins: readonly string[];
+  /** The rate limiter's period in seconds (10 or 60, as the binding's `simple.period`): the Retry-After of a 429. */
+  rateLimitPeriodSeconds: number;
+  /** Image inputs given as URLs: "https" (public https hosts), "any" (http and local hosts too: local use), "off". */
+  imageUrls: 'https' | 'any' | 'off';
+  /** Time allowed to fetch one image URL, redirects included. */
+  imageUrlTimeoutMs: number;
   /** The GPU origin for fp32 (Open Inference Protocol); without it fp32 runs here from the fp32 shards. */
   origin: OriginConfig | undefined;
   /** Seconds an embedding stays in the Workers Cache API (0: not stored there). */
@@ -180,6 +190,9 @@ export const DEFAULTS = {
   TEXT_BATCH_ROWS: 8,
   TEXT_BATCH_TOKENS: 128,
   REQUEST_TIMEOUT_MS: 300_000,
+  RATE_LIMIT_PERIOD_SECONDS: 60,
+  IMAGE_URLS: 'https',
+  IMAGE_URL_TIMEOUT_MS: 10_000,
   ORIGIN_TIMEOUT_MS: 10_000,
   ORIGIN_MODEL_PREFIX: 'edgeclip',
   ORIGIN_BREAKER_FAILURES: 3,
@@ -221,6 +234,18 @@ function adminToken(env: Settings): string | undefined {
 
 const MIN_ADMIN_TOKEN_CHARS = 32;
 
+/** API keys, comma- or whitespace-separated, each as long as an admin token must be (they guard the same work). */
+function apiKeys(env: Settings): string[] {
+  const keys = (env.optional('API_KEYS') ?? '').split(/[\s,]+/).filter(Boolean);
+  const short = keys.findIndex((k) => k.length < MIN_ADMIN_TOKEN_CHARS);
+  if (short >= 0)
+    throw new EdgeClipError(
+      'CONFIG_INVALID',
+      `configuration API_KEYS: key ${short + 1} is ${keys[short].length} characters; each must be at least ${MIN_ADMIN_TOKEN_CHARS} (e.g. openssl rand -base64 24)`,
+    );
+  return keys;
+}
+
 /** The Worker's settings (wrangler.toml [vars] and secrets). */
 export function parseConfig(bindings: object): AppConfig {
   const env = new Settings(bindings);
@@ -254,6 +279,16 @@ export function parseConfig(bindings: object): AppConfig {
     },
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS'),
     adminToken: adminToken(env),
+    apiKeys: apiKeys(env),
+    imageUrls: env.oneOf('IMAGE_URLS', ['https', 'any', 'off'] as const, DEFAULTS.IMAGE_URLS),
+    imageUrlTimeoutMs: int('IMAGE_URL_TIMEOUT_MS'),
+    corsOrigins: (env.optional('CORS_ORIGINS') ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+    rateLimitPeriodSeconds: Number(
+      env.oneOf('RATE_LIMIT_PERIOD_SECONDS', ['10', '60'], String(DEFAULTS.RATE_LIMIT_PERIOD_SECONDS)),
+    ),
     origin: originUrl
       ? {
           url: originUrl.href.replace(/\/$/, ''),

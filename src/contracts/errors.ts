@@ -13,12 +13,18 @@ export const HTTP_ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNPROCESSABLE_IMAGE: 422,
+  /** A client over its rate limit (the Workers Rate Limiting binding); comes with Retry-After. */
+  RATE_LIMITED: 429,
   /** nginx's code: the client went away before the answer; nobody reads it, and it is not a server failure. */
   CLIENT_CLOSED_REQUEST: 499,
   INTERNAL: 500,
   INFERENCE_FAILED: 500,
   CONFIG_INVALID: 500,
   BAD_MANIFEST: 502,
+  /** An image URL whose server failed us (unreachable, an error status, a dropped answer). */
+  IMAGE_URL_FAILED: 502,
+  /** An image URL whose server did not answer in time. */
+  IMAGE_URL_TIMEOUT: 504,
   SHARD_INTEGRITY: 503,
   MODEL_NOT_READY: 503,
   ORIGIN_UNAVAILABLE: 503,

@@ -73,10 +73,16 @@ describe('bad input gets a clear 4xx JSON error', () => {
     ['a JSON array body', json(['a photo of a cat']), 400, /request body must be a JSON object/],
     ['a JSON string body', json('"a photo of a cat"'), 400, /request body must be a JSON object/],
     [
-      'an image input that is not a data URI',
+      'an image input that is neither a data URI nor a URL',
+      json({ input: 'cat.jpg', modality: 'image' }),
+      400,
+      /must be a data:image\/\.\.\.;base64, URI or an https:\/\/ URL/,
+    ],
+    [
+      'an http image URL (https only by default)',
       json({ input: 'http://x/cat.jpg', modality: 'image' }),
       400,
-      /data:image/,
+      /http: URLs are not fetched: https only \(IMAGE_URLS=https\)/,
     ],
   ])('/v1/embeddings with %s', async (_name, init, status, message) => {
     const res = await call('/v1/embeddings', init);

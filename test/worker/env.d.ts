@@ -2,5 +2,6 @@
 declare namespace Cloudflare {
   interface Env {
     FIXTURES: Fetcher;
+    TEST_RATE_LIMITER: RateLimit;
   }
 }

@@ -13,6 +13,7 @@ import { buildTiny } from '../global-setup.ts';
 import { runCli } from '../helpers/cli.ts';
 import { expected } from '../helpers/fixtures.ts';
 import { PREPROCESS, WORKER_MODELS } from '../helpers/paths.ts';
+import { startImageServer } from './image-server.ts';
 import { startOriginProxy } from './origin-proxy.ts';
 import type { Reference } from './reference.ts';
 
@@ -142,7 +143,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   const proxy = await startOriginProxy(origin.url);
   project.provide('origin', { url: proxy.url, token: ORIGIN_TOKEN });
+  const images = await startImageServer();
+  project.provide('imageServer', images.url);
   return async () => {
+    await images.close();
     await proxy.close();
     await origin.close();
   };

@@ -34,5 +34,7 @@ declare module 'vitest' {
     reference: Reference;
     /** The origin as the worker sees it (through a proxy with /__control/up|down). */
     origin: { url: string; token: string };
+    /** A loopback server of image URLs, good and hostile (image-server.ts). */
+    imageServer: string;
   }
 }

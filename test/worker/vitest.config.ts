@@ -62,6 +62,8 @@ function workerdProject(p: WorkerdProject) {
         wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
         miniflare: {
           bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token-0123456789abcdef' },
+          // Under another name than the Worker's RATE_LIMITER: only test/worker/access.test.ts hands it to an app.
+          ratelimits: { TEST_RATE_LIMITER: { simple: { limit: 3, period: 60 } } },
           workers: p.segments.map((s) => ({
             name: s.name,
             ...segmentModules(),

@@ -28,7 +28,7 @@ const USAGE = `usage: edge-clip <command> [options]
   prompts upload --model model-shards/<id> --blob <file.ecls> [--local|--remote]
   eval      --model model-shards/<id> --labelset <name|file.ecls> --dataset <ImageFolder> [--precision int8|fp32] [--limit N]
   measure   --model model-shards/<id> [--tower image|text] [--precision int8|fp32]   (each segment's memory in onnxruntime-web)
-  label     (--url <worker> | --model model-shards/<id>) (--labelset <name> | --labels "a,b,c") [--templates ...] [--top-k 5] [--precision int8|fp32] [--concurrency 4 (with --url)] --out <results.jsonl> <folder|file|URL|list.jsonl> ...
+  label     (--url <worker> [--api-key KEY] | --model model-shards/<id>) (--labelset <name> | --labels "a,b,c") [--templates ...] [--top-k 5] [--precision int8|fp32] [--concurrency 4 (with --url)] --out <results.jsonl> <folder|file|URL|list.jsonl> ...
   hub       [--repo owner/name]   (whether the Hugging Face Hub, or HF_ENDPOINT, answers for the repo; default the mission's checkpoint)
   export-triton --model model-shards/<id> --out <dir> [--prefix edgeclip] [--max-batch 16] [--queue-delay-us 2000]
 JSON goes to stdout, progress to stderr.`;

@@ -9,7 +9,7 @@ import { type Classifier, classifyImages, labelSetClassifier } from '../../model
 import type { AppEnv } from '../app-env.ts';
 import { doc } from '../openapi.ts';
 import { readJson } from '../request-body.ts';
-import { checkModel, decodeDataUri, invalid, precisionFor, readImageUpload, withFallback } from '../request-options.ts';
+import { checkModel, imageInputs, invalid, precisionFor, readImageUpload, withFallback } from '../request-options.ts';
 import type { ApiSchemas } from '../schemas.ts';
 import { check } from '../validate.ts';
 
@@ -93,7 +93,7 @@ export function classifyRoutes(api: ApiSchemas) {
       body: { json: api.ClassifyRequest },
       query: api.ClassifyQuery,
       ok: api.ClassifyResponse,
-      errors: [400, 404, 409, 413, 415, 422, 503],
+      errors: [400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504],
     }),
     classifyInput(api),
     async (c) => {
@@ -101,8 +101,8 @@ export function classifyRoutes(api: ApiSchemas) {
       const { options, upload } = c.req.valid('json');
       let images: Uint8Array[];
       if (upload) images = [upload];
-      else if (options.images) images = options.images.map((s, i) => decodeDataUri(s, `images[${i}]`));
-      else images = [decodeDataUri(options.image, 'image')];
+      else if (options.images) images = await imageInputs(c, options.images, 'images');
+      else images = await imageInputs(c, [options.image], 'image');
       const batch = !upload && options.images !== undefined;
       const modelId = await checkModel(c, options.model);
       const precision = await precisionFor(c, 'image', options.precision);

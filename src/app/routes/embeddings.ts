@@ -8,7 +8,7 @@ import { embedTexts } from '../../model/pipelines/embed-texts.ts';
 import type { Embeddings } from '../../model/pipelines/rows.ts';
 import type { AppEnv } from '../app-env.ts';
 import { doc } from '../openapi.ts';
-import { checkModel, decodeDataUri, invalid, precisionFor, readImageUpload, withFallback } from '../request-options.ts';
+import { checkModel, imageInputs, invalid, precisionFor, readImageUpload, withFallback } from '../request-options.ts';
 import type { ApiSchemas } from '../schemas.ts';
 import { jsonBody, queryParams } from '../validate.ts';
 
@@ -32,7 +32,8 @@ function respond(
 }
 
 /** What an embedding request can be refused with: bad options, unknown model, limits, media, decoding, unavailable. */
-const ERRORS = [400, 404, 413, 415, 422, 503];
+// 401 and 429 when API keys and rate limits are on; 502 and 504 from image URLs.
+const ERRORS = [400, 401, 404, 413, 415, 422, 429, 502, 503, 504];
 
 export function embeddingsRoutes(api: ApiSchemas) {
   const answers = { tag: 'embeddings', ok: api.EmbeddingsResponse, errors: ERRORS } as const;
@@ -40,7 +41,7 @@ export function embeddingsRoutes(api: ApiSchemas) {
     .post(
       '/v1/embeddings',
       doc({
-        summary: 'Text or image embeddings (OpenAI-compatible); images as data:image/...;base64, URIs',
+        summary: 'Text or image embeddings (OpenAI-compatible); images as data:image/...;base64, URIs or https:// URLs',
         body: { json: api.EmbeddingsRequest },
         ...answers,
       }),
@@ -59,7 +60,7 @@ export function embeddingsRoutes(api: ApiSchemas) {
         const common = { timing: c.get('timing'), cache: c.get('cache'), signal: c.get('signal') };
         if (body.modality === 'image') {
           const precision = await precisionFor(c, 'image', body.precision);
-          const images = inputs.map((s, i) => decodeDataUri(s, `input[${i}]`));
+          const images = await imageInputs(c, inputs, 'input');
           const options = {
             ...common,
             orientation: body.orientation,

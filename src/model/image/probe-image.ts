@@ -16,7 +16,8 @@ export interface ImageProbe {
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
-function sniffFormat(b: Uint8Array): ImageFormat | undefined {
+/** The format its first bytes say an image is in, or undefined when they are no supported image's. */
+export function sniffFormat(b: Uint8Array): ImageFormat | undefined {
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return 'png';
   if (b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38) return 'gif';

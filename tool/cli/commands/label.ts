@@ -120,6 +120,7 @@ async function classify(
   url: URL,
   bytes: Uint8Array,
   fields: Record<string, string>,
+  headers: Record<string, string>,
 ): Promise<Record<string, unknown>> {
   for (let attempt = 1; ; attempt++) {
     const form = new FormData();
@@ -127,7 +128,7 @@ async function classify(
     form.set('image', new Blob([bytes as Uint8Array<ArrayBuffer>]), 'image');
     let res: Response | undefined;
     try {
-      res = await send(new Request(url, { method: 'POST', body: form }));
+      res = await send(new Request(url, { method: 'POST', body: form, headers }));
     } catch (e) {
       if (attempt >= MAX_ATTEMPTS) throw e;
     }
@@ -156,8 +157,12 @@ export async function label(argv: string[]) {
     precision: { type: 'string' },
     concurrency: { type: 'string' },
     out: { type: 'string' },
+    'api-key': { type: 'string' },
   });
   const target = str(args, 'url');
+  // For a Worker whose inference routes need one of its API_KEYS.
+  const apiKey = str(args, 'api-key');
+  const headers: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   const model = str(args, 'model');
   if (!target === !model) throw new UsageError('give --url <worker> or --model model-shards/<id> (one of them)');
   const out = str(args, 'out');
@@ -209,7 +214,7 @@ export async function label(argv: string[]) {
       limit(async () => {
         let line: Record<string, unknown>;
         try {
-          const body = await classify(send, url, await it.bytes(), fields);
+          const body = await classify(send, url, await it.bytes(), fields, headers);
           line = { input: it.input, results: body.results, precision: body.precision, model: body.model };
         } catch (e) {
           failed++;
