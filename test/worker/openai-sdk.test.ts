@@ -12,7 +12,8 @@ const client = new OpenAI({
   apiKey: 'not-needed-without-API_KEYS',
   baseURL: 'http://edge/v1',
   maxRetries: 0,
-  fetch: (url, init) => worker.fetch(new Request(url, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx),
+  fetch: async (url, init) =>
+    worker.fetch(new Request(url, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx),
 });
 const cos = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
 
