@@ -4,6 +4,7 @@
  * causal and pools at EOT).
  */
 import type { Tower, TowerInput } from '../src/model/ports.ts';
+import type { BatchObserver } from './metrics.ts';
 
 interface Pending {
   data: TowerInput;
@@ -11,6 +12,8 @@ interface Pending {
   resolve: (rows: Float32Array) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
+  /** performance.now() when it was submitted: its queue time ends when its batch starts. */
+  since: number;
 }
 
 export interface BatcherStats {
@@ -32,6 +35,7 @@ export class DynamicBatcher {
     private readonly outputDim: number,
     private readonly maxBatch: number,
     private readonly windowMs: number,
+    private readonly observer?: BatchObserver,
   ) {}
 
   /** Rows waiting for the device (not yet running). */
@@ -46,7 +50,7 @@ export class DynamicBatcher {
   submit(data: TowerInput, dims: number[], signal?: AbortSignal): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const pending: Pending = { data, dims, resolve, reject, signal };
+      const pending: Pending = { data, dims, resolve, reject, signal, since: performance.now() };
       signal?.addEventListener(
         'abort',
         () => {
@@ -86,6 +90,8 @@ export class DynamicBatcher {
     // Triton counts inferences in rows: a request of 10 rows is 10 inferences, one execution.
     this.stats.inferenceCount += batch.reduce((a, p) => a + p.dims[0], 0);
     this.stats.executionCount++;
+    const start = performance.now();
+    for (const p of batch) this.observer?.queued(start - p.since);
     try {
       const rows = batch.reduce((a, p) => a + p.dims[0], 0);
       let data: TowerInput;
@@ -113,6 +119,7 @@ export class DynamicBatcher {
         dims = [rows, ...batch[0].dims.slice(1)];
       }
       const out = await this.tower.run(this.inputName, data, dims);
+      this.observer?.executed(rows, performance.now() - start);
       let r = 0;
       for (const p of batch) {
         p.resolve(out.slice(r * this.outputDim, (r + p.dims[0]) * this.outputDim));

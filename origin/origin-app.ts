@@ -7,6 +7,7 @@ import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../src/c
 import type { TensorSpec } from '../src/contracts/tensors.ts';
 import type { TowerInput } from '../src/model/ports.ts';
 import type { DynamicBatcher } from './dynamic-batcher.ts';
+import type { OriginMetrics } from './metrics.ts';
 
 export interface OriginModel {
   name: string;
@@ -29,6 +30,8 @@ export interface InputLimits {
 
 export interface OriginDeps {
   models: Map<string, OriginModel>;
+  /** Prometheus metrics (GET /metrics), fed by the batchers and the infer route. */
+  metrics: OriginMetrics;
   /**
    * The build it serves (the manifest's buildHash): its models' only version. The edge asks for its own build's
    * version, so an origin serving another build answers 404 instead of embeddings the edge would cache for a week.
@@ -69,8 +72,8 @@ export function createOriginApp(deps: OriginDeps): Hono {
       isEdgeClipError(err) && err.retryAfter !== undefined ? { 'retry-after': String(err.retryAfter) } : {};
     return c.json({ error: isEdgeClipError(err) ? err.message : 'internal error' }, status as 400, headers);
   });
-  app.use('/v2/*', async function bearerAuth(c, next) {
-    // Health probes stay open for load balancers; everything else needs the token.
+  app.use('*', async function bearerAuth(c, next) {
+    // Health probes stay open for load balancers; everything else, /metrics included, needs the token.
     if (deps.token && !c.req.path.startsWith('/v2/health/')) {
       const m = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '');
       if (!m || !(await constantTimeEqual(m[1], deps.token)))
@@ -94,6 +97,9 @@ export function createOriginApp(deps: OriginDeps): Hono {
 
   app.get('/v2/health/live', (c) => c.json({ live: true }));
   app.get('/v2/health/ready', (c) => c.json({ ready: true }));
+  app.get('/metrics', async (c) =>
+    c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }),
+  );
   app.get('/v2', (c) =>
     c.json({ name: 'edge-clip-origin', version: '0.1.0', extensions: ['binary_tensor_data', 'statistics'] }),
   );
@@ -127,6 +133,17 @@ export function createOriginApp(deps: OriginDeps): Hono {
   });
   app.on('POST', versioned('/v2/models/:name/infer'), async (c) => {
     const m = target(c);
+    const t0 = performance.now();
+    try {
+      const res = await infer(c, m);
+      deps.metrics.request(m.name, deps.version, true, performance.now() - t0);
+      return res;
+    } catch (e) {
+      deps.metrics.request(m.name, deps.version, false, performance.now() - t0);
+      throw e;
+    }
+  });
+  const infer = async (c: Context, m: OriginModel): Promise<Response> => {
     // Counted as it streams in: a chunked body has no length to check first.
     const body = await readBody(c.req.raw, deps.maxBodyBytes);
     const headerLength = c.req.header(HEADER_LENGTH);
@@ -160,6 +177,6 @@ export function createOriginApp(deps: OriginDeps): Hono {
     };
     if (res.headerLength !== undefined) headers[HEADER_LENGTH] = String(res.headerLength);
     return c.body(res.body as Uint8Array<ArrayBuffer>, 200, headers);
-  });
+  };
   return app;
 }

@@ -7,6 +7,7 @@ import { type OriginServerConfig, parseOriginServerConfig } from '../src/contrac
 import { TOWERS } from '../src/contracts/manifest.ts';
 import type { ClipModel } from '../src/model/clip-model.ts';
 import { DynamicBatcher } from './dynamic-batcher.ts';
+import { OriginMetrics } from './metrics.ts';
 import { createOriginApp, type OriginModel } from './origin-app.ts';
 
 /** The origin's settings (defaults from src/contracts/config.ts), plus what only code sets. */
@@ -58,6 +59,7 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
   }
   const manifest = await model.manifest();
   const models = new Map<string, OriginModel>();
+  const metrics = new OriginMetrics();
   for (const tower of TOWERS) {
     const seg = manifest.towers[tower].fp32!.segments;
     const input = seg[0].inputs[0];
@@ -69,6 +71,7 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
       manifest.embedDim,
       o.maxBatch,
       o.windowMs,
+      metrics.observer(name, manifest.buildHash),
     );
     // A request of at most what the edge sends (MAX_INPUTS, 32) or a few batches; token ids of the model's vocabulary
     // and context.
@@ -89,6 +92,7 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
   );
   const app = createOriginApp({
     models,
+    metrics,
     version: manifest.buildHash,
     token: o.token,
     maxBodyBytes: 64 * 1024 * 1024,

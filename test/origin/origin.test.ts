@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type RunningOrigin, startOrigin } from '../../origin/start-origin.ts';
@@ -130,6 +131,44 @@ describe('origin (Open Inference Protocol v2)', () => {
       await fetch(`${fullBatches.url}/v2/models/edgeclip_text/stats`, { headers: { authorization: `Bearer ${TOKEN}` } })
     ).json()) as { model_stats: { inference_count: number; execution_count: number }[] };
     expect(stats.model_stats[0]).toMatchObject({ inference_count: 16, execution_count: 1 });
+  });
+
+  it("serves Prometheus /metrics under Triton's names, matching what it ran, and promtool accepts them", async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    expect((await fetch(`${fullBatches.url}/metrics`)).status).toBe(401);
+    const res = await fetch(`${fullBatches.url}/metrics`, { headers: auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const { buildHash } = readManifest(TINY_ST);
+    const value = (name: string) =>
+      Number(
+        new RegExp(`^${name}\\{model="edgeclip_text",version="${buildHash}"\\} (\\S+)$`, 'm').exec(text)?.[1] ??
+          Number.NaN,
+      );
+    const stats = (
+      (await (await fetch(`${fullBatches.url}/v2/models/edgeclip_text/stats`, { headers: auth })).json()) as {
+        model_stats: { inference_count: number; execution_count: number }[];
+      }
+    ).model_stats[0];
+    // The 16 requests of the batching test: one execution of 16 rows.
+    expect(value('nv_inference_count_total')).toBe(stats.inference_count);
+    expect(value('nv_inference_exec_count_total')).toBe(stats.execution_count);
+    expect(value('nv_inference_request_success_total')).toBe(16);
+    expect(value('nv_inference_request_failure_total')).toBe(0);
+    expect(value('edgeclip_batch_size_count')).toBe(stats.execution_count);
+    expect(value('edgeclip_batch_size_sum')).toBe(stats.inference_count);
+    for (const name of [
+      'nv_inference_request_duration_seconds_total',
+      'nv_inference_queue_duration_seconds_total',
+      'nv_inference_compute_infer_duration_seconds_total',
+    ])
+      expect(value(name), name).toBeGreaterThan(0);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (check.error)
+      throw new Error(`promtool is needed for this check (Debian: apt-get install prometheus): ${check.error.message}`);
+    expect(check.stderr + check.stdout).toBe('');
+    expect(check.status).toBe(0);
   });
 
   it('runs each request alone with batching off', async () => {
