@@ -11,6 +11,36 @@ import { TOWERS } from '../src/contracts/manifest.ts';
 
 const OUT = '.wrangler/segments';
 
+/** The wrangler config of one segment Worker: the segment script, its segment's vars, the bucket. */
+export function segmentWorkerToml(
+  name: string,
+  modelId: string,
+  tower: string,
+  index: number,
+  compatibilityDate: string,
+): string {
+  return [
+    `name = "${name}"`,
+    `main = "${resolve('src/segment-worker/index.ts')}"`,
+    `compatibility_date = "${compatibilityDate}"`,
+    'compatibility_flags = ["nodejs_compat"]',
+    // Reached only through the gateway's service binding: no public workers.dev URL, and no preview URL either
+    // (wrangler keeps those on unless told).
+    'workers_dev = false',
+    'preview_urls = false',
+    '',
+    '[vars]',
+    `MODEL_ID = "${modelId}"`,
+    `SEGMENT_TOWER = "${tower}"`,
+    `SEGMENT_INDEX = "${index}"`,
+    '',
+    '[[r2_buckets]]',
+    'binding = "MODELS"',
+    'bucket_name = "edge-clip-models"',
+    '',
+  ].join('\n');
+}
+
 export function segmentConfigs(buildDir: string): { gateway: string; segments: string[] } {
   const manifest = readManifest(buildDir);
   const modelId = basename(buildDir);
@@ -24,27 +54,7 @@ export function segmentConfigs(buildDir: string): { gateway: string; segments: s
     for (const seg of manifest.towers[tower].int8?.segments ?? []) {
       const name = `edge-clip-seg-${tower}-${seg.index}`;
       const file = join(OUT, `${name}.toml`);
-      const lines = [
-        `name = "${name}"`,
-        `main = "${join(root, 'src/segment-worker/index.ts')}"`,
-        `compatibility_date = "${compatibilityDate}"`,
-        'compatibility_flags = ["nodejs_compat"]',
-        // Reached only through the gateway's service binding: no public workers.dev URL for /run and /load, and no
-        // preview URL either (wrangler keeps those on unless told).
-        'workers_dev = false',
-        'preview_urls = false',
-        '',
-        '[vars]',
-        `MODEL_ID = "${modelId}"`,
-        `SEGMENT_TOWER = "${tower}"`,
-        `SEGMENT_INDEX = "${seg.index}"`,
-        '',
-        '[[r2_buckets]]',
-        'binding = "MODELS"',
-        'bucket_name = "edge-clip-models"',
-        '',
-      ];
-      writeFileSync(file, lines.join('\n'));
+      writeFileSync(file, segmentWorkerToml(name, modelId, tower, seg.index, compatibilityDate));
       segments.push(file);
       services.push(`[[services]]\nbinding = "${segmentBinding(tower, seg.index)}"\nservice = "${name}"\n`);
     }
