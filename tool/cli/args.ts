@@ -1,28 +1,54 @@
-/** Argument parsing for the CLI: --flag value, --flag=value, repeated flags, and `--` for literal texts. */
-import { parseArgs } from 'node:util';
+/**
+ * Argument parsing for the CLI, on commander: typed options from the command's spec (tool/cli/specs.ts), --flag value
+ * and --flag=value, repeatable flags, `--` before literal texts, `-h`/`--help` per command, and an unknown option
+ * answered with the ones the command takes.
+ */
+import { Command, CommanderError } from 'commander';
+import { type CommandSpec, commandHelp } from './specs.ts';
 
 export class UsageError extends Error {}
 
-export type FlagSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+/** `--help` was asked for: its text, printed on stdout with exit 0 (not an error). */
+export class HelpRequested extends Error {}
 
 export interface ParsedArgs {
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
 }
 
-export function parse(argv: string[], flags: FlagSpec): ParsedArgs {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: flags,
-      allowPositionals: true,
-      strict: true,
-      allowNegative: false,
-    });
-    return { values: values as ParsedArgs['values'], positionals };
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+export function parse(argv: string[], spec: CommandSpec): ParsedArgs {
+  const options = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  if (options.includes('--help') || options.includes('-h')) throw new HelpRequested(commandHelp(spec));
+  const cmd = new Command(`edge-clip ${spec.name}`)
+    .exitOverride()
+    .helpOption(false)
+    .allowExcessArguments(spec.positionals !== undefined)
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  for (const [name, f] of Object.entries(spec.flags)) {
+    if (f.type === 'boolean') cmd.option(`--${name}`, f.description);
+    else if (f.multiple)
+      cmd.option(`--${name} <value>`, f.description, (v: string, previous: string[] | undefined) => [
+        ...(previous ?? []),
+        v,
+      ]);
+    else cmd.option(`--${name} <value>`, f.description);
   }
+  if (spec.positionals) cmd.argument('[arguments...]');
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    const message = e.message.replace(/^error: /, '');
+    const valid = Object.keys(spec.flags).map((n) => `--${n}`);
+    if (e.code === 'commander.unknownOption' || e.code === 'commander.excessArguments')
+      throw new UsageError(`${message}; ${spec.name} takes ${valid.join(', ')} (edge-clip ${spec.name} --help)`);
+    throw new UsageError(message);
+  }
+  const opts = cmd.opts() as Record<string, string | boolean | string[] | undefined>;
+  const values = Object.fromEntries(Object.keys(spec.flags).map((n) => [n, opts[camel(n)]]));
+  return { values, positionals: cmd.args };
 }
 
 export function str(args: ParsedArgs, name: string): string | undefined {

@@ -3,8 +3,17 @@ import { intFlag, NO_LIMIT, parse, UsageError } from '../../../tool/cli/args.ts'
 import { runCli } from '../../helpers/cli.ts';
 import { TINY_ST } from '../../helpers/paths.ts';
 
+const spec = { name: 'test', summary: 'a test command', example: 'edge-clip test --n 3', flags: {} };
 const flag = (value: string | undefined, min = 1, max = NO_LIMIT) =>
-  intFlag(parse(value === undefined ? [] : [`--n=${value}`], { n: { type: 'string' } }), 'n', min, max);
+  intFlag(
+    parse(value === undefined ? [] : [`--n=${value}`], {
+      ...spec,
+      flags: { n: { type: 'string', description: 'a count' } },
+    }),
+    'n',
+    min,
+    max,
+  );
 
 describe('integer flags', () => {
   it('accept integers within their range and fall back when absent', () => {

@@ -7,6 +7,7 @@ import { buildModel } from '../../converter/build-model.ts';
 import { DEFAULT_MAX_STEP_GFLOPS } from '../../converter/plan-segments.ts';
 import { fetchHubCheckpoint, hubOptionsFromEnv } from '../../hub/hf-hub.ts';
 import { intFlag, NO_LIMIT, type ParsedArgs, parse, parseSize, required, str, UsageError } from '../args.ts';
+import { commandSpec } from '../specs.ts';
 
 /** `--segment-budget <MiB or size>`, or the default budget with `--segmented`. */
 function segmentBudget(args: ParsedArgs): number | undefined {
@@ -22,19 +23,7 @@ function minCosine(text: string | undefined): number | undefined {
 }
 
 export async function build(argv: string[]) {
-  const args = parse(argv, {
-    checkpoint: { type: 'string' },
-    out: { type: 'string' },
-    precisions: { type: 'string' },
-    'shard-size': { type: 'string' },
-    vocab: { type: 'string' },
-    'model-id': { type: 'string' },
-    'segment-budget': { type: 'string' },
-    segmented: { type: 'boolean' },
-    segments: { type: 'string' },
-    calibration: { type: 'string' },
-    'min-int8-cos': { type: 'string' },
-  });
+  const args = parse(argv, commandSpec('build'));
   const source = required(args, 'checkpoint');
   const out = required(args, 'out');
   const precisions = (str(args, 'precisions') ?? 'fp32,int8').split(',').map((p) => p.trim());

@@ -7,19 +7,10 @@ import { embedImages, embedPixels } from '../../../src/model/pipelines/embed-ima
 import { embedTexts } from '../../../src/model/pipelines/embed-texts.ts';
 import { toRows } from '../../../src/model/postprocess.ts';
 import { intFlag, oneOf, parse, required, str, UsageError } from '../args.ts';
+import { commandSpec } from '../specs.ts';
 
 export async function embed(argv: string[]) {
-  const args = parse(argv, {
-    model: { type: 'string' },
-    precision: { type: 'string' },
-    runtime: { type: 'string' },
-    image: { type: 'string', multiple: true },
-    'image-tensor': { type: 'string' },
-    shape: { type: 'string' },
-    text: { type: 'string', multiple: true },
-    raw: { type: 'boolean' },
-    threads: { type: 'string' },
-  });
+  const args = parse(argv, commandSpec('embed'));
   const dir = required(args, 'model');
   const precision = oneOf(args, 'precision', PRECISIONS, 'fp32');
   const runtime = oneOf(args, 'runtime', ['node', 'web'] as const, 'node');

@@ -9,18 +9,13 @@ import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { classifyImages } from '../../../src/model/pipelines/classify.ts';
 import { intFlag, NO_LIMIT, oneOf, parse, required, UsageError } from '../args.ts';
 import { Progress } from '../progress.ts';
+import { commandSpec } from '../specs.ts';
 import { classifierPath } from './prompts.ts';
 
 const IMAGE_EXT = /\.(jpe?g|png|gif|bmp|tiff?)$/i;
 
 export async function evaluate(argv: string[]) {
-  const args = parse(argv, {
-    model: { type: 'string' },
-    labelset: { type: 'string' },
-    dataset: { type: 'string' },
-    precision: { type: 'string' },
-    limit: { type: 'string' },
-  });
+  const args = parse(argv, commandSpec('eval'));
   const dir = required(args, 'model');
   const dataset = required(args, 'dataset');
   const precision = oneOf(args, 'precision', PRECISIONS, 'int8');

@@ -6,6 +6,7 @@ import { originModelName } from '../../../src/adapters/origin/origin-client.ts';
 import { TOWERS, type TowerName } from '../../../src/contracts/manifest.ts';
 import type { TensorSpec } from '../../../src/contracts/tensors.ts';
 import { intFlag, parse, required, str, UsageError } from '../args.ts';
+import { commandSpec } from '../specs.ts';
 
 const TRITON_TYPE: Record<string, string> = { float32: 'TYPE_FP32', int64: 'TYPE_INT64' };
 
@@ -34,13 +35,7 @@ export function tritonConfig(
 }
 
 export async function exportTriton(argv: string[]) {
-  const args = parse(argv, {
-    model: { type: 'string' },
-    out: { type: 'string' },
-    prefix: { type: 'string' },
-    'max-batch': { type: 'string' },
-    'queue-delay-us': { type: 'string' },
-  });
+  const args = parse(argv, commandSpec('export-triton'));
   const dir = required(args, 'model');
   const out = resolve(required(args, 'out'));
   const prefix = str(args, 'prefix') ?? 'edgeclip';

@@ -14,6 +14,7 @@ import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { limiter } from '../../../src/model/limiter.ts';
 import { intFlag, oneOf, parse, str, UsageError } from '../args.ts';
 import { Progress } from '../progress.ts';
+import { commandSpec } from '../specs.ts';
 
 const IMAGE_EXT = /\.(jpe?g|png|gif|bmp|tiff?|webp|avif)$/i;
 const MAX_ATTEMPTS = 6;
@@ -147,18 +148,7 @@ async function classify(
 }
 
 export async function label(argv: string[]) {
-  const args = parse(argv, {
-    url: { type: 'string' },
-    model: { type: 'string' },
-    labelset: { type: 'string' },
-    labels: { type: 'string' },
-    templates: { type: 'string' },
-    'top-k': { type: 'string' },
-    precision: { type: 'string' },
-    concurrency: { type: 'string' },
-    out: { type: 'string' },
-    'api-key': { type: 'string' },
-  });
+  const args = parse(argv, commandSpec('label'));
   const target = str(args, 'url');
   // For a Worker whose inference routes need one of its API_KEYS.
   const apiKey = str(args, 'api-key');

@@ -10,16 +10,12 @@ import {
 } from '../../../src/contracts/manifest.ts';
 import { type MeasureRequest, measureInProcess, measureSegment } from '../../converter/segment-memory.ts';
 import { oneOf, parse, required, str } from '../args.ts';
+import { commandSpec } from '../specs.ts';
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 
 export async function measure(argv: string[]) {
-  const args = parse(argv, {
-    model: { type: 'string' },
-    tower: { type: 'string' },
-    precision: { type: 'string' },
-    child: { type: 'boolean' },
-  });
+  const args = parse(argv, commandSpec('measure'));
   if (args.values.child) return measureInProcess(JSON.parse(await text(process.stdin)) as MeasureRequest);
   const dir = required(args, 'model');
   const precision = oneOf(args, 'precision', PRECISIONS, 'int8');

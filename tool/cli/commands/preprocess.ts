@@ -7,16 +7,10 @@ import type { PreprocessConfig } from '../../../src/contracts/manifest.ts';
 import { preprocessImage } from '../../../src/model/image/preprocess-image.ts';
 import { BUILTIN_CONFIGS, parseArch, parsePreprocess } from '../../checkpoint/openclip-config.ts';
 import { intFlag, NO_LIMIT, oneOf, parse, required, str, UsageError } from '../args.ts';
+import { commandSpec } from '../specs.ts';
 
 export async function preprocess(argv: string[]) {
-  const args = parse(argv, {
-    image: { type: 'string' },
-    size: { type: 'string' },
-    orientation: { type: 'string' },
-    out: { type: 'string' },
-    model: { type: 'string' },
-    'max-pixels': { type: 'string' },
-  });
+  const args = parse(argv, commandSpec('preprocess'));
   const file = required(args, 'image');
   const out = required(args, 'out');
   const orientation = oneOf(args, 'orientation', ['ignore', 'exif'] as const, 'ignore');

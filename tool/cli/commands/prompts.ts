@@ -11,23 +11,14 @@ import { parseLabelSet } from '../../../src/contracts/labelset.ts';
 import { PRECISIONS } from '../../../src/contracts/manifest.ts';
 import { labelsetFile, SHIPPED_LABELSETS } from '../../assets.ts';
 import { buildClassifier } from '../../prompts/build-classifier.ts';
-import { intFlag, NO_LIMIT, oneOf, parse, required, str, UsageError } from '../args.ts';
+import { HelpRequested, intFlag, NO_LIMIT, oneOf, parse, required, str, UsageError } from '../args.ts';
+import { commandHelp, commandSpec } from '../specs.ts';
 
 export const classifierPath = (model: string, name: string, precision: string) =>
   join(model, 'labelsets', `${name}.${precision}.ecls`);
 
 async function build(argv: string[]) {
-  const args = parse(argv, {
-    model: { type: 'string' },
-    labelset: { type: 'string' },
-    precision: { type: 'string' },
-    dtype: { type: 'string' },
-    out: { type: 'string' },
-    batch: { type: 'string' },
-    threads: { type: 'string' },
-    templates: { type: 'string' },
-    'max-batches': { type: 'string' },
-  });
+  const args = parse(argv, commandSpec('prompts build'));
   const dir = required(args, 'model');
   const file = labelsetFile(required(args, 'labelset'));
   if (!file)
@@ -80,12 +71,7 @@ async function build(argv: string[]) {
 }
 
 async function upload(argv: string[]) {
-  const args = parse(argv, {
-    model: { type: 'string' },
-    blob: { type: 'string' },
-    local: { type: 'boolean' },
-    remote: { type: 'boolean' },
-  });
+  const args = parse(argv, commandSpec('prompts upload'));
   const manifest = readManifest(required(args, 'model'));
   const blobFile = required(args, 'blob');
   const bytes = new Uint8Array(readFileSync(blobFile));
@@ -124,5 +110,7 @@ export async function prompts(argv: string[]) {
   const [sub, ...rest] = argv;
   if (sub === 'build') return build(rest);
   if (sub === 'upload') return upload(rest);
-  throw new UsageError('usage: edge-clip prompts build|upload ...');
+  const usage = ['build', 'upload'].map((s) => commandHelp(commandSpec(`prompts ${s}`)).split('\n')[0]).join('\n');
+  if (sub === '--help' || sub === '-h') throw new HelpRequested(usage);
+  throw new UsageError(`give a subcommand:\n${usage}`);
 }

@@ -8,14 +8,10 @@ import { BUILTIN_CONFIGS } from '../../checkpoint/openclip-config.ts';
 import { type OutlierSpec, parseOutlierSpec } from '../../synth/outliers.ts';
 import { writeSynthCheckpoint } from '../../synth/synth-checkpoint.ts';
 import { intFlag, parse, required, str, UsageError } from '../args.ts';
+import { commandSpec } from '../specs.ts';
 
 export async function synth(argv: string[]) {
-  const args = parse(argv, {
-    config: { type: 'string' },
-    seed: { type: 'string' },
-    out: { type: 'string' },
-    outliers: { type: 'string' },
-  });
+  const args = parse(argv, commandSpec('synth'));
   const name = required(args, 'config');
   const config = BUILTIN_CONFIGS[name] ?? (existsSync(name) ? readConfigFile(name) : undefined);
   if (!config)
