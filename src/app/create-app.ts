@@ -15,6 +15,7 @@ import { classifyRoutes } from './routes/classify.ts';
 import { embeddingsRoutes } from './routes/embeddings.ts';
 import { labelsetRoutes } from './routes/labelsets.ts';
 import { modelRoutes } from './routes/models.ts';
+import { MODEL_INPUT_HEADERS, preprocessRoutes } from './routes/preprocess.ts';
 import { apiSchemas } from './schemas.ts';
 import { ServerTiming } from './server-timing.ts';
 
@@ -40,6 +41,7 @@ const CORS_ANSWER_HEADERS = [
   'x-prompts-encoded',
   'retry-after',
   'server-timing',
+  ...Object.keys(MODEL_INPUT_HEADERS),
 ];
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -96,12 +98,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (manifest?.weights === 'random') c.header('x-model-weights', 'random');
     c.set('manifest', manifest);
   });
-  for (const path of ['/v1/embeddings', '/v1/images/embeddings', '/v1/classify']) app.use(path, inferenceAccess);
+  for (const path of ['/v1/embeddings', '/v1/images/embeddings', '/v1/classify', '/v1/preprocess'])
+    app.use(path, inferenceAccess);
   const api = apiSchemas(deps.config);
   app.route('/', modelRoutes(api));
   app.route('/', embeddingsRoutes(api));
   app.route('/', classifyRoutes(api));
   app.route('/', labelsetRoutes(api));
+  app.route('/', preprocessRoutes(api));
   app.get('/openapi.json', openApiDocument(app));
   app.get('/', (c) =>
     c.html(PLAYGROUND_HTML, 200, {

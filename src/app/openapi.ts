@@ -11,14 +11,21 @@ type ObjectSchema =
   | v.ObjectSchema<v.ObjectEntries, v.ErrorMessage<v.ObjectIssue> | undefined>
   | v.StrictObjectSchema<v.ObjectEntries, v.ErrorMessage<v.StrictObjectIssue> | undefined>;
 
+/** A non-JSON answer: its media type, what it is, and the headers that describe it. */
+export interface BinaryAnswer {
+  media: string;
+  description: string;
+  headers: Record<string, string>;
+}
+
 export interface RouteDoc {
   summary: string;
   tag: 'embeddings' | 'classification' | 'label sets' | 'service';
   /** The request body: JSON by its schema, or other media (images) described in words. */
   body?: { json: v.GenericSchema } | { media: string[]; description: string };
   query?: ObjectSchema;
-  /** The answer's schema, and its status when it is not 200. */
-  ok: v.GenericSchema;
+  /** The answer's schema (JSON) or its media and headers (an image), and its status when it is not 200. */
+  ok: v.GenericSchema | BinaryAnswer;
   okStatus?: 200 | 201;
   /** Error statuses the route answers (every one with the error body). */
   errors: number[];
@@ -68,7 +75,19 @@ export function doc(d: RouteDoc): MiddlewareHandler<AppEnv> {
     ...(body ? { requestBody: body } : {}),
     ...(d.admin ? { security: [{ adminToken: [] }] } : {}),
     responses: {
-      [String(d.okStatus ?? 200)]: { description: 'OK', content: { 'application/json': { schema: resolver(d.ok) } } },
+      [String(d.okStatus ?? 200)]:
+        'media' in d.ok
+          ? {
+              description: d.ok.description,
+              headers: Object.fromEntries(
+                Object.entries(d.ok.headers).map(([name, description]) => [
+                  name,
+                  { description, schema: { type: 'string' as const } },
+                ]),
+              ),
+              content: { [d.ok.media]: { schema: { type: 'string' as const, format: 'binary' } } },
+            }
+          : { description: 'OK', content: { 'application/json': { schema: resolver(d.ok) } } },
       ...errors,
     },
   }) as MiddlewareHandler<AppEnv>;

@@ -144,6 +144,7 @@ export function apiSchemas(config: AppConfig) {
   });
 
   const ImageQuery = v.object({ ...inferenceOptions, encoding_format: v.optional(encodingFormat) });
+  const PreprocessQuery = v.object({ orientation: v.optional(orientation) });
 
   const labels = list(
     label,
@@ -250,6 +251,7 @@ export function apiSchemas(config: AppConfig) {
     EmbeddingsRequest,
     EmbeddingsResponse,
     ImageQuery,
+    PreprocessQuery,
     ClassifyRequest,
     ClassifyQuery,
     ClassifyResponse,

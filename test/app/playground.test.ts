@@ -89,6 +89,33 @@ describe.skipIf(!executablePath)('the playground in headless Chromium', () => {
       expect(Number.parseFloat(s.bar)).toBeCloseTo(Math.max(1, 100 * s.score), 1);
     });
     expect(await text('#timings')).toMatch(/int8 · .*infer \d+\.\d ms/);
+    // What the model sees: the crop as POST /v1/preprocess answers it, and its box on the image.
+    await page.waitForFunction(() => (document.getElementById('model-input') as HTMLImageElement).naturalWidth > 0);
+    const view = await page.evaluate(() => {
+      const img = document.getElementById('model-input') as HTMLImageElement;
+      const box = document.getElementById('cropbox') as HTMLElement;
+      const preview = document.getElementById('preview') as HTMLImageElement;
+      return {
+        size: [img.naturalWidth, img.naturalHeight],
+        box: [box.offsetLeft, box.offsetTop, box.offsetWidth, box.offsetHeight],
+        shown: [preview.clientWidth, preview.clientHeight],
+        caption: document.getElementById('model-input-caption')?.textContent ?? '',
+      };
+    });
+    const direct = await fetch(`${url}/v1/preprocess`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: readFileSync(IMAGE),
+    });
+    const [rw, rh] = (direct.headers.get('x-resize') ?? '').split('x').map(Number);
+    const [left, top, side] = (direct.headers.get('x-crop-box') ?? '').split(',').map(Number);
+    expect(view.size).toEqual([side, side]);
+    expect(view.caption).toBe(`what the model sees: ${side}×${side} of the image resized to ${rw}×${rh}`);
+    const [kx, ky] = [view.shown[0] / rw, view.shown[1] / rh];
+    expect(view.box[0]).toBeCloseTo(left * kx, -0.5);
+    expect(view.box[1]).toBeCloseTo(top * ky, -0.5);
+    expect(view.box[2]).toBeCloseTo(side * kx, -0.5);
+    expect(view.box[3]).toBeCloseTo(side * ky, -0.5);
     mkdirSync(TEST_CACHE, { recursive: true });
     await page.screenshot({ path: SHOT, fullPage: true });
     console.log(`playground screenshot: ${SHOT}`);

@@ -102,16 +102,17 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   },
   {
     name: 'preprocess',
-    summary: 'the model input of an image (OpenCLIP’s eval transform) as float32',
+    summary: 'the model input of an image (OpenCLIP’s eval transform): float32 tensor and/or the crop as PNG',
     flags: {
       image: { type: 'string', value: '<file>', description: 'the image', synopsis: true },
       size: { type: 'string', value: '320', description: 'input size (default the model’s, else 320)' },
       orientation: { type: 'string', value: 'ignore|exif', description: 'apply the EXIF orientation first' },
       model: { ...model, synopsis: false, description: 'take size and normalization from this build' },
       'max-pixels': { type: 'string', value: 'N', description: 'refuse larger images' },
-      out: { type: 'string', value: '<file.f32>', description: 'output [3,S,S] float32', synopsis: true },
+      out: { type: 'string', value: '<file.f32>', description: 'the model input: [3,S,S] float32' },
+      png: { type: 'string', value: '<file.png>', description: 'the S×S crop before normalization, as PNG (jimp)' },
     },
-    example: 'npx edge-clip preprocess --image cat.jpg --out cat.f32',
+    example: 'npx edge-clip preprocess --image cat.jpg --png cat-as-the-model-sees-it.png --out cat.f32',
   },
   {
     name: 'prompts build',

@@ -1,6 +1,6 @@
 /**
  * The playground at GET /: one self-contained page (no build step, no external requests) that uses the public API —
- * /v1/models, /v1/labelsets, /v1/classify and /v1/embeddings — as any client would. Its script avoids template
+ * /v1/models, /v1/labelsets, /v1/classify, /v1/preprocess and /v1/embeddings — as any client would. Its script avoids template
  * literals so that it can live in this string.
  */
 export const PLAYGROUND_HTML = String.raw`<!doctype html>
@@ -18,7 +18,14 @@ export const PLAYGROUND_HTML = String.raw`<!doctype html>
   #random { display: none; background: #fff3cd; border: 1px solid #e0c36a; border-radius: 8px; padding: .6rem .8rem; }
   #drop { border: 2px dashed #9aa4b5; border-radius: 10px; padding: 1.2rem; text-align: center; cursor: pointer; }
   #drop.over { background: #eef3ff; border-color: #4a6cf7; }
-  #preview { max-width: 100%; max-height: 260px; display: none; margin: .6rem auto 0; border-radius: 6px; }
+  /* The pixels as stored, as the model reads them by default (no EXIF rotation). */
+  #preview { max-width: 100%; max-height: 260px; display: none; border-radius: 6px; image-orientation: none; }
+  .pair { display: flex; gap: 1rem; align-items: flex-start; flex-wrap: wrap; margin-top: .6rem; }
+  #frame { position: relative; display: inline-block; line-height: 0; }
+  #cropbox { position: absolute; display: none; border: 2px solid #f0a; box-sizing: border-box; pointer-events: none; }
+  #model-input { display: none; width: 160px; height: 160px; image-rendering: pixelated; border-radius: 6px; }
+  figure { margin: 0; }
+  figcaption { font-size: .8rem; color: #667; margin-top: .3rem; line-height: 1.2; }
   video { max-width: 100%; display: none; border-radius: 6px; }
   label { display: block; margin: .5rem 0 .2rem; font-weight: 600; font-size: .9rem; }
   input[type=text], select { width: 100%; padding: .45rem; border: 1px solid #c5cbd6; border-radius: 6px; box-sizing: border-box; }
@@ -49,7 +56,11 @@ export const PLAYGROUND_HTML = String.raw`<!doctype html>
   <button class="secondary" id="camera" type="button" hidden>Use the camera</button>
   <button id="snap" type="button" hidden>Take the picture</button>
   <video id="video" autoplay playsinline></video>
-  <img id="preview" alt="the image being classified">
+  <div class="pair">
+    <figure><div id="frame"><img id="preview" alt="the image being classified"><div id="cropbox"></div></div>
+      <figcaption>the image; the box is what the model keeps</figcaption></figure>
+    <figure><img id="model-input" alt="what the model sees"><figcaption id="model-input-caption"></figcaption></figure>
+  </div>
   <div class="row">
     <div><label for="labelset">Stored label set</label><select id="labelset"><option value="">(type labels instead)</option></select></div>
     <div><label for="labels">Labels, comma-separated</label><input id="labels" type="text" value="a cat, a dog, a rocket, a person, a car"></div>
@@ -119,9 +130,34 @@ export const PLAYGROUND_HTML = String.raw`<!doctype html>
     $('preview').src = URL.createObjectURL(blob);
     $('preview').style.display = 'block';
     $('classify').disabled = false;
+    showModelInput(blob);
     classify();
   }
 
+  // What the model sees (POST /v1/preprocess): the crop as a PNG, and its box drawn on the image.
+  async function showModelInput(blob) {
+    $('cropbox').style.display = 'none';
+    $('model-input').style.display = 'none';
+    var res = await fetch('/v1/preprocess', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: blob });
+    if (!res.ok || blob !== current) return;
+    var resized = (res.headers.get('x-resize') || '').split('x').map(Number);
+    var box = (res.headers.get('x-crop-box') || '').split(',').map(Number);
+    $('model-input').src = URL.createObjectURL(await res.blob());
+    $('model-input').style.display = 'block';
+    $('model-input-caption').textContent = 'what the model sees: ' + box[2] + '×' + box[3] + ' of the image resized to ' + resized.join('×');
+    var place = function () {
+      var img = $('preview');
+      var kx = img.clientWidth / resized[0];
+      var ky = img.clientHeight / resized[1];
+      var cb = $('cropbox');
+      cb.style.left = (box[0] * kx) + 'px';
+      cb.style.top = (box[1] * ky) + 'px';
+      cb.style.width = (box[2] * kx) + 'px';
+      cb.style.height = (box[3] * ky) + 'px';
+      cb.style.display = 'block';
+    };
+    if ($('preview').complete && $('preview').clientWidth > 0) place(); else $('preview').onload = place;
+  }
   async function classify() {
     if (!current) return;
     showError('');

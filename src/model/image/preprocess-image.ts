@@ -32,8 +32,21 @@ export interface PreprocessOptions {
   decoders: ImageDecoders;
 }
 
+/** Where the model's input came from: what a user needs to see what was classified. */
+export interface PreprocessView {
+  /** The picture the resize started from (after an EXIF rotation, when one was applied). */
+  width: number;
+  height: number;
+  /** The EXIF orientation applied (1: none). */
+  orientation: number;
+  /** The size it was resized to, and the crop taken from that (size × size at left, top). */
+  resized: { width: number; height: number };
+  crop: { left: number; top: number; size: number };
+}
+
 export interface PreprocessResult {
   probe: ImageProbe;
+  view: PreprocessView;
   decodeMs: number;
   resizeMs: number;
 }
@@ -105,7 +118,14 @@ export async function preprocessToRgb(
     const [rw, rh] = resizedSize(img.width, img.height, cfg);
     const { left, top } = cropBox(rw, rh, S);
     const rgb = resizeRgbWindow(img, rw, rh, { x0: left, y0: top, width: S, height: S }, cfg.interpolation);
-    return { rgb, probe, decodeMs: t1 - t0, resizeMs: performance.now() - t1 };
+    const view = {
+      width: img.width,
+      height: img.height,
+      orientation,
+      resized: { width: rw, height: rh },
+      crop: { left, top, size: S },
+    };
+    return { rgb, probe, view, decodeMs: t1 - t0, resizeMs: performance.now() - t1 };
   } finally {
     release();
   }
@@ -125,13 +145,18 @@ export async function preprocessImage(
 ): Promise<PreprocessResult> {
   const { rgb, ...result } = await preprocessToRgb(bytes, cfg, opts);
   const t0 = performance.now();
-  const plane = cfg.size * cfg.size;
+  normalizeRgb(rgb, cfg.size, out, offset, table);
+  result.resizeMs += performance.now() - t0;
+  return result;
+}
+
+/** ToTensor + Normalize: the S×S RGB crop into [3,S,S] float32 planes of `out` at `offset`. */
+export function normalizeRgb(rgb: Uint8Array, size: number, out: Float32Array, offset: number, table: Float32Array[]) {
+  const plane = size * size;
   const [r, g, b] = table;
   for (let i = 0, j = 0; i < plane; i++, j += 3) {
     out[offset + i] = r[rgb[j]];
     out[offset + plane + i] = g[rgb[j + 1]];
     out[offset + 2 * plane + i] = b[rgb[j + 2]];
   }
-  result.resizeMs += performance.now() - t0;
-  return result;
 }

@@ -1,9 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { decode as decodePng } from 'fast-png';
 import { describe, expect, it } from 'vitest';
 import { nodeImageDecoders } from '../../../src/adapters/node/image-wasm-node.ts';
 import { applyOrientation, readJpegOrientation } from '../../../src/model/image/exif-orientation.ts';
-import { cropBox, preprocessImage, preprocessToRgb, resizedSize } from '../../../src/model/image/preprocess-image.ts';
+import {
+  cropBox,
+  normalizationTable,
+  normalizeRgb,
+  preprocessImage,
+  preprocessToRgb,
+  resizedSize,
+} from '../../../src/model/image/preprocess-image.ts';
 import { runCli } from '../../helpers/cli.ts';
 import { packedRgb } from '../../helpers/packed-rgb.ts';
 import { PREPROCESS, PREPROCESS_AVIF, PREPROCESS_WEBP, TEST_CACHE } from '../../helpers/paths.ts';
@@ -90,6 +98,26 @@ describe('edge-clip preprocess', () => {
     expect(res.code).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ shape: [3, 320, 320], format: 'png', original_size_wh: [451, 300] });
     expect(readFileSync(out).equals(readFileSync(join(PREPROCESS, 'chelsea.f32')))).toBe(true);
+  });
+
+  it('--png writes the crop the model sees: decoded by fast-png and normalized, it is the golden tensor', async () => {
+    for (const [file, golden] of [
+      ['grace_hopper.jpg', 'grace_hopper.f32'],
+      ['chelsea.png', 'chelsea.f32'],
+    ]) {
+      const png = join(TEST_CACHE, `${file}.png`);
+      const res = await runCli(['preprocess', '--image', join(PREPROCESS, file), '--png', png]);
+      expect(res.code).toBe(0);
+      expect(JSON.parse(res.stdout)).toMatchObject({ png, crop: { size: 320 } });
+      const decoded = decodePng(readFileSync(png));
+      expect([decoded.width, decoded.height, decoded.channels]).toEqual([320, 320, 3]);
+      const out = new Float32Array(3 * 320 * 320);
+      normalizeRgb(new Uint8Array(decoded.data.buffer), 320, out, 0, normalizationTable(GOLDEN_CFG));
+      expect(Buffer.from(out.buffer).equals(readFileSync(join(PREPROCESS, golden))), file).toBe(true);
+    }
+    const neither = await runCli(['preprocess', '--image', join(PREPROCESS, 'chelsea.png')]);
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toMatch(/give --out <file\.f32> or --png <file\.png>/);
   });
 
   it('refuses a corrupt image with one clear line', async () => {
