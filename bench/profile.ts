@@ -13,12 +13,21 @@ import { IMAGE_INPUT, TEXT_INPUT } from '../src/contracts/tensors.ts';
 import { loadTowerSessions } from '../src/model/load-tower.ts';
 import { SessionChain } from '../src/model/session-chain.ts';
 import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
-import { type Capture, endProfiling, type OpRow, opTable, syntheticPixels } from './profile/ort-profile.ts';
+import {
+  type Capture,
+  endProfiling,
+  type NodeRow,
+  nodeTable,
+  type OpRow,
+  opTable,
+  syntheticPixels,
+} from './profile/ort-profile.ts';
 import { median, ms, publishReport, serverTiming } from './stats.ts';
 import { PREPROCESS_FIXTURES } from './test-images.ts';
 import { COMPUTE, startDev } from './workerd-server.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SLOWEST_NODES = 12;
 /** wrangler dev arguments that run the bench Worker against the R2 data `npm start` seeds. */
 const PROFILE_WORKER = ['-c', 'bench/profile/wrangler.toml', '--persist-to', '.wrangler/state'];
 const log = (l: string) => process.stderr.write(`[bench:profile] ${l}\n`);
@@ -70,6 +79,8 @@ interface TowerProfile {
   plain: number;
   profiled: number;
   rows: OpRow[];
+  /** Per node, slowest first (the Node profile). */
+  nodes?: NodeRow[];
 }
 
 async function nodeProfile(tower: TowerName): Promise<TowerProfile> {
@@ -92,7 +103,12 @@ async function nodeProfile(tower: TowerName): Promise<TowerProfile> {
   };
   const plain = await times(false);
   const profiled = await times(true);
-  return { plain: plain.time, profiled: profiled.time, rows: opTable(profiled.printed).rows };
+  return {
+    plain: plain.time,
+    profiled: profiled.time,
+    rows: opTable(profiled.printed).rows,
+    nodes: nodeTable(profiled.printed),
+  };
 }
 
 async function workerdProfile(url: string, tower: TowerName): Promise<TowerProfile> {
@@ -206,6 +222,15 @@ for (const tower of ['image', 'text'] as const) {
   }
   lines.push(
     `| all kernels | ${n.rows.reduce((a, r) => a + r.count, 0)} | ${ms(nt)} | | ${ms(wt)} | | ${(wt / nt).toFixed(2)}× |`,
+    '',
+    `The ${tower} tower's slowest nodes (onnxruntime-web in Node; segment = the session the node runs in): the ${SLOWEST_NODES} slowest, then the ${SLOWEST_NODES} slowest outside the int8 GEMMs:`,
+    '',
+    '| segment | node | op | ms | share of all kernels |',
+    '| ---: | --- | --- | ---: | ---: |',
+    ...[
+      ...(n.nodes ?? []).slice(0, SLOWEST_NODES),
+      ...(n.nodes ?? []).filter((x) => x.op !== 'MatMulIntegerToFloat').slice(0, SLOWEST_NODES),
+    ].map((x) => `| ${x.segment} | \`${x.node}\` | ${x.op} | ${ms(x.ms)} | ${((100 * x.ms) / nt).toFixed(1)} % |`),
     '',
   );
 }

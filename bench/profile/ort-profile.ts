@@ -54,25 +54,52 @@ function parseEvents(printed: string): ProfileEvent[] {
   return events;
 }
 
-/** Kernel time per op type in the last `model_run` of each session's printed profile (one per segment). */
-export function opTable(printedPerSession: readonly string[]): { rows: OpRow[]; runMs: number } {
-  const by = new Map<string, OpRow>();
+/** One node's kernel time in a run: which segment (session), its name in the graph, its op type. */
+export interface NodeRow {
+  segment: number;
+  node: string;
+  op: string;
+  ms: number;
+}
+
+/** Every node's kernel time in the last `model_run` of each session's printed profile (one session per segment). */
+function lastRun(printedPerSession: readonly string[]): { nodes: NodeRow[]; runMs: number } {
+  const nodes: NodeRow[] = [];
   let runMs = 0;
-  for (const printed of printedPerSession) {
+  for (const [segment, printed] of printedPerSession.entries()) {
     const events = parseEvents(printed);
     const run = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').at(-1);
     if (!run) continue;
     runMs += run.dur / 1000;
     for (const e of events) {
       if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < run.ts || e.ts > run.ts + run.dur) continue;
-      const op = e.args?.op_name ?? '?';
-      const row = by.get(op) ?? { op, count: 0, ms: 0 };
-      row.count++;
-      row.ms += e.dur / 1000;
-      by.set(op, row);
+      nodes.push({
+        segment,
+        node: e.name.slice(0, -'_kernel_time'.length),
+        op: e.args?.op_name ?? '?',
+        ms: e.dur / 1000,
+      });
     }
   }
+  return { nodes, runMs };
+}
+
+/** Kernel time per op type in the last run (op types by time). */
+export function opTable(printedPerSession: readonly string[]): { rows: OpRow[]; runMs: number } {
+  const { nodes, runMs } = lastRun(printedPerSession);
+  const by = new Map<string, OpRow>();
+  for (const n of nodes) {
+    const row = by.get(n.op) ?? { op: n.op, count: 0, ms: 0 };
+    row.count++;
+    row.ms += n.ms;
+    by.set(n.op, row);
+  }
   return { rows: [...by.values()].sort((a, b) => b.ms - a.ms), runMs };
+}
+
+/** Kernel time per node in the last run, slowest first: the nodes to work on, by name. */
+export function nodeTable(printedPerSession: readonly string[]): NodeRow[] {
+  return lastRun(printedPerSession).nodes.sort((a, b) => b.ms - a.ms);
 }
 
 /** Ends profiling of every session and returns what each printed. */
