@@ -2,7 +2,7 @@
  * `npm run bench:segmented`: the production topology (gateway + one Worker per segment, service bindings) against a
  * single isolate, both running at once on this machine. After a warm-up (wasm tiers up per isolate, so every segment
  * Worker needs its own), requests alternate between the two so that the machine's drift hits both alike. Reports
- * latency, segments per tower and each segment Worker's memory as it reports it (GET /stats via /v1/models).
+ * latency, segments per tower and each segment Worker's memory as it reports it (its RPC `stats`, via /v1/models).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
