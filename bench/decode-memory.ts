@@ -7,8 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../src/contracts/config.ts';
-import { decodeBytes, decodeCost } from '../src/model/image/decode-memory.ts';
-import { readJpegOrientation } from '../src/model/image/exif-orientation.ts';
+import { decodeEstimate } from '../src/model/image/decode-memory.ts';
 import { probeImage } from '../src/model/image/probe-image.ts';
 import { decodePeak } from '../test/helpers/decode-peak.ts';
 import { LARGE_IMAGE_KINDS, largeImage } from '../test/helpers/large-images.ts';
@@ -33,11 +32,10 @@ for (const kind of LARGE_IMAGE_KINDS) {
     writeFileSync(file, bytes);
     const peak = await decodePeak(warm, file, w * h);
     const probe = probeImage(bytes);
-    const rotated = probe.format === 'jpeg' && readJpegOrientation(bytes) > 1;
-    const cost = decodeCost(probe, rotated);
-    layout = cost.layout + (rotated ? ', rotated' : '');
+    const { cost, orientation, bytes: needs } = decodeEstimate(bytes, probe, 'exif');
+    layout = cost.layout + (orientation > 1 ? ', rotated' : '');
     allowed = (DEFAULTS.MAX_DECODE_BYTES - cost.fixedBytes) / cost.bytesPerPixel;
-    const estimate = decodeBytes(probe, bytes.length, rotated) - bytes.length;
+    const estimate = needs - bytes.length;
     cells.push(
       `${(peak.peakBytes / MiB).toFixed(1)} / ${(estimate / MiB).toFixed(1)} (${(peak.peakBytes / (w * h)).toFixed(1)} B/px)`,
     );

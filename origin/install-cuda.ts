@@ -7,7 +7,7 @@
  * package that differs from the first one verified is refused even if the catalog agrees with it.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unzipSync } from 'fflate';
@@ -84,13 +84,16 @@ export async function installCuda(opts: InstallOptions): Promise<{ sha512: strin
   );
   const wanted = new Set(Object.values(pkg.files));
   const entries = unzipSync(bytes, { filter: (f) => wanted.has(f.name) });
+  const missing = Object.values(pkg.files).filter((path) => !entries[path]);
+  if (missing.length) throw new Error(`${pkg.id} ${pkg.version} has no ${missing.join(', ')}`);
   mkdirSync(opts.dest, { recursive: true });
   for (const [name, path] of Object.entries(pkg.files)) {
-    const data = entries[path];
-    if (!data) throw new Error(`${pkg.id} ${pkg.version} has no ${path}`);
-    writeFileSync(join(opts.dest, name), data);
-    chmodSync(join(opts.dest, name), 0o755);
-    opts.log(`installed ${join(opts.dest, name)} (${(data.length / 2 ** 20).toFixed(1)} MiB)`);
+    // Written beside, then renamed: a failure never leaves a truncated library where onnxruntime looks.
+    const target = join(opts.dest, name);
+    writeFileSync(`${target}.tmp`, entries[path]);
+    chmodSync(`${target}.tmp`, 0o755);
+    renameSync(`${target}.tmp`, target);
+    opts.log(`installed ${target} (${(entries[path].length / 2 ** 20).toFixed(1)} MiB)`);
   }
   if (opts.pin && pkg.sha512 === null)
     writeFileSync(opts.packageFile, `${JSON.stringify({ ...pkg, sha512 }, null, 2)}\n`);

@@ -37,8 +37,8 @@ export class OriginMetrics {
   observer(model: string, version: string): BatchObserver {
     const labels = { model, version };
     // Every series from the start, at 0 as Triton reports them: an alert on failures needs the series to exist.
-    for (const c of [this.success, this.failure, this.inferences, this.executions]) c.inc(labels, 0);
-    for (const c of [this.requestSeconds, this.queueSeconds, this.computeSeconds]) c.inc(labels, 0);
+    const counters = [this.success, this.failure, this.inferences, this.executions];
+    for (const c of [...counters, this.requestSeconds, this.queueSeconds, this.computeSeconds]) c.inc(labels, 0);
     return {
       executed: (rows, computeMs) => {
         this.executions.inc(labels);

@@ -131,18 +131,6 @@ export function createOriginApp(deps: OriginDeps): Hono {
       ],
     });
   });
-  app.on('POST', versioned('/v2/models/:name/infer'), async (c) => {
-    const m = target(c);
-    const t0 = performance.now();
-    try {
-      const res = await infer(c, m);
-      deps.metrics.request(m.name, deps.version, true, performance.now() - t0);
-      return res;
-    } catch (e) {
-      deps.metrics.request(m.name, deps.version, false, performance.now() - t0);
-      throw e;
-    }
-  });
   const infer = async (c: Context, m: OriginModel): Promise<Response> => {
     // Counted as it streams in: a chunked body has no length to check first.
     const body = await readBody(c.req.raw, deps.maxBodyBytes);
@@ -178,5 +166,17 @@ export function createOriginApp(deps: OriginDeps): Hono {
     if (res.headerLength !== undefined) headers[HEADER_LENGTH] = String(res.headerLength);
     return c.body(res.body as Uint8Array<ArrayBuffer>, 200, headers);
   };
+  app.on('POST', versioned('/v2/models/:name/infer'), async (c) => {
+    const m = target(c);
+    const t0 = performance.now();
+    try {
+      const res = await infer(c, m);
+      deps.metrics.request(m.name, deps.version, true, performance.now() - t0);
+      return res;
+    } catch (e) {
+      deps.metrics.request(m.name, deps.version, false, performance.now() - t0);
+      throw e;
+    }
+  });
   return app;
 }

@@ -25,6 +25,7 @@ export interface CommandSpec {
 
 const model: Flag = { type: 'string', value: 'model-shards/<id>', description: 'the build folder', synopsis: true };
 const precision: Flag = { type: 'string', value: 'int8|fp32', description: 'tower precision' };
+const threads: Flag = { type: 'string', value: 'N', description: 'onnxruntime threads' };
 
 export const COMMAND_SPECS: readonly CommandSpec[] = [
   {
@@ -89,7 +90,7 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
       shape: { type: 'string', value: 'N,3,H,W', description: 'shape of --image-tensor' },
       text: { type: 'string', multiple: true, value: '<text>', description: 'a text (repeatable)' },
       raw: { type: 'boolean', description: 'features before L2 normalization' },
-      threads: { type: 'string', value: 'N', description: 'onnxruntime threads' },
+      threads,
     },
     example: 'npx edge-clip embed --model model-shards/<id> --text "a photo of a cat" --image cat.jpg',
   },
@@ -130,7 +131,7 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
       templates: { type: 'string', value: 'all|simple', description: 'OpenAI’s 80 templates or 1' },
       batch: { type: 'string', value: '64', description: 'prompts per run' },
       'max-batches': { type: 'string', value: 'N', description: 'stop after N batches (a partial set)' },
-      threads: { type: 'string', value: 'N', description: 'onnxruntime threads' },
+      threads,
       out: { type: 'string', value: '<file.ecls>', description: 'output blob' },
     },
     example: 'npx edge-clip prompts build --model model-shards/<id> --labelset imagenet1k --out imagenet1k.ecls',

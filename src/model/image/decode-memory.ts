@@ -5,6 +5,7 @@
  * `npm run bench:decode-memory` prints the table in docs/RELIABILITY.md): a decoder's output and working buffers in
  * its wasm memory, the copy it hands to JS, and the resize. The request's own bytes are added as they are.
  */
+import { readJpegOrientation } from './exif-orientation.ts';
 import type { ImageProbe } from './probe-image.ts';
 
 const MiB = 1024 * 1024;
@@ -66,8 +67,21 @@ export function decodeCost(probe: ImageProbe, rotated: boolean): DecodeCost {
   };
 }
 
-/** Peak bytes held while `fileBytes` of this image are decoded and preprocessed. */
-export function decodeBytes(probe: ImageProbe, fileBytes: number, rotated: boolean): number {
-  const cost = decodeCost(probe, rotated);
-  return fileBytes + cost.fixedBytes + cost.bytesPerPixel * probe.width * probe.height;
+export interface DecodeEstimate {
+  /** The EXIF orientation preprocessing will apply (1: none). */
+  orientation: number;
+  cost: DecodeCost;
+  /** Peak bytes held while the file is decoded and preprocessed, its own bytes included. */
+  bytes: number;
+}
+
+/** What decoding and preprocessing `file` will hold, read from its header (and EXIF, when it is to be applied). */
+export function decodeEstimate(file: Uint8Array, probe: ImageProbe, orientation: 'ignore' | 'exif'): DecodeEstimate {
+  const applied = orientation === 'exif' && probe.format === 'jpeg' ? readJpegOrientation(file) : 1;
+  const cost = decodeCost(probe, applied > 1);
+  return {
+    orientation: applied,
+    cost,
+    bytes: file.length + cost.fixedBytes + cost.bytesPerPixel * probe.width * probe.height,
+  };
 }

@@ -5,8 +5,8 @@
 import { EdgeClipError } from '../../contracts/errors.ts';
 import type { PreprocessConfig } from '../../contracts/manifest.ts';
 import { decodeImage } from './decode-image.ts';
-import { decodeBytes, decodeCost } from './decode-memory.ts';
-import { applyOrientation, readJpegOrientation } from './exif-orientation.ts';
+import { decodeEstimate } from './decode-memory.ts';
+import { applyOrientation } from './exif-orientation.ts';
 import { resizeRgbWindow } from './pil-resize.ts';
 import { type ImageProbe, probeImage } from './probe-image.ts';
 import type { ImageDecoders } from './wasm-codec.ts';
@@ -98,21 +98,19 @@ export async function preprocessToRgb(
       `image is ${probe.width}×${probe.height} (${((probe.width * probe.height) / 1e6).toFixed(1)} MP); the limit is ${(maxPixels / 1e6).toFixed(1)} MP`,
     );
   }
-  const orientation = opts.orientation === 'exif' && probe.format === 'jpeg' ? readJpegOrientation(bytes) : 1;
-  const rotated = orientation > 1;
-  const needs = decodeBytes(probe, bytes.length, rotated);
+  const { orientation, cost, bytes: needs } = decodeEstimate(bytes, probe, opts.orientation ?? 'ignore');
   if (opts.maxDecodeBytes !== undefined && needs > opts.maxDecodeBytes) {
     const MiB = 1024 * 1024;
     throw new EdgeClipError(
       'PAYLOAD_TOO_LARGE',
-      `image is ${probe.width}×${probe.height} (${((probe.width * probe.height) / 1e6).toFixed(1)} MP): decoding this ${decodeCost(probe, rotated).layout} needs about ${Math.ceil(needs / MiB)} MiB, more than the ${Math.floor(opts.maxDecodeBytes / MiB)} MiB allowed (MAX_DECODE_BYTES); the model sees ${cfg.size}×${cfg.size}, so a smaller copy gives nearly the same embedding`,
+      `image is ${probe.width}×${probe.height} (${((probe.width * probe.height) / 1e6).toFixed(1)} MP): decoding this ${cost.layout} needs about ${Math.ceil(needs / MiB)} MiB, more than the ${Math.floor(opts.maxDecodeBytes / MiB)} MiB allowed (MAX_DECODE_BYTES); the model sees ${cfg.size}×${cfg.size}, so a smaller copy gives nearly the same embedding`,
     );
   }
   const release = await opts.decoders.oneAtATime.acquire();
   try {
     const t0 = performance.now();
     let img = await decodeImage(bytes, probe, maxPixels, opts.decoders);
-    if (rotated) img = applyOrientation(img, orientation);
+    if (orientation > 1) img = applyOrientation(img, orientation);
     const t1 = performance.now();
     const S = cfg.size;
     const [rw, rh] = resizedSize(img.width, img.height, cfg);

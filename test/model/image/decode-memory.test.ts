@@ -6,8 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeBytes } from '../../../src/model/image/decode-memory.ts';
-import { readJpegOrientation } from '../../../src/model/image/exif-orientation.ts';
+import { decodeEstimate } from '../../../src/model/image/decode-memory.ts';
 import { probeImage } from '../../../src/model/image/probe-image.ts';
 import { type DecodePeak, decodePeak } from '../../helpers/decode-peak.ts';
 import { LARGE_IMAGE_KINDS, type LargeImageKind, largeImage } from '../../helpers/large-images.ts';
@@ -32,9 +31,8 @@ async function measure(kind: LargeImageKind, [w, h]: [number, number]): Promise<
   writeFileSync(file, bytes);
   const peak = await decodePeak(warm, file, w * h);
   const probe = probeImage(bytes);
-  const rotated = probe.format === 'jpeg' && readJpegOrientation(bytes) > 1;
   // The file's bytes are in memory before the measured decode starts: the estimate's decoding part alone.
-  return { kind, pixels: w * h, peak, estimate: decodeBytes(probe, bytes.length, rotated) - bytes.length };
+  return { kind, pixels: w * h, peak, estimate: decodeEstimate(bytes, probe, 'exif').bytes - bytes.length };
 }
 
 describe('decode memory estimates (measured peak resident memory)', () => {
