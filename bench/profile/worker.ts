@@ -1,18 +1,21 @@
 /**
  * A bench-only Worker (`npm run bench:profile`): loads one int8 tower from the local R2 bucket with onnxruntime's
  * profiler on (or off: `profile=0`) and answers `GET /?tower=image|text&runs=N&ids=…` with the run times and the
- * profiler's printed events, so that workerd's op table can be set beside Node's; and `POST /bare` (below). Never
- * deployed: the service Worker has no profiling code.
+ * profiler's printed events, so that workerd's op table can be set beside Node's; `POST /bare` (below); and `POST /ops`
+ * (`npm run bench:ops`: one small graph's median run time); `GET /kernel` (`npm run bench:kernels`). Never deployed: the service Worker has no profiling code.
  */
 
 import { workerdDecoderModules } from '../../src/adapters/workerd/image-wasm.ts';
+import { workerdKernelModules } from '../../src/adapters/workerd/kernel-wasm.ts';
 import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import type { TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
+import { Int8Linears, type KernelVariant } from '../../src/kernels/int8-linear.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { imageDecoders } from '../../src/model/image/wasm-codec.ts';
 import { loadTowerSessions } from '../../src/model/load-tower.ts';
+import { startRuntime } from '../../src/model/ort-runtime.ts';
 import { SessionChain } from '../../src/model/session-chain.ts';
 import { ClipTokenizer } from '../../src/model/tokenizer.ts';
 import { endProfiling, routeConsoleLog, syntheticPixels } from './ort-profile.ts';
@@ -46,8 +49,8 @@ function runner(env: Env, tower: TowerName, profile: boolean): Promise<SessionCh
 
 /**
  * The bare parts of a cold request, one after another with nothing overlapped, in a fresh isolate: the request's own
- * work (decode + preprocess the posted image, or load the tokenizer and tokenize), read every file of the tower from
- * R2, sha256 them, create the sessions from those bytes, first run. A cold request is measured against their sum.
+ * work (decode + preprocess the posted image, or load the tokenizer and tokenize), start onnxruntime's wasm runtime,
+ * read every file of the tower from R2, sha256 them, create the sessions from those bytes, first run. A cold request is measured against their sum.
  */
 async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: string): Promise<Record<string, number>> {
   const parts: Record<string, number> = {};
@@ -77,6 +80,7 @@ async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: st
     });
   }
   const ort = workerdOrt();
+  await time('runtime', () => startRuntime(ort));
   const sessions = [];
   for (const segment of m.towers[tower].int8!.segments) {
     const graph = await time('read', () => get(segment.graph.file));
@@ -103,10 +107,80 @@ async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: st
   return parts;
 }
 
+/**
+ * One small graph, timed: the body is a 4-byte little-endian graph length, the graph, then its external data (one
+ * file, named by `data`). Answers the median over 5 groups of `runs` runs, per run, on a deterministic input of shape
+ * `dims`. workerd's clock stands still inside synchronous code and moves in 1 ms steps: a group is timed as a whole,
+ * between two timer turns.
+ */
+async function timeGraph(url: URL, body: Uint8Array): Promise<{ ms: number; createMs: number }> {
+  const length = new DataView(body.buffer, body.byteOffset).getUint32(0, true);
+  const graph = body.subarray(4, 4 + length);
+  const data = url.searchParams.get('data');
+  const externalData = data ? [{ path: data, data: body.subarray(4 + length) }] : [];
+  const dims = (url.searchParams.get('dims') ?? '').split(',').map(Number);
+  const runs = Math.min(50, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
+  const ort = workerdOrt();
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  await tick();
+  const t0 = performance.now();
+  const session = await ort.InferenceSession.create(graph, { externalData });
+  await tick();
+  const createMs = performance.now() - t0;
+  try {
+    const x = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(7919 + i * 1.37) * 2);
+    const feed = { [session.inputNames[0]]: new ort.Tensor('float32', x, dims) };
+    for (let i = 0; i < 3; i++) await session.run(feed);
+    const groups: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      await tick();
+      const t0 = performance.now();
+      for (let i = 0; i < runs; i++) await session.run(feed);
+      await tick();
+      groups.push((performance.now() - t0) / runs);
+    }
+    groups.sort((a, b) => a - b);
+    return { ms: groups[2], createMs };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * One int8 linear of shape m×k×n in our kernel (`npm run bench:kernels`): the median over 5 groups of `runs` runs,
+ * per run, timed as /ops times a graph; deterministic weights and inputs.
+ */
+async function timeKernel(url: URL): Promise<{ ms: number }> {
+  const [m, k, n] = ['m', 'k', 'n'].map((p) => Number(url.searchParams.get(p)));
+  const variant = (url.searchParams.get('variant') ?? 'plain') as KernelVariant;
+  const runs = Math.min(50, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
+  const module = variant === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
+  if (!module) throw new Error(`no ${variant} kernel build`);
+  const kernels = await Int8Linears.create(module, variant);
+  const weight = Int8Array.from({ length: k * n }, (_, i) => ((i * 37) % 127) - 63);
+  const linear = kernels.pack(weight, k, n, new Float32Array(n).fill(0.01), new Float32Array(n).fill(0.5));
+  const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(7919 + i * 1.37) * 2);
+  const y = new Float32Array(m * n);
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  for (let i = 0; i < 3; i++) kernels.run(linear, x, m, y);
+  const groups: number[] = [];
+  for (let g = 0; g < 5; g++) {
+    await tick();
+    const t0 = performance.now();
+    for (let i = 0; i < runs; i++) kernels.run(linear, x, m, y);
+    await tick();
+    groups.push((performance.now() - t0) / runs);
+  }
+  return { ms: groups.sort((a, b) => a - b)[2] };
+}
+
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === '/healthz') return new Response('ok');
+    if (url.pathname === '/kernel') return Response.json(await timeKernel(url));
+    if (url.pathname === '/ops')
+      return Response.json(await timeGraph(url, new Uint8Array(await request.arrayBuffer())));
     if (url.pathname === '/bare') {
       const tower = url.searchParams.get('tower') === 'text' ? 'text' : 'image';
       const body = new Uint8Array(await request.arrayBuffer());

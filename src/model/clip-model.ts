@@ -10,7 +10,7 @@ import { type ImageDecoders, imageDecoders } from './image/wasm-codec.ts';
 import { type LoadTimings, loadTowerSessions, verifiedRead } from './load-tower.ts';
 import type { ModelPorts, Tower } from './ports.ts';
 import { Scheduler } from './scheduler.ts';
-import { SessionChain } from './session-chain.ts';
+import { type BetweenSegments, SessionChain } from './session-chain.ts';
 import { SharedWork } from './shared-work.ts';
 import { SingleFlight } from './single-flight.ts';
 import { packIds } from './text-batch.ts';
@@ -130,9 +130,11 @@ export class ClipModel {
         files: shards.length + segments.length,
         bytes: shards.reduce((a, s) => a + s.bytes, 0),
       });
-      // Image segments take the scheduler's turns themselves; text runs in the batcher's turns.
-      const scheduled = this.scheduler && tower === 'image' ? { scheduler: this.scheduler, kind: tower } : undefined;
-      const chain = new SessionChain(this.deps.ort, sessions, scheduled);
+      // Image segments take the scheduler's turns themselves (or yield between, without one); a text run goes
+      // straight through its segments: it runs inside its batch's turn.
+      const between: BetweenSegments =
+        tower === 'text' ? 'none' : this.scheduler ? { scheduler: this.scheduler, kind: tower } : 'yield';
+      const chain = new SessionChain(this.deps.ort, sessions, between);
       // close() may have come while this load was under way: it waits for it, and the chain is freed with the rest.
       this.local.push(chain);
       return chain;

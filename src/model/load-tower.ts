@@ -3,6 +3,7 @@ import { EdgeClipError } from '../contracts/errors.ts';
 import type { FileRef, ModelManifest, Precision, Segment, TowerName } from '../contracts/manifest.ts';
 import { sha256Hex } from '../contracts/sha256.ts';
 import { type Limiter, limiter } from './limiter.ts';
+import { startRuntime } from './ort-runtime.ts';
 import type { InferenceSession, OrtModule, ReadFile } from './ports.ts';
 
 export interface LoadTimings {
@@ -50,6 +51,7 @@ export async function loadSegmentSession(
   read: ReadFile,
   options: LoadTowerOptions = {},
 ): Promise<InferenceSession> {
+  const runtime = startRuntime(ort);
   // A file of several shards is read shard by shard into its final buffer: the JS side then holds each weight once.
   const wholes = segment.externalData.map((e) => (e.shards.length > 1 ? new Uint8Array(e.bytes) : undefined));
   const reads = segment.externalData.flatMap((e, i) =>
@@ -67,6 +69,7 @@ export async function loadSegmentSession(
     k += e.shards.length;
     return { path: e.location, data };
   });
+  await runtime;
   const t0 = performance.now();
   const session = await ort.InferenceSession.create(graph, { ...options.sessionOptions, externalData });
   if (options.timings) options.timings.createMs += performance.now() - t0;

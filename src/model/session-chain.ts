@@ -13,6 +13,13 @@ export function toTensor(ort: OrtModule, data: TowerInput, dims: readonly number
   return data instanceof Float32Array ? new ort.Tensor('float32', data, dims) : new ort.Tensor('int64', data, dims);
 }
 
+/**
+ * What a chain does between its segments: take a turn of the isolate's scheduler for each segment as work of a kind,
+ * let other ready work run (a macrotask), or go straight on (the caller already holds the isolate for the whole run,
+ * as a text batch does: a macrotask costs ~1 ms in Node, which 4 text segments would add to every prompt).
+ */
+export type BetweenSegments = { scheduler: Scheduler; kind: WorkKind } | 'yield' | 'none';
+
 export class SessionChain implements Tower {
   /** One run at a time; waiters enter in arrival order (so images finish in the order they came). */
   private readonly lock = new FairLock();
@@ -22,8 +29,7 @@ export class SessionChain implements Tower {
     private readonly ort: OrtModule,
     /** Read by the profiler benches (onnxruntime's endProfiling); freed only through `release()`. */
     readonly sessions: readonly InferenceSession[],
-    /** Each segment takes a turn of this isolate's scheduler as work of this kind; else segments just yield between. */
-    private readonly scheduled?: { scheduler: Scheduler; kind: WorkKind },
+    private readonly between: BetweenSegments = 'yield',
   ) {}
 
   async run(inputName: string, data: TowerInput, dims: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
@@ -39,14 +45,14 @@ export class SessionChain implements Tower {
   async runTensors(inputs: Record<string, Tensor>, signal?: AbortSignal): Promise<Record<string, Tensor>> {
     const unlock = await this.lock.acquire(signal);
     try {
-      const turns = this.scheduled;
+      const turns = typeof this.between === 'object' ? this.between : undefined;
       const order = turns?.scheduler.newJob();
       // A run queued behind release() would otherwise reach freed sessions.
       if (this.released) throw new EdgeClipError('INFERENCE_FAILED', 'the tower was closed');
       let feeds = inputs;
       for (const [k, session] of this.sessions.entries()) {
         // A wasm run holds the isolate's only thread: let waiting requests in between segments.
-        if (k > 0 && !turns) await yieldToOthers();
+        if (k > 0 && this.between === 'yield') await yieldToOthers();
         signal?.throwIfAborted();
         // A segment takes what the previous one produced, plus the chain's own inputs where it needs them (text
         // segments re-read the ids for the causal mask and the EOT position).

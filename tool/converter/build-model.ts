@@ -34,6 +34,7 @@ import {
   planSegments,
   type Range,
   refinePlan,
+  TEXT_MAX_SEGMENT_UNITS,
   type UnitCost,
   unitMacsPerPosition,
   unitWeightBytes,
@@ -182,7 +183,8 @@ async function buildSegmentedTower(job: TowerJob): Promise<Int8Build> {
   const units = unitCosts(tower, precision, loaded);
   const { segmentBudget: budget, minSegments = 1 } = opts;
   const maxFlops = tower === 'image' ? (opts.maxStepFlops ?? DEFAULT_MAX_STEP_GFLOPS * 1e9) : undefined;
-  let plan = planSegments(units, { budget: budget ?? Number.POSITIVE_INFINITY, minSegments, maxFlops });
+  const maxUnits = tower === 'text' ? TEXT_MAX_SEGMENT_UNITS : undefined;
+  let plan = planSegments(units, { budget: budget ?? Number.POSITIVE_INFINITY, minSegments, maxFlops, maxUnits });
   for (let attempt = 0; ; attempt++) {
     const built = buildTower(job, plan);
     if (!budget) return built;

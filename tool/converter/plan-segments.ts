@@ -47,6 +47,14 @@ export function unitMacsPerPosition(spec: [string, number[]][], prefixes: string
 /** Most flops in one segment of the image tower by default (~0.25 s of one wasm thread in workerd here, int8). */
 export const DEFAULT_MAX_STEP_GFLOPS = 16;
 
+/**
+ * Most units (layers) in one segment of the text tower. onnxruntime's session creation grows faster than the graph:
+ * the full-size int8 text tower (880 nodes) took 330 ms to create as one session and 130 ms as 4 segments of at most
+ * 5 units, 118 ms as 8 (onnxruntime-web in Node, warm; docs/PERFORMANCE.md "Session creation"). A prompt crosses a
+ * segment boundary with a copy of a few hundred KiB.
+ */
+export const TEXT_MAX_SEGMENT_UNITS = 5;
+
 export interface UnitCost {
   /** Weight bytes at the build's precision. */
   weights: number;
@@ -95,6 +103,8 @@ export interface CutLimits {
   minSegments?: number;
   /** No segment does more than this many flops (one input), so that no single wasm call holds the thread long. */
   maxFlops?: number;
+  /** No segment has more units than this (session creation time grows faster than a graph's size). */
+  maxUnits?: number;
 }
 
 const sum = (units: UnitCost[], [a, b]: Range, key: 'weights' | 'flops') =>
@@ -102,10 +112,10 @@ const sum = (units: UnitCost[], [a, b]: Range, key: 'weights' | 'flops') =>
 
 /**
  * Greedy: as many consecutive units per segment as the estimate allows (a unit over budget gets its own segment);
- * then the widest segment is halved until there are `minSegments`, and any segment over `maxFlops` is halved by
- * compute until none is (a unit over it stays alone).
+ * then the widest segment is halved until there are `minSegments`, any segment over `maxFlops` is halved by compute
+ * until none is (a unit over it stays alone), and any segment of more than `maxUnits` units is halved by count.
  */
-export function planSegments(units: UnitCost[], { budget, minSegments = 1, maxFlops }: CutLimits): Range[] {
+export function planSegments(units: UnitCost[], { budget, minSegments = 1, maxFlops, maxUnits }: CutLimits): Range[] {
   const ranges: Range[] = [];
   let start = 0;
   for (let i = 1; i <= units.length; i++) {
@@ -124,16 +134,24 @@ export function planSegments(units: UnitCost[], { budget, minSegments = 1, maxFl
     for (let i = 0; i < plan.length; )
       if (plan[i][1] - plan[i][0] > 1 && sum(units, plan[i], 'flops') > maxFlops) plan = split(plan, units, i, 'flops');
       else i++;
+  if (maxUnits !== undefined)
+    for (let i = 0; i < plan.length; )
+      if (plan[i][1] - plan[i][0] > Math.max(1, maxUnits)) plan = split(plan, units, i, 'count');
+      else i++;
   return plan;
 }
 
-/** Halves range `i` where the weights (or the compute) balance best. */
-function split(plan: Range[], units: UnitCost[], i: number, by: 'weights' | 'flops' = 'weights'): Range[] {
+/** Halves range `i` where the weights (or the compute, or the unit count) balance best. */
+function split(plan: Range[], units: UnitCost[], i: number, by: 'weights' | 'flops' | 'count' = 'weights'): Range[] {
   const [a, b] = plan[i];
-  const total = sum(units, plan[i], by);
-  let cut = a + 1;
-  let acc = units[a][by];
-  while (cut < b - 1 && acc + units[cut][by] <= total / 2) acc += units[cut++][by];
+  let cut: number;
+  if (by === 'count') cut = a + Math.ceil((b - a) / 2);
+  else {
+    const total = sum(units, plan[i], by);
+    cut = a + 1;
+    let acc = units[a][by];
+    while (cut < b - 1 && acc + units[cut][by] <= total / 2) acc += units[cut++][by];
+  }
   return [...plan.slice(0, i), [a, cut], [cut, b], ...plan.slice(i + 1)];
 }
 

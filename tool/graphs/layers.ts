@@ -154,22 +154,18 @@ export class Layers {
   /**
    * Symmetric u8 quantization with one scale per row (token / pixel position) and zero point 128. Per-row scales make
    * every row's result independent of the rest of the batch (DynamicQuantizeLinear's per-tensor scale does not: a
-   * prompt's embedding would change with its batch-mates). The rows are quantized by one per-axis QuantizeLinear on
-   * the flattened [rows, K] view, and the row maximum comes from ReduceMax/ReduceMin: no full-size temporaries besides
-   * the u8 result, which is what bounds a segment's activation memory.
+   * prompt's embedding would change with its batch-mates). The row maximum comes from ReduceMax/ReduceMin (no
+   * full-size temporary); the rows are divided by their scales and quantized by one per-tensor QuantizeLinear (scale
+   * 1), which needs no reshape to a 2-D view, no Shape and no per-row zero points: 8 nodes a linear where the per-axis
+   * form took 13 (every node costs session creation time, `npm run bench:ops` and docs/PERFORMANCE.md), at the same
+   * speed and with the same integers.
    */
-  private quantizeRows(x: string, k: number): { xq: string; xs: string } {
+  private quantizeRows(x: string): { xq: string; xs: string } {
     const { g } = this;
     const keep = { axes: { ints: [-1] }, keepdims: { i: 1 } };
     const absMax = g.op1('Max', [g.op1('ReduceMax', [x], keep), g.op1('Neg', [g.op1('ReduceMin', [x], keep)])]);
     const xs = g.op1('Max', [g.op1('Div', [absMax, g.scalar(127)]), g.scalar(1e-30)]);
-    const flatScale = g.op1('Reshape', [xs, g.i64([-1])]);
-    const zp = g.op1('Expand', [this.constant('act_zp_1d', 'uint8', 128, [1]), g.op1('Shape', [flatScale])]);
-    const rows = g.op1('Reshape', [x, g.i64([-1, k])]);
-    const xq = g.op1('Reshape', [
-      g.op1('QuantizeLinear', [rows, flatScale, zp], { axis: { i: 0 } }),
-      g.op1('Shape', [x]),
-    ]);
+    const xq = g.op1('QuantizeLinear', [g.op1('Div', [x, xs]), g.scalar(1), this.constant('act_zp', 'uint8', 128)]);
     return { xq, xs };
   }
 
@@ -241,7 +237,7 @@ export class Layers {
     const { weight, scale, bias, inputScale, fp32Channels, fp32Weight } = this.linearWeights(name, planned);
     let y: string;
     if (scale) {
-      const { xq, xs } = this.quantizeRows(inputScale ? g.op1('Mul', [x, inputScale]) : x, w.in);
+      const { xq, xs } = this.quantizeRows(inputScale ? g.op1('Mul', [x, inputScale]) : x);
       // onnxruntime's fused u8×s8 → float kernel applies the per-column weight scales; the per-row activation scale
       // (which its a_scale cannot express) is one broadcast Mul after it.
       const acc = g.op1(

@@ -87,6 +87,24 @@ describe('segment planning', () => {
     expect(steps.length).toBeLessThanOrEqual(16);
   });
 
+  it('cuts by count so that no segment has more than maxUnits units (a family of lengths and limits)', () => {
+    for (let n = 1; n <= 40; n++)
+      for (const maxUnits of [1, 2, 3, 5, 8, 100]) {
+        const units = Array.from({ length: n }, (_, i) => unit(1 + (i % 3), 1, 1));
+        const plan = planSegments(units, { budget: Number.POSITIVE_INFINITY, maxUnits });
+        expectCover(plan, n);
+        expect(plan.every(([a, b]) => b - a <= maxUnits)).toBe(true);
+        // Halving never leaves more segments than twice the least possible.
+        expect(plan.length).toBeLessThanOrEqual(Math.max(1, 2 * Math.ceil(n / maxUnits)));
+      }
+    // The text tower: embedding, 16 layers, head under 5 units a segment.
+    const text = planSegments(
+      Array.from({ length: 18 }, () => unit(8, 1, 1)),
+      { budget: Number.POSITIVE_INFINITY, maxUnits: 5 },
+    );
+    expect(text.map(([a, b]) => b - a)).toEqual([5, 4, 5, 4]);
+  });
+
   it('re-cuts only the segments measured over budget', () => {
     const units = Array.from({ length: 6 }, () => unit(5));
     const plan: [number, number][] = [

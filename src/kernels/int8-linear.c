@@ -1,0 +1,203 @@
+/*
+ * int8 linears for wasm32: y = dequant(quant_rows(x · in_scale) · W) + bias, the same arithmetic as the int8 graphs'
+ * QuantizeLinear + MatMulIntegerToFloat + Mul + Add (tool/graphs/layers.ts): activations are quantized per row to
+ * [-127, 127] (round half to even, as onnxruntime), weights are 7-bit per-column int8, products sum in int32.
+ *
+ * Two GEMMs over the same quantized rows:
+ *  - plain SIMD128: 4 rows × 8 columns, i32x4.dot_i16x8_s on 16-bit pairs (8 products an instruction), any CPU;
+ *  - relaxed SIMD: 6 rows × 8 columns, i32x4.relaxed_dot_i8x16_i7x16_add_s (16 products an instruction). Its second
+ *    operand is defined only for values in [0, 127]: weights are stored + 64 and 64 × the row's sum is subtracted,
+ *    so the integers are the plain kernel's exactly. Built only into int8-linear-relaxed.wasm.
+ *
+ * Weights are packed once (`pack_plain` / `pack_relaxed`) in blocks of 8 columns; K must be a multiple of 4 and N of
+ * 8 (every linear of the image and text towers is). Memory is a bump allocator: JS keeps weights below a mark and
+ * releases per-call scratch above it. Build: `npm run build:kernels` (scripts/build-kernels.ts).
+ */
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+extern unsigned char __heap_base;
+static uintptr_t heap_top = (uintptr_t)&__heap_base;
+
+/* 16-byte aligned bytes, or 0 when memory cannot grow. */
+__attribute__((export_name("alloc"))) void *alloc(uint32_t bytes) {
+  uintptr_t p = (heap_top + 15) & ~(uintptr_t)15;
+  uintptr_t end = p + bytes;
+  uintptr_t have = __builtin_wasm_memory_size(0) * 65536;
+  if (end > have && __builtin_wasm_memory_grow(0, (end - have + 65535) / 65536) == (__SIZE_TYPE__)-1) return 0;
+  heap_top = end;
+  return (void *)p;
+}
+__attribute__((export_name("mark"))) uint32_t mark(void) { return (uint32_t)heap_top; }
+__attribute__((export_name("release"))) void release(uint32_t to) { heap_top = to; }
+
+/*
+ * Per row: v = x · in_scale (when given), xs = max(max|v| / 127, 1e-30), q = rint(v / xs) in [-128, 127] (a true
+ * division, as the graphs' Div: no reciprocal, so the integers are onnxruntime's); q as int16 (plain kernel) and int8
+ * (relaxed), and the row sums of q (relaxed correction). k is a multiple of 4.
+ */
+__attribute__((export_name("quantize_rows"))) void quantize_rows(const float *x, const float *in_scale, int m, int k,
+                                                                  int16_t *q16, int8_t *q8, int32_t *row_sum,
+                                                                  float *xs) {
+  for (int r = 0; r < m; r++) {
+    const float *row = x + (long)r * k;
+    v128_t hi = wasm_f32x4_splat(0.0f), lo = hi;
+    for (int j = 0; j < k; j += 4) {
+      v128_t v = wasm_v128_load(row + j);
+      if (in_scale) v = wasm_f32x4_mul(v, wasm_v128_load(in_scale + j));
+      hi = wasm_f32x4_max(hi, v);
+      lo = wasm_f32x4_min(lo, v);
+    }
+    float hv[4], lv[4];
+    wasm_v128_store(hv, hi);
+    wasm_v128_store(lv, lo);
+    float h = hv[0], l = lv[0];
+    for (int i = 1; i < 4; i++) {
+      h = hv[i] > h ? hv[i] : h;
+      l = lv[i] < l ? lv[i] : l;
+    }
+    float amax = h > -l ? h : -l;
+    float s = amax / 127.0f;
+    s = s > 1e-30f ? s : 1e-30f;
+    xs[r] = s;
+    v128_t sv = wasm_f32x4_splat(s), sum = wasm_i32x4_splat(0);
+    v128_t top = wasm_f32x4_splat(127.0f), bottom = wasm_f32x4_splat(-128.0f);
+    for (int j = 0; j < k; j += 4) {
+      v128_t v = wasm_v128_load(row + j);
+      if (in_scale) v = wasm_f32x4_mul(v, wasm_v128_load(in_scale + j));
+      v128_t t = wasm_f32x4_nearest(wasm_f32x4_div(v, sv));
+      v128_t qi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_pmax(wasm_f32x4_pmin(t, top), bottom));
+      sum = wasm_i32x4_add(sum, qi);
+      v128_t q16v = wasm_i16x8_narrow_i32x4(qi, qi);
+      wasm_v128_store64_lane(q16 + (long)r * k + j, q16v, 0);
+      if (q8) wasm_v128_store32_lane(q8 + (long)r * k + j, wasm_i8x16_narrow_i16x8(q16v, q16v), 0);
+    }
+    if (row_sum)
+      row_sum[r] = wasm_i32x4_extract_lane(sum, 0) + wasm_i32x4_extract_lane(sum, 1) + wasm_i32x4_extract_lane(sum, 2) +
+                   wasm_i32x4_extract_lane(sum, 3);
+  }
+}
+
+/* Plain layout: per block of 8 columns, per pair of k, 16 bytes: b(k,n) b(k+1,n) for n = n0 … n0+7. */
+__attribute__((export_name("pack_plain"))) void pack_plain(const int8_t *w, int k, int n, int8_t *out) {
+  for (int n0 = 0; n0 < n; n0 += 8)
+    for (int kk = 0; kk < k; kk += 2)
+      for (int c = 0; c < 8; c++) {
+        *out++ = w[(long)kk * n + n0 + c];
+        *out++ = w[(long)(kk + 1) * n + n0 + c];
+      }
+}
+
+/* Relaxed layout: per block of 8 columns, per quad of k, 32 bytes: b(k…k+3, n) + 64 for n = n0 … n0+7. */
+__attribute__((export_name("pack_relaxed"))) void pack_relaxed(const int8_t *w, int k, int n, int8_t *out) {
+  for (int n0 = 0; n0 < n; n0 += 8)
+    for (int kk = 0; kk < k; kk += 4)
+      for (int c = 0; c < 8; c++)
+        for (int d = 0; d < 4; d++) *out++ = (int8_t)(w[(long)(kk + d) * n + n0 + c] + 64);
+}
+
+/* y = (float(acc) · w_scale[n]) · xs[m] + bias[n], the order of onnxruntime's int8 graph (bias may be 0). */
+static inline void store(float *y, int n, int m_, int n0, v128_t a0, v128_t a1, const float *w_scale, const float *xs,
+                         const float *bias) {
+  v128_t s = wasm_f32x4_splat(xs[m_]);
+  v128_t y0 = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(a0), wasm_v128_load(w_scale + n0)), s);
+  v128_t y1 = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(a1), wasm_v128_load(w_scale + n0 + 4)), s);
+  if (bias) {
+    y0 = wasm_f32x4_add(y0, wasm_v128_load(bias + n0));
+    y1 = wasm_f32x4_add(y1, wasm_v128_load(bias + n0 + 4));
+  }
+  wasm_v128_store(y + (long)m_ * n + n0, y0);
+  wasm_v128_store(y + (long)m_ * n + n0 + 4, y1);
+}
+
+#define DOT(acc, a, b) acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(a, b))
+
+__attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, const float *xs, int m, int k,
+                                                            const int8_t *packed, const float *w_scale,
+                                                            const float *bias, int n, float *y) {
+  for (int n0 = 0; n0 < n; n0 += 8) {
+    const int8_t *bp0 = packed + (long)n0 * k;
+    int r = 0;
+    for (; r + 4 <= m; r += 4) {
+      const int16_t *a0p = q16 + (long)r * k, *a1p = a0p + k, *a2p = a1p + k, *a3p = a2p + k;
+      v128_t c00 = wasm_i32x4_splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      const int8_t *bp = bp0;
+      for (int kk = 0; kk < k; kk += 2, bp += 16) {
+        v128_t b = wasm_v128_load(bp);
+        v128_t b0 = wasm_i16x8_extend_low_i8x16(b), b1 = wasm_i16x8_extend_high_i8x16(b);
+        v128_t a = wasm_v128_load32_splat(a0p + kk);
+        DOT(c00, a, b0);
+        DOT(c01, a, b1);
+        a = wasm_v128_load32_splat(a1p + kk);
+        DOT(c10, a, b0);
+        DOT(c11, a, b1);
+        a = wasm_v128_load32_splat(a2p + kk);
+        DOT(c20, a, b0);
+        DOT(c21, a, b1);
+        a = wasm_v128_load32_splat(a3p + kk);
+        DOT(c30, a, b0);
+        DOT(c31, a, b1);
+      }
+      store(y, n, r, n0, c00, c01, w_scale, xs, bias);
+      store(y, n, r + 1, n0, c10, c11, w_scale, xs, bias);
+      store(y, n, r + 2, n0, c20, c21, w_scale, xs, bias);
+      store(y, n, r + 3, n0, c30, c31, w_scale, xs, bias);
+    }
+    for (; r < m; r++) {
+      const int16_t *ap = q16 + (long)r * k;
+      v128_t c0 = wasm_i32x4_splat(0), c1 = c0;
+      const int8_t *bp = bp0;
+      for (int kk = 0; kk < k; kk += 2, bp += 16) {
+        v128_t b = wasm_v128_load(bp);
+        v128_t a = wasm_v128_load32_splat(ap + kk);
+        DOT(c0, a, wasm_i16x8_extend_low_i8x16(b));
+        DOT(c1, a, wasm_i16x8_extend_high_i8x16(b));
+      }
+      store(y, n, r, n0, c0, c1, w_scale, xs, bias);
+    }
+  }
+}
+
+#ifdef __wasm_relaxed_simd__
+#define RDOT(acc, a, b) acc = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, acc)
+
+/* acc − 64 · row sum: undoes the + 64 on the weights. */
+static inline v128_t fix(v128_t acc, int32_t sum) { return wasm_i32x4_sub(acc, wasm_i32x4_splat(64 * sum)); }
+
+__attribute__((export_name("gemm_relaxed"))) void gemm_relaxed(const int8_t *q8, const int32_t *row_sum,
+                                                                const float *xs, int m, int k, const int8_t *packed,
+                                                                const float *w_scale, const float *bias, int n,
+                                                                float *y) {
+  for (int n0 = 0; n0 < n; n0 += 8) {
+    const int8_t *bp0 = packed + (long)n0 * k;
+    int r = 0;
+    for (; r + 6 <= m; r += 6) {
+      const int8_t *ap = q8 + (long)r * k;
+      v128_t c[6][2];
+      for (int i = 0; i < 6; i++) c[i][0] = c[i][1] = wasm_i32x4_splat(0);
+      const int8_t *bp = bp0;
+      for (int kk = 0; kk < k; kk += 4, bp += 32) {
+        v128_t b0 = wasm_v128_load(bp), b1 = wasm_v128_load(bp + 16);
+        for (int i = 0; i < 6; i++) {
+          v128_t a = wasm_v128_load32_splat(ap + (long)i * k + kk);
+          RDOT(c[i][0], a, b0);
+          RDOT(c[i][1], a, b1);
+        }
+      }
+      for (int i = 0; i < 6; i++)
+        store(y, n, r + i, n0, fix(c[i][0], row_sum[r + i]), fix(c[i][1], row_sum[r + i]), w_scale, xs, bias);
+    }
+    for (; r < m; r++) {
+      const int8_t *ap = q8 + (long)r * k;
+      v128_t c0 = wasm_i32x4_splat(0), c1 = c0;
+      const int8_t *bp = bp0;
+      for (int kk = 0; kk < k; kk += 4, bp += 32) {
+        v128_t a = wasm_v128_load32_splat(ap + kk);
+        RDOT(c0, a, wasm_v128_load(bp));
+        RDOT(c1, a, wasm_v128_load(bp + 16));
+      }
+      store(y, n, r, n0, fix(c0, row_sum[r]), fix(c1, row_sum[r]), w_scale, xs, bias);
+    }
+  }
+}
+#endif

@@ -1,0 +1,141 @@
+/**
+ * Our own int8 linear kernels (int8-linear.c, compiled to .wasm by `npm run build:kernels`), beside onnxruntime-web:
+ * the same arithmetic as the int8 graphs' linears (per-row u8 activations, 7-bit per-column weights, int32 sums),
+ * with a GEMM blocked for SIMD128 and, where the CPU pays for it, relaxed SIMD. The module has its own wasm memory:
+ * weights are packed into it once; activations are copied in and out per call.
+ */
+
+export type KernelVariant = 'plain' | 'relaxed';
+
+/** The compiled kernel builds a runtime has: plain SIMD128 always, relaxed SIMD where the engine validates it. */
+export interface KernelModules {
+  plain: WebAssembly.Module;
+  relaxed?: WebAssembly.Module;
+}
+
+/** What both GEMMs take after their quantized rows: row scales, shape, packed weights, scales, bias, output. */
+type GemmArgs = [xs: number, m: number, k: number, packed: number, wScale: number, bias: number, n: number, y: number];
+
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  alloc(bytes: number): number;
+  mark(): number;
+  release(to: number): void;
+  quantize_rows(
+    x: number,
+    inScale: number,
+    m: number,
+    k: number,
+    q16: number,
+    q8: number,
+    sums: number,
+    xs: number,
+  ): void;
+  pack_plain(w: number, k: number, n: number, out: number): void;
+  pack_relaxed?(w: number, k: number, n: number, out: number): void;
+  gemm_plain(q16: number, ...common: GemmArgs): void;
+  gemm_relaxed?(q8: number, sums: number, ...common: GemmArgs): void;
+}
+
+/** One linear's weights in kernel memory: [k, n] int8 (the graphs' `weight_q`), its column scales and bias. */
+export interface PackedLinear {
+  readonly k: number;
+  readonly n: number;
+  readonly variant: KernelVariant;
+  readonly packed: number;
+  readonly wScale: number;
+  readonly bias: number;
+  readonly inScale: number;
+}
+
+export class Int8Linears {
+  private constructor(
+    private readonly x: KernelExports,
+    readonly variant: KernelVariant,
+  ) {}
+
+  /** A kernel instance of `module`; `relaxed` only when the module has the relaxed GEMM. */
+  static async create(module: WebAssembly.Module, variant: KernelVariant = 'plain'): Promise<Int8Linears> {
+    const instance = await WebAssembly.instantiate(module, {});
+    const x = instance.exports as unknown as KernelExports;
+    if (variant === 'relaxed' && !x.gemm_relaxed) throw new Error('this kernel module has no relaxed-SIMD GEMM');
+    return new Int8Linears(x, variant);
+  }
+
+  /** Bytes of the module's wasm memory (it counts against the isolate's budget beside onnxruntime's). */
+  get memoryBytes(): number {
+    return this.x.memory.buffer.byteLength;
+  }
+
+  private put(data: ArrayBufferView | undefined): number {
+    if (!data) return 0;
+    const ptr = this.x.alloc(data.byteLength);
+    if (!ptr) throw new RangeError(`kernel memory cannot grow by ${data.byteLength} bytes`);
+    new Uint8Array(this.x.memory.buffer, ptr, data.byteLength).set(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
+    return ptr;
+  }
+
+  /** Packs a [k, n] int8 weight (7-bit values) with its per-column scales, optional bias and input scale. */
+  pack(
+    weight: Int8Array,
+    k: number,
+    n: number,
+    wScale: Float32Array,
+    bias?: Float32Array,
+    inScale?: Float32Array,
+  ): PackedLinear {
+    if (k % 4 !== 0 || n % 8 !== 0) throw new RangeError(`kernel linears need k % 4 = 0 and n % 8 = 0, not ${k}×${n}`);
+    if (
+      weight.length !== k * n ||
+      wScale.length !== n ||
+      (bias && bias.length !== n) ||
+      (inScale && inScale.length !== k)
+    )
+      throw new RangeError('weight, scale, bias or input scale do not match the linear’s shape');
+    const raw = this.put(weight);
+    const packed = this.x.alloc(k * n);
+    if (!packed) throw new RangeError(`kernel memory cannot grow by ${k * n} bytes`);
+    if (this.variant === 'relaxed') this.x.pack_relaxed?.(raw, k, n, packed);
+    else this.x.pack_plain(raw, k, n, packed);
+    // The unpacked copy goes: the packed weights move down over it.
+    new Uint8Array(this.x.memory.buffer).copyWithin(raw, packed, packed + k * n);
+    this.x.release(raw + k * n);
+    return {
+      k,
+      n,
+      variant: this.variant,
+      packed: raw,
+      wScale: this.put(wScale),
+      bias: this.put(bias),
+      inScale: this.put(inScale),
+    };
+  }
+
+  /** y[m, n] = the linear of x[m, k]; `into` receives it when given (m × n floats). */
+  run(linear: PackedLinear, x: Float32Array, m: number, into?: Float32Array): Float32Array {
+    const { k, n } = linear;
+    if (x.length !== m * k) throw new RangeError(`input has ${x.length} values, not ${m}×${k}`);
+    if (linear.variant !== this.variant) throw new Error('the linear was packed for another kernel variant');
+    const mark = this.x.mark();
+    try {
+      const xp = this.put(x);
+      const q16 = this.x.alloc(m * k * 2);
+      const relaxed = this.variant === 'relaxed';
+      const q8 = relaxed ? this.x.alloc(m * k) : 0;
+      const sums = relaxed ? this.x.alloc(m * 4) : 0;
+      const xs = this.x.alloc(m * 4);
+      const y = this.x.alloc(m * n * 4);
+      if (!q16 || !xs || !y || (relaxed && (!q8 || !sums))) throw new RangeError('kernel memory cannot grow');
+      this.x.quantize_rows(xp, linear.inScale, m, k, q16, q8, sums, xs);
+      if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, linear.bias, n, y);
+      else this.x.gemm_plain(q16, xs, m, k, linear.packed, linear.wScale, linear.bias, n, y);
+      const out = into ?? new Float32Array(m * n);
+      out.set(new Float32Array(this.x.memory.buffer, y, m * n));
+      return out;
+    } finally {
+      this.x.release(mark);
+    }
+  }
+}
