@@ -1,8 +1,8 @@
 /**
- * `npm run bench:kernels` (issue #26): one int8 linear of the towers' shapes in our kernel (plain SIMD128 and relaxed
- * SIMD) against onnxruntime-web running the int8 graphs' own linear (`Layers.linear`: per-row quantization,
- * MatMulIntegerToFloat, row scales, bias), in Node and in workerd. Both include quantizing the rows and the copies
- * in and out of wasm memory. Writes the table into docs/PERFORMANCE.md between the bench-kernels markers.
+ * `npm run bench:kernels` (issue #26): our int8 kernel (plain SIMD128 and relaxed SIMD) against onnxruntime-web running
+ * the int8 graphs' own layers (`Layers.linear`: per-row quantization, MatMulIntegerToFloat, row scales, bias; and the
+ * MLP fc1 → FastGelu → fc2), on the towers' shapes, in Node and in workerd. Both include quantizing the rows and the
+ * copies in and out of wasm memory. Writes the table into docs/PERFORMANCE.md between the bench-kernels markers.
  */
 import { nodeKernelModules } from '../src/adapters/node/kernel-wasm.ts';
 import { Int8Linears } from '../src/kernels/int8-linear.ts';
@@ -12,56 +12,82 @@ import { median, ms, publishReport } from './stats.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const log = (l: string) => process.stderr.write(`[bench:kernels] ${l}\n`);
-/** m × k × n: an image MLP's two linears at stage 2 (20×20 positions), stage 0's fc1 (80×80), a 7-token prompt. */
-const SHAPES: [number, number, number][] = [
-  [400, 768, 3072],
-  [400, 3072, 768],
-  [6400, 192, 768],
-  [7, 768, 3072],
+
+/** A linear m×k×n, or an MLP m×k → 4k → k (n = 4k). */
+interface KernelCase {
+  op: 'linear' | 'mlp';
+  m: number;
+  k: number;
+  n: number;
+}
+/** An image MLP's two linears at stage 2 (20×20 positions), stage 0's fc1 (80×80), a 7-token prompt; then MLPs. */
+const CASES: KernelCase[] = [
+  { op: 'linear', m: 400, k: 768, n: 3072 },
+  { op: 'linear', m: 400, k: 3072, n: 768 },
+  { op: 'linear', m: 6400, k: 192, n: 768 },
+  { op: 'linear', m: 7, k: 768, n: 3072 },
+  { op: 'mlp', m: 400, k: 768, n: 3072 },
+  { op: 'mlp', m: 6400, k: 192, n: 768 },
+  { op: 'mlp', m: 7, k: 768, n: 3072 },
 ];
 
-const gmacs = ([m, k, n]: [number, number, number], t: number) => (m * k * n) / (t * 1e6);
+const label = ({ op, m, k, n }: KernelCase) => (op === 'mlp' ? `MLP ${m}×${k}→${n}→${k}` : `${m}×${k}×${n}`);
+const macs = ({ op, m, k, n }: KernelCase) => (op === 'mlp' ? 2 : 1) * m * k * n;
+const pattern = (length: number) => Int8Array.from({ length }, (_, i) => ((i * 37) % 127) - 63);
+
 const rows: string[] = [];
 const dev = await startBenchWorker(8798);
 try {
   const plain = await Int8Linears.create((await nodeKernelModules()).plain);
   // Two passes, the second one kept: a kernel's first runs are still in V8's baseline tier.
-  for (const [pass, shape] of [...SHAPES, ...SHAPES].entries()) {
-    const [m, k, n] = shape;
-    const weight = Float32Array.from({ length: n * k }, (_, i) => Math.sin(i * 0.37) * 0.05);
-    const linear = buildGraph([m, k], (g, x) =>
-      new Layers(g, 'int8').linear(x, 'fc', { weight, bias: new Float32Array(n).fill(0.5), out: n, in: k }),
-    );
-    const ortNode = (await timeInNode(linear, RUNS)).ms;
-    const ortWorkerd = await timeInWorkerd(dev.url, linear, RUNS);
-    const packed = plain.pack(
-      Int8Array.from({ length: k * n }, (_, i) => ((i * 37) % 127) - 63),
-      k,
-      n,
-      new Float32Array(n).fill(0.01),
-      new Float32Array(n).fill(0.5),
-    );
+  for (const [pass, c] of [...CASES, ...CASES].entries()) {
+    const { op, m, k, n } = c;
+    const floats = (inK: number, out: number, seed: number) => ({
+      weight: Float32Array.from({ length: out * inK }, (_, i) => Math.sin(i * 0.37 + seed) * 0.05),
+      bias: new Float32Array(out).fill(0.5),
+      out,
+      in: inK,
+    });
+    const graph = buildGraph([m, k], (g, x) => {
+      const l = new Layers(g, 'int8');
+      const first = l.linear(x, 'fc1', floats(k, n, 1));
+      return op === 'mlp' ? l.linear(l.gelu(first), 'fc2', floats(n, k, 2)) : first;
+    });
+    const ortNode = (await timeInNode(graph, RUNS)).ms;
+    const ortWorkerd = await timeInWorkerd(dev.url, graph, RUNS);
+    const pack = (inK: number, out: number) =>
+      plain.pack(pattern(inK * out), inK, out, new Float32Array(out).fill(0.01), new Float32Array(out).fill(0.5));
     const x = wave(m * k, 0);
-    const y = new Float32Array(m * n);
-    for (let i = 0; i < 3; i++) plain.run(packed, x, m, y);
+    let step: () => void;
+    if (op === 'mlp') {
+      const [fc1, fc2] = [pack(k, n), pack(n, k)];
+      const y = new Float32Array(m * k);
+      step = () => plain.mlp(fc1, fc2, x, m, y);
+    } else {
+      const linear = pack(k, n);
+      const y = new Float32Array(m * n);
+      step = () => plain.run(linear, x, m, y);
+    }
+    for (let i = 0; i < 3; i++) step();
     const times: number[] = [];
     for (let j = 0; j < 5; j++) {
       const t0 = performance.now();
-      for (let i = 0; i < RUNS; i++) plain.run(packed, x, m, y);
+      for (let i = 0; i < RUNS; i++) step();
       times.push((performance.now() - t0) / RUNS);
     }
     const kernelNode = median(times);
     const kernel = async (variant: string) => {
-      const res = await fetch(`${dev.url}/kernel?m=${m}&k=${k}&n=${n}&variant=${variant}&runs=${RUNS}`);
+      const q = new URLSearchParams({ op, m: `${m}`, k: `${k}`, n: `${n}`, variant, runs: `${RUNS}` });
+      const res = await fetch(`${dev.url}/kernel?${q}`);
       if (!res.ok) throw new Error(`bench Worker: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { ms: number }).ms;
     };
     const plainWorkerd = await kernel('plain');
     const relaxedWorkerd = await kernel('relaxed');
-    const cell = (t: number) => `${ms(t)} ms (${gmacs(shape, t).toFixed(1)})`;
-    if (pass < SHAPES.length) continue;
+    if (pass < CASES.length) continue;
+    const cell = (t: number) => `${ms(t)} ms (${(macs(c) / (t * 1e6)).toFixed(1)})`;
     rows.push(
-      `| ${m}×${k}×${n} | ${cell(ortNode)} | ${cell(kernelNode)} | ${cell(ortWorkerd)} | ${cell(plainWorkerd)} | ${cell(relaxedWorkerd)} | ${(ortWorkerd / plainWorkerd).toFixed(2)}× / ${(ortWorkerd / relaxedWorkerd).toFixed(2)}× |`,
+      `| ${label(c)} | ${cell(ortNode)} | ${cell(kernelNode)} | ${cell(ortWorkerd)} | ${cell(plainWorkerd)} | ${cell(relaxedWorkerd)} | ${(ortWorkerd / plainWorkerd).toFixed(2)}× / ${(ortWorkerd / relaxedWorkerd).toFixed(2)}× |`,
     );
     log(rows.at(-1) ?? '');
   }
@@ -71,9 +97,9 @@ try {
 publishReport(
   'bench-kernels',
   [
-    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernels\` (one int8 linear, quantizing the rows and the copies in and out included; median of 5 groups of ${RUNS} runs; in parentheses GMAC/s).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernels\` (one int8 linear or MLP, quantizing the rows and the copies in and out included; median of 5 groups of ${RUNS} runs; in parentheses GMAC/s of the int8 products).`,
     '',
-    '| m×k×n | onnxruntime-web, Node | our kernel (plain), Node | onnxruntime-web, workerd | our kernel (plain), workerd | our kernel (relaxed), workerd | workerd speed-up plain / relaxed |',
+    '| case | onnxruntime-web, Node | our kernel (plain), Node | onnxruntime-web, workerd | our kernel (plain), workerd | our kernel (relaxed), workerd | workerd speed-up plain / relaxed |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
   ].join('\n'),

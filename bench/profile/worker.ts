@@ -147,8 +147,8 @@ async function timeGraph(url: URL, body: Uint8Array): Promise<{ ms: number; crea
 }
 
 /**
- * One int8 linear of shape m×k×n in our kernel (`npm run bench:kernels`): the median over 5 groups of `runs` runs,
- * per run, timed as /ops times a graph; deterministic weights and inputs.
+ * Our kernel (`npm run bench:kernels`): one int8 linear of shape m×k×n, or with `op=mlp` an MLP m×k → 4k → k; the
+ * median over 5 groups of `runs` runs, per run, timed as /ops times a graph; deterministic weights and inputs.
  */
 async function timeKernel(url: URL): Promise<{ ms: number }> {
   const [m, k, n] = ['m', 'k', 'n'].map((p) => Number(url.searchParams.get(p)));
@@ -157,17 +157,32 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
   const module = variant === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
   if (!module) throw new Error(`no ${variant} kernel build`);
   const kernels = await Int8Linears.create(module, variant);
-  const weight = Int8Array.from({ length: k * n }, (_, i) => ((i * 37) % 127) - 63);
-  const linear = kernels.pack(weight, k, n, new Float32Array(n).fill(0.01), new Float32Array(n).fill(0.5));
+  const pack = (kk: number, nn: number) =>
+    kernels.pack(
+      Int8Array.from({ length: kk * nn }, (_, i) => ((i * 37) % 127) - 63),
+      kk,
+      nn,
+      new Float32Array(nn).fill(0.01),
+      new Float32Array(nn).fill(0.5),
+    );
   const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(7919 + i * 1.37) * 2);
-  const y = new Float32Array(m * n);
+  let step: () => void;
+  if (url.searchParams.get('op') === 'mlp') {
+    const [fc1, fc2] = [pack(k, 4 * k), pack(4 * k, k)];
+    const y = new Float32Array(m * k);
+    step = () => kernels.mlp(fc1, fc2, x, m, y);
+  } else {
+    const linear = pack(k, n);
+    const y = new Float32Array(m * n);
+    step = () => kernels.run(linear, x, m, y);
+  }
   const tick = () => new Promise((r) => setTimeout(r, 0));
-  for (let i = 0; i < 3; i++) kernels.run(linear, x, m, y);
+  for (let i = 0; i < 3; i++) step();
   const groups: number[] = [];
   for (let g = 0; g < 5; g++) {
     await tick();
     const t0 = performance.now();
-    for (let i = 0; i < runs; i++) kernels.run(linear, x, m, y);
+    for (let i = 0; i < runs; i++) step();
     await tick();
     groups.push((performance.now() - t0) / runs);
   }

@@ -78,6 +78,39 @@ __attribute__((export_name("quantize_rows"))) void quantize_rows(const float *x,
   }
 }
 
+/*
+ * onnxruntime's FastGelu, in place: u = v · (C·v² + B), tanh by MLAS's rational approximation (clamped to ±9, its
+ * coefficients and evaluation order), then 0.5·v·(tanh + 1). n is a multiple of 4.
+ */
+static inline v128_t mlas_tanh(v128_t v) {
+  v = wasm_f32x4_pmax(wasm_f32x4_pmin(v, wasm_f32x4_splat(9.0f)), wasm_f32x4_splat(-9.0f));
+  v128_t x2 = wasm_f32x4_mul(v, v);
+#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), wasm_f32x4_splat(c))
+  v128_t p = MADD(wasm_f32x4_splat(-2.76076847742355e-16f), x2, 2.00018790482477e-13f);
+  p = MADD(p, x2, -8.60467152213735e-11f);
+  p = MADD(p, x2, 5.12229709037114e-08f);
+  p = MADD(p, x2, 1.48572235717979e-05f);
+  p = MADD(p, x2, 6.37261928875436e-04f);
+  p = MADD(p, x2, 4.89352455891786e-03f);
+  p = wasm_f32x4_mul(p, v);
+  v128_t q = MADD(wasm_f32x4_splat(1.19825839466702e-06f), x2, 1.18534705686654e-04f);
+  q = MADD(q, x2, 2.26843463243900e-03f);
+  q = MADD(q, x2, 4.89352518554385e-03f);
+#undef MADD
+  return wasm_f32x4_div(p, q);
+}
+
+__attribute__((export_name("fast_gelu"))) void fast_gelu(float *x, int n) {
+  const v128_t b = wasm_f32x4_splat(0.7978845608028654f), c = wasm_f32x4_splat(0.035677408136300125f);
+  const v128_t half = wasm_f32x4_splat(0.5f), one = wasm_f32x4_splat(1.0f);
+  for (int i = 0; i < n; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    v128_t u = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(c, v), v), b));
+    v128_t t = mlas_tanh(u);
+    wasm_v128_store(x + i, wasm_f32x4_mul(wasm_f32x4_mul(half, v), wasm_f32x4_add(t, one)));
+  }
+}
+
 /* Plain layout: per block of 8 columns, per pair of k, 16 bytes: b(k,n) b(k+1,n) for n = n0 … n0+7. */
 __attribute__((export_name("pack_plain"))) void pack_plain(const int8_t *w, int k, int n, int8_t *out) {
   for (int n0 = 0; n0 < n; n0 += 8)

@@ -31,6 +31,7 @@ interface KernelExports {
     sums: number,
     xs: number,
   ): void;
+  fast_gelu(x: number, n: number): void;
   pack_plain(w: number, k: number, n: number, out: number): void;
   pack_relaxed?(w: number, k: number, n: number, out: number): void;
   gemm_plain(q16: number, ...common: GemmArgs): void;
@@ -113,27 +114,68 @@ export class Int8Linears {
     };
   }
 
+  private scratch(bytes: number): number {
+    const ptr = this.x.alloc(bytes);
+    if (!ptr) throw new RangeError(`kernel memory cannot grow by ${bytes} bytes`);
+    return ptr;
+  }
+
+  /** The linear of the m rows at `xp` into `yp` (both in kernel memory); its scratch is released by the caller. */
+  private linearAt(linear: PackedLinear, xp: number, m: number, yp: number): void {
+    if (linear.variant !== this.variant) throw new Error('the linear was packed for another kernel variant');
+    const { k, n } = linear;
+    const relaxed = this.variant === 'relaxed';
+    const q16 = this.scratch(m * k * 2);
+    const q8 = relaxed ? this.scratch(m * k) : 0;
+    const sums = relaxed ? this.scratch(m * 4) : 0;
+    const xs = this.scratch(m * 4);
+    this.x.quantize_rows(xp, linear.inScale, m, k, q16, q8, sums, xs);
+    if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, linear.bias, n, yp);
+    else this.x.gemm_plain(q16, xs, m, k, linear.packed, linear.wScale, linear.bias, n, yp);
+  }
+
+  private output(yp: number, length: number, into?: Float32Array): Float32Array {
+    const out = into ?? new Float32Array(length);
+    out.set(new Float32Array(this.x.memory.buffer, yp, length));
+    return out;
+  }
+
   /** y[m, n] = the linear of x[m, k]; `into` receives it when given (m × n floats). */
   run(linear: PackedLinear, x: Float32Array, m: number, into?: Float32Array): Float32Array {
-    const { k, n } = linear;
-    if (x.length !== m * k) throw new RangeError(`input has ${x.length} values, not ${m}×${k}`);
-    if (linear.variant !== this.variant) throw new Error('the linear was packed for another kernel variant');
+    if (x.length !== m * linear.k) throw new RangeError(`input has ${x.length} values, not ${m}×${linear.k}`);
     const mark = this.x.mark();
     try {
       const xp = this.put(x);
-      const q16 = this.x.alloc(m * k * 2);
-      const relaxed = this.variant === 'relaxed';
-      const q8 = relaxed ? this.x.alloc(m * k) : 0;
-      const sums = relaxed ? this.x.alloc(m * 4) : 0;
-      const xs = this.x.alloc(m * 4);
-      const y = this.x.alloc(m * n * 4);
-      if (!q16 || !xs || !y || (relaxed && (!q8 || !sums))) throw new RangeError('kernel memory cannot grow');
-      this.x.quantize_rows(xp, linear.inScale, m, k, q16, q8, sums, xs);
-      if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, linear.bias, n, y);
-      else this.x.gemm_plain(q16, xs, m, k, linear.packed, linear.wScale, linear.bias, n, y);
-      const out = into ?? new Float32Array(m * n);
-      out.set(new Float32Array(this.x.memory.buffer, y, m * n));
-      return out;
+      const yp = this.scratch(m * linear.n * 4);
+      this.linearAt(linear, xp, m, yp);
+      return this.output(yp, m * linear.n, into);
+    } finally {
+      this.x.release(mark);
+    }
+  }
+
+  /**
+   * A ConvNeXt or transformer MLP, fc2(FastGelu(fc1(x))), as the int8 graphs compute it, in bands of `band` rows:
+   * the 4×-wide hidden activation exists one band at a time and never leaves kernel memory.
+   */
+  mlp(fc1: PackedLinear, fc2: PackedLinear, x: Float32Array, m: number, into?: Float32Array, band = 256): Float32Array {
+    if (fc1.n !== fc2.k) throw new RangeError(`fc1 gives ${fc1.n} values a row, fc2 takes ${fc2.k}`);
+    if (x.length !== m * fc1.k) throw new RangeError(`input has ${x.length} values, not ${m}×${fc1.k}`);
+    const mark = this.x.mark();
+    try {
+      const xp = this.put(x);
+      const yp = this.scratch(m * fc2.n * 4);
+      const rows = Math.min(m, band);
+      const hidden = this.scratch(rows * fc1.n * 4);
+      for (let r = 0; r < m; r += rows) {
+        const b = Math.min(rows, m - r);
+        const inner = this.x.mark();
+        this.linearAt(fc1, xp + r * fc1.k * 4, b, hidden);
+        this.x.fast_gelu(hidden, b * fc1.n);
+        this.linearAt(fc2, hidden, b, yp + r * fc2.n * 4);
+        this.x.release(inner);
+      }
+      return this.output(yp, m * fc2.n, into);
     } finally {
       this.x.release(mark);
     }

@@ -82,3 +82,53 @@ export function linearFamily(seed: number): LinearCase[] {
     }
   return cases;
 }
+
+/** onnxruntime's FastGelu in scalar float32: MLAS's rational tanh (clamped to ±9) of v·(C·v² + B), then 0.5·v·(t + 1). */
+export function referenceFastGelu(x: Float32Array): Float32Array {
+  const coeff = (v: number) => f(v);
+  const [a13, a11, a9, a7, a5, a3, a1] = [
+    -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-8, 1.48572235717979e-5,
+    6.37261928875436e-4, 4.89352455891786e-3,
+  ].map(coeff);
+  const [b6, b4, b2, b0] = [1.19825839466702e-6, 1.18534705686654e-4, 2.268434632439e-3, 4.89352518554385e-3].map(
+    coeff,
+  );
+  const B = f(0.7978845608028654);
+  const C = f(0.035677408136300125);
+  return x.map((v) => {
+    const u = f(v * f(f(f(C * v) * v) + B));
+    const c = Math.min(9, Math.max(-9, u));
+    const x2 = f(c * c);
+    let p = f(f(a13 * x2) + a11);
+    for (const a of [a9, a7, a5, a3, a1]) p = f(f(p * x2) + a);
+    p = f(p * c);
+    let q = f(f(b6 * x2) + b4);
+    for (const b of [b2, b0]) q = f(f(q * x2) + b);
+    const t = f(p / q);
+    return f(f(f(0.5) * v) * f(t + 1));
+  });
+}
+
+/** An MLP of two family-style linears (fc1: k → 4k, fc2: 4k → k) with biases, for the fused MLP step. */
+export function mlpCase(m: number, k: number, seed: number): { fc1: LinearCase; fc2: LinearCase } {
+  let state = seed >>> 0 || 1;
+  const rand = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+  const linear = (kk: number, n: number, rows: number): LinearCase => ({
+    m: rows,
+    k: kk,
+    n,
+    x: Float32Array.from({ length: rows * kk }, () => (rand() - 0.5) * 4),
+    weight: Int8Array.from({ length: kk * n }, () => Math.round((rand() - 0.5) * 126)),
+    wScale: Float32Array.from({ length: n }, () => 0.001 + rand() * 0.02),
+    bias: Float32Array.from({ length: n }, () => rand() - 0.5),
+  });
+  return { fc1: linear(k, 4 * k, m), fc2: linear(4 * k, k, m) };
+}
+
+/** fc2(FastGelu(fc1(x))) in scalar float32. */
+export function referenceMlp({ fc1, fc2 }: { fc1: LinearCase; fc2: LinearCase }): Float32Array {
+  return referenceLinear({ ...fc2, x: referenceFastGelu(referenceLinear(fc1)) });
+}

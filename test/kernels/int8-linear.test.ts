@@ -8,18 +8,14 @@ import { Int8Linears } from '../../src/kernels/int8-linear.ts';
 import { Layers, quantizeColumns } from '../../tool/graphs/layers.ts';
 import { ExternalDataWriter } from '../../tool/onnx/external-data.ts';
 import { GraphBuilder } from '../../tool/onnx/graph-builder.ts';
-import { linearFamily, referenceLinear } from '../helpers/int8-linear-reference.ts';
+import { expectKernelsEqualReference } from '../helpers/kernel-checks.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-clip-kernel-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('int8 linear kernel (plain SIMD128) in Node', () => {
-  it.each([1, 2, 3])('equals the scalar float32 reference bit for bit (family, seed %i)', async (seed) => {
-    const kernels = await Int8Linears.create((await nodeKernelModules()).plain);
-    for (const c of linearFamily(seed)) {
-      const packed = kernels.pack(c.weight, c.k, c.n, c.wScale, c.bias, c.inScale);
-      expect(kernels.run(packed, c.x, c.m), `${c.m}×${c.k}×${c.n}`).toEqual(referenceLinear(c));
-    }
+  it('equals the scalar float32 references bit for bit (families of linears and MLPs)', async () => {
+    expectKernelsEqualReference(await Int8Linears.create((await nodeKernelModules()).plain), [1, 2, 3], 4);
   });
 
   it('refuses shapes the blocked GEMM cannot take, and inputs of the wrong size', async () => {
@@ -31,35 +27,50 @@ describe('int8 linear kernel (plain SIMD128) in Node', () => {
     await expect(Int8Linears.create((await nodeKernelModules()).plain, 'relaxed')).rejects.toThrow(/no relaxed/);
   });
 
-  it('equals onnxruntime-web running the int8 graphs’ own linear (the same quantization)', async () => {
-    const web = await loadOrt('web');
+  it('equals onnxruntime-web running the int8 graphs’ own linear and MLP (the same quantization)', async () => {
     const kernels = await Int8Linears.create((await nodeKernelModules()).plain);
+    const wave = (n: number, seed: number) =>
+      Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7311 + seed) * Math.cos(i * 0.1173 * seed));
     for (const [m, k, n] of [
       [7, 768, 64],
       [40, 192, 768],
     ]) {
-      const wave = (i: number, seed: number) => Math.sin(i * 0.7311 + seed) * Math.cos(i * 0.1173 * seed);
-      const weight = Float32Array.from({ length: n * k }, (_, i) => wave(i, 1) * 0.1);
-      const bias = Float32Array.from({ length: n }, (_, i) => wave(i, 2) * 0.2);
-      const x = Float32Array.from({ length: m * k }, (_, i) => wave(i, 3) * 3);
-      const files = new ExternalDataWriter(dir, `linear-${m}`, 1 << 30);
-      const g = new GraphBuilder('linear', files);
-      const l = new Layers(g, 'int8');
-      g.probe(
-        'y',
-        l.linear(g.input({ name: 'x', dtype: 'float32', dims: [m, k] }), 'fc', { weight, bias, out: n, in: k }),
-      );
-      const graph = g.encode();
-      const externalData = files.finish().map((f) => ({
-        path: f.location,
-        data: new Uint8Array(Buffer.concat(f.shards.map((s) => readFileSync(join(dir, s.file))))),
-      }));
-      const session = await web.InferenceSession.create(graph, { externalData });
-      const expected = (await session.run({ x: new web.Tensor('float32', x, [m, k]) })).y.data as Float32Array;
-      await session.release();
-      const { q, scale } = quantizeColumns({ weight, out: n, in: k });
-      const got = kernels.run(kernels.pack(q, k, n, scale, bias), x, m);
-      expect(got).toEqual(expected);
+      const fc = { weight: wave(n * k, 1).map((v) => v * 0.1), bias: wave(n, 2).map((v) => v * 0.2), out: n, in: k };
+      const x = wave(m * k, 3).map((v) => v * 3);
+      const expected = await ortInt8([m, k], x, (l, input) => l.linear(input, 'fc', fc));
+      const { q, scale } = quantizeColumns(fc);
+      expect(kernels.run(kernels.pack(q, k, n, scale, fc.bias), x, m), `${m}×${k}×${n}`).toEqual(expected);
     }
+    const [m, c] = [50, 64];
+    const fc1 = { weight: wave(4 * c * c, 4).map((v) => v * 0.2), bias: wave(4 * c, 6), out: 4 * c, in: c };
+    const fc2 = { weight: wave(4 * c * c, 5).map((v) => v * 0.1), bias: wave(c, 7), out: c, in: 4 * c };
+    const x = wave(m * c, 8).map((v) => v * 2);
+    const expected = await ortInt8([m, c], x, (l, input) => l.linear(l.gelu(l.linear(input, 'fc1', fc1)), 'fc2', fc2));
+    const [q1, q2] = [quantizeColumns(fc1), quantizeColumns(fc2)];
+    const mlp = [kernels.pack(q1.q, c, 4 * c, q1.scale, fc1.bias), kernels.pack(q2.q, 4 * c, c, q2.scale, fc2.bias)];
+    expect(kernels.mlp(mlp[0], mlp[1], x, m), 'MLP').toEqual(expected);
   });
 });
+
+/** What onnxruntime-web computes for an int8 graph of `body` (plain per-row plans) on input x of shape `dims`. */
+async function ortInt8(
+  dims: number[],
+  x: Float32Array,
+  body: (l: Layers, input: string) => string,
+): Promise<Float32Array> {
+  const web = await loadOrt('web');
+  const files = new ExternalDataWriter(dir, `graph-${dims.join('x')}`, 1 << 30);
+  const g = new GraphBuilder('graph', files);
+  g.probe('y', body(new Layers(g, 'int8'), g.input({ name: 'x', dtype: 'float32', dims })));
+  const graph = g.encode();
+  const externalData = files.finish().map((f) => ({
+    path: f.location,
+    data: new Uint8Array(Buffer.concat(f.shards.map((s) => readFileSync(join(dir, s.file))))),
+  }));
+  const session = await web.InferenceSession.create(graph, { externalData });
+  try {
+    return (await session.run({ x: new web.Tensor('float32', x, dims) })).y.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
