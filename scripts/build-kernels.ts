@@ -1,5 +1,5 @@
 /**
- * `npm run build:kernels`: compiles src/kernels/int8-linear.c into the two .wasm files the runtime imports, with
+ * `npm run build:kernels`: compiles src/kernels/kernels.c into the two .wasm files the runtime imports, with
  * Debian's clang-19 and wasm-ld-19 (`apt-get install clang-19 lld-19`). The .wasm files are committed, so neither
  * users nor CI need a compiler; `--check` rebuilds into a temporary folder and fails when the committed files differ.
  */
@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const SOURCE = 'src/kernels/int8-linear.c';
+const SOURCE = 'src/kernels/kernels.c';
 export const KERNEL_BUILDS = [
-  { out: 'src/kernels/int8-linear.wasm', flags: ['-msimd128'] },
-  { out: 'src/kernels/int8-linear-relaxed.wasm', flags: ['-msimd128', '-mrelaxed-simd'] },
+  { out: 'src/kernels/kernels.wasm', flags: ['-msimd128'] },
+  { out: 'src/kernels/kernels-relaxed.wasm', flags: ['-msimd128', '-mrelaxed-simd'] },
 ];
 
 function compile(out: string, flags: string[]): void {

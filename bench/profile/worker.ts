@@ -11,7 +11,7 @@ import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import type { TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
-import { Int8Linears, type KernelVariant } from '../../src/kernels/int8-linear.ts';
+import { Kernels, type KernelVariant } from '../../src/kernels/kernels.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { imageDecoders } from '../../src/model/image/wasm-codec.ts';
 import { loadTowerSessions } from '../../src/model/load-tower.ts';
@@ -147,7 +147,8 @@ async function timeGraph(url: URL, body: Uint8Array): Promise<{ ms: number; crea
 }
 
 /**
- * Our kernel (`npm run bench:kernels`): one int8 linear of shape m×k×n, or with `op=mlp` an MLP m×k → 4k → k; the
+ * Our kernel (`npm run bench:kernels`): one int8 linear of shape m×k×n, with `op=mlp` an MLP m×k → 4k → k, with
+ * `op=depthwise` a depthwise 7×7 on an m×m×k map; the
  * median over 5 groups of `runs` runs, per run, timed as /ops times a graph; deterministic weights and inputs.
  */
 async function timeKernel(url: URL): Promise<{ ms: number }> {
@@ -156,7 +157,7 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
   const runs = Math.min(50, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
   const module = variant === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
   if (!module) throw new Error(`no ${variant} kernel build`);
-  const kernels = await Int8Linears.create(module, variant);
+  const kernels = await Kernels.create(module, variant);
   const pack = (kk: number, nn: number) =>
     kernels.pack(
       Int8Array.from({ length: kk * nn }, (_, i) => ((i * 37) % 127) - 63),
@@ -167,7 +168,16 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
     );
   const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(7919 + i * 1.37) * 2);
   let step: () => void;
-  if (url.searchParams.get('op') === 'mlp') {
+  const op = url.searchParams.get('op');
+  if (op === 'depthwise') {
+    // m × m × k, weights and bias as bench:kernels makes them.
+    const wave = (length: number, seed: number) =>
+      Float32Array.from({ length }, (_, i) => Math.sin(seed * 7919 + i * 1.37) * 2);
+    const conv = kernels.packDepthwise(wave(k * 49, 1), wave(k, 2));
+    const map = wave(m * m * k, 0);
+    const y = new Float32Array(map.length);
+    step = () => kernels.depthwise(conv, map, m, m, y);
+  } else if (op === 'mlp') {
     const [fc1, fc2] = [pack(k, 4 * k), pack(4 * k, k)];
     const y = new Float32Array(m * k);
     step = () => kernels.mlp(fc1, fc2, x, m, y);

@@ -1,10 +1,10 @@
 /** The kernel checks both runtimes run (Node: plain; workerd: plain and relaxed) against the scalar references. */
 import { expect } from 'vitest';
-import type { Int8Linears } from '../../src/kernels/int8-linear.ts';
-import { linearFamily, mlpCase, referenceLinear, referenceMlp } from './int8-linear-reference.ts';
+import type { Kernels } from '../../src/kernels/kernels.ts';
+import { linearFamily, mlpCase, referenceDepthwise, referenceLinear, referenceMlp } from './kernel-reference.ts';
 
 /** Every linear of the families of `seeds`, and MLPs of three sizes, whole and in bands of `band` rows. */
-export function expectKernelsEqualReference(kernels: Int8Linears, seeds: number[], band: number): void {
+export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], band: number): void {
   for (const seed of seeds)
     for (const c of linearFamily(seed)) {
       const packed = kernels.pack(c.weight, c.k, c.n, c.wScale, c.bias, c.inScale);
@@ -21,5 +21,20 @@ export function expectKernelsEqualReference(kernels: Int8Linears, seeds: number[
     const expected = referenceMlp(c);
     expect(kernels.mlp(fc1, fc2, c.fc1.x, m), `${kernels.variant} MLP ${m}×${k}`).toEqual(expected);
     expect(kernels.mlp(fc1, fc2, c.fc1.x, m, undefined, band), `in bands of ${band}`).toEqual(expected);
+  }
+}
+
+/** Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 40 channels. */
+export function expectDepthwiseEqualsReference(kernels: Kernels): void {
+  for (const [h, w, c] of [
+    [1, 1, 4],
+    [3, 5, 8],
+    [7, 7, 20],
+    [12, 9, 40],
+  ]) {
+    const wave = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.93 + seed));
+    const [x, weight, bias] = [wave(h * w * c, 1), wave(c * 49, 2), wave(c, 3)];
+    const got = kernels.depthwise(kernels.packDepthwise(weight, bias), x, h, w);
+    expect(got, `${h}×${w}×${c}`).toEqual(referenceDepthwise(x, h, w, weight, bias));
   }
 }

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { workerdKernelModules } from '../../src/adapters/workerd/kernel-wasm.ts';
-import { Int8Linears } from '../../src/kernels/int8-linear.ts';
-import { expectKernelsEqualReference } from '../helpers/kernel-checks.ts';
+import { Kernels } from '../../src/kernels/kernels.ts';
+import { expectDepthwiseEqualsReference, expectKernelsEqualReference } from '../helpers/kernel-checks.ts';
 
 describe('int8 linear kernels in workerd', () => {
   it.each([
@@ -16,6 +16,8 @@ describe('int8 linear kernels in workerd', () => {
   ] as const)('the %s build’s %s GEMM equals the scalar reference bit for bit', async (build, variant) => {
     const module = workerdKernelModules[build];
     expect(module).toBeDefined();
-    expectKernelsEqualReference(await Int8Linears.create(module as WebAssembly.Module, variant), [1, 2], 8);
+    const kernels = await Kernels.create(module as WebAssembly.Module, variant);
+    expectKernelsEqualReference(kernels, [1, 2], 8);
+    expectDepthwiseEqualsReference(kernels);
   });
 });

@@ -1,7 +1,7 @@
 /** Our int8 linear kernels in workerd: both builds arrive precompiled (workerd's V8 has relaxed SIMD). */
 
-import type { KernelModules } from '../../kernels/int8-linear.ts';
-import plain from '../../kernels/int8-linear.wasm';
-import relaxed from '../../kernels/int8-linear-relaxed.wasm';
+import type { KernelModules } from '../../kernels/kernels.ts';
+import plain from '../../kernels/kernels.wasm';
+import relaxed from '../../kernels/kernels-relaxed.wasm';
 
 export const workerdKernelModules: KernelModules = { plain, relaxed };

@@ -1,8 +1,9 @@
 /**
- * Our own int8 linear kernels (int8-linear.c, compiled to .wasm by `npm run build:kernels`), beside onnxruntime-web:
- * the same arithmetic as the int8 graphs' linears (per-row u8 activations, 7-bit per-column weights, int32 sums),
- * with a GEMM blocked for SIMD128 and, where the CPU pays for it, relaxed SIMD. The module has its own wasm memory:
- * weights are packed into it once; activations are copied in and out per call.
+ * Our own wasm kernels (kernels.c, compiled to .wasm by `npm run build:kernels`), beside onnxruntime-web: int8 linears
+ * and MLPs with the int8 graphs' arithmetic (per-row u8 activations, 7-bit per-column weights, int32 sums, FastGelu),
+ * a GEMM blocked for SIMD128 and, where the CPU pays for it, relaxed SIMD; and the depthwise 7×7 convolution on NHWC
+ * maps. The module has its own wasm memory: weights are packed into it once; activations are copied in and out per
+ * call.
  */
 
 export type KernelVariant = 'plain' | 'relaxed';
@@ -32,10 +33,18 @@ interface KernelExports {
     xs: number,
   ): void;
   fast_gelu(x: number, n: number): void;
+  depthwise7(x: number, h: number, w: number, c: number, k: number, bias: number, y: number): void;
   pack_plain(w: number, k: number, n: number, out: number): void;
   pack_relaxed?(w: number, k: number, n: number, out: number): void;
   gemm_plain(q16: number, ...common: GemmArgs): void;
   gemm_relaxed?(q8: number, sums: number, ...common: GemmArgs): void;
+}
+
+/** A depthwise 7×7 convolution's weights in kernel memory, repacked [7, 7, c], and its bias. */
+export interface PackedDepthwise {
+  readonly c: number;
+  readonly k: number;
+  readonly bias: number;
 }
 
 /** One linear's weights in kernel memory: [k, n] int8 (the graphs' `weight_q`), its column scales and bias. */
@@ -49,18 +58,18 @@ export interface PackedLinear {
   readonly inScale: number;
 }
 
-export class Int8Linears {
+export class Kernels {
   private constructor(
     private readonly x: KernelExports,
     readonly variant: KernelVariant,
   ) {}
 
   /** A kernel instance of `module`; `relaxed` only when the module has the relaxed GEMM. */
-  static async create(module: WebAssembly.Module, variant: KernelVariant = 'plain'): Promise<Int8Linears> {
+  static async create(module: WebAssembly.Module, variant: KernelVariant = 'plain'): Promise<Kernels> {
     const instance = await WebAssembly.instantiate(module, {});
     const x = instance.exports as unknown as KernelExports;
     if (variant === 'relaxed' && !x.gemm_relaxed) throw new Error('this kernel module has no relaxed-SIMD GEMM');
-    return new Int8Linears(x, variant);
+    return new Kernels(x, variant);
   }
 
   /** Bytes of the module's wasm memory (it counts against the isolate's budget beside onnxruntime's). */
@@ -112,6 +121,30 @@ export class Int8Linears {
       bias: this.put(bias),
       inScale: this.put(inScale),
     };
+  }
+
+  /** Packs a depthwise 7×7 convolution's [c, 1, 7, 7] weights (ONNX layout) and its bias. */
+  packDepthwise(weight: Float32Array, bias: Float32Array): PackedDepthwise {
+    const c = bias.length;
+    if (c % 4 !== 0 || weight.length !== c * 49)
+      throw new RangeError(`a depthwise 7×7 needs c % 4 = 0 and c × 49 weights`);
+    const k = new Float32Array(49 * c);
+    for (let ch = 0; ch < c; ch++) for (let t = 0; t < 49; t++) k[t * c + ch] = weight[ch * 49 + t];
+    return { c, k: this.put(k), bias: this.put(bias) };
+  }
+
+  /** The depthwise 7×7 convolution (stride 1, padding 3) of an NHWC map x [h, w, c]. */
+  depthwise(conv: PackedDepthwise, x: Float32Array, h: number, w: number, into?: Float32Array): Float32Array {
+    if (x.length !== h * w * conv.c) throw new RangeError(`input has ${x.length} values, not ${h}×${w}×${conv.c}`);
+    const mark = this.x.mark();
+    try {
+      const xp = this.put(x);
+      const yp = this.scratch(x.length * 4);
+      this.x.depthwise7(xp, h, w, conv.c, conv.k, conv.bias, yp);
+      return this.output(yp, x.length, into);
+    } finally {
+      this.x.release(mark);
+    }
   }
 
   private scratch(bytes: number): number {

@@ -132,3 +132,22 @@ export function mlpCase(m: number, k: number, seed: number): { fc1: LinearCase; 
 export function referenceMlp({ fc1, fc2 }: { fc1: LinearCase; fc2: LinearCase }): Float32Array {
   return referenceLinear({ ...fc2, x: referenceFastGelu(referenceLinear(fc1)) });
 }
+
+/** A depthwise 7×7 convolution (stride 1, padding 3) of an NHWC map in scalar float32, bias first, taps row by row. */
+export function referenceDepthwise(x: Float32Array, h: number, w: number, weight: Float32Array, bias: Float32Array) {
+  const c = bias.length;
+  const y = new Float32Array(h * w * c);
+  for (let oy = 0; oy < h; oy++)
+    for (let ox = 0; ox < w; ox++)
+      for (let ch = 0; ch < c; ch++) {
+        let acc = bias[ch];
+        for (let i = 0; i < 7; i++)
+          for (let j = 0; j < 7; j++) {
+            const [iy, ix] = [oy + i - 3, ox + j - 3];
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+              acc = f(acc + f(x[(iy * w + ix) * c + ch] * weight[ch * 49 + i * 7 + j]));
+          }
+        y[(oy * w + ox) * c + ch] = acc;
+      }
+  return y;
+}

@@ -1,13 +1,14 @@
 /*
- * int8 linears for wasm32: y = dequant(quant_rows(x · in_scale) · W) + bias, the same arithmetic as the int8 graphs'
- * QuantizeLinear + MatMulIntegerToFloat + Mul + Add (tool/graphs/layers.ts): activations are quantized per row to
- * [-127, 127] (round half to even, as onnxruntime), weights are 7-bit per-column int8, products sum in int32.
+ * Our wasm32 kernels: int8 linears y = dequant(quant_rows(x · in_scale) · W) + bias with the int8 graphs' arithmetic
+ * (QuantizeLinear + MatMulIntegerToFloat + Mul + Add, tool/graphs/layers.ts: activations quantized per row to
+ * [-128, 127], round half to even as onnxruntime; 7-bit per-column int8 weights; int32 sums), onnxruntime's FastGelu,
+ * and a ConvNeXt block's depthwise 7×7 convolution on NHWC maps.
  *
  * Two GEMMs over the same quantized rows:
  *  - plain SIMD128: 4 rows × 8 columns, i32x4.dot_i16x8_s on 16-bit pairs (8 products an instruction), any CPU;
  *  - relaxed SIMD: 6 rows × 8 columns, i32x4.relaxed_dot_i8x16_i7x16_add_s (16 products an instruction). Its second
  *    operand is defined only for values in [0, 127]: weights are stored + 64 and 64 × the row's sum is subtracted,
- *    so the integers are the plain kernel's exactly. Built only into int8-linear-relaxed.wasm.
+ *    so the integers are the plain kernel's exactly. Built only into kernels-relaxed.wasm.
  *
  * Weights are packed once (`pack_plain` / `pack_relaxed`) in blocks of 8 columns; K must be a multiple of 4 and N of
  * 8 (every linear of the image and text towers is). Memory is a bump allocator: JS keeps weights below a mark and
@@ -109,6 +110,55 @@ __attribute__((export_name("fast_gelu"))) void fast_gelu(float *x, int n) {
     v128_t t = mlas_tanh(u);
     wasm_v128_store(x + i, wasm_f32x4_mul(wasm_f32x4_mul(half, v), wasm_f32x4_add(t, one)));
   }
+}
+
+/*
+ * Depthwise 7×7 convolution, stride 1, zero padding 3, on an NHWC map [h, w, c] with weights [7, 7, c] (the graphs'
+ * [c, 1, 7, 7] repacked) and a bias: a ConvNeXt block's spatial mixing, without the NCHW round trip the graphs make.
+ * Sixteen channels stay in registers across the 49 taps; c is a multiple of 4.
+ */
+/* Rows [i0, i1) and columns [j0, j1) of the 7×7 kernel that fall inside an h × w map for output (oy, ox). */
+static inline void window(int oy, int ox, int h, int w, int *i0, int *i1, int *j0, int *j1) {
+  *i0 = oy < 3 ? 3 - oy : 0;
+  *i1 = oy + 4 > h ? h - oy + 3 : 7;
+  *j0 = ox < 3 ? 3 - ox : 0;
+  *j1 = ox + 4 > w ? w - ox + 3 : 7;
+}
+
+#define TAP(a, xp, kp) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load(xp), wasm_v128_load(kp)))
+
+__attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h, int w, int c, const float *k,
+                                                            const float *bias, float *y) {
+  for (int oy = 0; oy < h; oy++)
+    for (int ox = 0; ox < w; ox++) {
+      int i0, i1, j0, j1;
+      window(oy, ox, h, w, &i0, &i1, &j0, &j1);
+      float *out = y + ((long)oy * w + ox) * c;
+      int c0 = 0;
+      for (; c0 + 16 <= c; c0 += 16) {
+        v128_t a0 = wasm_v128_load(bias + c0), a1 = wasm_v128_load(bias + c0 + 4);
+        v128_t a2 = wasm_v128_load(bias + c0 + 8), a3 = wasm_v128_load(bias + c0 + 12);
+        for (int i = i0; i < i1; i++)
+          for (int j = j0; j < j1; j++) {
+            const float *xp = x + ((long)(oy + i - 3) * w + ox + j - 3) * c + c0, *kp = k + (long)(i * 7 + j) * c + c0;
+            TAP(a0, xp, kp);
+            TAP(a1, xp + 4, kp + 4);
+            TAP(a2, xp + 8, kp + 8);
+            TAP(a3, xp + 12, kp + 12);
+          }
+        wasm_v128_store(out + c0, a0);
+        wasm_v128_store(out + c0 + 4, a1);
+        wasm_v128_store(out + c0 + 8, a2);
+        wasm_v128_store(out + c0 + 12, a3);
+      }
+      for (; c0 < c; c0 += 4) {
+        v128_t a = wasm_v128_load(bias + c0);
+        for (int i = i0; i < i1; i++)
+          for (int j = j0; j < j1; j++)
+            TAP(a, x + ((long)(oy + i - 3) * w + ox + j - 3) * c + c0, k + (long)(i * 7 + j) * c + c0);
+        wasm_v128_store(out + c0, a);
+      }
+    }
 }
 
 /* Plain layout: per block of 8 columns, per pair of k, 16 bytes: b(k,n) b(k+1,n) for n = n0 … n0+7. */

@@ -4,31 +4,55 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nodeKernelModules } from '../../src/adapters/node/kernel-wasm.ts';
 import { loadOrt } from '../../src/adapters/node/ort-runtimes.ts';
-import { Int8Linears } from '../../src/kernels/int8-linear.ts';
+import { Kernels } from '../../src/kernels/kernels.ts';
 import { Layers, quantizeColumns } from '../../tool/graphs/layers.ts';
 import { ExternalDataWriter } from '../../tool/onnx/external-data.ts';
 import { GraphBuilder } from '../../tool/onnx/graph-builder.ts';
-import { expectKernelsEqualReference } from '../helpers/kernel-checks.ts';
+import { expectDepthwiseEqualsReference, expectKernelsEqualReference } from '../helpers/kernel-checks.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-clip-kernel-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('int8 linear kernel (plain SIMD128) in Node', () => {
   it('equals the scalar float32 references bit for bit (families of linears and MLPs)', async () => {
-    expectKernelsEqualReference(await Int8Linears.create((await nodeKernelModules()).plain), [1, 2, 3], 4);
+    expectKernelsEqualReference(await Kernels.create((await nodeKernelModules()).plain), [1, 2, 3], 4);
+  });
+
+  it('convolves depthwise 7×7 equal to the scalar reference, and to onnxruntime-web’s Conv within rounding', async () => {
+    const kernels = await Kernels.create((await nodeKernelModules()).plain);
+    expectDepthwiseEqualsReference(kernels);
+    const [h, c] = [20, 48];
+    const wave = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+    const [x, weight, bias] = [wave(h * h * c, 1), wave(c * 49, 2), wave(c, 3)];
+    // The image tower's form: NHWC → NCHW, onnxruntime's grouped Conv, back to NHWC.
+    const expected = await ortInt8([1, h, h, c], x, (l, input) => {
+      const g = l.g;
+      const nchw = g.op1('Transpose', [input], { perm: { ints: [0, 3, 1, 2] } });
+      const conv = g.op1('Conv', [nchw, g.f32('w', [c, 1, 7, 7], weight), g.f32('b', [c], bias)], {
+        kernel_shape: { ints: [7, 7] },
+        pads: { ints: [3, 3, 3, 3] },
+        group: { i: c },
+      });
+      return g.op1('Transpose', [conv], { perm: { ints: [0, 2, 3, 1] } });
+    });
+    const got = kernels.depthwise(kernels.packDepthwise(weight, bias), x, h, h);
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+    // 49 products of values ≤ 1 summed in another order: a few float32 ulps of ~10.
+    expect(worst).toBeLessThan(1e-5);
   });
 
   it('refuses shapes the blocked GEMM cannot take, and inputs of the wrong size', async () => {
-    const kernels = await Int8Linears.create((await nodeKernelModules()).plain);
+    const kernels = await Kernels.create((await nodeKernelModules()).plain);
     expect(() => kernels.pack(new Int8Array(6 * 8), 6, 8, new Float32Array(8))).toThrow(/k % 4/);
     expect(() => kernels.pack(new Int8Array(4 * 12), 4, 12, new Float32Array(12))).toThrow(/n % 8/);
     const packed = kernels.pack(new Int8Array(4 * 8), 4, 8, new Float32Array(8));
     expect(() => kernels.run(packed, new Float32Array(7), 2)).toThrow(/not 2×4/);
-    await expect(Int8Linears.create((await nodeKernelModules()).plain, 'relaxed')).rejects.toThrow(/no relaxed/);
+    await expect(Kernels.create((await nodeKernelModules()).plain, 'relaxed')).rejects.toThrow(/no relaxed/);
   });
 
   it('equals onnxruntime-web running the int8 graphs’ own linear and MLP (the same quantization)', async () => {
-    const kernels = await Int8Linears.create((await nodeKernelModules()).plain);
+    const kernels = await Kernels.create((await nodeKernelModules()).plain);
     const wave = (n: number, seed: number) =>
       Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7311 + seed) * Math.cos(i * 0.1173 * seed));
     for (const [m, k, n] of [
@@ -52,7 +76,7 @@ describe('int8 linear kernel (plain SIMD128) in Node', () => {
   });
 });
 
-/** What onnxruntime-web computes for an int8 graph of `body` (plain per-row plans) on input x of shape `dims`. */
+/** What onnxruntime-web computes for a graph of `body` (int8 layers: plain per-row plans) on x of shape `dims`. */
 async function ortInt8(
   dims: number[],
   x: Float32Array,
