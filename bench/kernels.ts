@@ -76,7 +76,9 @@ try {
     const ortNode = (await timeInNode(graph, RUNS)).ms;
     const ortWorkerd = await timeInWorkerd(dev.url, graph, RUNS);
     const pack = (inK: number, out: number) =>
-      plain.pack(pattern(inK * out), inK, out, new Float32Array(out).fill(0.01), new Float32Array(out).fill(0.5));
+      plain.pack(pattern(inK * out), inK, out, new Float32Array(out).fill(0.01), {
+        bias: new Float32Array(out).fill(0.5),
+      });
     const x = wave(op === 'depthwise' ? m * m * k : m * k, 0);
     let step: () => void;
     if (op === 'depthwise') {

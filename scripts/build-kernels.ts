@@ -10,8 +10,8 @@ import { join } from 'node:path';
 
 const SOURCE = 'src/kernels/kernels.c';
 export const KERNEL_BUILDS = [
-  { out: 'src/kernels/kernels.wasm', flags: ['-msimd128'] },
-  { out: 'src/kernels/kernels-relaxed.wasm', flags: ['-msimd128', '-mrelaxed-simd'] },
+  { out: 'src/kernels/kernels.wasm', flags: ['-msimd128', '-mbulk-memory'] },
+  { out: 'src/kernels/kernels-relaxed.wasm', flags: ['-msimd128', '-mrelaxed-simd', '-mbulk-memory'] },
 ];
 
 function compile(out: string, flags: string[]): void {

@@ -2,16 +2,18 @@
  * A bench-only Worker (`npm run bench:profile`): loads one int8 tower from the local R2 bucket with onnxruntime's
  * profiler on (or off: `profile=0`) and answers `GET /?tower=image|text&runs=N&ids=…` with the run times and the
  * profiler's printed events, so that workerd's op table can be set beside Node's; `POST /bare` (below); and `POST /ops`
- * (`npm run bench:ops`: one small graph's median run time); `GET /kernel` (`npm run bench:kernels`). Never deployed: the service Worker has no profiling code.
+ * (`npm run bench:ops`: one small graph's median run time); `GET /kernel` (`npm run bench:kernels`); `GET /kernel-tower` (`npm run bench:kernel-tower`). Never deployed: the service Worker has no profiling code.
  */
 
 import { workerdDecoderModules } from '../../src/adapters/workerd/image-wasm.ts';
 import { workerdKernelModules } from '../../src/adapters/workerd/kernel-wasm.ts';
-import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
+import { ortWasmMemoryBytes, workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../../src/adapters/workerd/r2-files.ts';
 import type { TowerName } from '../../src/contracts/manifest.ts';
 import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
-import { Kernels, type KernelVariant } from '../../src/kernels/kernels.ts';
+import { ImageTowerRunner } from '../../src/kernels/image-tower-runner.ts';
+import { Kernels, type KernelVariant, pickKernels } from '../../src/kernels/kernels.ts';
+import { towerInitializers } from '../../src/kernels/onnx-initializers.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { imageDecoders } from '../../src/model/image/wasm-codec.ts';
 import { loadTowerSessions } from '../../src/model/load-tower.ts';
@@ -164,7 +166,7 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
       kk,
       nn,
       new Float32Array(nn).fill(0.01),
-      new Float32Array(nn).fill(0.5),
+      { bias: new Float32Array(nn).fill(0.5) },
     );
   const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(7919 + i * 1.37) * 2);
   let step: () => void;
@@ -199,10 +201,56 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
   return { ms: groups.sort((a, b) => a - b)[2] };
 }
 
+/**
+ * The int8 image tower wholly in our kernels (`npm run bench:kernel-tower`): loads the build's image initializers from
+ * R2 into a fresh kernel instance, then times `runs` runs of the synthetic image; answers the load time, the median
+ * run, the kernel's wasm memory and the embedding.
+ */
+async function timeKernelTower(env: Env, url: URL) {
+  const asked = url.searchParams.get('variant') ?? 'plain';
+  const runs = Math.min(20, Math.max(1, Number(url.searchParams.get('runs') ?? 3)));
+  const files = r2Files(env.MODELS, env.MODEL_ID);
+  const m = await files.manifest();
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  const t0 = performance.now();
+  // `auto`: what a Worker would run, chosen by the start-up probe.
+  const picked = asked === 'auto' ? await pickKernels(workerdKernelModules) : undefined;
+  const module = asked === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
+  if (!module) throw new Error(`no ${asked} kernel build`);
+  const kernels = picked?.kernels ?? (await Kernels.create(module, asked as KernelVariant));
+  const runner = ImageTowerRunner.load(
+    kernels,
+    await towerInitializers(m.towers.image.int8?.segments ?? [], files.read),
+    m.preprocess.size,
+  );
+  await tick();
+  const loadMs = performance.now() - t0;
+  const pixels = syntheticPixels(m.preprocess.size);
+  let embedding = runner.run(pixels);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await tick();
+    const t = performance.now();
+    embedding = runner.run(pixels);
+    await tick();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return {
+    loadMs,
+    ms: times[times.length >> 1],
+    memoryBytes: kernels.memoryBytes,
+    embedding: Array.from(embedding),
+    variant: kernels.variant,
+    probe: picked && { plainMs: picked.plainMs, relaxedMs: picked.relaxedMs },
+  };
+}
+
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === '/healthz') return new Response('ok');
+    if (url.pathname === '/kernel-tower') return Response.json(await timeKernelTower(env, url));
     if (url.pathname === '/kernel') return Response.json(await timeKernel(url));
     if (url.pathname === '/ops')
       return Response.json(await timeGraph(url, new Uint8Array(await request.arrayBuffer())));
@@ -225,7 +273,7 @@ export default {
       else await r.run(TEXT_INPUT, BigInt64Array.from(ids), [1, ids.length]);
       times.push(performance.now() - t0);
     }
-    if (!profile) return Response.json({ times, profiles: [] });
+    if (!profile) return Response.json({ times, profiles: [], memoryBytes: ortWasmMemoryBytes() });
     const profiles = await endProfiling(r.sessions);
     // endProfiling stops the profiler for good: the next request loads fresh sessions.
     runners.delete(`${tower}/true`);

@@ -161,6 +161,95 @@ __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h
     }
 }
 
+/* LayerNorm over the last axis of m rows of c values (c a multiple of 4), in place: mean, then variance about it. */
+__attribute__((export_name("layer_norm"))) void layer_norm(float *x, int m, int c, const float *gain, const float *bias,
+                                                            float eps) {
+  for (int r = 0; r < m; r++) {
+    float *row = x + (long)r * c;
+    v128_t s = wasm_f32x4_splat(0.0f);
+    for (int j = 0; j < c; j += 4) s = wasm_f32x4_add(s, wasm_v128_load(row + j));
+    float mean = (wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) + wasm_f32x4_extract_lane(s, 2) +
+                  wasm_f32x4_extract_lane(s, 3)) /
+                 (float)c;
+    v128_t mv = wasm_f32x4_splat(mean), q = wasm_f32x4_splat(0.0f);
+    for (int j = 0; j < c; j += 4) {
+      v128_t d = wasm_f32x4_sub(wasm_v128_load(row + j), mv);
+      q = wasm_f32x4_add(q, wasm_f32x4_mul(d, d));
+    }
+    float var = (wasm_f32x4_extract_lane(q, 0) + wasm_f32x4_extract_lane(q, 1) + wasm_f32x4_extract_lane(q, 2) +
+                 wasm_f32x4_extract_lane(q, 3)) /
+                (float)c;
+    v128_t inv = wasm_f32x4_splat(1.0f / __builtin_sqrtf(var + eps));
+    for (int j = 0; j < c; j += 4) {
+      v128_t d = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(row + j), mv), inv);
+      wasm_v128_store(row + j, wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(gain + j)), wasm_v128_load(bias + j)));
+    }
+  }
+}
+
+/* x += y · gamma per channel: a ConvNeXt block's layer scale and residual. */
+__attribute__((export_name("scale_add"))) void scale_add(float *x, const float *y, const float *gamma, int m, int c) {
+  for (int r = 0; r < m; r++)
+    for (int j = 0; j < c; j += 4) {
+      float *xp = x + (long)r * c + j;
+      v128_t t = wasm_f32x4_mul(wasm_v128_load(y + (long)r * c + j), wasm_v128_load(gamma + j));
+      wasm_v128_store(xp, wasm_f32x4_add(wasm_v128_load(xp), t));
+    }
+}
+
+/* y[m, n] = x[m, k] · w[k, n] + bias (may be 0), float32; n a multiple of 4. */
+__attribute__((export_name("fp32_linear"))) void fp32_linear(const float *x, int m, int k, const float *w,
+                                                              const float *bias, int n, float *y) {
+  for (int r = 0; r < m; r++)
+    for (int n0 = 0; n0 < n; n0 += 4) {
+      v128_t a = bias ? wasm_v128_load(bias + n0) : wasm_f32x4_splat(0.0f);
+      for (int j = 0; j < k; j++)
+        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(x[(long)r * k + j]), wasm_v128_load(w + (long)j * n + n0)));
+      wasm_v128_store(y + (long)r * n + n0, a);
+    }
+}
+
+/* y += (x[:, idx] · w) + bias: the fp32 side of a linear whose outlier input channels left the int8 weights. */
+__attribute__((export_name("side_channels"))) void side_channels(const float *x, int m, int k, const int32_t *idx,
+                                                                  int nf, const float *w, const float *bias, int n,
+                                                                  float *y) {
+  for (int r = 0; r < m; r++)
+    for (int n0 = 0; n0 < n; n0 += 4) {
+      v128_t a = wasm_f32x4_splat(0.0f);
+      for (int f = 0; f < nf; f++)
+        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(x[(long)r * k + idx[f]]), wasm_v128_load(w + (long)f * n + n0)));
+      float *yp = y + (long)r * n + n0;
+      v128_t v = wasm_f32x4_add(wasm_v128_load(yp), a);
+      if (bias) v = wasm_f32x4_add(v, wasm_v128_load(bias + n0));
+      wasm_v128_store(yp, v);
+    }
+}
+
+/* [h, h, c] → [h/2, h/2, 4c] with (kh, kw, c) order: the downsampling 2×2 stride-2 convolution as a linear's input. */
+__attribute__((export_name("patchify2"))) void patchify2(const float *x, int h, int c, float *out) {
+  int half = h / 2;
+  for (int py = 0; py < half; py++)
+    for (int px = 0; px < half; px++)
+      for (int kh = 0; kh < 2; kh++)
+        for (int kw = 0; kw < 2; kw++) {
+          const float *src = x + ((long)(2 * py + kh) * h + 2 * px + kw) * c;
+          float *dst = out + ((long)py * half + px) * 4 * c + (kh * 2 + kw) * c;
+          for (int j = 0; j < c; j += 4) wasm_v128_store(dst + j, wasm_v128_load(src + j));
+        }
+}
+
+/* NCHW [3, s, s] pixels → [(s/4)², 48] patches in (channel, kh, kw) order: the stem's 4×4 stride-4 convolution. */
+__attribute__((export_name("stem_patches"))) void stem_patches(const float *x, int s, float *out) {
+  int q = s / 4;
+  for (int py = 0; py < q; py++)
+    for (int px = 0; px < q; px++) {
+      float *dst = out + ((long)py * q + px) * 48;
+      for (int ch = 0; ch < 3; ch++)
+        for (int kh = 0; kh < 4; kh++)
+          for (int kw = 0; kw < 4; kw++) dst[ch * 16 + kh * 4 + kw] = x[((long)ch * s + 4 * py + kh) * s + 4 * px + kw];
+    }
+}
+
 /* Plain layout: per block of 8 columns, per pair of k, 16 bytes: b(k,n) b(k+1,n) for n = n0 … n0+7. */
 __attribute__((export_name("pack_plain"))) void pack_plain(const int8_t *w, int k, int n, int8_t *out) {
   for (int n0 = 0; n0 < n; n0 += 8)

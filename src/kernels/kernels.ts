@@ -17,7 +17,8 @@ export interface KernelModules {
 /** What both GEMMs take after their quantized rows: row scales, shape, packed weights, scales, bias, output. */
 type GemmArgs = [xs: number, m: number, k: number, packed: number, wScale: number, bias: number, n: number, y: number];
 
-interface KernelExports {
+/** The kernel module's exports (pointers are byte offsets into its memory). */
+export interface KernelExports {
   memory: WebAssembly.Memory;
   alloc(bytes: number): number;
   mark(): number;
@@ -34,6 +35,22 @@ interface KernelExports {
   ): void;
   fast_gelu(x: number, n: number): void;
   depthwise7(x: number, h: number, w: number, c: number, k: number, bias: number, y: number): void;
+  layer_norm(x: number, m: number, c: number, gain: number, bias: number, eps: number): void;
+  scale_add(x: number, y: number, gamma: number, m: number, c: number): void;
+  fp32_linear(x: number, m: number, k: number, w: number, bias: number, n: number, y: number): void;
+  side_channels(
+    x: number,
+    m: number,
+    k: number,
+    idx: number,
+    count: number,
+    w: number,
+    bias: number,
+    n: number,
+    y: number,
+  ): void;
+  patchify2(x: number, h: number, c: number, out: number): void;
+  stem_patches(x: number, s: number, out: number): void;
   pack_plain(w: number, k: number, n: number, out: number): void;
   pack_relaxed?(w: number, k: number, n: number, out: number): void;
   gemm_plain(q16: number, ...common: GemmArgs): void;
@@ -47,7 +64,10 @@ export interface PackedDepthwise {
   readonly bias: number;
 }
 
-/** One linear's weights in kernel memory: [k, n] int8 (the graphs' `weight_q`), its column scales and bias. */
+/**
+ * One linear's weights in kernel memory: [k, n] int8 (the graphs' `weight_q`), its column scales, bias and input
+ * scale; or, for a linear the int8 plan kept in fp32, its [k, n] float weights.
+ */
 export interface PackedLinear {
   readonly k: number;
   readonly n: number;
@@ -56,11 +76,24 @@ export interface PackedLinear {
   readonly wScale: number;
   readonly bias: number;
   readonly inScale: number;
+  /** Outlier input channels kept in fp32 (int32 indices) and their weight rows [count, n]. */
+  readonly side?: { idx: number; count: number; weight: number };
+  /** The [k, n] float weights of a linear the plan kept wholly in fp32 (then `packed` is 0). */
+  readonly fp32?: number;
+}
+
+/** What a linear may carry besides its int8 weights. */
+export interface LinearExtras {
+  bias?: Float32Array;
+  inScale?: Float32Array;
+  /** Input channels kept in fp32 and their weight rows [channels, n]. */
+  side?: { channels: ArrayLike<number>; weight: Float32Array };
 }
 
 export class Kernels {
   private constructor(
-    private readonly x: KernelExports,
+    /** The raw exports, for runners that keep activations in kernel memory between calls. */
+    readonly x: KernelExports,
     readonly variant: KernelVariant,
   ) {}
 
@@ -77,7 +110,8 @@ export class Kernels {
     return this.x.memory.buffer.byteLength;
   }
 
-  private put(data: ArrayBufferView | undefined): number {
+  /** Copies `data` into kernel memory (0 for none). */
+  put(data: ArrayBufferView | undefined): number {
     if (!data) return 0;
     const ptr = this.x.alloc(data.byteLength);
     if (!ptr) throw new RangeError(`kernel memory cannot grow by ${data.byteLength} bytes`);
@@ -87,26 +121,20 @@ export class Kernels {
     return ptr;
   }
 
-  /** Packs a [k, n] int8 weight (7-bit values) with its per-column scales, optional bias and input scale. */
-  pack(
-    weight: Int8Array,
-    k: number,
-    n: number,
-    wScale: Float32Array,
-    bias?: Float32Array,
-    inScale?: Float32Array,
-  ): PackedLinear {
+  /** Packs a [k, n] int8 weight (7-bit values) with its per-column scales and what else the linear carries. */
+  pack(weight: Int8Array, k: number, n: number, wScale: Float32Array, extras: LinearExtras = {}): PackedLinear {
+    const { bias, inScale, side } = extras;
     if (k % 4 !== 0 || n % 8 !== 0) throw new RangeError(`kernel linears need k % 4 = 0 and n % 8 = 0, not ${k}×${n}`);
     if (
       weight.length !== k * n ||
       wScale.length !== n ||
       (bias && bias.length !== n) ||
-      (inScale && inScale.length !== k)
+      (inScale && inScale.length !== k) ||
+      (side && side.weight.length !== side.channels.length * n)
     )
-      throw new RangeError('weight, scale, bias or input scale do not match the linear’s shape');
+      throw new RangeError('weight, scale, bias, input scale or side channels do not match the linear’s shape');
     const raw = this.put(weight);
-    const packed = this.x.alloc(k * n);
-    if (!packed) throw new RangeError(`kernel memory cannot grow by ${k * n} bytes`);
+    const packed = this.scratch(k * n);
     if (this.variant === 'relaxed') this.x.pack_relaxed?.(raw, k, n, packed);
     else this.x.pack_plain(raw, k, n, packed);
     // The unpacked copy goes: the packed weights move down over it.
@@ -120,7 +148,19 @@ export class Kernels {
       wScale: this.put(wScale),
       bias: this.put(bias),
       inScale: this.put(inScale),
+      side: side && {
+        idx: this.put(Int32Array.from(side.channels)),
+        count: side.channels.length,
+        weight: this.put(side.weight),
+      },
     };
+  }
+
+  /** A linear kept wholly in fp32: [k, n] float weights (the graphs' `weight_t`) and its bias. */
+  packFp32(weight: Float32Array, k: number, n: number, bias?: Float32Array): PackedLinear {
+    if (n % 4 !== 0 || weight.length !== k * n) throw new RangeError(`an fp32 linear needs n % 4 = 0, not ${k}×${n}`);
+    const fp32 = this.put(weight);
+    return { k, n, variant: this.variant, packed: 0, wScale: 0, bias: this.put(bias), inScale: 0, fp32 };
   }
 
   /** Packs a depthwise 7×7 convolution's [c, 1, 7, 7] weights (ONNX layout) and its bias. */
@@ -147,27 +187,53 @@ export class Kernels {
     }
   }
 
-  private scratch(bytes: number): number {
+  /** Kernel memory for `bytes` (released with the allocator's mark). */
+  scratch(bytes: number): number {
     const ptr = this.x.alloc(bytes);
     if (!ptr) throw new RangeError(`kernel memory cannot grow by ${bytes} bytes`);
     return ptr;
   }
 
   /** The linear of the m rows at `xp` into `yp` (both in kernel memory); its scratch is released by the caller. */
-  private linearAt(linear: PackedLinear, xp: number, m: number, yp: number): void {
+  linearAt(linear: PackedLinear, xp: number, m: number, yp: number): void {
     if (linear.variant !== this.variant) throw new Error('the linear was packed for another kernel variant');
-    const { k, n } = linear;
+    const { k, n, side } = linear;
+    if (linear.fp32) {
+      this.x.fp32_linear(xp, m, k, linear.fp32, linear.bias, n, yp);
+      return;
+    }
     const relaxed = this.variant === 'relaxed';
     const q16 = this.scratch(m * k * 2);
     const q8 = relaxed ? this.scratch(m * k) : 0;
     const sums = relaxed ? this.scratch(m * 4) : 0;
     const xs = this.scratch(m * 4);
     this.x.quantize_rows(xp, linear.inScale, m, k, q16, q8, sums, xs);
-    if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, linear.bias, n, yp);
-    else this.x.gemm_plain(q16, xs, m, k, linear.packed, linear.wScale, linear.bias, n, yp);
+    // With fp32 side channels the graphs add them before the bias.
+    const bias = side ? 0 : linear.bias;
+    if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
+    else this.x.gemm_plain(q16, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
+    if (side) this.x.side_channels(xp, m, k, side.idx, side.count, side.weight, linear.bias, n, yp);
   }
 
-  private output(yp: number, length: number, into?: Float32Array): Float32Array {
+  /** fc2(FastGelu(fc1(x))) of the m rows at `xp` into `yp`, in bands of `band` rows (kernel memory). */
+  mlpAt(fc1: PackedLinear, fc2: PackedLinear, xp: number, m: number, yp: number, band = 256): void {
+    if (fc1.n !== fc2.k) throw new RangeError(`fc1 gives ${fc1.n} values a row, fc2 takes ${fc2.k}`);
+    const mark = this.x.mark();
+    const rows = Math.min(m, band);
+    const hidden = this.scratch(rows * fc1.n * 4);
+    for (let r = 0; r < m; r += rows) {
+      const b = Math.min(rows, m - r);
+      const inner = this.x.mark();
+      this.linearAt(fc1, xp + r * fc1.k * 4, b, hidden);
+      this.x.fast_gelu(hidden, b * fc1.n);
+      this.linearAt(fc2, hidden, b, yp + r * fc2.n * 4);
+      this.x.release(inner);
+    }
+    this.x.release(mark);
+  }
+
+  /** Float32 values at `ptr` (a copy, or into `into`). */
+  output(yp: number, length: number, into?: Float32Array): Float32Array {
     const out = into ?? new Float32Array(length);
     out.set(new Float32Array(this.x.memory.buffer, yp, length));
     return out;
@@ -192,25 +258,68 @@ export class Kernels {
    * the 4×-wide hidden activation exists one band at a time and never leaves kernel memory.
    */
   mlp(fc1: PackedLinear, fc2: PackedLinear, x: Float32Array, m: number, into?: Float32Array, band = 256): Float32Array {
-    if (fc1.n !== fc2.k) throw new RangeError(`fc1 gives ${fc1.n} values a row, fc2 takes ${fc2.k}`);
     if (x.length !== m * fc1.k) throw new RangeError(`input has ${x.length} values, not ${m}×${fc1.k}`);
     const mark = this.x.mark();
     try {
       const xp = this.put(x);
       const yp = this.scratch(m * fc2.n * 4);
-      const rows = Math.min(m, band);
-      const hidden = this.scratch(rows * fc1.n * 4);
-      for (let r = 0; r < m; r += rows) {
-        const b = Math.min(rows, m - r);
-        const inner = this.x.mark();
-        this.linearAt(fc1, xp + r * fc1.k * 4, b, hidden);
-        this.x.fast_gelu(hidden, b * fc1.n);
-        this.linearAt(fc2, hidden, b, yp + r * fc2.n * 4);
-        this.x.release(inner);
-      }
+      this.mlpAt(fc1, fc2, xp, m, yp, band);
       return this.output(yp, m * fc2.n, into);
     } finally {
       this.x.release(mark);
     }
+  }
+}
+
+/** How much faster the relaxed GEMM must run on the probe to be chosen. */
+const RELAXED_PAYS = 1.3;
+
+export interface PickedKernels {
+  kernels: Kernels;
+  /** ms per probe linear (64 × 768 × 768) of each GEMM; `relaxedMs` absent where the runtime has no relaxed build. */
+  plainMs: number;
+  relaxedMs?: number;
+}
+
+/**
+ * The kernels this runtime should use, decided at start-up: the relaxed GEMM when it runs the probe linear at least
+ * RELAXED_PAYS× faster than the plain one (V8 emits one VNNI instruction for the relaxed dot only on x86 with
+ * AVX-VNNI; elsewhere it is a sequence at plain speed, docs/PERFORMANCE.md), else the plain build. ~60 ms once.
+ * Timed across timer turns: workerd's clock stands still inside synchronous code.
+ */
+export async function pickKernels(modules: KernelModules): Promise<PickedKernels> {
+  const plain = await Kernels.create(modules.plain);
+  const plainMs = await probe(plain);
+  if (!modules.relaxed) return { kernels: plain, plainMs };
+  const relaxed = await Kernels.create(modules.relaxed, 'relaxed');
+  const relaxedMs = await probe(relaxed);
+  return { kernels: relaxedMs * RELAXED_PAYS <= plainMs ? relaxed : plain, plainMs, relaxedMs };
+}
+
+async function probe(k: Kernels): Promise<number> {
+  const [m, n] = [64, 768];
+  const mark = k.x.mark();
+  try {
+    const linear = k.pack(
+      Int8Array.from({ length: n * n }, (_, i) => ((i * 37) % 127) - 63),
+      n,
+      n,
+      new Float32Array(n).fill(0.01),
+    );
+    const x = k.put(Float32Array.from({ length: m * n }, (_, i) => Math.sin(i)));
+    const y = k.scratch(m * n * 4);
+    const tick = () => new Promise((r) => setTimeout(r, 0));
+    let best = Number.POSITIVE_INFINITY;
+    for (let group = 0; group < 3; group++) {
+      await tick();
+      const t0 = performance.now();
+      for (let i = 0; i < 20; i++) k.linearAt(linear, x, m, y);
+      await tick();
+      // The first group also tiers the GEMM up; the fastest group is the kernel's speed.
+      best = Math.min(best, (performance.now() - t0) / 20);
+    }
+    return best;
+  } finally {
+    k.x.release(mark);
   }
 }

@@ -7,7 +7,7 @@ import { linearFamily, mlpCase, referenceDepthwise, referenceLinear, referenceMl
 export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], band: number): void {
   for (const seed of seeds)
     for (const c of linearFamily(seed)) {
-      const packed = kernels.pack(c.weight, c.k, c.n, c.wScale, c.bias, c.inScale);
+      const packed = kernels.pack(c.weight, c.k, c.n, c.wScale, { bias: c.bias, inScale: c.inScale, side: c.side });
       expect(kernels.run(packed, c.x, c.m), `${kernels.variant} ${c.m}×${c.k}×${c.n}`).toEqual(referenceLinear(c));
     }
   for (const [m, k, seed] of [
@@ -16,8 +16,8 @@ export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], b
     [70, 64, 3],
   ]) {
     const c = mlpCase(m, k, seed);
-    const fc1 = kernels.pack(c.fc1.weight, c.fc1.k, c.fc1.n, c.fc1.wScale, c.fc1.bias);
-    const fc2 = kernels.pack(c.fc2.weight, c.fc2.k, c.fc2.n, c.fc2.wScale, c.fc2.bias);
+    const fc1 = kernels.pack(c.fc1.weight, c.fc1.k, c.fc1.n, c.fc1.wScale, { bias: c.fc1.bias });
+    const fc2 = kernels.pack(c.fc2.weight, c.fc2.k, c.fc2.n, c.fc2.wScale, { bias: c.fc2.bias });
     const expected = referenceMlp(c);
     expect(kernels.mlp(fc1, fc2, c.fc1.x, m), `${kernels.variant} MLP ${m}×${k}`).toEqual(expected);
     expect(kernels.mlp(fc1, fc2, c.fc1.x, m, undefined, band), `in bands of ${band}`).toEqual(expected);

@@ -20,9 +20,11 @@ export interface LinearCase {
   wScale: Float32Array;
   bias?: Float32Array;
   inScale?: Float32Array;
+  /** Input channels kept in fp32, with their weight rows [channels, n]: added before the bias, as the graphs do. */
+  side?: { channels: number[]; weight: Float32Array };
 }
 
-export function referenceLinear({ m, k, n, x, weight, wScale, bias, inScale }: LinearCase): Float32Array {
+export function referenceLinear({ m, k, n, x, weight, wScale, bias, inScale, side }: LinearCase): Float32Array {
   const y = new Float32Array(m * n);
   const q = new Int32Array(k);
   for (let r = 0; r < m; r++) {
@@ -38,6 +40,11 @@ export function referenceLinear({ m, k, n, x, weight, wScale, bias, inScale }: L
       let acc = 0;
       for (let j = 0; j < k; j++) acc += q[j] * weight[j * n + c];
       let out = f(f(f(acc) * wScale[c]) * s);
+      if (side) {
+        let extra = 0;
+        for (const [i, ch] of side.channels.entries()) extra = f(extra + f(x[r * k + ch] * side.weight[i * n + c]));
+        out = f(out + extra);
+      }
       if (bias) out = f(out + bias[c]);
       y[r * n + c] = out;
     }
@@ -69,6 +76,7 @@ export function linearFamily(seed: number): LinearCase[] {
       const wScale = Float32Array.from({ length: n }, () => 0.001 + rand() * 0.05);
       const withBias = rand() < 0.7;
       const withScale = rand() < 0.5;
+      const sideChannels = rand() < 0.4 ? [0, Math.floor(k / 2), k - 1] : [];
       cases.push({
         m,
         k,
@@ -78,6 +86,9 @@ export function linearFamily(seed: number): LinearCase[] {
         wScale,
         bias: withBias ? Float32Array.from({ length: n }, () => rand() - 0.5) : undefined,
         inScale: withScale ? Float32Array.from({ length: k }, (_, j) => (j % 5 === 0 ? 0 : 0.5 + rand())) : undefined,
+        side: sideChannels.length
+          ? { channels: sideChannels, weight: Float32Array.from({ length: 3 * n }, () => rand() - 0.5) }
+          : undefined,
       });
     }
   return cases;

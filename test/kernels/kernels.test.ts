@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nodeKernelModules } from '../../src/adapters/node/kernel-wasm.ts';
 import { loadOrt } from '../../src/adapters/node/ort-runtimes.ts';
-import { Kernels } from '../../src/kernels/kernels.ts';
+import { Kernels, pickKernels } from '../../src/kernels/kernels.ts';
 import { Layers, quantizeColumns } from '../../tool/graphs/layers.ts';
 import { ExternalDataWriter } from '../../tool/onnx/external-data.ts';
 import { GraphBuilder } from '../../tool/onnx/graph-builder.ts';
@@ -42,6 +42,13 @@ describe('int8 linear kernel (plain SIMD128) in Node', () => {
     expect(worst).toBeLessThan(1e-5);
   });
 
+  it('picks the plain build where the runtime has no relaxed one (Node 20)', async () => {
+    const picked = await pickKernels(await nodeKernelModules());
+    expect(picked.kernels.variant).toBe('plain');
+    expect(picked.relaxedMs).toBeUndefined();
+    expect(picked.plainMs).toBeGreaterThan(0);
+  });
+
   it('refuses shapes the blocked GEMM cannot take, and inputs of the wrong size', async () => {
     const kernels = await Kernels.create((await nodeKernelModules()).plain);
     expect(() => kernels.pack(new Int8Array(6 * 8), 6, 8, new Float32Array(8))).toThrow(/k % 4/);
@@ -63,7 +70,7 @@ describe('int8 linear kernel (plain SIMD128) in Node', () => {
       const x = wave(m * k, 3).map((v) => v * 3);
       const expected = await ortInt8([m, k], x, (l, input) => l.linear(input, 'fc', fc));
       const { q, scale } = quantizeColumns(fc);
-      expect(kernels.run(kernels.pack(q, k, n, scale, fc.bias), x, m), `${m}×${k}×${n}`).toEqual(expected);
+      expect(kernels.run(kernels.pack(q, k, n, scale, { bias: fc.bias }), x, m), `${m}×${k}×${n}`).toEqual(expected);
     }
     const [m, c] = [50, 64];
     const fc1 = { weight: wave(4 * c * c, 4).map((v) => v * 0.2), bias: wave(4 * c, 6), out: 4 * c, in: c };
@@ -71,7 +78,10 @@ describe('int8 linear kernel (plain SIMD128) in Node', () => {
     const x = wave(m * c, 8).map((v) => v * 2);
     const expected = await ortInt8([m, c], x, (l, input) => l.linear(l.gelu(l.linear(input, 'fc1', fc1)), 'fc2', fc2));
     const [q1, q2] = [quantizeColumns(fc1), quantizeColumns(fc2)];
-    const mlp = [kernels.pack(q1.q, c, 4 * c, q1.scale, fc1.bias), kernels.pack(q2.q, 4 * c, c, q2.scale, fc2.bias)];
+    const mlp = [
+      kernels.pack(q1.q, c, 4 * c, q1.scale, { bias: fc1.bias }),
+      kernels.pack(q2.q, 4 * c, c, q2.scale, { bias: fc2.bias }),
+    ];
     expect(kernels.mlp(mlp[0], mlp[1], x, m), 'MLP').toEqual(expected);
   });
 });

@@ -213,7 +213,13 @@ export class Layers {
           fp32.forEach((j, r) => {
             for (let o = 0; o < w.out; o++) side[r * w.out + o] = w.weight[o * w.in + j];
           });
-          names.fp32Channels = g.i64(fp32);
+          // Named, so that a runner reading the build's initializers (src/kernels) finds a linear's side channels.
+          names.fp32Channels = g.init(
+            `${name}.fp32_channels`,
+            'int64',
+            [fp32.length],
+            BigInt64Array.from(fp32, BigInt),
+          );
           names.fp32Weight = g.f32(`${name}.weight_fp32_rows`, [fp32.length, w.out], side);
         }
       } else {

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:kernel-tower` (issue #26): the full-size int8 image tower wholly in our kernels
+ * (`src/kernels/image-tower-runner.ts`) against onnxruntime-web running the same build, warm, in Node and in workerd
+ * (the bench Worker), with each one's wasm memory and how close the embeddings are. Writes the table into
+ * docs/PERFORMANCE.md between the bench-kernel-tower markers.
+ */
+
+import { seedR2 } from '../scripts/seed-r2.ts';
+import { nodeKernelModules } from '../src/adapters/node/kernel-wasm.ts';
+import { openLocalModel, readManifest } from '../src/adapters/node/local-model.ts';
+import { diskReader } from '../src/adapters/node/ort-runtimes.ts';
+import { ImageTowerRunner } from '../src/kernels/image-tower-runner.ts';
+import { Kernels } from '../src/kernels/kernels.ts';
+import { towerInitializers } from '../src/kernels/onnx-initializers.ts';
+import { embedPixels } from '../src/model/pipelines/embed-images.ts';
+import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
+import { syntheticPixels } from './profile/ort-profile.ts';
+import { median, mib, ms, publishReport } from './stats.ts';
+import { startDev } from './workerd-server.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const log = (l: string) => process.stderr.write(`[bench:kernel-tower] ${l}\n`);
+
+await ensureFullBuild();
+const manifest = readManifest(FULL_DIR);
+const size = manifest.preprocess.size;
+const pixels = syntheticPixels(size);
+const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let [ab, aa, bb] = [0, 0, 0];
+  for (let i = 0; i < a.length; i++) [ab, aa, bb] = [ab + a[i] * b[i], aa + a[i] * a[i], bb + b[i] * b[i]];
+  return ab / Math.sqrt(aa * bb);
+};
+const timed = async (run: () => unknown) => {
+  await run();
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+};
+
+log('onnxruntime-web in Node');
+const model = await openLocalModel(FULL_DIR, { runtime: 'web' });
+let ortEmbedding: Float32Array = new Float32Array();
+const ortNode = await timed(async () => {
+  ortEmbedding = (await embedPixels(model, pixels, 1, { precision: 'int8' })).data;
+});
+await model.close();
+
+log('our kernels in Node (plain SIMD128)');
+const t0 = performance.now();
+const kernels = await Kernels.create((await nodeKernelModules()).plain);
+const runner = ImageTowerRunner.load(
+  kernels,
+  await towerInitializers(manifest.towers.image.int8?.segments ?? [], diskReader(FULL_DIR)),
+  size,
+);
+const nodeLoad = performance.now() - t0;
+let ours: Float32Array = new Float32Array();
+const kernelNode = await timed(() => {
+  ours = runner.run(pixels);
+});
+
+await seedR2(FULL_DIR, ['int8'], log);
+const dev = await startDev(
+  FULL_MODEL_ID,
+  8799,
+  [],
+  ['-c', 'bench/profile/wrangler.toml', '--persist-to', '.wrangler/state'],
+);
+const get = async <T>(path: string): Promise<T> => {
+  const res = await fetch(`${dev.url}${path}`, { signal: AbortSignal.timeout(600_000) });
+  if (!res.ok) throw new Error(`bench Worker ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+};
+type KernelTower = {
+  loadMs: number;
+  ms: number;
+  memoryBytes: number;
+  embedding: number[];
+  variant: string;
+  probe?: { plainMs: number; relaxedMs?: number };
+};
+let ortWorkerd: { times: number[]; memoryBytes: number };
+let plain: KernelTower;
+let relaxed: KernelTower;
+let auto: KernelTower;
+try {
+  log('onnxruntime-web in workerd');
+  ortWorkerd = await get(`/?tower=image&profile=0&runs=${RUNS + 1}&size=${size}`);
+  log('our kernels in workerd, plain');
+  plain = await get<KernelTower>(`/kernel-tower?variant=plain&runs=${RUNS}`);
+  log('our kernels in workerd, relaxed');
+  relaxed = await get<KernelTower>(`/kernel-tower?variant=relaxed&runs=${RUNS}`);
+  log('our kernels in workerd, picked by the start-up probe');
+  auto = await get<KernelTower>(`/kernel-tower?variant=auto&runs=${RUNS}`);
+} finally {
+  await dev.stop();
+}
+const ortW = median(ortWorkerd.times.slice(1));
+publishReport(
+  'bench-kernel-tower',
+  [
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernel-tower\` (the int8 image tower of \`${FULL_MODEL_ID}\`, one ${size}×${size} synthetic image, median of ${RUNS} warm runs; "vs onnxruntime" is the cosine to onnxruntime-web's embedding in Node).`,
+    '',
+    '| runtime | engine | warm image | / onnxruntime | load (read, verify, pack) | wasm memory | vs onnxruntime |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    `| Node | onnxruntime-web | ${ms(ortNode)} ms | 1.00× | | | |`,
+    `| Node | our kernels, plain SIMD128 | ${ms(kernelNode)} ms | ${(kernelNode / ortNode).toFixed(2)}× | ${ms(nodeLoad)} ms | ${mib(kernels.memoryBytes)} MiB | ${cosine(ours, ortEmbedding).toFixed(6)} |`,
+    `| workerd | onnxruntime-web | ${ms(ortW)} ms | 1.00× | | ${mib(ortWorkerd.memoryBytes)} MiB | |`,
+    `| workerd | our kernels, plain SIMD128 | ${ms(plain.ms)} ms | ${(plain.ms / ortW).toFixed(2)}× | ${ms(plain.loadMs)} ms | ${mib(plain.memoryBytes)} MiB | ${cosine(plain.embedding, ortEmbedding).toFixed(6)} |`,
+    `| workerd | our kernels, relaxed SIMD | ${ms(relaxed.ms)} ms | ${(relaxed.ms / ortW).toFixed(2)}× | ${ms(relaxed.loadMs)} ms | ${mib(relaxed.memoryBytes)} MiB | ${cosine(relaxed.embedding, ortEmbedding).toFixed(6)} |`,
+    `| workerd | our kernels, picked at start-up: ${auto.variant} | ${ms(auto.ms)} ms | ${(auto.ms / ortW).toFixed(2)}× | ${ms(auto.loadMs)} ms (probe included) | ${mib(auto.memoryBytes)} MiB | ${cosine(auto.embedding, ortEmbedding).toFixed(6)} |`,
+    '',
+    `The start-up probe (one 64×768×768 linear, ms per run): plain ${auto.probe?.plainMs.toFixed(2)}, relaxed ${auto.probe?.relaxedMs?.toFixed(2) ?? '—'}.`,
+  ].join('\n'),
+);

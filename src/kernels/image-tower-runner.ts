@@ -1,0 +1,140 @@
+/**
+ * The int8 ConvNeXt image tower run wholly in our kernel module (issue #26's prototype): stem, blocks (depthwise 7×7,
+ * LayerNorm, MLP, layer scale and residual), downsampling and head, the activations staying in the kernel's memory
+ * from pixels to embedding. Its weights are the int8 build's own initializers (tool/graphs/image-tower.ts and
+ * layers.ts name them), so its quantization is onnxruntime's: outputs agree with the onnxruntime-web tower to rounding
+ * (LayerNorm and the float convolutions sum in another order).
+ */
+
+import type { Kernels, PackedDepthwise, PackedLinear } from './kernels.ts';
+import type { Initializers } from './onnx-initializers.ts';
+
+/** timm ConvNeXt's LayerNorm epsilon (tool/graphs/image-tower.ts). */
+const EPS = 1e-6;
+
+interface Norm {
+  gain: number;
+  bias: number;
+}
+
+interface Block {
+  conv: PackedDepthwise;
+  norm: Norm;
+  fc1: PackedLinear;
+  fc2: PackedLinear;
+  gamma: number;
+}
+
+interface Stage {
+  c: number;
+  downsample?: { norm: Norm; linear: PackedLinear };
+  blocks: Block[];
+}
+
+export class ImageTowerRunner {
+  private constructor(
+    private readonly k: Kernels,
+    private readonly imageSize: number,
+    private readonly stem: { weight: PackedLinear; norm: Norm },
+    private readonly stages: Stage[],
+    private readonly head: { norm: Norm; fc1: PackedLinear; fc2: PackedLinear },
+  ) {}
+
+  /** Packs the tower's weights from an int8 build's initializers (every image segment's) into kernel memory. */
+  static load(k: Kernels, w: Initializers, imageSize: number): ImageTowerRunner {
+    const norm = (prefix: string): Norm => ({
+      gain: k.put(w.f32(`${prefix}.weight`)),
+      bias: k.put(w.f32(`${prefix}.bias`)),
+    });
+    const linear = (name: string): PackedLinear => {
+      const bias = w.has(`${name}.bias`) ? w.f32(`${name}.bias`) : undefined;
+      if (!w.has(`${name}.weight_q`)) {
+        const [inK, n] = w.dims(`${name}.weight_t`);
+        return k.packFp32(w.f32(`${name}.weight_t`), inK, n, bias);
+      }
+      const [inK, n] = w.dims(`${name}.weight_q`);
+      const side = w.has(`${name}.weight_fp32_rows`)
+        ? { channels: w.indices(`${name}.fp32_channels`), weight: w.f32(`${name}.weight_fp32_rows`) }
+        : undefined;
+      const inScale = w.has(`${name}.input_scale`) ? w.f32(`${name}.input_scale`) : undefined;
+      return k.pack(w.i8(`${name}.weight_q`), inK, n, w.f32(`${name}.weight_scale`), { bias, inScale, side });
+    };
+    // The stem's 4×4 stride-4 convolution as an fp32 linear over (channel, kh, kw) patches.
+    const [c0] = w.dims('stem.weight');
+    const stemW = w.f32('stem.weight');
+    const stemT = new Float32Array(48 * c0);
+    for (let o = 0; o < c0; o++) for (let t = 0; t < 48; t++) stemT[t * c0 + o] = stemW[o * 48 + t];
+    const stem = { weight: k.packFp32(stemT, 48, c0, w.f32('stem.bias')), norm: norm('stem.norm') };
+    const stages: Stage[] = [];
+    for (let s = 0; w.has(`visual.trunk.stages.${s}.blocks.0.conv_dw.weight`); s++) {
+      const st = `visual.trunk.stages.${s}`;
+      const blocks: Block[] = [];
+      for (let b = 0; w.has(`${st}.blocks.${b}.conv_dw.weight`); b++) {
+        const bl = `${st}.blocks.${b}`;
+        blocks.push({
+          conv: k.packDepthwise(w.f32(`${bl}.conv_dw.weight`), w.f32(`${bl}.conv_dw.bias`)),
+          norm: norm(`${bl}.norm`),
+          fc1: linear(`${bl}.mlp.fc1`),
+          fc2: linear(`${bl}.mlp.fc2`),
+          gamma: k.put(w.f32(`${bl}.gamma`)),
+        });
+      }
+      const downsample = s > 0 ? { norm: norm(`${st}.downsample.0`), linear: linear(`${st}.downsample.1`) } : undefined;
+      stages.push({ c: blocks[0].fc1.k, downsample, blocks });
+    }
+    const head = { norm: norm('head.norm'), fc1: linear('head.fc1'), fc2: linear('head.fc2') };
+    return new ImageTowerRunner(k, imageSize, stem, stages, head);
+  }
+
+  /** The embedding of one image: pixels [3, S, S] (the tower's normalized input), as the int8 tower computes it. */
+  run(pixels: Float32Array): Float32Array {
+    const { k, imageSize } = this;
+    const x = k.x;
+    if (pixels.length !== 3 * imageSize * imageSize) throw new RangeError(`pixels must be 3×${imageSize}×${imageSize}`);
+    const mark = x.mark();
+    try {
+      let h = imageSize / 4;
+      const patches = k.scratch(h * h * 48 * 4);
+      x.stem_patches(k.put(pixels), imageSize, patches);
+      let c = this.stem.weight.n;
+      let map = k.scratch(h * h * c * 4);
+      k.linearAt(this.stem.weight, patches, h * h, map);
+      x.layer_norm(map, h * h, c, this.stem.norm.gain, this.stem.norm.bias, EPS);
+      for (const stage of this.stages) {
+        if (stage.downsample) {
+          const { norm, linear } = stage.downsample;
+          x.layer_norm(map, h * h, c, norm.gain, norm.bias, EPS);
+          const patched = k.scratch(h * h * c * 4);
+          x.patchify2(map, h, c, patched);
+          h /= 2;
+          c = stage.c;
+          map = k.scratch(h * h * c * 4);
+          k.linearAt(linear, patched, h * h, map);
+        }
+        const mixed = k.scratch(h * h * c * 4);
+        const mlp = k.scratch(h * h * c * 4);
+        for (const b of stage.blocks) {
+          x.depthwise7(map, h, h, c, b.conv.k, b.conv.bias, mixed);
+          x.layer_norm(mixed, h * h, c, b.norm.gain, b.norm.bias, EPS);
+          k.mlpAt(b.fc1, b.fc2, mixed, h * h, mlp);
+          x.scale_add(map, mlp, b.gamma, h * h, c);
+        }
+      }
+      // timm's head: global average pool, LayerNorm, then OpenCLIP's MLP projection.
+      const rows = k.output(map, h * h * c);
+      const pooled = new Float32Array(c);
+      for (let r = 0; r < h * h; r++) for (let j = 0; j < c; j++) pooled[j] += rows[r * c + j];
+      for (let j = 0; j < c; j++) pooled[j] /= h * h;
+      const v = k.put(pooled);
+      x.layer_norm(v, 1, c, this.head.norm.gain, this.head.norm.bias, EPS);
+      const hidden = k.scratch(this.head.fc1.n * 4);
+      k.linearAt(this.head.fc1, v, 1, hidden);
+      x.fast_gelu(hidden, this.head.fc1.n);
+      const out = k.scratch(this.head.fc2.n * 4);
+      k.linearAt(this.head.fc2, hidden, 1, out);
+      return k.output(out, this.head.fc2.n);
+    } finally {
+      x.release(mark);
+    }
+  }
+}
