@@ -72,8 +72,11 @@ export function readInitializers(
         else if (t.field === 13 && t.value instanceof Uint8Array) {
           let key = '';
           let value = '';
-          for (const e of fields(t.value))
-            if (e.value instanceof Uint8Array) e.field === 1 ? (key = text(e.value)) : (value = text(e.value));
+          for (const e of fields(t.value)) {
+            if (!(e.value instanceof Uint8Array)) continue;
+            if (e.field === 1) key = text(e.value);
+            else value = text(e.value);
+          }
           ext.set(key, value);
         }
       }
