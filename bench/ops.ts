@@ -115,7 +115,7 @@ quant('ReduceMax(Abs(x)), Div by the row scales, per-tensor QuantizeLinear (no r
 quant('ReduceMax/ReduceMin, Div by the row scales, per-tensor QuantizeLinear (the graphs’ form now)', (g, x) => {
   const keep = { axes: { ints: [-1] }, keepdims: { i: 1 } };
   const absMax = g.op1('Max', [g.op1('ReduceMax', [x], keep), g.op1('Neg', [g.op1('ReduceMin', [x], keep)])]);
-  const xs = g.op1('Max', [g.op1('Mul', [absMax, g.scalar(1 / 127)]), g.scalar(1e-30)]);
+  const xs = g.op1('Max', [g.op1('Div', [absMax, g.scalar(127)]), g.scalar(1e-30)]);
   return dequantized(g, g.op1('QuantizeLinear', [g.op1('Div', [x, xs]), g.scalar(1), zp128(g)]), xs);
 });
 

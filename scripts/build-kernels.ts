@@ -39,8 +39,13 @@ try {
   for (const { out, flags } of KERNEL_BUILDS) {
     const target = check ? join(dir, out.replaceAll('/', '_')) : out;
     compile(target, flags);
-    if (check && !readFileSync(target).equals(readFileSync(out)))
-      throw new Error(`${out} differs from what ${SOURCE} compiles to: run npm run build:kernels and commit it`);
+    if (check && !readFileSync(target).equals(readFileSync(out))) {
+      // Byte-exact: another clang-19 point release may emit other bytes from the same source; say which one ran.
+      const version = execFileSync('clang-19', ['--version']).toString().split('\n')[0];
+      throw new Error(
+        `${out} differs from what ${SOURCE} compiles to with ${version}: run npm run build:kernels and commit it`,
+      );
+    }
     process.stderr.write(`${check ? 'checked' : 'wrote'} ${out}\n`);
   }
 } finally {

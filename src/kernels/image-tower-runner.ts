@@ -94,25 +94,28 @@ export class ImageTowerRunner {
     const mark = x.mark();
     try {
       let h = imageSize / 4;
+      let c = this.stem.weight.n;
+      // Three maps of the largest stage's size, reused by every stage (a downsampling's patches fit one: the same
+      // values, rearranged); the stem's patches, quantized rows and MLP bands are released as soon as they are used.
+      const largest = Math.max(...this.stages.map((st, s) => (h / 2 ** s) ** 2 * st.c)) * 4;
+      const map = k.scratch(largest);
+      const mixed = k.scratch(largest);
+      const mlp = k.scratch(largest);
+      const inner = x.mark();
       const patches = k.scratch(h * h * 48 * 4);
       x.stem_patches(k.put(pixels), imageSize, patches);
-      let c = this.stem.weight.n;
-      let map = k.scratch(h * h * c * 4);
       k.linearAt(this.stem.weight, patches, h * h, map);
+      x.release(inner);
       x.layer_norm(map, h * h, c, this.stem.norm.gain, this.stem.norm.bias, EPS);
       for (const stage of this.stages) {
         if (stage.downsample) {
           const { norm, linear } = stage.downsample;
           x.layer_norm(map, h * h, c, norm.gain, norm.bias, EPS);
-          const patched = k.scratch(h * h * c * 4);
-          x.patchify2(map, h, c, patched);
+          x.patchify2(map, h, c, mixed);
           h /= 2;
           c = stage.c;
-          map = k.scratch(h * h * c * 4);
-          k.linearAt(linear, patched, h * h, map);
+          k.linearAt(linear, mixed, h * h, map);
         }
-        const mixed = k.scratch(h * h * c * 4);
-        const mlp = k.scratch(h * h * c * 4);
         for (const b of stage.blocks) {
           x.depthwise7(map, h, h, c, b.conv.k, b.conv.bias, mixed);
           x.layer_norm(mixed, h * h, c, b.norm.gain, b.norm.bias, EPS);

@@ -24,6 +24,7 @@ static uintptr_t heap_top = (uintptr_t)&__heap_base;
 __attribute__((export_name("alloc"))) void *alloc(uint32_t bytes) {
   uintptr_t p = (heap_top + 15) & ~(uintptr_t)15;
   uintptr_t end = p + bytes;
+  if (end < p) return 0;
   uintptr_t have = __builtin_wasm_memory_size(0) * 65536;
   if (end > have && __builtin_wasm_memory_grow(0, (end - have + 65535) / 65536) == (__SIZE_TYPE__)-1) return 0;
   heap_top = end;
@@ -41,7 +42,7 @@ __attribute__((export_name("quantize_rows"))) void quantize_rows(const float *x,
                                                                   int16_t *q16, int8_t *q8, int32_t *row_sum,
                                                                   float *xs) {
   for (int r = 0; r < m; r++) {
-    const float *row = x + (long)r * k;
+    const float *row = x + r * k;
     v128_t hi = wasm_f32x4_splat(0.0f), lo = hi;
     for (int j = 0; j < k; j += 4) {
       v128_t v = wasm_v128_load(row + j);
@@ -70,8 +71,8 @@ __attribute__((export_name("quantize_rows"))) void quantize_rows(const float *x,
       v128_t qi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_pmax(wasm_f32x4_pmin(t, top), bottom));
       sum = wasm_i32x4_add(sum, qi);
       v128_t q16v = wasm_i16x8_narrow_i32x4(qi, qi);
-      wasm_v128_store64_lane(q16 + (long)r * k + j, q16v, 0);
-      if (q8) wasm_v128_store32_lane(q8 + (long)r * k + j, wasm_i8x16_narrow_i16x8(q16v, q16v), 0);
+      wasm_v128_store64_lane(q16 + r * k + j, q16v, 0);
+      if (q8) wasm_v128_store32_lane(q8 + r * k + j, wasm_i8x16_narrow_i16x8(q16v, q16v), 0);
     }
     if (row_sum)
       row_sum[r] = wasm_i32x4_extract_lane(sum, 0) + wasm_i32x4_extract_lane(sum, 1) + wasm_i32x4_extract_lane(sum, 2) +
@@ -133,14 +134,14 @@ __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h
     for (int ox = 0; ox < w; ox++) {
       int i0, i1, j0, j1;
       window(oy, ox, h, w, &i0, &i1, &j0, &j1);
-      float *out = y + ((long)oy * w + ox) * c;
+      float *out = y + (oy * w + ox) * c;
       int c0 = 0;
       for (; c0 + 16 <= c; c0 += 16) {
         v128_t a0 = wasm_v128_load(bias + c0), a1 = wasm_v128_load(bias + c0 + 4);
         v128_t a2 = wasm_v128_load(bias + c0 + 8), a3 = wasm_v128_load(bias + c0 + 12);
         for (int i = i0; i < i1; i++)
           for (int j = j0; j < j1; j++) {
-            const float *xp = x + ((long)(oy + i - 3) * w + ox + j - 3) * c + c0, *kp = k + (long)(i * 7 + j) * c + c0;
+            const float *xp = x + ((oy + i - 3) * w + ox + j - 3) * c + c0, *kp = k + (i * 7 + j) * c + c0;
             TAP(a0, xp, kp);
             TAP(a1, xp + 4, kp + 4);
             TAP(a2, xp + 8, kp + 8);
@@ -155,7 +156,7 @@ __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h
         v128_t a = wasm_v128_load(bias + c0);
         for (int i = i0; i < i1; i++)
           for (int j = j0; j < j1; j++)
-            TAP(a, x + ((long)(oy + i - 3) * w + ox + j - 3) * c + c0, k + (long)(i * 7 + j) * c + c0);
+            TAP(a, x + ((oy + i - 3) * w + ox + j - 3) * c + c0, k + (i * 7 + j) * c + c0);
         wasm_v128_store(out + c0, a);
       }
     }
@@ -165,7 +166,7 @@ __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h
 __attribute__((export_name("layer_norm"))) void layer_norm(float *x, int m, int c, const float *gain, const float *bias,
                                                             float eps) {
   for (int r = 0; r < m; r++) {
-    float *row = x + (long)r * c;
+    float *row = x + r * c;
     v128_t s = wasm_f32x4_splat(0.0f);
     for (int j = 0; j < c; j += 4) s = wasm_f32x4_add(s, wasm_v128_load(row + j));
     float mean = (wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) + wasm_f32x4_extract_lane(s, 2) +
@@ -191,8 +192,8 @@ __attribute__((export_name("layer_norm"))) void layer_norm(float *x, int m, int 
 __attribute__((export_name("scale_add"))) void scale_add(float *x, const float *y, const float *gamma, int m, int c) {
   for (int r = 0; r < m; r++)
     for (int j = 0; j < c; j += 4) {
-      float *xp = x + (long)r * c + j;
-      v128_t t = wasm_f32x4_mul(wasm_v128_load(y + (long)r * c + j), wasm_v128_load(gamma + j));
+      float *xp = x + r * c + j;
+      v128_t t = wasm_f32x4_mul(wasm_v128_load(y + r * c + j), wasm_v128_load(gamma + j));
       wasm_v128_store(xp, wasm_f32x4_add(wasm_v128_load(xp), t));
     }
 }
@@ -204,8 +205,8 @@ __attribute__((export_name("fp32_linear"))) void fp32_linear(const float *x, int
     for (int n0 = 0; n0 < n; n0 += 4) {
       v128_t a = bias ? wasm_v128_load(bias + n0) : wasm_f32x4_splat(0.0f);
       for (int j = 0; j < k; j++)
-        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(x[(long)r * k + j]), wasm_v128_load(w + (long)j * n + n0)));
-      wasm_v128_store(y + (long)r * n + n0, a);
+        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(x[r * k + j]), wasm_v128_load(w + j * n + n0)));
+      wasm_v128_store(y + r * n + n0, a);
     }
 }
 
@@ -217,8 +218,8 @@ __attribute__((export_name("side_channels"))) void side_channels(const float *x,
     for (int n0 = 0; n0 < n; n0 += 4) {
       v128_t a = wasm_f32x4_splat(0.0f);
       for (int f = 0; f < nf; f++)
-        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(x[(long)r * k + idx[f]]), wasm_v128_load(w + (long)f * n + n0)));
-      float *yp = y + (long)r * n + n0;
+        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(x[r * k + idx[f]]), wasm_v128_load(w + f * n + n0)));
+      float *yp = y + r * n + n0;
       v128_t v = wasm_f32x4_add(wasm_v128_load(yp), a);
       if (bias) v = wasm_f32x4_add(v, wasm_v128_load(bias + n0));
       wasm_v128_store(yp, v);
@@ -232,8 +233,8 @@ __attribute__((export_name("patchify2"))) void patchify2(const float *x, int h, 
     for (int px = 0; px < half; px++)
       for (int kh = 0; kh < 2; kh++)
         for (int kw = 0; kw < 2; kw++) {
-          const float *src = x + ((long)(2 * py + kh) * h + 2 * px + kw) * c;
-          float *dst = out + ((long)py * half + px) * 4 * c + (kh * 2 + kw) * c;
+          const float *src = x + ((2 * py + kh) * h + 2 * px + kw) * c;
+          float *dst = out + (py * half + px) * 4 * c + (kh * 2 + kw) * c;
           for (int j = 0; j < c; j += 4) wasm_v128_store(dst + j, wasm_v128_load(src + j));
         }
 }
@@ -243,10 +244,10 @@ __attribute__((export_name("stem_patches"))) void stem_patches(const float *x, i
   int q = s / 4;
   for (int py = 0; py < q; py++)
     for (int px = 0; px < q; px++) {
-      float *dst = out + ((long)py * q + px) * 48;
+      float *dst = out + (py * q + px) * 48;
       for (int ch = 0; ch < 3; ch++)
         for (int kh = 0; kh < 4; kh++)
-          for (int kw = 0; kw < 4; kw++) dst[ch * 16 + kh * 4 + kw] = x[((long)ch * s + 4 * py + kh) * s + 4 * px + kw];
+          for (int kw = 0; kw < 4; kw++) dst[ch * 16 + kh * 4 + kw] = x[(ch * s + 4 * py + kh) * s + 4 * px + kw];
     }
 }
 
@@ -255,8 +256,8 @@ __attribute__((export_name("pack_plain"))) void pack_plain(const int8_t *w, int 
   for (int n0 = 0; n0 < n; n0 += 8)
     for (int kk = 0; kk < k; kk += 2)
       for (int c = 0; c < 8; c++) {
-        *out++ = w[(long)kk * n + n0 + c];
-        *out++ = w[(long)(kk + 1) * n + n0 + c];
+        *out++ = w[kk * n + n0 + c];
+        *out++ = w[(kk + 1) * n + n0 + c];
       }
 }
 
@@ -265,7 +266,7 @@ __attribute__((export_name("pack_relaxed"))) void pack_relaxed(const int8_t *w, 
   for (int n0 = 0; n0 < n; n0 += 8)
     for (int kk = 0; kk < k; kk += 4)
       for (int c = 0; c < 8; c++)
-        for (int d = 0; d < 4; d++) *out++ = (int8_t)(w[(long)(kk + d) * n + n0 + c] + 64);
+        for (int d = 0; d < 4; d++) *out++ = (int8_t)(w[(kk + d) * n + n0 + c] + 64);
 }
 
 /* y = (float(acc) · w_scale[n]) · xs[m] + bias[n], the order of onnxruntime's int8 graph (bias may be 0). */
@@ -278,8 +279,8 @@ static inline void store(float *y, int n, int m_, int n0, v128_t a0, v128_t a1, 
     y0 = wasm_f32x4_add(y0, wasm_v128_load(bias + n0));
     y1 = wasm_f32x4_add(y1, wasm_v128_load(bias + n0 + 4));
   }
-  wasm_v128_store(y + (long)m_ * n + n0, y0);
-  wasm_v128_store(y + (long)m_ * n + n0 + 4, y1);
+  wasm_v128_store(y + m_ * n + n0, y0);
+  wasm_v128_store(y + m_ * n + n0 + 4, y1);
 }
 
 #define DOT(acc, a, b) acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(a, b))
@@ -288,10 +289,10 @@ __attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, c
                                                             const int8_t *packed, const float *w_scale,
                                                             const float *bias, int n, float *y) {
   for (int n0 = 0; n0 < n; n0 += 8) {
-    const int8_t *bp0 = packed + (long)n0 * k;
+    const int8_t *bp0 = packed + n0 * k;
     int r = 0;
     for (; r + 4 <= m; r += 4) {
-      const int16_t *a0p = q16 + (long)r * k, *a1p = a0p + k, *a2p = a1p + k, *a3p = a2p + k;
+      const int16_t *a0p = q16 + r * k, *a1p = a0p + k, *a2p = a1p + k, *a3p = a2p + k;
       v128_t c00 = wasm_i32x4_splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       const int8_t *bp = bp0;
       for (int kk = 0; kk < k; kk += 2, bp += 16) {
@@ -316,7 +317,7 @@ __attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, c
       store(y, n, r + 3, n0, c30, c31, w_scale, xs, bias);
     }
     for (; r < m; r++) {
-      const int16_t *ap = q16 + (long)r * k;
+      const int16_t *ap = q16 + r * k;
       v128_t c0 = wasm_i32x4_splat(0), c1 = c0;
       const int8_t *bp = bp0;
       for (int kk = 0; kk < k; kk += 2, bp += 16) {
@@ -341,17 +342,17 @@ __attribute__((export_name("gemm_relaxed"))) void gemm_relaxed(const int8_t *q8,
                                                                 const float *w_scale, const float *bias, int n,
                                                                 float *y) {
   for (int n0 = 0; n0 < n; n0 += 8) {
-    const int8_t *bp0 = packed + (long)n0 * k;
+    const int8_t *bp0 = packed + n0 * k;
     int r = 0;
     for (; r + 6 <= m; r += 6) {
-      const int8_t *ap = q8 + (long)r * k;
+      const int8_t *ap = q8 + r * k;
       v128_t c[6][2];
       for (int i = 0; i < 6; i++) c[i][0] = c[i][1] = wasm_i32x4_splat(0);
       const int8_t *bp = bp0;
       for (int kk = 0; kk < k; kk += 4, bp += 32) {
         v128_t b0 = wasm_v128_load(bp), b1 = wasm_v128_load(bp + 16);
         for (int i = 0; i < 6; i++) {
-          v128_t a = wasm_v128_load32_splat(ap + (long)i * k + kk);
+          v128_t a = wasm_v128_load32_splat(ap + i * k + kk);
           RDOT(c[i][0], a, b0);
           RDOT(c[i][1], a, b1);
         }
@@ -360,7 +361,7 @@ __attribute__((export_name("gemm_relaxed"))) void gemm_relaxed(const int8_t *q8,
         store(y, n, r + i, n0, fix(c[i][0], row_sum[r + i]), fix(c[i][1], row_sum[r + i]), w_scale, xs, bias);
     }
     for (; r < m; r++) {
-      const int8_t *ap = q8 + (long)r * k;
+      const int8_t *ap = q8 + r * k;
       v128_t c0 = wasm_i32x4_splat(0), c1 = c0;
       const int8_t *bp = bp0;
       for (int kk = 0; kk < k; kk += 4, bp += 32) {

@@ -52,7 +52,7 @@ export interface KernelExports {
   patchify2(x: number, h: number, c: number, out: number): void;
   stem_patches(x: number, s: number, out: number): void;
   pack_plain(w: number, k: number, n: number, out: number): void;
-  pack_relaxed?(w: number, k: number, n: number, out: number): void;
+  pack_relaxed(w: number, k: number, n: number, out: number): void;
   gemm_plain(q16: number, ...common: GemmArgs): void;
   gemm_relaxed?(q8: number, sums: number, ...common: GemmArgs): void;
 }
@@ -133,9 +133,14 @@ export class Kernels {
       (side && side.weight.length !== side.channels.length * n)
     )
       throw new RangeError('weight, scale, bias, input scale or side channels do not match the linear’s shape');
+    // The relaxed dot takes weights + 64 as its 7-bit operand: outside [-64, 63] the result would be silently wrong.
+    if (this.variant === 'relaxed')
+      for (let i = 0; i < weight.length; i++)
+        if (weight[i] < -64 || weight[i] > 63)
+          throw new RangeError(`weight ${weight[i]} is outside the relaxed GEMM’s [-64, 63]`);
     const raw = this.put(weight);
     const packed = this.scratch(k * n);
-    if (this.variant === 'relaxed') this.x.pack_relaxed?.(raw, k, n, packed);
+    if (this.variant === 'relaxed') this.x.pack_relaxed(raw, k, n, packed);
     else this.x.pack_plain(raw, k, n, packed);
     // The unpacked copy goes: the packed weights move down over it.
     new Uint8Array(this.x.memory.buffer).copyWithin(raw, packed, packed + k * n);
@@ -203,6 +208,8 @@ export class Kernels {
       return;
     }
     const relaxed = this.variant === 'relaxed';
+    // The quantized rows live only for this call: the output belongs to the caller.
+    const mark = this.x.mark();
     const q16 = this.scratch(m * k * 2);
     const q8 = relaxed ? this.scratch(m * k) : 0;
     const sums = relaxed ? this.scratch(m * 4) : 0;
@@ -213,13 +220,14 @@ export class Kernels {
     if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
     else this.x.gemm_plain(q16, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
     if (side) this.x.side_channels(xp, m, k, side.idx, side.count, side.weight, linear.bias, n, yp);
+    this.x.release(mark);
   }
 
   /** fc2(FastGelu(fc1(x))) of the m rows at `xp` into `yp`, in bands of `band` rows (kernel memory). */
   mlpAt(fc1: PackedLinear, fc2: PackedLinear, xp: number, m: number, yp: number, band = 256): void {
     if (fc1.n !== fc2.k) throw new RangeError(`fc1 gives ${fc1.n} values a row, fc2 takes ${fc2.k}`);
     const mark = this.x.mark();
-    const rows = Math.min(m, band);
+    const rows = Math.max(1, Math.min(m, band));
     const hidden = this.scratch(rows * fc1.n * 4);
     for (let r = 0; r < m; r += rows) {
       const b = Math.min(rows, m - r);
@@ -287,13 +295,13 @@ export interface PickedKernels {
  * AVX-VNNI; elsewhere it is a sequence at plain speed, docs/PERFORMANCE.md), else the plain build. ~60 ms once.
  * Timed across timer turns: workerd's clock stands still inside synchronous code.
  */
-export async function pickKernels(modules: KernelModules): Promise<PickedKernels> {
+export async function pickKernels(modules: KernelModules, pays = RELAXED_PAYS): Promise<PickedKernels> {
   const plain = await Kernels.create(modules.plain);
   const plainMs = await probe(plain);
   if (!modules.relaxed) return { kernels: plain, plainMs };
   const relaxed = await Kernels.create(modules.relaxed, 'relaxed');
   const relaxedMs = await probe(relaxed);
-  return { kernels: relaxedMs * RELAXED_PAYS <= plainMs ? relaxed : plain, plainMs, relaxedMs };
+  return { kernels: relaxedMs * pays <= plainMs ? relaxed : plain, plainMs, relaxedMs };
 }
 
 async function probe(k: Kernels): Promise<number> {

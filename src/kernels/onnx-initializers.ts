@@ -25,6 +25,7 @@ function* fields(b: Uint8Array): Generator<Field> {
     let v = 0;
     let scale = 1;
     for (;;) {
+      if (p >= b.length) throw new Error('truncated protobuf');
       const c = b[p++];
       v += (c & 127) * scale;
       scale *= 128;
@@ -38,6 +39,7 @@ function* fields(b: Uint8Array): Generator<Field> {
     if (wire === 0) yield { field, wire, value: varint() };
     else if (wire === 2) {
       const n = varint();
+      if (p + n > b.length) throw new Error('truncated protobuf');
       yield { field, wire, value: b.subarray(p, p + n) };
       p += n;
     } else if (wire === 5) p += 4;

@@ -131,7 +131,8 @@ export class ClipModel {
         bytes: shards.reduce((a, s) => a + s.bytes, 0),
       });
       // Image segments take the scheduler's turns themselves (or yield between, without one); a text run goes
-      // straight through its segments: it runs inside its batch's turn.
+      // straight through its segments, as it did when the text tower was one session (with a scheduler it runs
+      // inside its batch's turn).
       const between: BetweenSegments =
         tower === 'text' ? 'none' : this.scheduler ? { scheduler: this.scheduler, kind: tower } : 'yield';
       const chain = new SessionChain(this.deps.ort, sessions, between);

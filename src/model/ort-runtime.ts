@@ -1,6 +1,6 @@
 /**
  * Starts onnxruntime's wasm runtime ahead of the first real session. Its first session pays for instantiating the
- * wasm module (~460 ms in workerd, ~670 ms in Node: `npm run bench:profile`), which does not depend on any model
+ * wasm module (280–460 ms in workerd, ~670 ms in Node: `npm run bench:profile`), which does not depend on any model
  * byte: started when a tower's load begins, it runs while the files stream in instead of after.
  */
 import type { OrtModule } from './ports.ts';

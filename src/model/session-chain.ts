@@ -15,8 +15,8 @@ export function toTensor(ort: OrtModule, data: TowerInput, dims: readonly number
 
 /**
  * What a chain does between its segments: take a turn of the isolate's scheduler for each segment as work of a kind,
- * let other ready work run (a macrotask), or go straight on (the caller already holds the isolate for the whole run,
- * as a text batch does: a macrotask costs ~1 ms in Node, which 4 text segments would add to every prompt).
+ * let other ready work run (a macrotask), or go straight on (short runs, such as a text tower's: a macrotask costs
+ * ~1 ms in Node, which 4 text segments would add to every prompt; with a scheduler a text batch holds its turn).
  */
 export type BetweenSegments = { scheduler: Scheduler; kind: WorkKind } | 'yield' | 'none';
 

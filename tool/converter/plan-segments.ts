@@ -49,7 +49,7 @@ export const DEFAULT_MAX_STEP_GFLOPS = 16;
 
 /**
  * Most units (layers) in one segment of the text tower. onnxruntime's session creation grows faster than the graph:
- * the full-size int8 text tower (880 nodes) took 330 ms to create as one session and 130 ms as 4 segments of at most
+ * the full-size int8 text tower (880 nodes) took 325–500 ms to create as one session and 130 ms as 4 segments of at most
  * 5 units, 118 ms as 8 (onnxruntime-web in Node, warm; docs/PERFORMANCE.md "Session creation"). A prompt crosses a
  * segment boundary with a copy of a few hundred KiB.
  */

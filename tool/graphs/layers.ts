@@ -142,10 +142,10 @@ export class Layers {
     );
   }
 
-  private constant(name: string, dtype: 'uint8' | 'int8', value: number, dims: number[] = []): string {
+  private constant(name: string, dtype: 'uint8' | 'int8', value: number): string {
     let c = this.constants.get(name);
     if (!c) {
-      c = this.g.init(name, dtype, dims, dtype === 'uint8' ? Uint8Array.of(value) : Int8Array.of(value));
+      c = this.g.init(name, dtype, [], dtype === 'uint8' ? Uint8Array.of(value) : Int8Array.of(value));
       this.constants.set(name, c);
     }
     return c;
