@@ -292,7 +292,7 @@ export interface PickedKernels {
 /**
  * The kernels this runtime should use, decided at start-up: the relaxed GEMM when it runs the probe linear at least
  * RELAXED_PAYS× faster than the plain one (V8 emits one VNNI instruction for the relaxed dot only on x86 with
- * AVX-VNNI; elsewhere it is a sequence at plain speed, docs/PERFORMANCE.md), else the plain build. ~60 ms once.
+ * AVX-VNNI; elsewhere it is a sequence at plain speed, docs/PERFORMANCE.md), else the plain build. ~0.1 s once.
  * Timed across timer turns: workerd's clock stands still inside synchronous code.
  */
 export async function pickKernels(modules: KernelModules, pays = RELAXED_PAYS): Promise<PickedKernels> {
