@@ -88,6 +88,20 @@ export class ImageTowerRunner {
 
   /** The embedding of one image: pixels [3, S, S] (the tower's normalized input), as the int8 tower computes it. */
   run(pixels: Float32Array): Float32Array {
+    const steps = this.steps(pixels, []);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * The same work in steps: it pauses after each unit index in `cuts` (units in the build's order, as
+   * `imageUnits` in tool/graphs/image-tower.ts counts them: stem, per stage its downsampling and blocks, head), so a
+   * caller can take one scheduler turn per step. Kernel memory is held until the generator finishes or is returned:
+   * one run at a time per kernel instance.
+   */
+  *steps(pixels: Float32Array, cuts: readonly number[]): Generator<void, Float32Array> {
     const { k, imageSize } = this;
     const x = k.x;
     if (pixels.length !== 3 * imageSize * imageSize) throw new RangeError(`pixels must be 3×${imageSize}×${imageSize}`);
@@ -95,6 +109,8 @@ export class ImageTowerRunner {
     try {
       let h = imageSize / 4;
       let c = this.stem.weight.n;
+      let unit = 0;
+      const pause = (): boolean => cuts.includes(++unit);
       // Three maps of the largest stage's size, reused by every stage (a downsampling's patches fit one: the same
       // values, rearranged); the stem's patches, quantized rows and MLP bands are released as soon as they are used.
       const largest = Math.max(...this.stages.map((st, s) => (h / 2 ** s) ** 2 * st.c)) * 4;
@@ -107,6 +123,7 @@ export class ImageTowerRunner {
       k.linearAt(this.stem.weight, patches, h * h, map);
       x.release(inner);
       x.layer_norm(map, h * h, c, this.stem.norm.gain, this.stem.norm.bias, EPS);
+      if (pause()) yield;
       for (const stage of this.stages) {
         if (stage.downsample) {
           const { norm, linear } = stage.downsample;
@@ -115,12 +132,14 @@ export class ImageTowerRunner {
           h /= 2;
           c = stage.c;
           k.linearAt(linear, mixed, h * h, map);
+          if (pause()) yield;
         }
         for (const b of stage.blocks) {
           x.depthwise7(map, h, h, c, b.conv.k, b.conv.bias, mixed);
           x.layer_norm(mixed, h * h, c, b.norm.gain, b.norm.bias, EPS);
           k.mlpAt(b.fc1, b.fc2, mixed, h * h, mlp);
           x.scale_add(map, mlp, b.gamma, h * h, c);
+          if (pause()) yield;
         }
       }
       // timm's head: global average pool, LayerNorm, then OpenCLIP's MLP projection.

@@ -6,6 +6,10 @@
 import { EdgeClipError } from '../contracts/errors.ts';
 import type { ModelManifest, Precision, TowerName } from '../contracts/manifest.ts';
 import { TEXT_INPUT } from '../contracts/tensors.ts';
+import { ImageTowerRunner } from '../kernels/image-tower-runner.ts';
+import { KernelImageTower, segmentCuts } from '../kernels/kernel-image-tower.ts';
+import { pickKernels } from '../kernels/kernels.ts';
+import { towerInitializers } from '../kernels/onnx-initializers.ts';
 import { type ImageDecoders, imageDecoders } from './image/wasm-codec.ts';
 import { type LoadTimings, loadTowerSessions, verifiedRead } from './load-tower.ts';
 import type { ModelPorts, Tower } from './ports.ts';
@@ -23,6 +27,8 @@ export type TextRows = (ids: readonly (readonly number[])[], signal?: AbortSigna
 export interface TowerLoadStats extends LoadTimings {
   /** From the start of the load to the sessions being ready (reads, hashing and creation overlap). */
   wallMs: number;
+  /** What runs the tower: onnxruntime-web sessions, or our kernels (the int8 image tower with `imageKernels`). */
+  engine: 'onnxruntime' | 'kernels';
   tower: TowerName;
   precision: Precision;
   files: number;
@@ -33,7 +39,7 @@ export class ClipModel {
   private readonly manifests = new SingleFlight<ModelManifest>();
   private readonly tokenizers = new SingleFlight<ClipTokenizer>();
   private readonly towers = new SingleFlight<Tower>();
-  private readonly local: SessionChain[] = [];
+  private readonly local: { release(): Promise<void> }[] = [];
   private closed = false;
   /** The wasm image decoders, instantiated on the first image of their format. */
   readonly decoders: ImageDecoders;
@@ -114,6 +120,7 @@ export class ClipModel {
     const loading = this.towers.get(key, async () => {
       const t0 = performance.now();
       const m = await this.manifest();
+      if (tower === 'image' && precision === 'int8' && this.deps.imageKernels) return this.kernelImageTower(m, t0);
       const timings: LoadTimings = { fetchMs: 0, verifyMs: 0, createMs: 0 };
       const sessions = await loadTowerSessions(this.deps.ort, m, tower, precision, this.deps.read, {
         concurrency: this.deps.concurrency,
@@ -125,6 +132,7 @@ export class ClipModel {
       this.loads.push({
         tower,
         precision,
+        engine: 'onnxruntime',
         ...timings,
         wallMs: performance.now() - t0,
         files: shards.length + segments.length,
@@ -150,6 +158,37 @@ export class ClipModel {
         throw e;
       },
     );
+  }
+
+  /**
+   * The int8 image tower in our kernels (`imageKernels`): the build's own weights packed into a kernel instance
+   * (relaxed SIMD where the start-up probe says it pays), run in as many scheduler steps as the build has segments.
+   */
+  private async kernelImageTower(m: ModelManifest, t0: number): Promise<Tower> {
+    const modules = this.deps.imageKernels;
+    const segments = m.towers.image.int8?.segments ?? [];
+    if (!modules) throw new EdgeClipError('INFERENCE_FAILED', 'no kernel modules');
+    const [{ kernels }, weights] = await Promise.all([
+      pickKernels(modules),
+      towerInitializers(segments, this.deps.read),
+    ]);
+    const runner = ImageTowerRunner.load(kernels, weights, m.preprocess.size);
+    const shards = segments.flatMap((s) => s.externalData.flatMap((e) => e.shards));
+    this.loads.push({
+      tower: 'image',
+      precision: 'int8',
+      engine: 'kernels',
+      fetchMs: 0,
+      verifyMs: 0,
+      createMs: 0,
+      wallMs: performance.now() - t0,
+      files: shards.length + segments.length,
+      bytes: shards.reduce((a, s) => a + s.bytes, 0),
+    });
+    const between: BetweenSegments = this.scheduler ? { scheduler: this.scheduler, kind: 'image' } : 'yield';
+    const tower = new KernelImageTower(runner, segmentCuts(segments), between);
+    this.local.push(tower);
+    return tower;
   }
 
   /**

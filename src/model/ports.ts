@@ -7,6 +7,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import type { QueueSettings } from '../contracts/config.ts';
 import type { FileRef, ModelManifest, Precision, TowerName } from '../contracts/manifest.ts';
+import type { KernelModules } from '../kernels/kernels.ts';
 
 export type { InferenceSession, Tensor };
 
@@ -93,4 +94,6 @@ export interface ModelPorts {
    */
   queue?: QueueSettings;
   sessionOptions?: InferenceSession.SessionOptions;
+  /** Our kernels' modules: given, the int8 image tower runs in them (src/kernels, `IMAGE_ENGINE=kernels`). */
+  imageKernels?: KernelModules;
 }

@@ -3,6 +3,7 @@ import type { Hono } from 'hono';
 import { OriginClient } from '../adapters/origin/origin-client.ts';
 import { cacheApiStore } from '../adapters/workerd/cache-api-store.ts';
 import { workerdDecoderModules } from '../adapters/workerd/image-wasm.ts';
+import { workerdKernelModules } from '../adapters/workerd/kernel-wasm.ts';
 import { kvStore } from '../adapters/workerd/kv-store.ts';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
@@ -53,6 +54,7 @@ export function buildApp(env: WorkerEnv): Hono<AppEnv> {
     decoders: workerdDecoderModules,
     concurrency: config.fetchConcurrency,
     queue: config.queue,
+    imageKernels: config.imageEngine === 'kernels' ? workerdKernelModules : undefined,
     remote: (tower, precision): Tower | undefined => {
       if (precision === 'fp32' && origin) return origin.tower(tower, async () => (await model.manifest()).buildHash);
       // Production topology: int8 towers run segment by segment in their own Workers (SEG_<TOWER>_<k> bindings).

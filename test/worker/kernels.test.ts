@@ -14,8 +14,9 @@ import { Kernels, pickKernels } from '../../src/kernels/kernels.ts';
 import { towerInitializers } from '../../src/kernels/onnx-initializers.ts';
 import { loadSegmentSessions } from '../../src/model/load-tower.ts';
 import { SessionChain } from '../../src/model/session-chain.ts';
+import { buildApp, type WorkerEnv } from '../../src/worker/build-app.ts';
 import { expectDepthwiseEqualsReference, expectKernelsEqualReference } from '../helpers/kernel-checks.ts';
-import { fixture } from './seed.ts';
+import { fixture, seedModel } from './seed.ts';
 
 describe('int8 linear kernels in workerd', () => {
   it.each([
@@ -64,5 +65,41 @@ describe('choosing the kernels at start-up', () => {
     // The rule's two sides: a bar no GEMM can miss, and one none can reach.
     expect((await pickKernels(workerdKernelModules, 0)).kernels.variant).toBe('relaxed');
     expect((await pickKernels(workerdKernelModules, Number.POSITIVE_INFINITY)).kernels.variant).toBe('plain');
+  });
+});
+
+describe('IMAGE_ENGINE=kernels: the Worker serves the int8 image tower from our kernels', () => {
+  const app = (engine: string) =>
+    buildApp({ ...env, MODEL_ID: 'kernels', IMAGE_ENGINE: engine, MEMORY_CACHE_ENTRIES: '0' } as unknown as WorkerEnv);
+  const embed = async (a: ReturnType<typeof app>, image: Uint8Array) => {
+    const res = await a.request('/v1/images/embeddings', {
+      method: 'POST',
+      headers: { 'content-type': 'image/png', 'cache-control': 'no-cache' },
+      body: image,
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { data: { embedding: number[] }[] }).data[0].embedding;
+  };
+
+  it('answers as the onnxruntime engine does (the same build, the same quantization), and says which loaded', async () => {
+    await seedModel(env, 'tiny-st', 'kernels');
+    const png = await fixture(env, 'preprocess/chelsea.png');
+    const kernels = app('kernels');
+    const [ours, theirs] = [await embed(kernels, png), await embed(app('onnxruntime'), png)];
+    let [ab, aa, bb] = [0, 0, 0];
+    for (let i = 0; i < ours.length; i++)
+      [ab, aa, bb] = [ab + ours[i] * theirs[i], aa + ours[i] ** 2, bb + theirs[i] ** 2];
+    expect(ours).toHaveLength(theirs.length);
+    expect(ab / Math.sqrt(aa * bb)).toBeGreaterThan(0.9999);
+    // /v1/models says which engine loaded the tower.
+    const models = (await (await kernels.request('/v1/models')).json()) as {
+      data: { loads: { tower: string; precision: string; engine: string }[] }[];
+    };
+    const load = models.data[0].loads.find((l) => l.tower === 'image' && l.precision === 'int8');
+    expect(load?.engine).toBe('kernels');
+  });
+
+  it('refuses an unknown engine at start-up', () => {
+    expect(() => app('tensorrt')).toThrow(/IMAGE_ENGINE/);
   });
 });
