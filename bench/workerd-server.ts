@@ -49,10 +49,14 @@ export async function startDev(
 }
 
 /** The Worker as `npm start` serves it (serve-worker.ts), quiet: the benchmark's own output is the report. */
-export async function startServed(modelId: string, port: number): Promise<DevServer> {
+export async function startServed(
+  modelId: string,
+  port: number,
+  vars: Record<string, string> = {},
+): Promise<DevServer> {
   const served = await serveWorker({
     port,
-    vars: { MODEL_ID: modelId },
+    vars: { MODEL_ID: modelId, ...vars },
     outDir: `.wrangler/serve-${port}`,
     quiet: true,
   });
