@@ -13,6 +13,7 @@ import { ImageTowerRunner } from '../src/kernels/image-tower-runner.ts';
 import { Kernels } from '../src/kernels/kernels.ts';
 import { towerInitializers } from '../src/kernels/onnx-initializers.ts';
 import { embedPixels } from '../src/model/pipelines/embed-images.ts';
+import { rowCosines } from '../tool/quantize/row-cosines.ts';
 import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
 import { syntheticPixels } from './profile/ort-profile.ts';
 import { median, mib, ms, publishReport } from './stats.ts';
@@ -25,11 +26,7 @@ await ensureFullBuild();
 const manifest = readManifest(FULL_DIR);
 const size = manifest.preprocess.size;
 const pixels = syntheticPixels(size);
-const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let [ab, aa, bb] = [0, 0, 0];
-  for (let i = 0; i < a.length; i++) [ab, aa, bb] = [ab + a[i] * b[i], aa + a[i] * a[i], bb + b[i] * b[i]];
-  return ab / Math.sqrt(aa * bb);
-};
+const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => rowCosines(a, b, a.length)[0];
 const timed = async (run: () => unknown) => {
   await run();
   const times: number[] = [];
