@@ -14,7 +14,7 @@ import { Progress } from '../cli/progress.ts';
 import { type OutlierSpec, outlierEdits } from './outliers.ts';
 
 /** xoshiro128** with Box–Muller normals: fast, seedable, the same on every machine. */
-class Rng {
+export class Rng {
   private s = new Uint32Array(4);
   private spare: number | undefined;
   constructor(seed: number) {

@@ -26,8 +26,9 @@ const COSTS = {
   // A progressive JPEG keeps every DCT coefficient (2 bytes per sample) until its last scan.
   'baseline JPEG': [10, 8],
   'progressive JPEG': [21, 8],
-  PNG: [18, 24],
-  '16-bit PNG': [45, 24],
+  // Inflated once into the filtered rows (used in place for 8-bit RGB(A)); 16-bit and other layouts add RGB.
+  PNG: [8, 16],
+  '16-bit PNG': [16, 20],
   GIF: [5, 4],
   BMP: [5, 4],
   TIFF: [9, 4],

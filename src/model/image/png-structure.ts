@@ -1,15 +1,13 @@
 /**
- * Checks a PNG's structure before the decoder sees it, and hands the decoder only what PIL's convert('RGB') uses:
- * IHDR, PLTE, IDAT and IEND. Every chunk must lie inside the file, the image data must inflate to exactly what the
- * header's size needs (no bombs, no truncation), and ancillary chunks (iCCP, zTXt, iTXt, …) are never inflated.
+ * Checks a PNG's structure before anything is inflated and returns what PIL's convert('RGB') uses: the header, PLTE and
+ * the IDAT parts. Every chunk must lie inside the file; ancillary chunks (iCCP, zTXt, iTXt, …) are never inflated.
  */
 import { EdgeClipError } from '../../contracts/errors.ts';
-import { requireInflatedSize } from './bounded-inflate.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
 /** Samples per pixel for each PNG colour type, with the bit depths the format allows. */
-const COLOR_TYPES: Record<number, { channels: number; depths: number[] }> = {
+export const COLOR_TYPES: Record<number, { channels: number; depths: number[] }> = {
   0: { channels: 1, depths: [1, 2, 4, 8, 16] },
   2: { channels: 3, depths: [8, 16] },
   3: { channels: 1, depths: [1, 2, 4, 8] },
@@ -17,8 +15,11 @@ const COLOR_TYPES: Record<number, { channels: number; depths: number[] }> = {
   6: { channels: 4, depths: [8, 16] },
 };
 
-/** Adam7 passes: [x0, y0, dx, dy]. */
-const ADAM7 = [
+/** A pass of the image data: [x0, y0, dx, dy]. Non-interlaced images have one, Adam7 seven. */
+export type PngPass = readonly [number, number, number, number];
+
+const WHOLE: readonly PngPass[] = [[0, 0, 1, 1]];
+export const ADAM7: readonly PngPass[] = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
@@ -26,25 +27,49 @@ const ADAM7 = [
   [0, 2, 2, 4],
   [1, 0, 2, 2],
   [0, 1, 1, 2],
-] as const;
+];
 
-const IEND = new Uint8Array([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+export interface PngStructure {
+  width: number;
+  height: number;
+  /** Bits per sample. */
+  depth: number;
+  colorType: number;
+  /** Samples per pixel. */
+  channels: number;
+  passes: readonly PngPass[];
+  /** PLTE's RGB triples (palette images only). */
+  palette?: Uint8Array;
+  /** The image data, one zlib stream cut into IDAT chunks. */
+  idat: Uint8Array[];
+}
+
+/** A pass's size in pixels. */
+export function passSize(png: PngStructure, [x0, y0, dx, dy]: PngPass): [number, number] {
+  return [Math.max(0, Math.ceil((png.width - x0) / dx)), Math.max(0, Math.ceil((png.height - y0) / dy))];
+}
+
+/** Bytes of one row of a pass `width` pixels wide, without its filter byte. */
+export function rowBytes(png: PngStructure, width: number): number {
+  return Math.ceil((width * png.depth * png.channels) / 8);
+}
 
 /** Filtered scanline bytes the image data must inflate to: one filter byte per row of every (pass) image. */
-function rawSize(width: number, height: number, bitsPerPixel: number, interlaced: boolean): number {
-  const rows = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * bitsPerPixel) / 8)) : 0);
-  if (!interlaced) return rows(width, height);
+export function rawSize(png: PngStructure): number {
   let total = 0;
-  for (const [x0, y0, dx, dy] of ADAM7) total += rows(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy));
+  for (const pass of png.passes) {
+    const [w, h] = passSize(png, pass);
+    if (w > 0 && h > 0) total += h * (1 + rowBytes(png, w));
+  }
   return total;
 }
 
-/** Returns a PNG holding only the chunks the decoder needs, after checking them. */
-export function checkedPng(b: Uint8Array): Uint8Array {
+/** Reads and checks a PNG's chunks; nothing is inflated here. */
+export function pngStructure(b: Uint8Array): PngStructure {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const keep: Uint8Array[] = [b.subarray(0, 8)];
   const idat: Uint8Array[] = [];
-  let header: { width: number; height: number; bitsPerPixel: number; interlaced: boolean } | undefined;
+  let png: PngStructure | undefined;
+  let palette: Uint8Array | undefined;
   let p = 8;
   // A missing IEND is tolerated (PIL reads until the image is complete); missing image data is not.
   while (p < b.length) {
@@ -54,25 +79,27 @@ export function checkedPng(b: Uint8Array): Uint8Array {
     const end = p + 12 + length;
     if (length > 0x7fffffff || end > b.length) throw bad(`truncated PNG: ${type} chunk runs past the end of the file`);
     const data = b.subarray(p + 8, p + 8 + length);
-    if (!header && type !== 'IHDR') throw bad('corrupt PNG: IHDR is not the first chunk');
+    if (!png && type !== 'IHDR') throw bad('corrupt PNG: IHDR is not the first chunk');
     if (type === 'IHDR') {
-      if (header || length !== 13) throw bad('corrupt PNG: bad IHDR');
+      if (png || length !== 13) throw bad('corrupt PNG: bad IHDR');
       const color = COLOR_TYPES[data[9]];
       const depth = data[8];
       if (!color?.depths.includes(depth)) throw bad(`corrupt PNG: colour type ${data[9]} with bit depth ${depth}`);
       if (data[12] > 1) throw bad(`corrupt PNG: interlace method ${data[12]}`);
-      header = {
+      png = {
         width: dv.getUint32(p + 8),
         height: dv.getUint32(p + 12),
-        bitsPerPixel: color.channels * depth,
-        interlaced: data[12] === 1,
+        depth,
+        colorType: data[9],
+        channels: color.channels,
+        passes: data[12] === 1 ? ADAM7 : WHOLE,
+        idat,
       };
-      keep.push(b.subarray(p, end));
     } else if (type === 'PLTE') {
-      keep.push(b.subarray(p, end));
+      if (length % 3 !== 0 || length > 768) throw bad(`corrupt PNG: PLTE of ${length} bytes`);
+      palette = data;
     } else if (type === 'IDAT') {
       idat.push(data);
-      keep.push(b.subarray(p, end));
     } else if (type === 'IEND') {
       break;
     } else if (b[p + 4] & 0x20) {
@@ -82,20 +109,8 @@ export function checkedPng(b: Uint8Array): Uint8Array {
     }
     p = end;
   }
-  if (!header) throw bad('corrupt PNG: no IHDR');
+  if (!png) throw bad('corrupt PNG: no IHDR');
   if (idat.length === 0) throw bad('truncated PNG: no image data (IDAT)');
-  requireInflatedSize(
-    idat,
-    rawSize(header.width, header.height, header.bitsPerPixel, header.interlaced),
-    'zlib',
-    'PNG image data',
-  );
-  keep.push(IEND);
-  const out = new Uint8Array(keep.reduce((n, k) => n + k.length, 0));
-  let o = 0;
-  for (const k of keep) {
-    out.set(k, o);
-    o += k.length;
-  }
-  return out;
+  if (png.colorType === 3 && !palette) throw bad('corrupt PNG: a palette image without PLTE');
+  return palette ? { ...png, palette } : png;
 }
