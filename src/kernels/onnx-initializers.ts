@@ -4,7 +4,8 @@
  * quantized values onnxruntime gets), not a general ONNX parser.
  */
 import type { Segment } from '../contracts/manifest.ts';
-import { verifiedRead } from '../model/load-tower.ts';
+import { limiter } from '../model/limiter.ts';
+import { readSegmentFiles } from '../model/load-tower.ts';
 import type { ReadFile } from '../model/ports.ts';
 
 /** TensorProto data types the builds use. */
@@ -133,25 +134,26 @@ export class Initializers {
 }
 
 /** Every initializer of a tower's segments (graphs and external data read through `read`, sha256-verified). */
-export async function towerInitializers(segments: readonly Segment[], read: ReadFile): Promise<Initializers> {
+export async function towerInitializers(
+  segments: readonly Segment[],
+  read: ReadFile,
+  options: { concurrency?: number } = {},
+): Promise<Initializers> {
+  // Every segment's files under one limit on reads in flight, as a session load reads them.
+  const limit = limiter(options.concurrency ?? 4);
+  const files = await Promise.all(segments.map((segment) => readSegmentFiles(segment, read, { limit })));
   const all = new Map<string, Initializer>();
-  for (const segment of segments) {
-    const graph = await verifiedRead(read, segment.graph);
-    const files = new Map<string, Uint8Array>();
-    for (const e of segment.externalData) {
-      const whole = new Uint8Array(e.bytes);
-      for (const shard of e.shards) whole.set(await verifiedRead(read, shard), shard.offset);
-      files.set(e.location, whole);
-    }
+  segments.forEach((segment, i) => {
+    const { graph, externalData } = files[i];
     readInitializers(
       graph,
       (location) => {
-        const file = files.get(location);
+        const file = externalData.find((e) => e.path === location);
         if (!file) throw new Error(`${segment.graph.file} names external data ${location}, which the manifest lacks`);
-        return file;
+        return file.data;
       },
       all,
     );
-  }
+  });
   return new Initializers(all);
 }

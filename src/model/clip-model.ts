@@ -170,7 +170,7 @@ export class ClipModel {
     if (!modules) throw new EdgeClipError('INFERENCE_FAILED', 'no kernel modules');
     const [{ kernels }, weights] = await Promise.all([
       pickKernels(modules),
-      towerInitializers(segments, this.deps.read),
+      towerInitializers(segments, this.deps.read, { concurrency: this.deps.concurrency }),
     ]);
     const runner = ImageTowerRunner.load(kernels, weights, m.preprocess.size);
     const shards = segments.flatMap((s) => s.externalData.flatMap((e) => e.shards));

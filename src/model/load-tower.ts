@@ -44,14 +44,21 @@ export interface LoadTowerOptions {
   timings?: LoadTimings;
 }
 
-/** The session of one segment; external-data files that span several shards are reassembled here. */
-export async function loadSegmentSession(
-  ort: OrtModule,
+export interface SegmentFiles {
+  graph: Uint8Array;
+  /** Each external-data file whole, under the name the graph gives it. */
+  externalData: { path: string; data: Uint8Array }[];
+}
+
+/**
+ * A segment's graph and external data, verified, read under `options`' limit on files in flight; external-data files
+ * that span several shards are reassembled here.
+ */
+export async function readSegmentFiles(
   segment: Segment,
   read: ReadFile,
-  options: LoadTowerOptions = {},
-): Promise<InferenceSession> {
-  const runtime = startRuntime(ort);
+  options: Pick<LoadTowerOptions, 'concurrency' | 'limit' | 'timings'> = {},
+): Promise<SegmentFiles> {
   // A file of several shards is read shard by shard into its final buffer: the JS side then holds each weight once.
   const wholes = segment.externalData.map((e) => (e.shards.length > 1 ? new Uint8Array(e.bytes) : undefined));
   const reads = segment.externalData.flatMap((e, i) =>
@@ -69,6 +76,18 @@ export async function loadSegmentSession(
     k += e.shards.length;
     return { path: e.location, data };
   });
+  return { graph, externalData };
+}
+
+/** The session of one segment. */
+export async function loadSegmentSession(
+  ort: OrtModule,
+  segment: Segment,
+  read: ReadFile,
+  options: LoadTowerOptions = {},
+): Promise<InferenceSession> {
+  const runtime = startRuntime(ort);
+  const { graph, externalData } = await readSegmentFiles(segment, read, options);
   await runtime;
   const t0 = performance.now();
   const session = await ort.InferenceSession.create(graph, { ...options.sessionOptions, externalData });

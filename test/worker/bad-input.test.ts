@@ -119,8 +119,8 @@ describe('bad input gets a clear 4xx JSON error', () => {
     ],
     ['a PNG declaring 100000×100000', () => image(pngDeclaring(100000, 100000)), 413, /the limit is 12\.0 MP/],
     [
-      'a 4 MP PNG, within the pixel limit, whose decoding would outgrow the isolate',
-      () => image(pngDeclaring(2000, 2000)),
+      'a 9 MP PNG, within the pixel limit, whose decoding would outgrow the isolate',
+      () => image(pngDeclaring(3000, 3000)),
       413,
       /decoding this PNG needs about \d+ MiB, more than the 64 MiB allowed \(MAX_DECODE_BYTES\)/,
     ],
