@@ -67,6 +67,8 @@ export interface AppConfig {
   imageUrlTimeoutMs: number;
   /** What runs the int8 image tower in this isolate: onnxruntime-web sessions, or our kernels (src/kernels, #26). */
   imageEngine: 'onnxruntime' | 'kernels';
+  /** What runs the int8 text tower in this isolate, as `imageEngine`. */
+  textEngine: 'onnxruntime' | 'kernels';
   /** The GPU origin for fp32 (Open Inference Protocol); without it fp32 runs here from the fp32 shards. */
   origin: OriginConfig | undefined;
   /** Seconds an embedding stays in the Workers Cache API (0: not stored there). */
@@ -196,6 +198,7 @@ export const DEFAULTS = {
   IMAGE_URLS: 'https',
   IMAGE_URL_TIMEOUT_MS: 10_000,
   IMAGE_ENGINE: 'onnxruntime',
+  TEXT_ENGINE: 'onnxruntime',
   ORIGIN_TIMEOUT_MS: 10_000,
   ORIGIN_MODEL_PREFIX: 'edgeclip',
   ORIGIN_BREAKER_FAILURES: 3,
@@ -286,6 +289,7 @@ export function parseConfig(bindings: object): AppConfig {
     imageUrls: env.oneOf('IMAGE_URLS', ['https', 'any', 'off'] as const, DEFAULTS.IMAGE_URLS),
     imageUrlTimeoutMs: int('IMAGE_URL_TIMEOUT_MS'),
     imageEngine: env.oneOf('IMAGE_ENGINE', ['onnxruntime', 'kernels'] as const, DEFAULTS.IMAGE_ENGINE),
+    textEngine: env.oneOf('TEXT_ENGINE', ['onnxruntime', 'kernels'] as const, DEFAULTS.TEXT_ENGINE),
     corsOrigins: (env.optional('CORS_ORIGINS') ?? '')
       .split(',')
       .map((o) => o.trim())

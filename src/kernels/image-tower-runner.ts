@@ -8,18 +8,14 @@
 
 import type { Kernels, PackedDepthwise, PackedLinear } from './kernels.ts';
 import type { Initializers } from './onnx-initializers.ts';
+import { type PackedNorm, packLinear, packNorm } from './packed-layers.ts';
 
 /** timm ConvNeXt's LayerNorm epsilon (tool/graphs/image-tower.ts). */
 const EPS = 1e-6;
 
-interface Norm {
-  gain: number;
-  bias: number;
-}
-
 interface Block {
   conv: PackedDepthwise;
-  norm: Norm;
+  norm: PackedNorm;
   fc1: PackedLinear;
   fc2: PackedLinear;
   gamma: number;
@@ -27,7 +23,7 @@ interface Block {
 
 interface Stage {
   c: number;
-  downsample?: { norm: Norm; linear: PackedLinear };
+  downsample?: { norm: PackedNorm; linear: PackedLinear };
   blocks: Block[];
 }
 
@@ -35,30 +31,15 @@ export class ImageTowerRunner {
   private constructor(
     private readonly k: Kernels,
     private readonly imageSize: number,
-    private readonly stem: { weight: PackedLinear; norm: Norm },
+    private readonly stem: { weight: PackedLinear; norm: PackedNorm },
     private readonly stages: Stage[],
-    private readonly head: { norm: Norm; fc1: PackedLinear; fc2: PackedLinear },
+    private readonly head: { norm: PackedNorm; fc1: PackedLinear; fc2: PackedLinear },
   ) {}
 
   /** Packs the tower's weights from an int8 build's initializers (every image segment's) into kernel memory. */
   static load(k: Kernels, w: Initializers, imageSize: number): ImageTowerRunner {
-    const norm = (prefix: string): Norm => ({
-      gain: k.put(w.f32(`${prefix}.weight`)),
-      bias: k.put(w.f32(`${prefix}.bias`)),
-    });
-    const linear = (name: string): PackedLinear => {
-      const bias = w.has(`${name}.bias`) ? w.f32(`${name}.bias`) : undefined;
-      if (!w.has(`${name}.weight_q`)) {
-        const [inK, n] = w.dims(`${name}.weight_t`);
-        return k.packFp32(w.f32(`${name}.weight_t`), inK, n, bias);
-      }
-      const [inK, n] = w.dims(`${name}.weight_q`);
-      const side = w.has(`${name}.weight_fp32_rows`)
-        ? { channels: w.indices(`${name}.fp32_channels`), weight: w.f32(`${name}.weight_fp32_rows`) }
-        : undefined;
-      const inScale = w.has(`${name}.input_scale`) ? w.f32(`${name}.input_scale`) : undefined;
-      return k.pack(w.i8(`${name}.weight_q`), inK, n, w.f32(`${name}.weight_scale`), { bias, inScale, side });
-    };
+    const norm = (prefix: string) => packNorm(k, w, prefix);
+    const linear = (name: string) => packLinear(k, w, name);
     // The stem's 4×4 stride-4 convolution as an fp32 linear over (channel, kh, kw) patches.
     const [c0] = w.dims('stem.weight');
     const stemW = w.f32('stem.weight');

@@ -188,6 +188,72 @@ __attribute__((export_name("layer_norm"))) void layer_norm(float *x, int m, int 
   }
 }
 
+/*
+ * e^x for x ≤ 0 (softmax's shifted scores; −inf gives 0): Cephes' expf, n = round(x·log2 e), a degree-6 polynomial of
+ * the remainder, then 2^n from the exponent bits. Within 2 ulp of the true value; -nostdlib has no libm.
+ */
+static inline float exp_nonpositive(float x) {
+  if (x < -87.0f) return 0.0f;
+  float n = __builtin_rintf(x * 1.44269504088896341f);
+  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union {
+    float f;
+    int32_t i;
+  } two = {.i = ((int32_t)n + 127) << 23};
+  return p * two.f;
+}
+
+static inline float hsum_f32(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
+         wasm_f32x4_extract_lane(v, 3);
+}
+
+/*
+ * Causal multi-head self-attention of one sequence, as onnxruntime's MultiHeadAttention with the causal mask:
+ * qkv [rows, 3·width] (q, k, v side by side, each `heads` heads of width/heads values, a multiple of 4); per head and
+ * row i, softmax over j ≤ i of q_i·k_j / √d, then the weighted sum of v_j, into out [rows, width]. `p` holds one row
+ * of scores (rows floats).
+ */
+__attribute__((export_name("attention"))) void attention(const float *qkv, int rows, int width, int heads, float *out,
+                                                          float *p) {
+  int d = width / heads, stride = 3 * width;
+  float scale = 1.0f / __builtin_sqrtf((float)d);
+  for (int h = 0; h < heads; h++)
+    for (int i = 0; i < rows; i++) {
+      const float *q = qkv + i * stride + h * d;
+      float top = -3.4e38f;
+      for (int j = 0; j <= i; j++) {
+        const float *k = qkv + j * stride + width + h * d;
+        v128_t acc = wasm_f32x4_splat(0.0f);
+        for (int t = 0; t < d; t += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(q + t), wasm_v128_load(k + t)));
+        p[j] = hsum_f32(acc) * scale;
+        top = p[j] > top ? p[j] : top;
+      }
+      float sum = 0.0f;
+      for (int j = 0; j <= i; j++) {
+        p[j] = exp_nonpositive(p[j] - top);
+        sum += p[j];
+      }
+      float *o = out + i * width + h * d;
+      for (int t = 0; t < d; t += 4) wasm_v128_store(o + t, wasm_f32x4_splat(0.0f));
+      for (int j = 0; j <= i; j++) {
+        const float *v = qkv + j * stride + 2 * width + h * d;
+        v128_t w = wasm_f32x4_splat(p[j]);
+        for (int t = 0; t < d; t += 4)
+          wasm_v128_store(o + t, wasm_f32x4_add(wasm_v128_load(o + t), wasm_f32x4_mul(w, wasm_v128_load(v + t))));
+      }
+      v128_t inv = wasm_f32x4_splat(1.0f / sum);
+      for (int t = 0; t < d; t += 4) wasm_v128_store(o + t, wasm_f32x4_mul(wasm_v128_load(o + t), inv));
+    }
+}
+
 /* x += y · gamma per channel: a ConvNeXt block's layer scale and residual. */
 __attribute__((export_name("scale_add"))) void scale_add(float *x, const float *y, const float *gamma, int m, int c) {
   for (int r = 0; r < m; r++)

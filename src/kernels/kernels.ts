@@ -37,6 +37,7 @@ export interface KernelExports {
   depthwise7(x: number, h: number, w: number, c: number, k: number, bias: number, y: number): void;
   layer_norm(x: number, m: number, c: number, gain: number, bias: number, eps: number): void;
   scale_add(x: number, y: number, gamma: number, m: number, c: number): void;
+  attention(qkv: number, rows: number, width: number, heads: number, out: number, p: number): void;
   fp32_linear(x: number, m: number, k: number, w: number, bias: number, n: number, y: number): void;
   side_channels(
     x: number,

@@ -9,7 +9,7 @@ import { readSegmentFiles } from '../model/load-tower.ts';
 import type { ReadFile } from '../model/ports.ts';
 
 /** TensorProto data types the builds use. */
-const DTYPES = { 1: 'float32', 3: 'int8', 7: 'int64' } as const;
+const DTYPES = { 1: 'float32', 3: 'int8', 7: 'int64', 10: 'float16' } as const;
 type DType = (typeof DTYPES)[keyof typeof DTYPES];
 
 export interface Initializer {
@@ -125,6 +125,11 @@ export class Initializers {
 
   i8(name: string): Int8Array {
     return new Int8Array(this.get(name, 'int8').bytes.slice().buffer);
+  }
+
+  /** float16 values as their bits. */
+  f16(name: string): Uint16Array {
+    return new Uint16Array(this.get(name, 'float16').bytes.slice().buffer);
   }
 
   /** int64 values as numbers (indices). */

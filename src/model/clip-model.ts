@@ -8,8 +8,10 @@ import type { ModelManifest, Precision, TowerName } from '../contracts/manifest.
 import { TEXT_INPUT } from '../contracts/tensors.ts';
 import { ImageTowerRunner } from '../kernels/image-tower-runner.ts';
 import { KernelImageTower, segmentCuts } from '../kernels/kernel-image-tower.ts';
+import { KernelTextTower } from '../kernels/kernel-text-tower.ts';
 import { pickKernels } from '../kernels/kernels.ts';
 import { towerInitializers } from '../kernels/onnx-initializers.ts';
+import { TextTowerRunner, textHeads } from '../kernels/text-tower-runner.ts';
 import { type ImageDecoders, imageDecoders } from './image/wasm-codec.ts';
 import { type LoadTimings, loadTowerSessions, verifiedRead } from './load-tower.ts';
 import type { ModelPorts, Tower } from './ports.ts';
@@ -27,7 +29,7 @@ export type TextRows = (ids: readonly (readonly number[])[], signal?: AbortSigna
 export interface TowerLoadStats extends LoadTimings {
   /** From the start of the load to the sessions being ready (reads, hashing and creation overlap). */
   wallMs: number;
-  /** What runs the tower: onnxruntime-web sessions, or our kernels (the int8 image tower with `imageKernels`). */
+  /** What runs the tower: onnxruntime-web sessions, or our kernels (int8 towers named in `kernels`). */
   engine: 'onnxruntime' | 'kernels';
   tower: TowerName;
   precision: Precision;
@@ -120,7 +122,7 @@ export class ClipModel {
     const loading = this.towers.get(key, async () => {
       const t0 = performance.now();
       const m = await this.manifest();
-      if (tower === 'image' && precision === 'int8' && this.deps.imageKernels) return this.kernelImageTower(m, t0);
+      if (precision === 'int8' && this.deps.kernels?.towers.includes(tower)) return this.kernelTower(tower, m, t0);
       const timings: LoadTimings = { fetchMs: 0, verifyMs: 0, createMs: 0 };
       const sessions = await loadTowerSessions(this.deps.ort, m, tower, precision, this.deps.read, {
         concurrency: this.deps.concurrency,
@@ -161,21 +163,33 @@ export class ClipModel {
   }
 
   /**
-   * The int8 image tower in our kernels (`imageKernels`): the build's own weights packed into a kernel instance
-   * (relaxed SIMD where the start-up probe says it pays), run in as many scheduler steps as the build has segments.
+   * An int8 tower in our kernels (`kernels`): the build's own weights packed into a kernel instance of its own (relaxed
+   * SIMD where the start-up probe says it pays). Images run in as many scheduler steps as the build has segments; a
+   * text batch runs straight through, inside its turn.
    */
-  private async kernelImageTower(m: ModelManifest, t0: number): Promise<Tower> {
-    const modules = this.deps.imageKernels;
-    const segments = m.towers.image.int8?.segments ?? [];
+  private async kernelTower(tower: TowerName, m: ModelManifest, t0: number): Promise<Tower> {
+    const modules = this.deps.kernels?.modules;
+    const segments = m.towers[tower].int8?.segments ?? [];
     if (!modules) throw new EdgeClipError('INFERENCE_FAILED', 'no kernel modules');
     const [{ kernels }, weights] = await Promise.all([
       pickKernels(modules),
       towerInitializers(segments, this.deps.read, { concurrency: this.deps.concurrency }),
     ]);
-    const runner = ImageTowerRunner.load(kernels, weights, m.preprocess.size);
+    let runner: Tower;
+    if (tower === 'text') runner = new KernelTextTower(TextTowerRunner.load(kernels, weights, textHeads(m)));
+    else {
+      const between: BetweenSegments = this.scheduler ? { scheduler: this.scheduler, kind: 'image' } : 'yield';
+      const image = new KernelImageTower(
+        ImageTowerRunner.load(kernels, weights, m.preprocess.size),
+        segmentCuts(segments),
+        between,
+      );
+      this.local.push(image);
+      runner = image;
+    }
     const shards = segments.flatMap((s) => s.externalData.flatMap((e) => e.shards));
     this.loads.push({
-      tower: 'image',
+      tower,
       precision: 'int8',
       engine: 'kernels',
       fetchMs: 0,
@@ -185,10 +199,7 @@ export class ClipModel {
       files: shards.length + segments.length,
       bytes: shards.reduce((a, s) => a + s.bytes, 0),
     });
-    const between: BetweenSegments = this.scheduler ? { scheduler: this.scheduler, kind: 'image' } : 'yield';
-    const tower = new KernelImageTower(runner, segmentCuts(segments), between);
-    this.local.push(tower);
-    return tower;
+    return runner;
   }
 
   /**

@@ -94,6 +94,9 @@ export interface ModelPorts {
    */
   queue?: QueueSettings;
   sessionOptions?: InferenceSession.SessionOptions;
-  /** Our kernels' modules: given, the int8 image tower runs in them (src/kernels, `IMAGE_ENGINE=kernels`). */
-  imageKernels?: KernelModules;
+  /**
+   * Our kernels' modules and the int8 towers that run in them instead of onnxruntime-web sessions (src/kernels,
+   * `IMAGE_ENGINE` / `TEXT_ENGINE`).
+   */
+  kernels?: { modules: KernelModules; towers: readonly TowerName[] };
 }

@@ -54,7 +54,12 @@ export function buildApp(env: WorkerEnv): Hono<AppEnv> {
     decoders: workerdDecoderModules,
     concurrency: config.fetchConcurrency,
     queue: config.queue,
-    imageKernels: config.imageEngine === 'kernels' ? workerdKernelModules : undefined,
+    kernels: {
+      modules: workerdKernelModules,
+      towers: (['image', 'text'] as const).filter(
+        (t) => (t === 'image' ? config.imageEngine : config.textEngine) === 'kernels',
+      ),
+    },
     remote: (tower, precision): Tower | undefined => {
       if (precision === 'fp32' && origin) return origin.tower(tower, async () => (await model.manifest()).buildHash);
       // Production topology: int8 towers run segment by segment in their own Workers (SEG_<TOWER>_<k> bindings).

@@ -8,10 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { workerdKernelModules } from '../../src/adapters/workerd/kernel-wasm.ts';
 import { workerdOrt } from '../../src/adapters/workerd/ort-wasm.ts';
 import { parseManifest } from '../../src/contracts/manifest.ts';
-import { IMAGE_INPUT } from '../../src/contracts/tensors.ts';
+import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
 import { ImageTowerRunner } from '../../src/kernels/image-tower-runner.ts';
 import { Kernels, pickKernels } from '../../src/kernels/kernels.ts';
 import { towerInitializers } from '../../src/kernels/onnx-initializers.ts';
+import { TextTowerRunner, textHeads } from '../../src/kernels/text-tower-runner.ts';
 import { loadSegmentSessions } from '../../src/model/load-tower.ts';
 import { SessionChain } from '../../src/model/session-chain.ts';
 import { buildApp, type WorkerEnv } from '../../src/worker/build-app.ts';
@@ -54,6 +55,27 @@ describe('the int8 image tower wholly in our kernels, in workerd', () => {
   });
 });
 
+describe('the int8 text tower wholly in our kernels, in workerd', () => {
+  it.each(['plain', 'relaxed'] as const)('agrees with onnxruntime-web on the tiny build (%s)', async (variant) => {
+    const manifest = parseManifest(
+      JSON.parse(new TextDecoder().decode(await fixture(env, 'models/tiny-st/manifest.json'))),
+    );
+    const read = async (ref: { file: string }) => ({ bytes: await fixture(env, `models/tiny-st/${ref.file}`) });
+    const segments = manifest.towers.text.int8?.segments ?? [];
+    const kernels = await Kernels.create(workerdKernelModules[variant] as WebAssembly.Module, variant);
+    const runner = TextTowerRunner.load(kernels, await towerInitializers(segments, read), textHeads(manifest));
+    const ort = workerdOrt();
+    const chain = new SessionChain(ort, await loadSegmentSessions(ort, segments, read));
+    // Two prompts, SOT … EOT, the shorter padded with zeros.
+    const ids = BigInt64Array.from([49406, 320, 1929, 49407, 0, 0, 49406, 320, 2368, 539, 1237, 49407], BigInt);
+    const expected = await chain.run(TEXT_INPUT, ids, [2, 6]);
+    await chain.release();
+    const got = runner.run(ids, 2, 6);
+    expect(got).toHaveLength(expected.length);
+    for (const c of rowCosines(got, expected, manifest.embedDim)) expect(c).toBeGreaterThan(0.9999);
+  });
+});
+
 describe('choosing the kernels at start-up', () => {
   it('takes the relaxed GEMM only when the probe measured it fast enough', async () => {
     const { kernels, plainMs, relaxedMs } = await pickKernels(workerdKernelModules);
@@ -66,35 +88,56 @@ describe('choosing the kernels at start-up', () => {
   });
 });
 
-describe('IMAGE_ENGINE=kernels: the Worker serves the int8 image tower from our kernels', () => {
+describe('IMAGE_ENGINE / TEXT_ENGINE=kernels: the Worker serves the int8 towers from our kernels', () => {
   const app = (engine: string) =>
-    buildApp({ ...env, MODEL_ID: 'kernels', IMAGE_ENGINE: engine, MEMORY_CACHE_ENTRIES: '0' } as unknown as WorkerEnv);
-  const embed = async (a: ReturnType<typeof app>, image: Uint8Array) => {
-    const res = await a.request('/v1/images/embeddings', {
+    buildApp({
+      ...env,
+      MODEL_ID: 'kernels',
+      IMAGE_ENGINE: engine,
+      TEXT_ENGINE: engine,
+      MEMORY_CACHE_ENTRIES: '0',
+    } as unknown as WorkerEnv);
+  const embeddings = async (a: ReturnType<typeof app>, path: string, body: BodyInit, type: string) => {
+    const res = await a.request(path, {
       method: 'POST',
-      headers: { 'content-type': 'image/png', 'cache-control': 'no-cache' },
-      body: image,
+      headers: { 'content-type': type, 'cache-control': 'no-cache' },
+      body,
     });
     expect(res.status).toBe(200);
-    return ((await res.json()) as { data: { embedding: number[] }[] }).data[0].embedding;
+    return ((await res.json()) as { data: { embedding: number[] }[] }).data.map((d) => d.embedding);
   };
+  const image = (a: ReturnType<typeof app>, png: Uint8Array) =>
+    embeddings(a, '/v1/images/embeddings', png as Uint8Array<ArrayBuffer>, 'image/png');
+  // Prompts of different lengths in one request: one padded batch for onnxruntime, ragged rows for the kernels.
+  const texts = ['a cat', 'a photo of a small tabby cat sleeping on a sofa in the afternoon sun', 'dog'];
+  const text = (a: ReturnType<typeof app>) =>
+    embeddings(a, '/v1/embeddings', JSON.stringify({ input: texts }), 'application/json');
 
   it('answers as the onnxruntime engine does (the same build, the same quantization), and says which loaded', async () => {
     await seedModel(env, 'tiny-st', 'kernels');
     const png = await fixture(env, 'preprocess/chelsea.png');
     const kernels = app('kernels');
-    const [ours, theirs] = [await embed(kernels, png), await embed(app('onnxruntime'), png)];
-    expect(ours).toHaveLength(theirs.length);
-    expect(rowCosines(ours, theirs, ours.length)[0]).toBeGreaterThan(0.9999);
-    // /v1/models says which engine loaded the tower.
+    const onnxruntime = app('onnxruntime');
+    for (const [ours, theirs] of [
+      [await image(kernels, png), await image(onnxruntime, png)],
+      [await text(kernels), await text(onnxruntime)],
+    ]) {
+      expect(ours.length).toBe(theirs.length);
+      for (const [i, row] of ours.entries())
+        expect(rowCosines(row, theirs[i], row.length)[0], `row ${i}`).toBeGreaterThan(0.9999);
+    }
+    // /v1/models says which engine loaded each tower.
     const models = (await (await kernels.request('/v1/models')).json()) as {
       data: { loads: { tower: string; precision: string; engine: string }[] }[];
     };
-    const load = models.data[0].loads.find((l) => l.tower === 'image' && l.precision === 'int8');
-    expect(load?.engine).toBe('kernels');
+    const engines = models.data[0].loads.filter((l) => l.precision === 'int8').map((l) => `${l.tower}:${l.engine}`);
+    expect(engines.sort()).toEqual(['image:kernels', 'text:kernels']);
   });
 
   it('refuses an unknown engine at start-up', () => {
+    expect(() => buildApp({ ...env, MODEL_ID: 'kernels', TEXT_ENGINE: 'tensorrt' } as unknown as WorkerEnv)).toThrow(
+      /TEXT_ENGINE/,
+    );
     expect(() => app('tensorrt')).toThrow(/IMAGE_ENGINE/);
   });
 });
