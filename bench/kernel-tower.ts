@@ -9,9 +9,11 @@ import { seedR2 } from '../scripts/seed-r2.ts';
 import { nodeKernelModules } from '../src/adapters/node/kernel-wasm.ts';
 import { openLocalModel, readManifest } from '../src/adapters/node/local-model.ts';
 import { diskReader } from '../src/adapters/node/ort-runtimes.ts';
+import { TEXT_INPUT } from '../src/contracts/tensors.ts';
 import { ImageTowerRunner } from '../src/kernels/image-tower-runner.ts';
 import { Kernels } from '../src/kernels/kernels.ts';
 import { towerInitializers } from '../src/kernels/onnx-initializers.ts';
+import { TextTowerRunner, textHeads } from '../src/kernels/text-tower-runner.ts';
 import { embedPixels } from '../src/model/pipelines/embed-images.ts';
 import { rowCosines } from '../tool/quantize/row-cosines.ts';
 import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
@@ -60,6 +62,41 @@ const kernelNode = await timed(() => {
   ours = runner.run(pixels);
 });
 
+// The text tower: a 5-word prompt and a 70-token one (SOT … EOT), one at a time, as the #24 table times them.
+const PROMPTS = {
+  '5 words': [49406, 320, 1125, 539, 320, 2368, 49407],
+  '70 tokens': [49406, ...Array.from({ length: 68 }, (_, i) => 320 + ((i * 7919) % 40000)), 49407],
+};
+type TextRow = { prompt: string; ortNode: number; kernelNode: number; cos: number; ids: number[] };
+const textRows: TextRow[] = [];
+{
+  log('text: onnxruntime-web and our kernels (plain) in Node');
+  const textModel = await openLocalModel(FULL_DIR, { runtime: 'web' });
+  const ortText = await textModel.tower('text', 'int8');
+  const textRunner = TextTowerRunner.load(
+    await Kernels.create((await nodeKernelModules()).plain),
+    await towerInitializers(manifest.towers.text.int8?.segments ?? [], diskReader(FULL_DIR)),
+    textHeads(manifest),
+  );
+  for (const [prompt, list] of Object.entries(PROMPTS)) {
+    const ids = BigInt64Array.from(list, BigInt);
+    let theirs: Float32Array = new Float32Array();
+    let mine: Float32Array = new Float32Array();
+    const warm = async (run: () => unknown) => {
+      for (let i = 0; i < 4; i++) await run();
+      return timed(run);
+    };
+    const ortMs = await warm(async () => {
+      theirs = await ortText.run(TEXT_INPUT, ids, [1, ids.length]);
+    });
+    const kernelMs = await warm(() => {
+      mine = textRunner.run(ids, 1, ids.length);
+    });
+    textRows.push({ prompt, ortNode: ortMs, kernelNode: kernelMs, cos: cosine(mine, theirs), ids: list });
+  }
+  await textModel.close();
+}
+
 await seedR2(FULL_DIR, ['int8'], log);
 const dev = await startDev(
   FULL_MODEL_ID,
@@ -84,6 +121,7 @@ let ortWorkerd: { times: number[]; memoryBytes: number };
 let plain: KernelTower;
 let relaxed: KernelTower;
 let auto: KernelTower;
+const textWorkerd: { ort: number; kernels: KernelTower }[] = [];
 try {
   log('onnxruntime-web in workerd');
   ortWorkerd = await get(`/?tower=image&profile=0&runs=${RUNS + 1}&size=${size}`);
@@ -93,6 +131,15 @@ try {
   relaxed = await get<KernelTower>(`/kernel-tower?variant=relaxed&runs=${RUNS}`);
   log('our kernels in workerd, picked by the start-up probe');
   auto = await get<KernelTower>(`/kernel-tower?variant=auto&runs=${RUNS}`);
+  for (const row of textRows) {
+    log(`text (${row.prompt}) in workerd: onnxruntime-web, then our kernels as the probe picks them`);
+    const ids = row.ids.join(',');
+    const ort = await get<{ times: number[] }>(`/?tower=text&profile=0&runs=${RUNS + 5}&ids=${ids}`);
+    textWorkerd.push({
+      ort: median(ort.times.slice(5)),
+      kernels: await get<KernelTower>(`/kernel-tower?tower=text&variant=auto&runs=${RUNS + 2}&ids=${ids}`),
+    });
+  }
 } finally {
   await dev.stop();
 }
@@ -112,5 +159,14 @@ publishReport(
     `| workerd | our kernels, picked at start-up: ${auto.variant} | ${ms(auto.ms)} ms | ${(auto.ms / ortW).toFixed(2)}× | ${ms(auto.loadMs)} ms (probe included) | ${mib(auto.memoryBytes)} MiB | ${cosine(auto.embedding, ortEmbedding).toFixed(6)} |`,
     '',
     `The start-up probe (one 64×768×768 linear, ms per run): plain ${auto.probe?.plainMs.toFixed(2)}, relaxed ${auto.probe?.relaxedMs?.toFixed(2) ?? '—'}.`,
+    '',
+    `The int8 text tower (\`src/kernels/text-tower-runner.ts\`), one prompt a run, warm (median of ${RUNS} runs after 5); "vs onnxruntime" as above:`,
+    '',
+    '| prompt | onnxruntime-web, Node | our kernels (plain), Node | onnxruntime-web, workerd | our kernels (picked), workerd | / onnxruntime, workerd | vs onnxruntime |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...textRows.map((r, i) => {
+      const w = textWorkerd[i];
+      return `| ${r.prompt} | ${ms(r.ortNode)} ms | ${ms(r.kernelNode)} ms | ${ms(w.ort)} ms | ${ms(w.kernels.ms)} ms (${w.kernels.variant}) | ${(w.kernels.ms / w.ort).toFixed(2)}× | ${r.cos.toFixed(6)} |`;
+    }),
   ].join('\n'),
 );

@@ -14,6 +14,7 @@ import { IMAGE_INPUT, TEXT_INPUT } from '../../src/contracts/tensors.ts';
 import { ImageTowerRunner } from '../../src/kernels/image-tower-runner.ts';
 import { Kernels, type KernelVariant, pickKernels } from '../../src/kernels/kernels.ts';
 import { towerInitializers } from '../../src/kernels/onnx-initializers.ts';
+import { TextTowerRunner, textHeads } from '../../src/kernels/text-tower-runner.ts';
 import { preprocessImage } from '../../src/model/image/preprocess-image.ts';
 import { imageDecoders } from '../../src/model/image/wasm-codec.ts';
 import { loadTowerSessions } from '../../src/model/load-tower.ts';
@@ -202,8 +203,8 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
 }
 
 /**
- * The int8 image tower wholly in our kernels (`npm run bench:kernel-tower`): loads the build's image initializers from
- * R2 into a fresh kernel instance, then times `runs` runs of the synthetic image; answers the load time, the median
+ * An int8 tower wholly in our kernels (`npm run bench:kernel-tower`): loads the build's image (or `tower=text`)
+ * initializers from R2 into a fresh kernel instance, then times `runs` runs of the synthetic image (or the prompt `ids`); answers the load time, the median
  * run, the kernel's wasm memory and the embedding.
  */
 async function timeKernelTower(env: Env, url: URL) {
@@ -218,20 +219,28 @@ async function timeKernelTower(env: Env, url: URL) {
   const module = asked === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
   if (!module) throw new Error(`no ${asked} kernel build`);
   const kernels = picked?.kernels ?? (await Kernels.create(module, asked as KernelVariant));
-  const runner = ImageTowerRunner.load(
-    kernels,
-    await towerInitializers(m.towers.image.int8?.segments ?? [], files.read),
-    m.preprocess.size,
-  );
+  const tower = url.searchParams.get('tower') === 'text' ? 'text' : 'image';
+  const weights = await towerInitializers(m.towers[tower].int8?.segments ?? [], files.read);
+  let run: () => Float32Array;
+  if (tower === 'text') {
+    const ids = BigInt64Array.from((url.searchParams.get('ids') ?? '').split(',').filter(Boolean), BigInt);
+    const text = TextTowerRunner.load(kernels, weights, textHeads(m));
+    run = () => text.run(ids, 1, ids.length);
+  } else {
+    const image = ImageTowerRunner.load(kernels, weights, m.preprocess.size);
+    const pixels = syntheticPixels(m.preprocess.size);
+    run = () => image.run(pixels);
+  }
   await tick();
   const loadMs = performance.now() - t0;
-  const pixels = syntheticPixels(m.preprocess.size);
-  let embedding = runner.run(pixels);
+  // Tier-up: the first runs of fresh kernels are V8's baseline code.
+  let embedding = run();
+  if (tower === 'text') for (let i = 0; i < 4; i++) run();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     await tick();
     const t = performance.now();
-    embedding = runner.run(pixels);
+    embedding = run();
     await tick();
     times.push(performance.now() - t);
   }
