@@ -218,12 +218,11 @@ export class ClipModel {
 
   private batcherFor(tower: Tower, precision: Precision): TextBatcher | undefined {
     const q = this.deps.queue;
-    if (!this.scheduler || !q || !(tower instanceof SessionChain)) return undefined;
     let batcher = this.batchers.get(precision);
-    if (!batcher) {
-      batcher = new TextBatcher(tower, TEXT_INPUT, this.scheduler, { rows: q.batchRows, tokens: q.batchTokens });
-      this.batchers.set(precision, batcher);
-    }
+    // Towers elsewhere (the origin, segment Workers) batch for themselves.
+    if (batcher || !this.scheduler || !q || this.deps.remote?.('text', precision)) return batcher;
+    batcher = new TextBatcher(tower, TEXT_INPUT, this.scheduler, { rows: q.batchRows, tokens: q.batchTokens });
+    this.batchers.set(precision, batcher);
     return batcher;
   }
 

@@ -9,8 +9,8 @@
  * runs whatever is pending, its rows and others'); when it is done and rows remain, the others wake and one of them
  * leads next. Work stays inside the requests that want it, and each waits on its own promises, as workerd requires.
  */
+import type { Tower } from './ports.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { SessionChain } from './session-chain.ts';
 import { packIds } from './text-batch.ts';
 import { type Deferred, Fanout, untilAborted, Wakeup } from './waiting.ts';
 
@@ -41,7 +41,7 @@ export class TextBatcher {
   readonly stats = { batches: 0, rows: 0 };
 
   constructor(
-    private readonly chain: SessionChain,
+    private readonly tower: Tower,
     private readonly inputName: string,
     private readonly scheduler: Scheduler,
     private readonly limits: BatchLimits,
@@ -116,7 +116,7 @@ export class TextBatcher {
     this.stats.rows += batch.length;
     try {
       const { data, dims } = packIds(batch.map((r) => r.ids));
-      const out = await this.chain.run(this.inputName, data, dims);
+      const out = await this.tower.run(this.inputName, data, dims);
       const dim = out.length / batch.length;
       for (const [i, r] of batch.entries()) r.result.resolve(out.slice(i * dim, (i + 1) * dim));
     } catch (e) {

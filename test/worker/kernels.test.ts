@@ -88,13 +88,14 @@ describe('choosing the kernels at start-up', () => {
   });
 });
 
-describe('IMAGE_ENGINE / TEXT_ENGINE=kernels: the Worker serves the int8 towers from our kernels', () => {
-  const app = (engine: string) =>
+describe('the Worker serves the int8 towers from our kernels by default (IMAGE_ENGINE / TEXT_ENGINE)', () => {
+  // The test project's env sets both engines (to onnxruntime): without them, the defaults apply.
+  const { IMAGE_ENGINE: _image, TEXT_ENGINE: _text, ...defaults } = env as unknown as Record<string, unknown>;
+  const app = (engine?: string) =>
     buildApp({
-      ...env,
+      ...defaults,
       MODEL_ID: 'kernels',
-      IMAGE_ENGINE: engine,
-      TEXT_ENGINE: engine,
+      ...(engine && { IMAGE_ENGINE: engine, TEXT_ENGINE: engine }),
       MEMORY_CACHE_ENTRIES: '0',
     } as unknown as WorkerEnv);
   const embeddings = async (a: ReturnType<typeof app>, path: string, body: BodyInit, type: string) => {
@@ -116,7 +117,7 @@ describe('IMAGE_ENGINE / TEXT_ENGINE=kernels: the Worker serves the int8 towers 
   it('answers as the onnxruntime engine does (the same build, the same quantization), and says which loaded', async () => {
     await seedModel(env, 'tiny-st', 'kernels');
     const png = await fixture(env, 'preprocess/chelsea.png');
-    const kernels = app('kernels');
+    const kernels = app();
     const onnxruntime = app('onnxruntime');
     for (const [ours, theirs] of [
       [await image(kernels, png), await image(onnxruntime, png)],

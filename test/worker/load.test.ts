@@ -5,12 +5,16 @@
  */
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import worker from '../../src/worker/index.ts';
+import { buildApp, type WorkerEnv } from '../../src/worker/build-app.ts';
 import { fixture, seedModel } from './seed.ts';
 
-const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
-const call = (path: string, init?: RequestInit) =>
-  worker.fetch(new Request(`http://edge${path}`, init) as Request<unknown, IncomingRequestCfProperties>, env, ctx);
+// Both engines of the int8 towers: the scheduler and the batcher sit in front of either.
+const apps = {
+  kernels: buildApp({ ...env, IMAGE_ENGINE: 'kernels', TEXT_ENGINE: 'kernels' } as unknown as WorkerEnv),
+  onnxruntime: buildApp({ ...env, IMAGE_ENGINE: 'onnxruntime', TEXT_ENGINE: 'onnxruntime' } as unknown as WorkerEnv),
+};
+let app = apps.kernels;
+const call = (path: string, init?: RequestInit) => app.request(path, init);
 const COMPUTE = { 'cache-control': 'no-cache' };
 
 async function embedText(input: string): Promise<number[]> {
@@ -48,7 +52,11 @@ beforeAll(async () => {
   jpeg = await fixture(env, 'preprocess/grace_hopper.jpg');
 });
 
-describe('under concurrent requests', () => {
+describe.each(['kernels', 'onnxruntime'] as const)('under concurrent requests (%s)', (engine) => {
+  beforeAll(() => {
+    app = apps[engine];
+  });
+
   it('prompts of concurrent requests run in shared batches, and every row matches the row computed alone', async () => {
     // Different lengths, so that batches pad their shorter rows.
     const prompts = Array.from({ length: 24 }, (_, i) => `a ${'very '.repeat(i % 6)}small photo of thing ${i}`);

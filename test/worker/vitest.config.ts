@@ -61,7 +61,15 @@ function workerdProject(p: WorkerdProject) {
       cloudflareTest(() => ({
         wrangler: { configPath: resolve(ROOT, 'wrangler.toml') },
         miniflare: {
-          bindings: { MODEL_ID: 'tiny', ADMIN_TOKEN: 'test-admin-token-0123456789abcdef' },
+          // The int8 towers in onnxruntime-web: most tests compare the Worker's answers with what the CLI computes in
+          // Node (onnxruntime) to tight bounds. The served default, our kernels, is tested against them through the
+          // app in kernels.test.ts, and load.test.ts batches through both.
+          bindings: {
+            MODEL_ID: 'tiny',
+            ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
+            IMAGE_ENGINE: 'onnxruntime',
+            TEXT_ENGINE: 'onnxruntime',
+          },
           // Under another name than the Worker's RATE_LIMITER: only test/worker/access.test.ts hands it to an app.
           ratelimits: { TEST_RATE_LIMITER: { simple: { limit: 3, period: 60 } } },
           workers: p.segments.map((s) => ({
