@@ -316,6 +316,8 @@ export interface SegmentConfig {
   tower: TowerName;
   index: number;
   precision: Precision;
+  /** What runs an int8 segment: our kernels (the default, as IMAGE_ENGINE / TEXT_ENGINE) or an onnxruntime-web session. */
+  engine: 'onnxruntime' | 'kernels';
 }
 
 export function parseSegmentConfig(bindings: object): SegmentConfig {
@@ -325,6 +327,7 @@ export function parseSegmentConfig(bindings: object): SegmentConfig {
     tower: env.oneOf('SEGMENT_TOWER', TOWERS),
     index: env.int('SEGMENT_INDEX', undefined, 0),
     precision: env.oneOf('SEGMENT_PRECISION', PRECISIONS, 'int8'),
+    engine: env.oneOf('SEGMENT_ENGINE', ['onnxruntime', 'kernels'] as const, 'kernels'),
   });
 }
 

@@ -21,55 +21,93 @@ interface Block {
   gamma: number;
 }
 
-interface Stage {
+/**
+ * One unit of the tower, as `imageUnits` in tool/graphs/image-tower.ts counts them (stem, per stage its downsampling
+ * and blocks, head): a build segment is a run of consecutive units, and so is a runner.
+ */
+type Unit =
+  | { kind: 'stem'; weight: PackedLinear; norm: PackedNorm }
+  | { kind: 'downsample'; norm: PackedNorm; linear: PackedLinear }
+  | { kind: 'block'; block: Block }
+  | { kind: 'head'; norm: PackedNorm; fc1: PackedLinear; fc2: PackedLinear };
+
+/** A feature map's side and channels. */
+interface MapSize {
+  h: number;
   c: number;
-  downsample?: { norm: PackedNorm; linear: PackedLinear };
-  blocks: Block[];
 }
 
 export class ImageTowerRunner {
   private constructor(
     private readonly k: Kernels,
     private readonly imageSize: number,
-    private readonly stem: { weight: PackedLinear; norm: PackedNorm },
-    private readonly stages: Stage[],
-    private readonly head: { norm: PackedNorm; fc1: PackedLinear; fc2: PackedLinear },
+    private readonly units: Unit[],
   ) {}
 
-  /** Packs the tower's weights from an int8 build's initializers (every image segment's) into kernel memory. */
+  /** Whether the runner starts at the pixels (else at a hidden map) and ends at the embedding (else a hidden map). */
+  get takesPixels(): boolean {
+    return this.units[0]?.kind === 'stem';
+  }
+
+  get givesEmbedding(): boolean {
+    return this.units[this.units.length - 1]?.kind === 'head';
+  }
+
+  /**
+   * Packs the units whose weights `w` holds (a whole int8 build's image initializers, or one segment's) into kernel
+   * memory, in the tower's order.
+   */
   static load(k: Kernels, w: Initializers, imageSize: number): ImageTowerRunner {
     const norm = (prefix: string) => packNorm(k, w, prefix);
     const linear = (name: string) => packLinear(k, w, name);
-    // The stem's 4×4 stride-4 convolution as an fp32 linear over (channel, kh, kw) patches.
-    const [c0] = w.dims('stem.weight');
-    const stemW = w.f32('stem.weight');
-    const stemT = new Float32Array(48 * c0);
-    for (let o = 0; o < c0; o++) for (let t = 0; t < 48; t++) stemT[t * c0 + o] = stemW[o * 48 + t];
-    const stem = { weight: k.packFp32(stemT, 48, c0, w.f32('stem.bias')), norm: norm('stem.norm') };
-    const stages: Stage[] = [];
-    for (let s = 0; w.has(`visual.trunk.stages.${s}.blocks.0.conv_dw.weight`); s++) {
+    const units: Unit[] = [];
+    if (w.has('stem.weight')) {
+      // The stem's 4×4 stride-4 convolution as an fp32 linear over (channel, kh, kw) patches.
+      const [c0] = w.dims('stem.weight');
+      const stemW = w.f32('stem.weight');
+      const stemT = new Float32Array(48 * c0);
+      for (let o = 0; o < c0; o++) for (let t = 0; t < 48; t++) stemT[t * c0 + o] = stemW[o * 48 + t];
+      units.push({ kind: 'stem', weight: k.packFp32(stemT, 48, c0, w.f32('stem.bias')), norm: norm('stem.norm') });
+    }
+    // timm ConvNeXt has four stages; a segment holds any run of their downsamplings and blocks.
+    for (let s = 0; s < 4; s++) {
       const st = `visual.trunk.stages.${s}`;
-      const blocks: Block[] = [];
-      for (let b = 0; w.has(`${st}.blocks.${b}.conv_dw.weight`); b++) {
+      if (w.has(`${st}.downsample.1.weight_q`) || w.has(`${st}.downsample.1.weight_t`))
+        units.push({ kind: 'downsample', norm: norm(`${st}.downsample.0`), linear: linear(`${st}.downsample.1`) });
+      for (let b = 0; b < 1000; b++) {
         const bl = `${st}.blocks.${b}`;
-        blocks.push({
-          conv: k.packDepthwise(w.f32(`${bl}.conv_dw.weight`), w.f32(`${bl}.conv_dw.bias`)),
-          norm: norm(`${bl}.norm`),
-          fc1: linear(`${bl}.mlp.fc1`),
-          fc2: linear(`${bl}.mlp.fc2`),
-          gamma: k.put(w.f32(`${bl}.gamma`)),
+        if (!w.has(`${bl}.conv_dw.weight`)) continue;
+        units.push({
+          kind: 'block',
+          block: {
+            conv: k.packDepthwise(w.f32(`${bl}.conv_dw.weight`), w.f32(`${bl}.conv_dw.bias`)),
+            norm: norm(`${bl}.norm`),
+            fc1: linear(`${bl}.mlp.fc1`),
+            fc2: linear(`${bl}.mlp.fc2`),
+            gamma: k.put(w.f32(`${bl}.gamma`)),
+          },
         });
       }
-      const downsample = s > 0 ? { norm: norm(`${st}.downsample.0`), linear: linear(`${st}.downsample.1`) } : undefined;
-      stages.push({ c: blocks[0].fc1.k, downsample, blocks });
     }
-    const head = { norm: norm('head.norm'), fc1: linear('head.fc1'), fc2: linear('head.fc2') };
-    return new ImageTowerRunner(k, imageSize, stem, stages, head);
+    if (w.has('head.norm.weight'))
+      units.push({ kind: 'head', norm: norm('head.norm'), fc1: linear('head.fc1'), fc2: linear('head.fc2') });
+    if (units.length === 0) throw new Error('the initializers hold no unit of the image tower');
+    return new ImageTowerRunner(k, imageSize, units);
   }
 
-  /** The embedding of one image: pixels [3, S, S] (the tower's normalized input), as the int8 tower computes it. */
-  run(pixels: Float32Array): Float32Array {
-    const steps = this.steps(pixels, []);
+  /** The map after each unit but the head, starting from `first` (the map this runner is given, or the stem's). */
+  private sizes(first: MapSize): MapSize[] {
+    let { h, c } = first;
+    return this.units.map((u) => {
+      if (u.kind === 'stem') ({ h, c } = { h: this.imageSize / 4, c: u.weight.n });
+      if (u.kind === 'downsample') ({ h, c } = { h: h / 2, c: u.linear.n });
+      return { h, c };
+    });
+  }
+
+  /** What `steps` computes for one input, in one go. */
+  run(input: Float32Array, hidden?: MapSize): Float32Array {
+    const steps = this.steps(input, [], hidden);
     for (;;) {
       const r = steps.next();
       if (r.done) return r.value;
@@ -77,65 +115,71 @@ export class ImageTowerRunner {
   }
 
   /**
-   * The same work in steps: it pauses after each unit index in `cuts` (units in the build's order, as
-   * `imageUnits` in tool/graphs/image-tower.ts counts them: stem, per stage its downsampling and blocks, head), so a
-   * caller can take one scheduler turn per step. Kernel memory is held until the generator finishes or is returned:
-   * one run at a time per kernel instance.
+   * The work of one input in steps: it pauses after each unit index in `cuts` (units counted from this runner's
+   * first), so that a caller can take one scheduler turn per step. The input is the pixels [3, S, S] when the runner
+   * starts at the stem, else the NHWC map `hidden` [h, h, c] a build segment passes on; the result is the embedding,
+   * or the NHWC map after the last unit. Kernel memory is held until the generator finishes or is returned: one run
+   * at a time per kernel instance.
    */
-  *steps(pixels: Float32Array, cuts: readonly number[]): Generator<void, Float32Array> {
+  *steps(input: Float32Array, cuts: readonly number[], hidden?: MapSize): Generator<void, Float32Array> {
     const { k, imageSize } = this;
     const x = k.x;
-    if (pixels.length !== 3 * imageSize * imageSize) throw new RangeError(`pixels must be 3×${imageSize}×${imageSize}`);
+    const first = this.takesPixels ? { h: imageSize / 4, c: 0 } : hidden;
+    if (!first) throw new RangeError('a runner that starts past the stem needs the size of its input map');
+    const expected = this.takesPixels ? 3 * imageSize * imageSize : first.h * first.h * first.c;
+    if (input.length !== expected) throw new RangeError(`the input has ${input.length} values, not ${expected}`);
+    const sizes = this.sizes(first);
     const mark = x.mark();
     try {
-      let h = imageSize / 4;
-      let c = this.stem.weight.n;
+      let { h, c } = first;
       let unit = 0;
       const pause = (): boolean => cuts.includes(++unit);
-      // Three maps of the largest stage's size, reused by every stage (a downsampling's patches fit one: the same
-      // values, rearranged); the stem's patches, quantized rows and MLP bands are released as soon as they are used.
-      const largest = Math.max(...this.stages.map((st, s) => (h / 2 ** s) ** 2 * st.c)) * 4;
+      // Three maps of the largest size this runner sees, reused by every unit (a downsampling's patches fit one: the
+      // same values, rearranged); the stem's patches, quantized rows and MLP bands are released as soon as used.
+      const largest = Math.max(first.h * first.h * first.c, ...sizes.map((m) => m.h * m.h * m.c)) * 4;
       const map = k.scratch(largest);
       const mixed = k.scratch(largest);
       const mlp = k.scratch(largest);
-      const inner = x.mark();
-      const patches = k.scratch(h * h * 48 * 4);
-      x.stem_patches(k.put(pixels), imageSize, patches);
-      k.linearAt(this.stem.weight, patches, h * h, map);
-      x.release(inner);
-      x.layer_norm(map, h * h, c, this.stem.norm.gain, this.stem.norm.bias, EPS);
-      if (pause()) yield;
-      for (const stage of this.stages) {
-        if (stage.downsample) {
-          const { norm, linear } = stage.downsample;
-          x.layer_norm(map, h * h, c, norm.gain, norm.bias, EPS);
+      if (!this.takesPixels) new Float32Array(x.memory.buffer, map, input.length).set(input);
+      for (const u of this.units) {
+        if (u.kind === 'stem') {
+          const inner = x.mark();
+          const patches = k.scratch(h * h * 48 * 4);
+          x.stem_patches(k.put(input), imageSize, patches);
+          c = u.weight.n;
+          k.linearAt(u.weight, patches, h * h, map);
+          x.release(inner);
+          x.layer_norm(map, h * h, c, u.norm.gain, u.norm.bias, EPS);
+        } else if (u.kind === 'downsample') {
+          x.layer_norm(map, h * h, c, u.norm.gain, u.norm.bias, EPS);
           x.patchify2(map, h, c, mixed);
           h /= 2;
-          c = stage.c;
-          k.linearAt(linear, mixed, h * h, map);
-          if (pause()) yield;
-        }
-        for (const b of stage.blocks) {
+          c = u.linear.n;
+          k.linearAt(u.linear, mixed, h * h, map);
+        } else if (u.kind === 'block') {
+          const b = u.block;
           x.depthwise7(map, h, h, c, b.conv.k, b.conv.bias, mixed);
           x.layer_norm(mixed, h * h, c, b.norm.gain, b.norm.bias, EPS);
           k.mlpAt(b.fc1, b.fc2, mixed, h * h, mlp);
           x.scale_add(map, mlp, b.gamma, h * h, c);
-          if (pause()) yield;
+        } else {
+          // timm's head: global average pool, LayerNorm, then OpenCLIP's MLP projection.
+          const rows = k.output(map, h * h * c);
+          const pooled = new Float32Array(c);
+          for (let r = 0; r < h * h; r++) for (let j = 0; j < c; j++) pooled[j] += rows[r * c + j];
+          for (let j = 0; j < c; j++) pooled[j] /= h * h;
+          const v = k.put(pooled);
+          x.layer_norm(v, 1, c, u.norm.gain, u.norm.bias, EPS);
+          const hiddenRow = k.scratch(u.fc1.n * 4);
+          k.linearAt(u.fc1, v, 1, hiddenRow);
+          x.fast_gelu(hiddenRow, u.fc1.n);
+          const out = k.scratch(u.fc2.n * 4);
+          k.linearAt(u.fc2, hiddenRow, 1, out);
+          return k.output(out, u.fc2.n);
         }
+        if (pause()) yield;
       }
-      // timm's head: global average pool, LayerNorm, then OpenCLIP's MLP projection.
-      const rows = k.output(map, h * h * c);
-      const pooled = new Float32Array(c);
-      for (let r = 0; r < h * h; r++) for (let j = 0; j < c; j++) pooled[j] += rows[r * c + j];
-      for (let j = 0; j < c; j++) pooled[j] /= h * h;
-      const v = k.put(pooled);
-      x.layer_norm(v, 1, c, this.head.norm.gain, this.head.norm.bias, EPS);
-      const hidden = k.scratch(this.head.fc1.n * 4);
-      k.linearAt(this.head.fc1, v, 1, hidden);
-      x.fast_gelu(hidden, this.head.fc1.n);
-      const out = k.scratch(this.head.fc2.n * 4);
-      k.linearAt(this.head.fc2, hidden, 1, out);
-      return k.output(out, this.head.fc2.n);
+      return k.output(map, h * h * c);
     } finally {
       x.release(mark);
     }

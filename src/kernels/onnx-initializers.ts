@@ -98,6 +98,16 @@ export function readInitializers(
   return into;
 }
 
+/**
+ * A build lacks a weight the kernels read by name: one made before they named it (the fp32 channel indices got their
+ * names with the kernels), so its onnxruntime sessions serve it.
+ */
+export class MissingInitializer extends Error {
+  constructor(readonly initializer: string) {
+    super(`the build has no initializer ${initializer}`);
+  }
+}
+
 /** Typed copies of initializers (aligned: the bytes may sit anywhere in a file). */
 export class Initializers {
   constructor(private readonly all: ReadonlyMap<string, Initializer>) {}
@@ -107,16 +117,19 @@ export class Initializers {
   }
 
   private get(name: string, dtype: DType): Initializer {
-    const t = this.all.get(name);
-    if (!t) throw new Error(`the build has no initializer ${name}`);
+    const t = this.known(name);
     if (t.dtype !== dtype) throw new Error(`${name} is ${t.dtype}, not ${dtype}`);
     return t;
   }
 
   dims(name: string): number[] {
+    return this.known(name).dims;
+  }
+
+  private known(name: string): Initializer {
     const t = this.all.get(name);
-    if (!t) throw new Error(`the build has no initializer ${name}`);
-    return t.dims;
+    if (!t) throw new MissingInitializer(name);
+    return t;
   }
 
   f32(name: string): Float32Array {

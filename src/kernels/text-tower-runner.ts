@@ -30,32 +30,55 @@ type TokenTable =
   | { kind: 'int8'; q: Int8Array; scale: Float32Array; sideChannels: number[]; side: Uint16Array }
   | { kind: 'fp32'; rows: Float32Array };
 
+/** The token and position embedding (unit 0 of the text tower). */
+interface Embedding {
+  table: TokenTable;
+  positions: Float32Array;
+}
+
+/** Each prompt's EOT row: LayerNorm and projection (the text tower's last unit). */
+interface Final {
+  norm: PackedNorm;
+  projection: PackedLinear;
+}
+
+/**
+ * The units whose weights it was given, as `textUnits` in tool/graphs/text-tower.ts counts them (embedding, each
+ * layer, the final LayerNorm and projection): the whole tower, or one build segment's run of units.
+ */
 export class TextTowerRunner {
   private constructor(
     private readonly k: Kernels,
     private readonly width: number,
     private readonly heads: number,
-    private readonly table: TokenTable,
-    private readonly positions: Float32Array,
+    private readonly embedding: Embedding | undefined,
     private readonly layers: Layer[],
-    private readonly lnFinal: PackedNorm,
-    private readonly projection: PackedLinear,
+    private readonly final: Final | undefined,
     /** Ones, for residual adds through scale_add. */
     private readonly ones: number,
   ) {}
 
-  get embedDim(): number {
-    return this.projection.n;
+  /** Whether it starts at the token ids (else at the hidden stream) and ends at the embedding (else the stream). */
+  get takesIds(): boolean {
+    return this.embedding !== undefined;
   }
 
-  /** Packs the text tower's weights from an int8 build's initializers (every text segment's) into kernel memory. */
+  get givesEmbedding(): boolean {
+    return this.final !== undefined;
+  }
+
+  /** Values per row of what `run` returns. */
+  get outputWidth(): number {
+    return this.final?.projection.n ?? this.width;
+  }
+
+  /** Packs the text units whose weights `w` holds (a whole int8 build's, or one segment's) into kernel memory. */
   static load(k: Kernels, w: Initializers, heads: number): TextTowerRunner {
-    const [contextLength, width] = w.dims('positional_embedding');
-    if (width % heads !== 0 || (width / heads) % 4 !== 0)
-      throw new RangeError(`the kernels' attention needs a head width that is a multiple of 4, not ${width}/${heads}`);
     const layers: Layer[] = [];
-    for (let i = 0; w.has(`transformer.resblocks.${i}.ln_1.weight`); i++) {
+    // The layers a segment holds need not start at 0.
+    for (let i = 0; i < 1000; i++) {
       const r = `transformer.resblocks.${i}`;
+      if (!w.has(`${r}.ln_1.weight`)) continue;
       layers.push({
         ln1: packNorm(k, w, `${r}.ln_1`),
         inProj: packLinear(k, w, `${r}.attn.in_proj`),
@@ -65,25 +88,36 @@ export class TextTowerRunner {
         proj: packLinear(k, w, `${r}.mlp.c_proj`),
       });
     }
-    return new TextTowerRunner(
-      k,
-      width,
-      heads,
-      tokenTable(w, width),
-      w.f32('positional_embedding').subarray(0, contextLength * width),
-      layers,
-      packNorm(k, w, 'ln_final'),
-      packLinear(k, w, 'text_projection'),
-      k.put(new Float32Array(width).fill(1)),
-    );
+    const width = w.has('positional_embedding')
+      ? w.dims('positional_embedding')[1]
+      : w.has('ln_final.weight')
+        ? w.dims('ln_final.weight')[0]
+        : layers[0]?.inProj.k;
+    if (!width) throw new Error('the initializers hold no unit of the text tower');
+    if (width % heads !== 0 || (width / heads) % 4 !== 0)
+      throw new RangeError(`the kernels' attention needs a head width that is a multiple of 4, not ${width}/${heads}`);
+    const embedding = w.has('positional_embedding')
+      ? { table: tokenTable(w, width), positions: w.f32('positional_embedding') }
+      : undefined;
+    const final = w.has('ln_final.weight')
+      ? { norm: packNorm(k, w, 'ln_final'), projection: packLinear(k, w, 'text_projection') }
+      : undefined;
+    return new TextTowerRunner(k, width, heads, embedding, layers, final, k.put(new Float32Array(width).fill(1)));
   }
 
-  /** The embeddings [batch, embedDim] of token ids [batch, sequence] (EOT the largest id of each row, as CLIP's). */
-  run(ids: BigInt64Array | Int32Array, batch: number, sequence: number): Float32Array {
+  /**
+   * Token ids [batch, sequence] (EOT the largest id of each row, as CLIP's) → the embeddings [batch, embedDim] when
+   * this runner ends the tower, else the hidden stream [batch, sequence, width] a build segment passes on (zeros past
+   * each prompt's EOT). A runner that starts past the embedding also takes that stream, `hidden`.
+   */
+  run(ids: BigInt64Array | Int32Array, batch: number, sequence: number, hidden?: Float32Array): Float32Array {
     const { k, width: W, heads } = this;
     const x = k.x;
     if (ids.length !== batch * sequence) throw new RangeError(`ids has ${ids.length} values, not ${batch}×${sequence}`);
-    if (sequence * W > this.positions.length) throw new RangeError(`a sequence of ${sequence} is past the context`);
+    if (!this.embedding && hidden?.length !== batch * sequence * W)
+      throw new RangeError(
+        `this runner starts past the embedding: it needs the hidden stream [${batch}, ${sequence}, ${W}]`,
+      );
     // Each prompt's rows up to its EOT (the first largest id, as the graphs' ArgMax takes it).
     const lengths: number[] = [];
     for (let b = 0; b < batch; b++) {
@@ -94,7 +128,11 @@ export class TextTowerRunner {
     const rows = lengths.reduce((a, n) => a + n, 0);
     const mark = x.mark();
     try {
-      const stream = k.put(this.embed(ids, sequence, lengths, rows));
+      const stream = k.put(
+        this.embedding
+          ? this.embed(this.embedding, ids, sequence, lengths, rows)
+          : ragged(hidden!, sequence, W, lengths),
+      );
       const h = k.scratch(rows * W * 4);
       const qkv = k.scratch(rows * 3 * W * 4);
       const y = k.scratch(rows * W * 4);
@@ -117,33 +155,41 @@ export class TextTowerRunner {
         k.mlpAt(l.fc, l.proj, h, rows, y);
         x.scale_add(stream, y, this.ones, rows, W);
       }
+      if (!this.final) return padded(k.output(stream, rows * W), sequence, W, lengths);
       // Each prompt's EOT row, LayerNorm, projection.
       let r0 = 0;
       for (const [b, n] of lengths.entries()) {
         r0 += n;
         copy(h + b * W * 4, stream + (r0 - 1) * W * 4, 1);
       }
-      x.layer_norm(h, batch, W, this.lnFinal.gain, this.lnFinal.bias, EPS);
-      const out = k.scratch(batch * this.projection.n * 4);
-      k.linearAt(this.projection, h, batch, out);
-      return k.output(out, batch * this.projection.n);
+      const { norm, projection } = this.final;
+      x.layer_norm(h, batch, W, norm.gain, norm.bias, EPS);
+      const out = k.scratch(batch * projection.n * 4);
+      k.linearAt(projection, h, batch, out);
+      return k.output(out, batch * projection.n);
     } finally {
       x.release(mark);
     }
   }
 
   /** Token rows + positions, as the int8 graph computes them (float32 at each step), for each prompt's rows. */
-  private embed(ids: BigInt64Array | Int32Array, sequence: number, lengths: number[], rows: number): Float32Array {
+  private embed(
+    { table, positions }: Embedding,
+    ids: BigInt64Array | Int32Array,
+    sequence: number,
+    lengths: number[],
+    rows: number,
+  ): Float32Array {
     const W = this.width;
+    if (sequence * W > positions.length) throw new RangeError(`a sequence of ${sequence} is past the context`);
     const out = new Float32Array(rows * W);
-    const vocab = this.table.kind === 'int8' ? this.table.scale.length : this.table.rows.length / W;
+    const vocab = table.kind === 'int8' ? table.scale.length : table.rows.length / W;
     let o = 0;
     for (const [b, n] of lengths.entries())
       for (let t = 0; t < n; t++, o += W) {
         const id = Number(ids[b * sequence + t]);
         if (!(id >= 0 && id < vocab)) throw new RangeError(`token id ${id} is outside the vocabulary`);
         const row = out.subarray(o, o + W);
-        const table = this.table;
         if (table.kind === 'fp32') row.set(table.rows.subarray(id * W, (id + 1) * W));
         else {
           const s = table.scale[id];
@@ -151,10 +197,32 @@ export class TextTowerRunner {
           const F = table.sideChannels.length;
           for (let f = 0; f < F; f++) row[table.sideChannels[f]] += fromHalf(table.side[id * F + f]);
         }
-        for (let c = 0; c < W; c++) row[c] += this.positions[t * W + c];
+        for (let c = 0; c < W; c++) row[c] += positions[t * W + c];
       }
     return out;
   }
+}
+
+/** Each prompt's rows up to its EOT, out of a padded stream [batch, sequence, width]. */
+function ragged(stream: Float32Array, sequence: number, width: number, lengths: number[]): Float32Array {
+  const out = new Float32Array(lengths.reduce((a, n) => a + n, 0) * width);
+  let o = 0;
+  for (const [b, n] of lengths.entries()) {
+    out.set(stream.subarray(b * sequence * width, (b * sequence + n) * width), o);
+    o += n * width;
+  }
+  return out;
+}
+
+/** The padded stream [batch, sequence, width] of ragged rows, zeros past each prompt's EOT. */
+function padded(rows: Float32Array, sequence: number, width: number, lengths: number[]): Float32Array {
+  const out = new Float32Array(lengths.length * sequence * width);
+  let o = 0;
+  for (const [b, n] of lengths.entries()) {
+    out.set(rows.subarray(o, o + n * width), b * sequence * width);
+    o += n * width;
+  }
+  return out;
 }
 
 function tokenTable(w: Initializers, width: number): TokenTable {

@@ -10,7 +10,7 @@ import { ImageTowerRunner } from '../kernels/image-tower-runner.ts';
 import { KernelImageTower, segmentCuts } from '../kernels/kernel-image-tower.ts';
 import { KernelTextTower } from '../kernels/kernel-text-tower.ts';
 import { pickKernels } from '../kernels/kernels.ts';
-import { towerInitializers } from '../kernels/onnx-initializers.ts';
+import { MissingInitializer, towerInitializers } from '../kernels/onnx-initializers.ts';
 import { TextTowerRunner, textHeads } from '../kernels/text-tower-runner.ts';
 import { type ImageDecoders, imageDecoders } from './image/wasm-codec.ts';
 import { type LoadTimings, loadTowerSessions, verifiedRead } from './load-tower.ts';
@@ -122,7 +122,14 @@ export class ClipModel {
     const loading = this.towers.get(key, async () => {
       const t0 = performance.now();
       const m = await this.manifest();
-      if (precision === 'int8' && this.deps.kernels?.towers.includes(tower)) return this.kernelTower(tower, m, t0);
+      if (precision === 'int8' && this.deps.kernels?.towers.includes(tower)) {
+        try {
+          return await this.kernelTower(tower, m, t0);
+        } catch (e) {
+          // A build older than the kernels' names: its sessions serve it (/v1/models names the engine that loaded).
+          if (!(e instanceof MissingInitializer)) throw e;
+        }
+      }
       const timings: LoadTimings = { fetchMs: 0, verifyMs: 0, createMs: 0 };
       const sessions = await loadTowerSessions(this.deps.ort, m, tower, precision, this.deps.read, {
         concurrency: this.deps.concurrency,

@@ -11,6 +11,7 @@ import {
   type V2Tensor,
 } from '../contracts/inference-protocol.ts';
 import {
+  type ModelManifest,
   type Precision,
   type Segment,
   type SegmentMemory,
@@ -18,6 +19,9 @@ import {
   segmentServingBytes,
   type TowerName,
 } from '../contracts/manifest.ts';
+import { type KernelSegment, loadKernelSegment } from '../kernels/kernel-segment.ts';
+import type { KernelModules } from '../kernels/kernels.ts';
+import { MissingInitializer } from '../kernels/onnx-initializers.ts';
 import { loadSegmentSession } from './load-tower.ts';
 import type { OrtModule, ReadFile } from './ports.ts';
 import { SessionChain, toTensor } from './session-chain.ts';
@@ -33,6 +37,41 @@ export interface SegmentHostDeps {
   precision?: Precision;
   /** Bytes of the inference runtime's wasm memory. */
   wasmMemoryBytes?: () => number;
+  /** Our kernels: given, an int8 segment runs in them instead of an onnxruntime-web session (`SEGMENT_ENGINE`). */
+  kernels?: { modules: KernelModules; manifest: () => Promise<ModelManifest> };
+}
+
+/** What runs the segment: an onnxruntime-web session, or our kernels. */
+interface SegmentRunner {
+  run(inputs: V2Tensor[]): Promise<V2Tensor[]>;
+  release(): Promise<void>;
+  wasmBytes(): number;
+}
+
+function sessionRunner(ort: OrtModule, chain: SessionChain, wasmBytes: () => number): SegmentRunner {
+  return {
+    async run(inputs) {
+      const results = await chain.runTensors(
+        Object.fromEntries(inputs.map((t) => [t.name, toTensor(ort, t.data, t.shape)])),
+      );
+      return Object.entries(results).map(([name, t]) => ({
+        name,
+        datatype: 'FP32',
+        shape: [...t.dims],
+        data: t.data as Float32Array,
+      }));
+    },
+    release: () => chain.release(),
+    wasmBytes,
+  };
+}
+
+function kernelRunner(segment: KernelSegment): SegmentRunner {
+  return {
+    run: async (inputs) => segment.run(inputs),
+    release: async () => undefined,
+    wasmBytes: () => segment.wasmBytes,
+  };
 }
 
 /** Rows one run may carry: more than the gateway ever sends (MAX_INPUTS), bounded so no caller sizes ORT's memory. */
@@ -62,13 +101,16 @@ function checkInputs(seg: Segment, inputs: V2Tensor[]): void {
 }
 
 export class SegmentHost {
-  private readonly runners = new SingleFlight<SessionChain>();
-  private readonly wasm: () => number;
+  private readonly runners = new SingleFlight<SegmentRunner>();
+  private wasm: () => number;
+  /** What runs the segment: the configured engine until a load says otherwise (a build older than the kernels). */
+  private engine: 'kernels' | 'onnxruntime';
   // Live counterparts of the build's SegmentMemory: what this isolate held while loading and per request.
   private readonly usage = { jsLoadBytes: 0, wasmAfterCreateBytes: 0, jsRequestBytes: 0 };
 
   constructor(private readonly deps: SegmentHostDeps) {
     this.wasm = deps.wasmMemoryBytes ?? (() => 0);
+    this.engine = deps.kernels && (deps.precision ?? 'int8') === 'int8' ? 'kernels' : 'onnxruntime';
   }
 
   private async segment(): Promise<Segment> {
@@ -77,13 +119,31 @@ export class SegmentHost {
     return seg;
   }
 
-  private runner(): Promise<SessionChain> {
+  private runner(): Promise<SegmentRunner> {
     return this.runners.get('segment', async () => {
+      const { deps } = this;
       const seg = await this.segment();
-      const session = await loadSegmentSession(this.deps.ort, seg, this.deps.read);
+      let runner: SegmentRunner | undefined;
+      if (deps.kernels && this.engine === 'kernels') {
+        const manifest = await deps.kernels.manifest();
+        runner = await loadKernelSegment(deps.kernels.modules, seg, deps.tower, deps.read, manifest).then(
+          kernelRunner,
+          // A build older than the kernels' names: the segment's session serves it.
+          (e: unknown) => {
+            if (e instanceof MissingInitializer) return undefined;
+            throw e;
+          },
+        );
+      }
+      if (!runner) {
+        this.engine = 'onnxruntime';
+        const session = await loadSegmentSession(deps.ort, seg, deps.read);
+        runner = sessionRunner(deps.ort, new SessionChain(deps.ort, [session]), this.wasm);
+      }
+      this.wasm = runner.wasmBytes;
       this.usage.jsLoadBytes = seg.graph.bytes + seg.externalData.reduce((a, e) => a + e.bytes, 0);
       this.usage.wasmAfterCreateBytes = this.wasm();
-      return new SessionChain(this.deps.ort, [session]);
+      return runner;
     });
   }
 
@@ -99,16 +159,7 @@ export class SegmentHost {
     const { deps } = this;
     const req = decodeInferRequest(bodyIn, headerLength === null ? null : String(headerLength));
     checkInputs(await this.segment(), req.inputs);
-    const runner = await this.runner();
-    const results = await runner.runTensors(
-      Object.fromEntries(req.inputs.map((t) => [t.name, toTensor(deps.ort, t.data, t.shape)])),
-    );
-    const outputs: V2Tensor[] = Object.entries(results).map(([name, t]) => ({
-      name,
-      datatype: 'FP32',
-      shape: [...t.dims],
-      data: t.data as Float32Array,
-    }));
+    const outputs = await (await this.runner()).run(req.inputs);
     const out = encodeInferResponse(`${deps.tower}_${deps.index}`, outputs, true);
     const outBytes = outputs.reduce((a, o) => a + o.data.byteLength, 0);
     this.usage.jsRequestBytes = Math.max(this.usage.jsRequestBytes, bodyIn.length + outBytes + out.body.length);
@@ -128,6 +179,7 @@ export class SegmentHost {
       tower: deps.tower,
       index: deps.index,
       precision: deps.precision,
+      engine: this.engine,
       loaded: this.runners.has('segment'),
       weight_bytes: seg?.externalData.reduce((a, e) => a + e.bytes, 0),
       wasm_bytes: live.wasmAfterRunBytes,

@@ -3,6 +3,7 @@
  * only its segment's shards from R2 and answers the gateway's RPC only (`run`, `stats`, `load`); HTTP gets a 404.
  */
 import { WorkerEntrypoint } from 'cloudflare:workers';
+import { workerdKernelModules } from '../adapters/workerd/kernel-wasm.ts';
 import { ortWasmMemoryBytes, workerdOrt } from '../adapters/workerd/ort-wasm.ts';
 import { r2Files } from '../adapters/workerd/r2-files.ts';
 import { parseSegmentConfig } from '../contracts/config.ts';
@@ -19,21 +20,24 @@ export interface SegmentEnv {
   SEGMENT_TOWER: string;
   SEGMENT_INDEX: string;
   SEGMENT_PRECISION?: string;
+  SEGMENT_ENGINE?: string;
 }
 
 /** This isolate's segment host, built from the bindings. */
 export function buildSegment(env: SegmentEnv): SegmentHost {
-  const { modelId, tower, index, precision } = parseSegmentConfig(env);
+  const { modelId, tower, index, precision, engine } = parseSegmentConfig(env);
   const files = r2Files(env.MODELS, modelId);
   const manifests = new SingleFlight<ModelManifest>();
+  const manifest = () => manifests.get('manifest', files.manifest);
   return new SegmentHost({
     ort: workerdOrt(),
-    segment: async () => towerBuild(await manifests.get('manifest', files.manifest), tower, precision).segments[index],
+    segment: async () => towerBuild(await manifest(), tower, precision).segments[index],
     read: files.read,
     tower,
     index,
     precision,
     wasmMemoryBytes: ortWasmMemoryBytes,
+    kernels: engine === 'kernels' ? { modules: workerdKernelModules, manifest } : undefined,
   });
 }
 

@@ -64,9 +64,11 @@ function topology(down?: string) {
     MODEL_ID: 'segmented',
     SEGMENTED: 'true',
   } as unknown as WorkerEnv);
-  const single = buildApp({ ...env, ...noCache, MODEL_ID: 'segmented-whole' } as unknown as WorkerEnv);
+  // The segment Workers run our kernels (their default): so do the isolates they are compared with.
+  const kernels = { IMAGE_ENGINE: 'kernels', TEXT_ENGINE: 'kernels' };
+  const single = buildApp({ ...env, ...noCache, ...kernels, MODEL_ID: 'segmented-whole' } as unknown as WorkerEnv);
   // Without SEGMENTED the gateway's own isolate runs the segments one after another.
-  const inProcess = buildApp({ ...env, ...noCache, MODEL_ID: 'segmented' } as unknown as WorkerEnv);
+  const inProcess = buildApp({ ...env, ...noCache, ...kernels, MODEL_ID: 'segmented' } as unknown as WorkerEnv);
   return { gateway, single, inProcess, calls };
 }
 
@@ -98,6 +100,7 @@ describe('segmented towers across Workers (gateway → segment Workers over serv
     expect(await stats()).toMatchObject({
       tower: 'text',
       index: 0,
+      engine: 'kernels',
       loaded: false,
       weight_bytes: weights,
       js_load_bytes: 0,

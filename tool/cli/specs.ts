@@ -166,6 +166,11 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
       model,
       tower: { type: 'string', value: 'image|text', description: 'one tower (default both)' },
       precision,
+      engine: {
+        type: 'string',
+        value: 'onnxruntime|kernels',
+        description: 'what runs the segment (default onnxruntime, as the build cuts)',
+      },
       child: { type: 'boolean', description: 'internal: measure in this process' },
     },
     example: 'npx edge-clip measure --model model-shards/<id> --tower text',

@@ -1,10 +1,12 @@
 /**
- * Measures a segment's memory the way a segment Worker spends it: onnxruntime-web (the wasm build the Worker ships),
- * one thread, the segment's files read as the Worker reads them, then batch runs at the largest shapes it will be sent.
+ * Measures a segment's memory the way a segment Worker spends it: onnxruntime-web (the wasm build the Worker ships) or
+ * our kernels, one thread, the segment's files read as the Worker reads them, then batch runs at the largest shapes it will be sent.
  * Each measurement runs in a child process of its own, because wasm memory only grows: a fresh instance per segment.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { nodeKernelModules } from '../../src/adapters/node/kernel-wasm.ts';
+import { readManifest } from '../../src/adapters/node/local-model.ts';
 import { diskReader, loadOrt } from '../../src/adapters/node/ort-runtimes.ts';
 import { watchOrtInstance } from '../../src/adapters/wasm-memory.ts';
 import { EdgeClipError } from '../../src/contracts/errors.ts';
@@ -23,6 +25,8 @@ export interface MeasureRequest {
   /** Size of the "sequence" dimension (the context length: the worst case). */
   sequence: number;
   runs?: number;
+  /** What runs the segment (default onnxruntime-web, what the build cuts for; a segment Worker runs our kernels). */
+  engine?: 'onnxruntime' | 'kernels';
 }
 
 const BIN = fileURLToPath(new URL('../../bin/edge-clip.js', import.meta.url));
@@ -65,6 +69,10 @@ export async function measureInProcess(req: MeasureRequest): Promise<SegmentMemo
     tower,
     index: segment.index,
     wasmMemoryBytes,
+    kernels:
+      req.engine === 'kernels'
+        ? { modules: await nodeKernelModules(), manifest: async () => readManifest(req.dir) }
+        : undefined,
   });
   await host.load();
   const batch = SEGMENT_BATCH[tower];

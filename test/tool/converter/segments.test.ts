@@ -1,10 +1,17 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nodeKernelModules } from '../../../src/adapters/node/kernel-wasm.ts';
 import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import { diskReader, loadOrt } from '../../../src/adapters/node/ort-runtimes.ts';
+import { decodeInferResponse, encodeInferRequest, type V2Tensor } from '../../../src/contracts/inference-protocol.ts';
+import { ImageTowerRunner } from '../../../src/kernels/image-tower-runner.ts';
+import { Kernels } from '../../../src/kernels/kernels.ts';
+import { towerInitializers } from '../../../src/kernels/onnx-initializers.ts';
+import { TextTowerRunner, textHeads } from '../../../src/kernels/text-tower-runner.ts';
 import { limiter } from '../../../src/model/limiter.ts';
 import { loadTowerSessions } from '../../../src/model/load-tower.ts';
 import type { OrtModule, ReadFile } from '../../../src/model/ports.ts';
+import { SegmentHost } from '../../../src/model/segment-host.ts';
 import { SessionChain } from '../../../src/model/session-chain.ts';
 import { packIds } from '../../../src/model/text-batch.ts';
 import { runCli } from '../../helpers/cli.ts';
@@ -132,5 +139,77 @@ describe('loading a segmented tower', () => {
     );
     expect(most).toBe(2);
     expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+});
+
+describe('segments in our kernels (a segment Worker’s default engine)', () => {
+  /** Runs a tower's segments one by one through segment hosts, each in the engine `engines` names, as binary bodies. */
+  async function chain(tower: 'image' | 'text', engines: ('kernels' | 'onnxruntime')[], first: V2Tensor[]) {
+    const m = readManifest(SEGMENTED);
+    const segments = m.towers[tower].int8!.segments;
+    const modules = await nodeKernelModules();
+    const ort = await loadOrt('web');
+    let tensors = first;
+    for (const [i, segment] of segments.entries()) {
+      const host = new SegmentHost({
+        ort,
+        segment: async () => segment,
+        read: diskReader(SEGMENTED),
+        tower,
+        index: i,
+        kernels: engines[i] === 'kernels' ? { modules, manifest: async () => m } : undefined,
+      });
+      const own = tensors.filter((t) => segment.inputs.some((s) => s.name === t.name));
+      const req = encodeInferRequest(
+        own,
+        segment.outputs.map((o) => o.name),
+      );
+      const res = await host.run(req.body, req.headerLength ?? 0);
+      const out = decodeInferResponse(res.body, String(res.headerLength)).outputs;
+      expect((await host.stats()).engine).toBe(engines[i]);
+      await host.release();
+      // Text segments take the ids again beside the stream.
+      tensors = [...first.filter((t) => t.name === 'input_ids'), ...out];
+    }
+    return tensors[tensors.length - 1].data as Float32Array;
+  }
+
+  it('chain to the whole tower’s kernel result exactly, and with onnxruntime-web segments between them', async () => {
+    const m = readManifest(SEGMENTED);
+    const kernels = await Kernels.create((await nodeKernelModules()).plain);
+    const imageWhole = ImageTowerRunner.load(
+      kernels,
+      await towerInitializers(m.towers.image.int8!.segments, diskReader(SEGMENTED)),
+      64,
+    );
+    const ids = packIds(trimmed);
+    const textWhole = TextTowerRunner.load(
+      kernels,
+      await towerInitializers(m.towers.text.int8!.segments, diskReader(SEGMENTED)),
+      textHeads(m),
+    );
+    const pixels = tinyImages().subarray(0, 3 * 64 * 64);
+    const image: V2Tensor[] = [{ name: 'pixel_values', datatype: 'FP32', shape: [1, 3, 64, 64], data: pixels }];
+    const text: V2Tensor[] = [{ name: 'input_ids', datatype: 'INT64', shape: [...ids.dims], data: ids.data }];
+    const n = (tower: 'image' | 'text') => m.towers[tower].int8!.segments.length;
+    const all = (tower: 'image' | 'text') => Array.from({ length: n(tower) }, () => 'kernels' as const);
+    const mixed = (tower: 'image' | 'text') =>
+      Array.from({ length: n(tower) }, (_, i) => (i % 2 ? 'onnxruntime' : 'kernels') as 'kernels' | 'onnxruntime');
+    // The same arithmetic in the same order, only cut: bit for bit.
+    expect(await chain('image', all('image'), image)).toEqual(imageWhole.run(pixels));
+    expect(await chain('text', all('text'), text)).toEqual(textWhole.run(ids.data, ids.dims[0], ids.dims[1]));
+    // Mixed with onnxruntime's segments the layouts must agree (NHWC maps, padded text streams); the numbers then
+    // differ by the engines' rounding only.
+    const whole = await openTowers(SEGMENTED, 'web');
+    try {
+      const imageRef = await whole.run('image', 'int8', pixels, [1, 3, 64, 64]);
+      for (const c of rowCosines(await chain('image', mixed('image'), image), imageRef, 24))
+        expect(c).toBeGreaterThan(0.999);
+      const textRef = await whole.run('text', 'int8', ids.data, ids.dims);
+      for (const c of rowCosines(await chain('text', mixed('text'), text), textRef, 24))
+        expect(c).toBeGreaterThan(0.999);
+    } finally {
+      await whole.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-/** `edge-clip measure`: each segment's memory in onnxruntime-web, as a segment Worker would spend it. */
+/** `edge-clip measure`: each segment's memory in onnxruntime-web or our kernels, as a segment Worker would spend it. */
 import { text } from 'node:stream/consumers';
 import { readManifest } from '../../../src/adapters/node/local-model.ts';
 import {
@@ -19,6 +19,7 @@ export async function measure(argv: string[]) {
   if (args.values.child) return measureInProcess(JSON.parse(await text(process.stdin)) as MeasureRequest);
   const dir = required(args, 'model');
   const precision = oneOf(args, 'precision', PRECISIONS, 'int8');
+  const engine = oneOf(args, 'engine', ['onnxruntime', 'kernels'] as const, 'onnxruntime');
   const towers = str(args, 'tower') ? [oneOf(args, 'tower', TOWERS, 'image')] : [...TOWERS];
   const manifest = readManifest(dir);
   const rows: Record<string, unknown>[] = [];
@@ -26,7 +27,7 @@ export async function measure(argv: string[]) {
     const build = manifest.towers[tower][precision];
     if (!build) continue;
     for (const segment of build.segments) {
-      const m = await measureSegment({ dir, tower, segment, sequence: manifest.tokenizer.contextLength });
+      const m = await measureSegment({ dir, tower, segment, sequence: manifest.tokenizer.contextLength, engine });
       const weights = segment.externalData.reduce((a, e) => a + e.bytes, 0);
       process.stderr.write(
         `${tower} ${segment.index}: weights ${mib(weights)} MiB, serving ${mib(segmentServingBytes(m))} MiB (wasm ${mib(m.wasmAfterRunBytes)} + JS ${mib(m.jsRequestBytes)}), loading ${mib(segmentLoadingBytes(m))} MiB (JS ${mib(m.jsLoadBytes)} + wasm ${mib(m.wasmAfterCreateBytes)})\n`,
@@ -41,5 +42,5 @@ export async function measure(argv: string[]) {
       });
     }
   }
-  return { model: manifest.modelId, precision, segments: rows };
+  return { model: manifest.modelId, precision, engine, segments: rows };
 }
