@@ -48,7 +48,7 @@ const budget = manifest.towers.image.int8?.segmentBudget;
 publishReport(
   'bench-kernel-segments',
   [
-    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernel-segments\` (\`${manifest.modelId}\` built with \`--segmented\`, budget ${budget ? mib(budget) : '—'} MiB a segment; Node, plain SIMD128; serving = wasm + a request's JS buffers, loading = JS file bytes + wasm after packing; MiB).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernel-segments\` (the full-size random-weight build in \`${DIR}\`, made with \`--segmented\`, budget ${budget ? mib(budget) : '—'} MiB a segment; Node, plain SIMD128; serving = wasm + a request's JS buffers, loading = JS file bytes + wasm after packing; MiB).`,
     '',
     '| segment | int8 weights | onnxruntime-web serving / loading (the build) | our kernels serving / loading | kernels wasm |',
     '| --- | ---: | ---: | ---: | ---: |',
