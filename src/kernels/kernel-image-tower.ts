@@ -1,5 +1,5 @@
 /**
- * The int8 image tower in our kernels as a `Tower` of this isolate (`IMAGE_ENGINE=kernels`): images run one at a
+ * The int8 image tower in our kernels as a `Tower` of this isolate (`IMAGE_ENGINE`, default `kernels`): images run one at a
  * time (the runner's kernel memory is one bump allocator), each in as many steps as the build has image segments, so
  * that the scheduler accounts for it as for the onnxruntime segments it replaces.
  */

@@ -1,5 +1,5 @@
 /**
- * The int8 text tower in our kernels as a `Tower` of this isolate (`TEXT_ENGINE=kernels`). A run is one synchronous
+ * The int8 text tower in our kernels as a `Tower` of this isolate (`TEXT_ENGINE`, default `kernels`). A run is one synchronous
  * call (a batch of prompts takes tens of milliseconds), so it goes straight through, inside its batch's scheduler turn,
  * as the onnxruntime text segments do; nothing else can use the kernel instance meanwhile.
  */

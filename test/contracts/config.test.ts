@@ -51,13 +51,21 @@ describe('configuration', () => {
     expect(() => parseConfig(Object.keys(env).length ? { MODEL_ID: 'm', ...env } : env)).toThrow(message);
   });
 
-  it('validates a segment Worker’s tower, index and precision', () => {
+  it('validates a segment Worker’s tower, index, precision and engine', () => {
     expect(parseSegmentConfig({ MODEL_ID: 'm', SEGMENT_TOWER: 'text', SEGMENT_INDEX: '2' })).toEqual({
       modelId: 'm',
       tower: 'text',
       index: 2,
       precision: 'int8',
+      engine: 'kernels',
     });
+    expect(
+      parseSegmentConfig({ MODEL_ID: 'm', SEGMENT_TOWER: 'text', SEGMENT_INDEX: '2', SEGMENT_ENGINE: 'onnxruntime' })
+        .engine,
+    ).toBe('onnxruntime');
+    expect(() =>
+      parseSegmentConfig({ MODEL_ID: 'm', SEGMENT_TOWER: 'text', SEGMENT_INDEX: '2', SEGMENT_ENGINE: 'tflite' }),
+    ).toThrow(/SEGMENT_ENGINE must be one of onnxruntime, kernels/);
     expect(() => parseSegmentConfig({ MODEL_ID: 'm', SEGMENT_TOWER: 'audio', SEGMENT_INDEX: '0' })).toThrow(
       /SEGMENT_TOWER must be one of image, text/,
     );

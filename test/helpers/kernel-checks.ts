@@ -24,13 +24,20 @@ export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], b
   }
 }
 
-/** Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 40 channels. */
+/**
+ * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 40 channels; rows wide
+ * enough for the four-at-a-time interior (with a remainder of one to three outputs), and channels that rule it out.
+ */
 export function expectDepthwiseEqualsReference(kernels: Kernels): void {
   for (const [h, w, c] of [
     [1, 1, 4],
     [3, 5, 8],
     [7, 7, 20],
     [12, 9, 40],
+    [8, 10, 8],
+    [9, 16, 24],
+    [5, 21, 16],
+    [6, 19, 12],
   ]) {
     const wave = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.93 + seed));
     const [x, weight, bias] = [wave(h * w * c, 1), wave(c * 49, 2), wave(c, 3)];
