@@ -44,11 +44,12 @@ export class ImageTowerRunner {
     private readonly units: Unit[],
   ) {}
 
-  /** Whether the runner starts at the pixels (else at a hidden map) and ends at the embedding (else a hidden map). */
+  /** Whether the runner starts at the pixels (else at a hidden map a segment passes on). */
   get takesPixels(): boolean {
     return this.units[0]?.kind === 'stem';
   }
 
+  /** Whether it ends at the embedding (else at the map after its last unit). */
   get givesEmbedding(): boolean {
     return this.units[this.units.length - 1]?.kind === 'head';
   }
@@ -93,6 +94,12 @@ export class ImageTowerRunner {
       units.push({ kind: 'head', norm: norm('head.norm'), fc1: linear('head.fc1'), fc2: linear('head.fc2') });
     if (units.length === 0) throw new Error('the initializers hold no unit of the image tower');
     return new ImageTowerRunner(k, imageSize, units);
+  }
+
+  /** The map after its last unit, for an input map `hidden` (none when it starts at the pixels). */
+  outputMap(hidden?: MapSize): MapSize {
+    const sizes = this.sizes(this.takesPixels ? { h: this.imageSize / 4, c: 0 } : (hidden ?? { h: 0, c: 0 }));
+    return sizes[sizes.length - 1];
   }
 
   /** The map after each unit but the head, starting from `first` (the map this runner is given, or the stem's). */

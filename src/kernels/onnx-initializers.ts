@@ -108,6 +108,15 @@ export class MissingInitializer extends Error {
   }
 }
 
+/**
+ * Whether a kernel load failed because the build does not fit the kernels (a missing name, a shape or weight range
+ * they do not take), so that the tower's onnxruntime sessions should serve it instead. The files are then read a
+ * second time: builds made for the kernels never pay it.
+ */
+export function buildUnfitForKernels(e: unknown): boolean {
+  return e instanceof MissingInitializer || e instanceof RangeError;
+}
+
 /** Typed copies of initializers (aligned: the bytes may sit anywhere in a file). */
 export class Initializers {
   constructor(private readonly all: ReadonlyMap<string, Initializer>) {}

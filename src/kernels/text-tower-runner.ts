@@ -58,11 +58,7 @@ export class TextTowerRunner {
     private readonly ones: number,
   ) {}
 
-  /** Whether it starts at the token ids (else at the hidden stream) and ends at the embedding (else the stream). */
-  get takesIds(): boolean {
-    return this.embedding !== undefined;
-  }
-
+  /** Whether it ends at the embedding (else at the hidden stream a segment passes on). */
   get givesEmbedding(): boolean {
     return this.final !== undefined;
   }

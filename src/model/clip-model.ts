@@ -10,7 +10,7 @@ import { ImageTowerRunner } from '../kernels/image-tower-runner.ts';
 import { KernelImageTower, segmentCuts } from '../kernels/kernel-image-tower.ts';
 import { KernelTextTower } from '../kernels/kernel-text-tower.ts';
 import { pickKernels } from '../kernels/kernels.ts';
-import { MissingInitializer, towerInitializers } from '../kernels/onnx-initializers.ts';
+import { buildUnfitForKernels, towerInitializers } from '../kernels/onnx-initializers.ts';
 import { TextTowerRunner, textHeads } from '../kernels/text-tower-runner.ts';
 import { type ImageDecoders, imageDecoders } from './image/wasm-codec.ts';
 import { type LoadTimings, loadTowerSessions, verifiedRead } from './load-tower.ts';
@@ -126,8 +126,9 @@ export class ClipModel {
         try {
           return await this.kernelTower(tower, m, t0);
         } catch (e) {
-          // A build older than the kernels' names: its sessions serve it (/v1/models names the engine that loaded).
-          if (!(e instanceof MissingInitializer)) throw e;
+          // A build the kernels cannot run (older than their names): its sessions serve it (/v1/models names the
+          // engine that loaded).
+          if (!buildUnfitForKernels(e)) throw e;
         }
       }
       const timings: LoadTimings = { fetchMs: 0, verifyMs: 0, createMs: 0 };

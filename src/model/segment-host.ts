@@ -21,7 +21,7 @@ import {
 } from '../contracts/manifest.ts';
 import { type KernelSegment, loadKernelSegment } from '../kernels/kernel-segment.ts';
 import type { KernelModules } from '../kernels/kernels.ts';
-import { MissingInitializer } from '../kernels/onnx-initializers.ts';
+import { buildUnfitForKernels } from '../kernels/onnx-initializers.ts';
 import { loadSegmentSession } from './load-tower.ts';
 import type { OrtModule, ReadFile } from './ports.ts';
 import { SessionChain, toTensor } from './session-chain.ts';
@@ -128,9 +128,9 @@ export class SegmentHost {
         const manifest = await deps.kernels.manifest();
         runner = await loadKernelSegment(deps.kernels.modules, seg, deps.tower, deps.read, manifest).then(
           kernelRunner,
-          // A build older than the kernels' names: the segment's session serves it.
+          // A build the kernels cannot run (older than their names): the segment's session serves it.
           (e: unknown) => {
-            if (e instanceof MissingInitializer) return undefined;
+            if (buildUnfitForKernels(e)) return undefined;
             throw e;
           },
         );

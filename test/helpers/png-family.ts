@@ -93,11 +93,14 @@ export interface PngLayout {
   interlaced: boolean;
 }
 
-/** One seeded PNG; `corrupt` writes every row with `filter` (past 4 is invalid) or leaves PLTE out. */
+/**
+ * One seeded PNG; `options` write every row with `filter` (past 4 is invalid), leave PLTE out, or cut the image data
+ * into `parts` IDAT chunks (else one to four).
+ */
 export function pngCase(
   rng: Rng,
   { colorType, depth, interlaced }: PngLayout,
-  corrupt: { filter?: number; noPalette?: boolean } = {},
+  options: { filter?: number; noPalette?: boolean; parts?: number } = {},
 ): PngCase {
   const int = (n: number) => Math.floor(rng.uniform() * n);
   const width = [1, 3, 9, 17, 1 + int(40)][int(5)];
@@ -113,7 +116,7 @@ export function pngCase(
   for (const pass of interlaced ? ADAM7 : [[0, 0, 1, 1]]) {
     let prev: Uint8Array | undefined;
     for (const row of packRows(c, pass)) {
-      const type = corrupt.filter ?? int(5);
+      const type = options.filter ?? int(5);
       filtered.push(Uint8Array.of(type), filterRow(row, prev ?? new Uint8Array(row.length), unit, type));
       prev = row;
     }
@@ -124,10 +127,19 @@ export function pngCase(
   new DataView(ihdr.buffer).setUint32(4, height);
   ihdr.set([depth, colorType, 0, 0, interlaced ? 1 : 0], 8);
   const parts = [Uint8Array.of(137, 80, 78, 71, 13, 10, 26, 10), pngChunk('IHDR', ihdr)];
-  if (colorType === 3 && !corrupt.noPalette) parts.push(pngChunk('PLTE', palette));
-  // The image data cut at random points into up to four IDAT chunks, a tEXt chunk sometimes in front.
+  if (colorType === 3 && !options.noPalette) parts.push(pngChunk('PLTE', palette));
+  // Truecolour and grey files may carry a suggested palette for displays: decoders must not apply it.
+  if (colorType !== 3 && int(3) === 0)
+    parts.push(
+      pngChunk(
+        'PLTE',
+        Uint8Array.from({ length: 3 * (1 + int(256)) }, () => int(256)),
+      ),
+    );
+  // The image data cut at random points into IDAT chunks, a tEXt chunk sometimes in front.
   if (int(2)) parts.push(pngChunk('tEXt', new TextEncoder().encode('Comment\0edge-clip')));
-  const cuts = [0, ...Array.from({ length: int(4) }, () => int(zlib.length)).sort((a, b) => a - b), zlib.length];
+  const count = options.parts ? options.parts - 1 : int(4);
+  const cuts = [0, ...Array.from({ length: count }, () => int(zlib.length)).sort((a, b) => a - b), zlib.length];
   for (let i = 0; i + 1 < cuts.length; i++) parts.push(pngChunk('IDAT', zlib.subarray(cuts[i], cuts[i + 1])));
   parts.push(pngChunk('IEND', new Uint8Array(0)));
   return {

@@ -6,6 +6,9 @@ import { EdgeClipError } from '../../contracts/errors.ts';
 
 const bad = (message: string) => new EdgeClipError('UNPROCESSABLE_IMAGE', message);
 
+/** More IDAT chunks than this are joined into one part before inflating. */
+const MAX_IDAT_PARTS = 1024;
+
 /** Samples per pixel for each PNG colour type, with the bit depths the format allows. */
 export const COLOR_TYPES: Record<number, { channels: number; depths: number[] }> = {
   0: { channels: 1, depths: [1, 2, 4, 8, 16] },
@@ -67,7 +70,9 @@ export function rawSize(png: PngStructure): number {
 /** Reads and checks a PNG's chunks; nothing is inflated here. */
 export function pngStructure(b: Uint8Array): PngStructure {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const idat: Uint8Array[] = [];
+  // Where each IDAT's data lies ([start, end) pairs): no view per chunk until their number is known.
+  let ranges = new Uint32Array(64);
+  let chunks = 0;
   let png: PngStructure | undefined;
   let palette: Uint8Array | undefined;
   let p = 8;
@@ -78,28 +83,41 @@ export function pngStructure(b: Uint8Array): PngStructure {
     const type = String.fromCharCode(b[p + 4], b[p + 5], b[p + 6], b[p + 7]);
     const end = p + 12 + length;
     if (length > 0x7fffffff || end > b.length) throw bad(`truncated PNG: ${type} chunk runs past the end of the file`);
-    const data = b.subarray(p + 8, p + 8 + length);
+    // The chunk's data starts at p + 8 (no view made per chunk: a hostile file may hold millions).
+    const at = p + 8;
     if (!png && type !== 'IHDR') throw bad('corrupt PNG: IHDR is not the first chunk');
     if (type === 'IHDR') {
       if (png || length !== 13) throw bad('corrupt PNG: bad IHDR');
-      const color = COLOR_TYPES[data[9]];
-      const depth = data[8];
-      if (!color?.depths.includes(depth)) throw bad(`corrupt PNG: colour type ${data[9]} with bit depth ${depth}`);
-      if (data[12] > 1) throw bad(`corrupt PNG: interlace method ${data[12]}`);
+      const color = COLOR_TYPES[b[at + 9]];
+      const depth = b[at + 8];
+      if (!color?.depths.includes(depth)) throw bad(`corrupt PNG: colour type ${b[at + 9]} with bit depth ${depth}`);
+      if (b[at + 12] > 1) throw bad(`corrupt PNG: interlace method ${b[at + 12]}`);
       png = {
         width: dv.getUint32(p + 8),
         height: dv.getUint32(p + 12),
         depth,
-        colorType: data[9],
+        colorType: b[at + 9],
         channels: color.channels,
-        passes: data[12] === 1 ? ADAM7 : WHOLE,
-        idat,
+        passes: b[at + 12] === 1 ? ADAM7 : WHOLE,
+        idat: [],
       };
     } else if (type === 'PLTE') {
+      // A truecolour or grey image's PLTE is only a suggestion for displays: PIL keeps a palette for mode P alone.
+      if (png?.colorType !== 3) {
+        p = end;
+        continue;
+      }
       if (length % 3 !== 0 || length > 768) throw bad(`corrupt PNG: PLTE of ${length} bytes`);
-      palette = data;
+      palette = b.subarray(at, at + length);
     } else if (type === 'IDAT') {
-      idat.push(data);
+      if (2 * chunks + 2 > ranges.length) {
+        const grown = new Uint32Array(ranges.length * 2);
+        grown.set(ranges);
+        ranges = grown;
+      }
+      ranges[2 * chunks] = at;
+      ranges[2 * chunks + 1] = at + length;
+      chunks++;
     } else if (type === 'IEND') {
       break;
     } else if (b[p + 4] & 0x20) {
@@ -110,7 +128,21 @@ export function pngStructure(b: Uint8Array): PngStructure {
     p = end;
   }
   if (!png) throw bad('corrupt PNG: no IHDR');
-  if (idat.length === 0) throw bad('truncated PNG: no image data (IDAT)');
+  if (chunks === 0) throw bad('truncated PNG: no image data (IDAT)');
+  const part = (k: number) => b.subarray(ranges[2 * k], ranges[2 * k + 1]);
+  if (chunks <= MAX_IDAT_PARTS) for (let k = 0; k < chunks; k++) png.idat.push(part(k));
+  else {
+    // Image data cut into very many small chunks (a few bytes each, as a hostile file may be) is joined into one
+    // buffer, so that neither views nor the inflate's writes grow with the chunk count.
+    let total = 0;
+    for (let k = 0; k < chunks; k++) total += ranges[2 * k + 1] - ranges[2 * k];
+    const joined = new Uint8Array(total);
+    for (let k = 0, o = 0; k < chunks; k++) {
+      joined.set(part(k), o);
+      o += ranges[2 * k + 1] - ranges[2 * k];
+    }
+    png.idat.push(joined);
+  }
   if (png.colorType === 3 && !palette) throw bad('corrupt PNG: a palette image without PLTE');
   return palette ? { ...png, palette } : png;
 }

@@ -23,6 +23,11 @@ describe('decodePng: PIL convert("RGB") of every PNG layout', () => {
     for (const c of family) expect(packedRgb(await decodePng(c.bytes)), c.name).toEqual(c.rgb);
   });
 
+  it('reads image data cut into thousands of IDAT chunks, some empty, as one stream', async () => {
+    const c = pngCase(new Rng(6), { colorType: 6, depth: 8, interlaced: true }, { parts: 5000 });
+    expect(packedRgb(await decodePng(c.bytes))).toEqual(c.rgb);
+  });
+
   it('refuses a row filter type past 4 and a palette image without PLTE, as a client error (422)', async () => {
     const rng = new Rng(5);
     const refused = async (bytes: Uint8Array) => {
