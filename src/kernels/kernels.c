@@ -116,8 +116,7 @@ __attribute__((export_name("fast_gelu"))) void fast_gelu(float *x, int n) {
 /*
  * Depthwise 7×7 convolution, stride 1, zero padding 3, on an NHWC map [h, w, c] with weights [7, 7, c] (the graphs'
  * [c, 1, 7, 7] repacked) and a bias: a ConvNeXt block's spatial mixing, without the NCHW round trip the graphs make.
- * Accumulators stay in registers across the 49 taps, four outputs at a time over a zero-padded copy of the map when c is
- * a multiple of 8 (one at a time, border taps skipped, otherwise); c is a multiple of 4.
+ * Accumulators stay in registers across the 49 taps (the interior four outputs at a time); c is a multiple of 4.
  */
 /* Rows [i0, i1) and columns [j0, j1) of the 7×7 kernel that fall inside an h × w map for output (oy, ox). */
 static inline void window(int oy, int ox, int h, int w, int *i0, int *i1, int *j0, int *j1) {
@@ -130,31 +129,30 @@ static inline void window(int oy, int ox, int h, int w, int *i0, int *i1, int *j
 #define TAP(a, xp, kp) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load(xp), wasm_v128_load(kp)))
 
 /*
- * n (4 or 1) neighbouring outputs of row oy, eight channels at a time, over the zero-padded map xp [(h+6), w+6, c]:
- * every output takes all 49 taps, each tap's weights loaded once for the n outputs (the load ports, not the
- * multiplies, bound the one-output loop). The padding's taps add zeros, so each output is the one-output loop's sum
- * (up to the sign of a zero sum).
+ * Four neighbouring outputs of one row at once, eight channels at a time, where all seven kernel columns fall inside
+ * the map: each tap's weights are loaded once for the four (the load ports, not the multiplies, bound the one-output
+ * loop). Every output still sums its taps in the same (i, j) order as the one-output loop, so the results are equal.
  */
-static inline void depthwise7_run(const float *xp, int wp, int c, const float *k, const float *bias, float *y, int w,
-                                  int oy, int ox, const int n, int c0) {
+static inline void depthwise7_quad(const float *x, int w, int c, const float *k, const float *bias, float *y, int oy,
+                                   int ox, int i0, int i1, int c0) {
   v128_t a[4][2];
-  for (int p = 0; p < n; p++) {
+  for (int p = 0; p < 4; p++) {
     a[p][0] = wasm_v128_load(bias + c0);
     a[p][1] = wasm_v128_load(bias + c0 + 4);
   }
-  for (int i = 0; i < 7; i++) {
-    const float *row = xp + ((oy + i) * wp + ox) * c + c0;
+  for (int i = i0; i < i1; i++) {
+    const float *row = x + ((oy + i - 3) * w + ox - 3) * c + c0;
     for (int j = 0; j < 7; j++) {
       const float *kp = k + (i * 7 + j) * c + c0;
       v128_t k0 = wasm_v128_load(kp), k1 = wasm_v128_load(kp + 4);
-      for (int p = 0; p < n; p++) {
-        const float *xq = row + (p + j) * c;
-        a[p][0] = wasm_f32x4_add(a[p][0], wasm_f32x4_mul(wasm_v128_load(xq), k0));
-        a[p][1] = wasm_f32x4_add(a[p][1], wasm_f32x4_mul(wasm_v128_load(xq + 4), k1));
+      for (int p = 0; p < 4; p++) {
+        const float *xp = row + (p + j) * c;
+        a[p][0] = wasm_f32x4_add(a[p][0], wasm_f32x4_mul(wasm_v128_load(xp), k0));
+        a[p][1] = wasm_f32x4_add(a[p][1], wasm_f32x4_mul(wasm_v128_load(xp + 4), k1));
       }
     }
   }
-  for (int p = 0; p < n; p++) {
+  for (int p = 0; p < 4; p++) {
     float *out = y + (oy * w + ox + p) * c + c0;
     wasm_v128_store(out, a[p][0]);
     wasm_v128_store(out + 4, a[p][1]);
@@ -194,26 +192,16 @@ static inline void depthwise7_one(const float *x, int h, int w, int c, const flo
 
 __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h, int w, int c, const float *k,
                                                             const float *bias, float *y) {
-  uintptr_t mark = heap_top;
-  int wp = w + 6;
-  // A zero-padded copy of the map (scratch above the allocator's top, given back at the end), so that every output
-  // runs the same 49 taps; without room for it, or with channels not a multiple of 8, one output at a time.
-  float *xp = c % 8 == 0 ? alloc((uint32_t)((h + 6) * wp * c * 4)) : 0;
-  if (!xp) {
-    for (int oy = 0; oy < h; oy++)
-      for (int ox = 0; ox < w; ox++) depthwise7_one(x, h, w, c, k, bias, y, oy, ox);
-    return;
-  }
-  __builtin_memset(xp, 0, (__SIZE_TYPE__)(h + 6) * wp * c * 4);
-  for (int r = 0; r < h; r++) __builtin_memcpy(xp + ((r + 3) * wp + 3) * c, x + r * w * c, (__SIZE_TYPE__)w * c * 4);
   for (int oy = 0; oy < h; oy++) {
+    int i0 = oy < 3 ? 3 - oy : 0, i1 = oy + 4 > h ? h - oy + 3 : 7;
     int ox = 0;
-    for (; ox + 4 <= w; ox += 4)
-      for (int c0 = 0; c0 < c; c0 += 8) depthwise7_run(xp, wp, c, k, bias, y, w, oy, ox, 4, c0);
-    for (; ox < w; ox++)
-      for (int c0 = 0; c0 < c; c0 += 8) depthwise7_run(xp, wp, c, k, bias, y, w, oy, ox, 1, c0);
+    for (; ox < w && ox < 3; ox++) depthwise7_one(x, h, w, c, k, bias, y, oy, ox);
+    // Interior: the four outputs' seven columns ox − 3 … ox + 6 all inside the row.
+    if (c % 8 == 0)
+      for (; ox + 4 + 3 <= w; ox += 4)
+        for (int c0 = 0; c0 < c; c0 += 8) depthwise7_quad(x, w, c, k, bias, y, oy, ox, i0, i1, c0);
+    for (; ox < w; ox++) depthwise7_one(x, h, w, c, k, bias, y, oy, ox);
   }
-  heap_top = mark;
 }
 
 /* LayerNorm over the last axis of m rows of c values (c a multiple of 4), in place: mean, then variance about it. */

@@ -25,8 +25,8 @@ export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], b
 }
 
 /**
- * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 40 channels; rows of
- * whole groups of four outputs and with a remainder of one to three, and channels that rule the grouped path out.
+ * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 40 channels; rows wide
+ * enough for the four-at-a-time interior (with a remainder of one to three outputs), and channels that rule it out.
  */
 export function expectDepthwiseEqualsReference(kernels: Kernels): void {
   for (const [h, w, c] of [
