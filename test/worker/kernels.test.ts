@@ -34,17 +34,23 @@ describe('int8 linear kernels in workerd', () => {
   });
 });
 
+/** A tower of the tiny build: its initializers for a fresh kernel instance, and its onnxruntime-web sessions. */
+async function tinyTower(tower: 'image' | 'text', variant: 'plain' | 'relaxed') {
+  const manifest = parseManifest(
+    JSON.parse(new TextDecoder().decode(await fixture(env, 'models/tiny-st/manifest.json'))),
+  );
+  const read = async (ref: { file: string }) => ({ bytes: await fixture(env, `models/tiny-st/${ref.file}`) });
+  const segments = manifest.towers[tower].int8?.segments ?? [];
+  const kernels = await Kernels.create(workerdKernelModules[variant] as WebAssembly.Module, variant);
+  const ort = workerdOrt();
+  const chain = new SessionChain(ort, await loadSegmentSessions(ort, segments, read));
+  return { manifest, kernels, weights: await towerInitializers(segments, read), chain };
+}
+
 describe('the int8 image tower wholly in our kernels, in workerd', () => {
   it.each(['plain', 'relaxed'] as const)('agrees with onnxruntime-web on the tiny build (%s)', async (variant) => {
-    const manifest = parseManifest(
-      JSON.parse(new TextDecoder().decode(await fixture(env, 'models/tiny-st/manifest.json'))),
-    );
-    const read = async (ref: { file: string }) => ({ bytes: await fixture(env, `models/tiny-st/${ref.file}`) });
-    const segments = manifest.towers.image.int8?.segments ?? [];
-    const kernels = await Kernels.create(workerdKernelModules[variant] as WebAssembly.Module, variant);
-    const runner = ImageTowerRunner.load(kernels, await towerInitializers(segments, read), manifest.preprocess.size);
-    const ort = workerdOrt();
-    const chain = new SessionChain(ort, await loadSegmentSessions(ort, segments, read));
+    const { manifest, kernels, weights, chain } = await tinyTower('image', variant);
+    const runner = ImageTowerRunner.load(kernels, weights, manifest.preprocess.size);
     const s = manifest.preprocess.size;
     const pixels = Float32Array.from({ length: 3 * s * s }, (_, i) => Math.sin(i * 0.011) * 1.5);
     const expected = await chain.run(IMAGE_INPUT, pixels, [1, 3, s, s]);
@@ -57,15 +63,8 @@ describe('the int8 image tower wholly in our kernels, in workerd', () => {
 
 describe('the int8 text tower wholly in our kernels, in workerd', () => {
   it.each(['plain', 'relaxed'] as const)('agrees with onnxruntime-web on the tiny build (%s)', async (variant) => {
-    const manifest = parseManifest(
-      JSON.parse(new TextDecoder().decode(await fixture(env, 'models/tiny-st/manifest.json'))),
-    );
-    const read = async (ref: { file: string }) => ({ bytes: await fixture(env, `models/tiny-st/${ref.file}`) });
-    const segments = manifest.towers.text.int8?.segments ?? [];
-    const kernels = await Kernels.create(workerdKernelModules[variant] as WebAssembly.Module, variant);
-    const runner = TextTowerRunner.load(kernels, await towerInitializers(segments, read), textHeads(manifest));
-    const ort = workerdOrt();
-    const chain = new SessionChain(ort, await loadSegmentSessions(ort, segments, read));
+    const { manifest, kernels, weights, chain } = await tinyTower('text', variant);
+    const runner = TextTowerRunner.load(kernels, weights, textHeads(manifest));
     // Two prompts, SOT … EOT, the shorter padded with zeros.
     const ids = BigInt64Array.from([49406, 320, 1929, 49407, 0, 0, 49406, 320, 2368, 539, 1237, 49407], BigInt);
     const expected = await chain.run(TEXT_INPUT, ids, [2, 6]);
