@@ -5,11 +5,14 @@ import { linearFamily, mlpCase, referenceDepthwise, referenceLinear, referenceMl
 
 /** Every linear of the families of `seeds`, and MLPs of three sizes, whole and in bands of `band` rows. */
 export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], band: number): void {
+  const levels = new Set<number>();
   for (const seed of seeds)
     for (const c of linearFamily(seed)) {
+      levels.add(kernels.x.gemm_plain_levels(c.m, c.k, c.n));
       const packed = kernels.pack(c.weight, c.k, c.n, c.wScale, { bias: c.bias, inScale: c.inScale, side: c.side });
       expect(kernels.run(packed, c.x, c.m), `${kernels.variant} ${c.m}×${c.k}×${c.n}`).toEqual(referenceLinear(c));
     }
+  if (kernels.variant === 'plain') expect([...levels].sort(), 'the plain GEMM’s paths reached').toEqual([0, 1, 2]);
   for (const [m, k, seed] of [
     [1, 8, 1],
     [13, 16, 2],
@@ -25,8 +28,9 @@ export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], b
 }
 
 /**
- * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 40 channels; rows wide
- * enough for the four-at-a-time interior (with a remainder of one to three outputs), and channels that rule it out.
+ * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 520 channels: rows too
+ * narrow for six outputs at a time, rows of six and more (with a last group that overlaps the one before), and maps
+ * wide enough in channels to be copied out in groups of 32 (one of them with a partial last group).
  */
 export function expectDepthwiseEqualsReference(kernels: Kernels): void {
   for (const [h, w, c] of [
@@ -38,6 +42,8 @@ export function expectDepthwiseEqualsReference(kernels: Kernels): void {
     [9, 16, 24],
     [5, 21, 16],
     [6, 19, 12],
+    [7, 8, 264],
+    [9, 6, 520],
   ]) {
     const wave = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.93 + seed));
     const [x, weight, bias] = [wave(h * w * c, 1), wave(c * 49, 2), wave(c, 3)];

@@ -60,14 +60,19 @@ export function linearFamily(seed: number): LinearCase[] {
     return state / 2 ** 32;
   };
   const cases: LinearCase[] = [];
-  for (const [k, n] of [
-    [4, 8],
-    [12, 16],
-    [64, 40],
-    [192, 64],
-    [768, 24],
-  ])
-    for (const m of [1, 3, 4, 5, 6, 7, 13]) {
+  const few = [1, 3, 4, 5, 6, 7, 13];
+  // The last two shapes are large enough for the plain GEMM's Strassen levels (1, then 2; see gemm_plain_levels),
+  // with row counts that leave rows over for the direct kernel.
+  for (const [k, n, ms] of [
+    [4, 8, few],
+    [12, 16, few],
+    [64, 40, few],
+    [192, 64, few],
+    [768, 24, few],
+    [192, 128, [131]],
+    [768, 256, [259]],
+  ] as const)
+    for (const m of ms) {
       const x = Float32Array.from({ length: m * k }, () => (rand() - 0.5) * 4);
       if (m > 2) x.fill(0, 0, k); // an all-zero row
       if (m > 3) for (let j = k; j < 2 * k; j++) x[j] = -Math.abs(x[j]) - 0.1; // an all-negative row
