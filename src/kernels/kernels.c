@@ -119,7 +119,7 @@ __attribute__((export_name("fast_gelu"))) void fast_gelu(float *x, int n) {
 /*
  * Depthwise 7×7 convolution, stride 1, zero padding 3, on an NHWC map [h, w, c] with weights [7, 7, c] (the graphs'
  * [c, 1, 7, 7] repacked) and a bias: a ConvNeXt block's spatial mixing, without the NCHW round trip the graphs make.
- * Accumulators stay in registers across the 49 taps (the interior four outputs at a time); c is a multiple of 4.
+ * Accumulators stay in registers across the 49 taps (six outputs of a row at a time); c is a multiple of 4.
  */
 /* Rows [i0, i1) and columns [j0, j1) of the 7×7 kernel that fall inside an h × w map for output (oy, ox). */
 static inline void window(int oy, int ox, int h, int w, int *i0, int *i1, int *j0, int *j1) {
@@ -172,7 +172,7 @@ static inline void depthwise7_six(const float *x, int w, int c, const float *k, 
   wasm_v128_store(out + 5 * cy, a5);
 }
 
-/* One output, all channels: the map's borders, and any width. */
+/* One output, all channels: rows narrower than six outputs. */
 static inline void depthwise7_one(const float *x, int h, int w, int c, const float *k, const float *bias, float *y,
                                   int oy, int ox) {
   int i0, i1, j0, j1;
@@ -437,269 +437,50 @@ static inline void store(float *y, int n, int m_, int n0, v128_t a0, v128_t a1, 
 
 #define DOT(acc, a, b) acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(a, b))
 
-/*
- * Eight columns' values at one k pair, as int16: packed int8 widened in the loop, or a block already widened (the
- * widening is ~10 % of the loop's instructions, so the GEMMs widen each 8-column block once and reuse it for every
- * row). `wide` is a constant at each call, so each caller gets its own loop.
- */
-static inline void b_pair(const void *bp, int kk, int wide, v128_t *b0, v128_t *b1) {
-  if (wide) {
-    *b0 = wasm_v128_load((const int16_t *)bp + kk * 8);
-    *b1 = wasm_v128_load((const int16_t *)bp + kk * 8 + 8);
-  } else {
-    *b0 = wasm_i16x8_load8x8((const int8_t *)bp + kk * 8);
-    *b1 = wasm_i16x8_load8x8((const int8_t *)bp + kk * 8 + 8);
-  }
-}
-
-/* c[2i], c[2i+1] = row i of a 4×8 tile: four rows of int16 A (stride lda) times one 8-column block of B. */
-static inline void tile4(const int16_t *a, int lda, int k, const void *bp, int wide, v128_t c[8]) {
-  const int16_t *a0p = a, *a1p = a0p + lda, *a2p = a1p + lda, *a3p = a2p + lda;
-  for (int i = 0; i < 8; i++) c[i] = wasm_i32x4_splat(0);
-  for (int kk = 0; kk < k; kk += 2) {
-    v128_t b0, b1;
-    b_pair(bp, kk, wide, &b0, &b1);
-    v128_t x = wasm_v128_load32_splat(a0p + kk);
-    DOT(c[0], x, b0);
-    DOT(c[1], x, b1);
-    x = wasm_v128_load32_splat(a1p + kk);
-    DOT(c[2], x, b0);
-    DOT(c[3], x, b1);
-    x = wasm_v128_load32_splat(a2p + kk);
-    DOT(c[4], x, b0);
-    DOT(c[5], x, b1);
-    x = wasm_v128_load32_splat(a3p + kk);
-    DOT(c[6], x, b0);
-    DOT(c[7], x, b1);
-  }
-}
-
-static inline void tile1(const int16_t *a, int k, const void *bp, int wide, v128_t c[2]) {
-  c[0] = c[1] = wasm_i32x4_splat(0);
-  for (int kk = 0; kk < k; kk += 2) {
-    v128_t b0, b1, x = wasm_v128_load32_splat(a + kk);
-    b_pair(bp, kk, wide, &b0, &b1);
-    DOT(c[0], x, b0);
-    DOT(c[1], x, b1);
-  }
-}
-
-/* An 8-column block of packed int8 (8k values) widened to int16 into `out`. */
-static void widen_block(const int8_t *bp, int k, int16_t *out) {
-  for (int e = 0; e < 8 * k; e += 8) wasm_v128_store(out + e, wasm_i16x8_load8x8(bp + e));
-}
-
-static void gemm_direct(const int16_t *q16, const float *xs, int m, int k, const int8_t *packed, const float *w_scale,
-                        const float *bias, int n, float *y) {
-  uintptr_t top = heap_top;
-  int16_t *wide = m >= 8 ? alloc(16 * k) : 0;
-  for (int n0 = 0; n0 < n; n0 += 8) {
-    const int8_t *bp = packed + n0 * k;
-    if (wide) widen_block(bp, k, wide);
-    v128_t c[8];
-    int r = 0;
-    for (; r + 4 <= m; r += 4) {
-      if (wide) tile4(q16 + r * k, k, k, wide, 1, c);
-      else tile4(q16 + r * k, k, k, bp, 0, c);
-      for (int i = 0; i < 4; i++) store(y, n, r + i, n0, c[2 * i], c[2 * i + 1], w_scale, xs, bias);
-    }
-    for (; r < m; r++) {
-      if (wide) tile1(q16 + r * k, k, wide, 1, c);
-      else tile1(q16 + r * k, k, bp, 0, c);
-      store(y, n, r, n0, c[0], c[1], w_scale, xs, bias);
-    }
-  }
-  heap_top = top;
-}
-
-/*
- * Strassen's seven products instead of eight, one or two levels deep, over the plain GEMM's integers. SIMD128 has no
- * multiply-accumulate cheaper than dot_i16x8 + add (a quarter of an instruction per product, which the kernel above
- * nearly reaches), so fewer products is what is left: 7/8 of them per level, for sums of quadrants that cost per
- * element of A, B and C. Sums of 8-bit values stay exact in 16 bits and every identity holds modulo 2^32, so the
- * results are the direct kernel's bit for bit. Operands: rows of int16 A with a row stride; B in the plain layout
- * (per 8 columns, per k pair, 16 values), the packed int8 weights at the top and widened int16 sums below, with a
- * stride between 8-column blocks. Products accumulate with a sign into quadrants of y's own storage used as int32 (up
- * to four at the second level); the row scales, column scales and bias come last, in place.
- */
-typedef struct {
-  int32_t *c[4];
-  int32_t sign[4];
-  int count, ld;
-} Dest;
-
-typedef struct {
-  const void *p;
-  int stride; /* values between 8-column blocks */
-  int wide;   /* int16 (1) or the packed int8 weights (0) */
-} BView;
-
-static inline void dest_add(const Dest *d, int row, int col, v128_t lo, v128_t hi) {
-  for (int i = 0; i < d->count; i++) {
-    int32_t *p = d->c[i] + row * d->ld + col;
-    v128_t a = wasm_v128_load(p), b = wasm_v128_load(p + 4);
-    if (d->sign[i] > 0) {
-      a = wasm_i32x4_add(a, lo);
-      b = wasm_i32x4_add(b, hi);
-    } else {
-      a = wasm_i32x4_sub(a, lo);
-      b = wasm_i32x4_sub(b, hi);
-    }
-    wasm_v128_store(p, a);
-    wasm_v128_store(p + 4, b);
-  }
-}
-
-/* The direct kernel's tiles on widened B, accumulated into the destinations. */
-static void leaf(const int16_t *a, int lda, int m, int k, const int16_t *b, int stride, int n, const Dest *d) {
-  for (int n0 = 0; n0 < n; n0 += 8) {
-    const int16_t *bp = b + (n0 / 8) * stride;
-    v128_t c[8];
-    int r = 0;
-    for (; r + 4 <= m; r += 4) {
-      tile4(a + r * lda, lda, k, bp, 1, c);
-      for (int i = 0; i < 4; i++) dest_add(d, r + i, n0, c[2 * i], c[2 * i + 1]);
-    }
-    for (; r < m; r++) {
-      tile1(a + r * lda, k, bp, 1, c);
-      dest_add(d, r, n0, c[0], c[1]);
-    }
-  }
-}
-
-/* out[m, k] (row stride k) = x ± y, rows of int16 with stride ld. */
-static void sum_a(int16_t *out, const int16_t *x, const int16_t *y, int ld, int m, int k, int sign) {
-  for (int r = 0; r < m; r++)
-    for (int j = 0; j < k; j += 8) {
-      v128_t u = wasm_v128_load(x + r * ld + j), v = wasm_v128_load(y + r * ld + j);
-      wasm_v128_store(out + r * k + j, sign > 0 ? wasm_i16x8_add(u, v) : wasm_i16x8_sub(u, v));
-    }
-}
-
-/* Eight values at offset e of a B view's 8-column block, as int16. */
-static inline v128_t load_b(const BView *v, int block, int e) {
-  if (v->wide) return wasm_v128_load((const int16_t *)v->p + block * v->stride + e);
-  return wasm_i16x8_load8x8((const int8_t *)v->p + block * v->stride + e);
-}
-
-/* out = x ± y (or x alone when y has no p) for a k × n view, widened to int16, blocks contiguous. */
-static void sum_b(int16_t *out, const BView *x, const BView *y, int k, int n, int sign) {
-  for (int blk = 0; blk < n / 8; blk++)
-    for (int e = 0; e < 8 * k; e += 8) {
-      v128_t u = load_b(x, blk, e);
-      if (y->p) u = sign > 0 ? wasm_i16x8_add(u, load_b(y, blk, e)) : wasm_i16x8_sub(u, load_b(y, blk, e));
-      wasm_v128_store(out + blk * 8 * k + e, u);
-    }
-}
-
-/* Quadrant (i, j) of a k × n B view: 8-column blocks from j·n/16, k pairs from i·k/4 (16 values each). */
-static inline BView b_part(BView v, int k, int n, int i, int j) {
-  int e = (j * (n / 16)) * v.stride + i * (k / 4) * 16;
-  v.p = v.wide ? (const void *)((const int16_t *)v.p + e) : (const void *)((const int8_t *)v.p + e);
-  return v;
-}
-
-/* d's destinations moved to quadrant (i, j) times `sign`, and to quadrant (i2, j2) times sign2 when it is not 0. */
-static Dest dest_to(const Dest *d, int mh, int nh, int i, int j, int sign, int i2, int j2, int sign2) {
-  Dest out = {.count = 0, .ld = d->ld};
-  for (int t = 0; t < d->count; t++) {
-    out.c[out.count] = d->c[t] + i * mh * d->ld + j * nh;
-    out.sign[out.count++] = d->sign[t] * sign;
-    if (sign2) {
-      out.c[out.count] = d->c[t] + i2 * mh * d->ld + j2 * nh;
-      out.sign[out.count++] = d->sign[t] * sign2;
-    }
-  }
-  return out;
-}
-
-/* One product's operands (either sum may be a quadrant alone), then its seven or eight sub-products. */
-static void strassen(const int16_t *a, int lda, BView b, int m, int k, int n, const Dest *d, int levels);
-
-static void product(const int16_t *a, int lda, const int16_t *a2, int sign_a, const BView *b, const BView *b2,
-                    int sign_b, int m, int k, int n, const Dest *d, int levels, int16_t *sa, int16_t *sb) {
-  if (a2) {
-    sum_a(sa, a, a2, lda, m, k, sign_a);
-    a = sa;
-    lda = k;
-  }
-  BView s = *b;
-  if (b2->p || !b->wide) {
-    sum_b(sb, b, b2, k, n, sign_b);
-    s = (BView){sb, 8 * k, 1};
-  }
-  strassen(a, lda, s, m, k, n, d, levels);
-}
-
-static void strassen(const int16_t *a, int lda, BView b, int m, int k, int n, const Dest *d, int levels) {
-  if (!levels) {
-    leaf(a, lda, m, k, (const int16_t *)b.p, b.stride, n, d);
-    return;
-  }
-  int mh = m / 2, kh = k / 2, nh = n / 2, L = levels - 1;
-  const int16_t *a11 = a, *a12 = a + kh, *a21 = a + mh * lda, *a22 = a21 + kh;
-  BView b11 = b_part(b, k, n, 0, 0), b12 = b_part(b, k, n, 0, 1), b21 = b_part(b, k, n, 1, 0);
-  BView b22 = b_part(b, k, n, 1, 1), none = {0, 0, 0};
-  uintptr_t top = heap_top;
-  int16_t *sa = alloc(mh * kh * 2), *sb = alloc(kh * nh * 2);
-  Dest t;
-  t = dest_to(d, mh, nh, 0, 0, 1, 1, 1, 1); /* M1 = (A11 + A22)(B11 + B22): C11 +, C22 + */
-  product(a11, lda, a22, 1, &b11, &b22, 1, mh, kh, nh, &t, L, sa, sb);
-  t = dest_to(d, mh, nh, 1, 0, 1, 1, 1, -1); /* M2 = (A21 + A22) B11: C21 +, C22 − */
-  product(a21, lda, a22, 1, &b11, &none, 1, mh, kh, nh, &t, L, sa, sb);
-  t = dest_to(d, mh, nh, 0, 1, 1, 1, 1, 1); /* M3 = A11 (B12 − B22): C12 +, C22 + */
-  product(a11, lda, 0, 0, &b12, &b22, -1, mh, kh, nh, &t, L, sa, sb);
-  t = dest_to(d, mh, nh, 0, 0, 1, 1, 0, 1); /* M4 = A22 (B21 − B11): C11 +, C21 + */
-  product(a22, lda, 0, 0, &b21, &b11, -1, mh, kh, nh, &t, L, sa, sb);
-  t = dest_to(d, mh, nh, 0, 0, -1, 0, 1, 1); /* M5 = (A11 + A12) B22: C11 −, C12 + */
-  product(a11, lda, a12, 1, &b22, &none, 1, mh, kh, nh, &t, L, sa, sb);
-  t = dest_to(d, mh, nh, 1, 1, 1, 0, 0, 0); /* M6 = (A21 − A11)(B11 + B12): C22 + */
-  product(a21, lda, a11, -1, &b11, &b12, 1, mh, kh, nh, &t, L, sa, sb);
-  t = dest_to(d, mh, nh, 0, 0, 1, 0, 0, 0); /* M7 = (A12 − A22)(B21 + B22): C11 + */
-  product(a12, lda, a22, -1, &b21, &b22, 1, mh, kh, nh, &t, L, sa, sb);
-  heap_top = top;
-}
-
-/*
- * Levels that pay on an m × k × n product (measured on the towers' shapes, docs/PERFORMANCE.md): a level halves every
- * dimension. B's quadrant sums cost per weight, shared by the m / 2^L rows of a leaf, so a leaf keeps at least 64
- * rows; each 4×8 tile updates 2^L destinations once per k / 2^L pairs, so k / 4^L stays at least 48. Quadrants of k
- * and n stay whole 8-value vectors.
- */
-enum { STRASSEN_MAX = 2, STRASSEN_MIN_ROWS = 64, STRASSEN_MIN_K_PER_DEST = 48, STRASSEN_MIN_COLS = 64 };
-_Static_assert(1 << STRASSEN_MAX <= sizeof(((Dest *)0)->c) / sizeof(int32_t *), "a leaf updates 2^levels quadrants");
-__attribute__((export_name("gemm_plain_levels"))) int strassen_levels(int m, int k, int n) {
-  int levels = 0;
-  for (int next = 1; next <= STRASSEN_MAX; next++) {
-    if (m >> next < STRASSEN_MIN_ROWS || k >> 2 * next < STRASSEN_MIN_K_PER_DEST || n >> next < STRASSEN_MIN_COLS) break;
-    if (k % (8 << next) || n % (8 << next)) break;
-    levels = next;
-  }
-  return levels;
-}
-
 __attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, const float *xs, int m, int k,
                                                             const int8_t *packed, const float *w_scale,
                                                             const float *bias, int n, float *y) {
-  int levels = strassen_levels(m, k, n);
-  int ms = m & ~((1 << levels) - 1);
-  /* Scratch: a quadrant of A and one of B, 16-bit, per level (each level's a quarter of the one above); when it
-     cannot be had, the direct kernel. */
-  uintptr_t top = heap_top;
-  int ok = levels && alloc((uint32_t)((ms / 2) * (k / 2) + (k / 2) * (n / 2)) * 2 * 2);
-  heap_top = top;
-  if (!ok) {
-    gemm_direct(q16, xs, m, k, packed, w_scale, bias, n, y);
-    return;
+  for (int n0 = 0; n0 < n; n0 += 8) {
+    const int8_t *bp0 = packed + n0 * k;
+    int r = 0;
+    for (; r + 4 <= m; r += 4) {
+      const int16_t *a0p = q16 + r * k, *a1p = a0p + k, *a2p = a1p + k, *a3p = a2p + k;
+      v128_t c00 = wasm_i32x4_splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      const int8_t *bp = bp0;
+      for (int kk = 0; kk < k; kk += 2, bp += 16) {
+        v128_t b = wasm_v128_load(bp);
+        v128_t b0 = wasm_i16x8_extend_low_i8x16(b), b1 = wasm_i16x8_extend_high_i8x16(b);
+        v128_t a = wasm_v128_load32_splat(a0p + kk);
+        DOT(c00, a, b0);
+        DOT(c01, a, b1);
+        a = wasm_v128_load32_splat(a1p + kk);
+        DOT(c10, a, b0);
+        DOT(c11, a, b1);
+        a = wasm_v128_load32_splat(a2p + kk);
+        DOT(c20, a, b0);
+        DOT(c21, a, b1);
+        a = wasm_v128_load32_splat(a3p + kk);
+        DOT(c30, a, b0);
+        DOT(c31, a, b1);
+      }
+      store(y, n, r, n0, c00, c01, w_scale, xs, bias);
+      store(y, n, r + 1, n0, c10, c11, w_scale, xs, bias);
+      store(y, n, r + 2, n0, c20, c21, w_scale, xs, bias);
+      store(y, n, r + 3, n0, c30, c31, w_scale, xs, bias);
+    }
+    for (; r < m; r++) {
+      const int16_t *ap = q16 + r * k;
+      v128_t c0 = wasm_i32x4_splat(0), c1 = c0;
+      const int8_t *bp = bp0;
+      for (int kk = 0; kk < k; kk += 2, bp += 16) {
+        v128_t b = wasm_v128_load(bp);
+        v128_t a = wasm_v128_load32_splat(ap + kk);
+        DOT(c0, a, wasm_i16x8_extend_low_i8x16(b));
+        DOT(c1, a, wasm_i16x8_extend_high_i8x16(b));
+      }
+      store(y, n, r, n0, c0, c1, w_scale, xs, bias);
+    }
   }
-  int32_t *c = (int32_t *)y;
-  __builtin_memset(c, 0, (uint32_t)ms * n * 4);
-  Dest d = {.c = {c}, .sign = {1}, .count = 1, .ld = n};
-  strassen(q16, k, (BView){packed, 8 * k, 0}, ms, k, n, &d, levels);
-  for (int r = 0; r < ms; r++)
-    for (int n0 = 0; n0 < n; n0 += 8)
-      store(y, n, r, n0, wasm_v128_load(c + r * n + n0), wasm_v128_load(c + r * n + n0 + 4), w_scale, xs, bias);
-  if (ms < m) gemm_direct(q16 + ms * k, xs + ms, m - ms, k, packed, w_scale, bias, n, y + ms * n);
 }
 
 #ifdef __wasm_relaxed_simd__

@@ -55,8 +55,6 @@ export interface KernelExports {
   pack_plain(w: number, k: number, n: number, out: number): void;
   pack_relaxed(w: number, k: number, n: number, out: number): void;
   gemm_plain(q16: number, ...common: GemmArgs): void;
-  /** How many Strassen levels gemm_plain takes for m × k × n (0: the direct kernel). */
-  gemm_plain_levels(m: number, k: number, n: number): number;
   gemm_relaxed?(q8: number, sums: number, ...common: GemmArgs): void;
 }
 

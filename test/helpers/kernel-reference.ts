@@ -61,8 +61,7 @@ export function linearFamily(seed: number): LinearCase[] {
   };
   const cases: LinearCase[] = [];
   const few = [1, 3, 4, 5, 6, 7, 13];
-  // The last two shapes are large enough for the plain GEMM's Strassen levels (1, then 2; see gemm_plain_levels),
-  // with row counts that leave rows over for the direct kernel.
+  // The last two: sizes like the towers', with row counts that are not whole tiles (4 rows plain, 6 relaxed).
   for (const [k, n, ms] of [
     [4, 8, few],
     [12, 16, few],
