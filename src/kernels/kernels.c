@@ -132,14 +132,15 @@ static inline void window(int oy, int ox, int h, int w, int *i0, int *i1, int *j
 #define TAP(a, xp, kp) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load(xp), wasm_v128_load(kp)))
 
 /*
- * Six neighbouring outputs of one row, four channels at a time: per kernel row, its seven weights are loaded once and
- * each of the twelve inputs the six outputs read is loaded once and used for every output that needs it (19 loads for
- * 42 multiply-adds), and six accumulators keep six independent chains of adds in flight. Inputs outside the map (t
- * outside [tl, th), t counting from column ox − 3) are skipped with their taps, as the one-output loop skips them,
+ * Six (or four: `six` is a constant at each call, so each gets its own loop) neighbouring outputs of one row, four
+ * channels at a time: per kernel row, its seven weights are loaded once and each of the twelve (ten) inputs the outputs
+ * read is loaded once and used for every output that needs it (19 loads for 42 multiply-adds; a load per tap and
+ * output before), and the accumulators keep six (four) independent chains of adds in flight. Inputs outside the map
+ * (t outside [tl, th), t counting from column ox − 3) are skipped with their taps, as the one-output loop skips them,
  * and each output sums its taps in (i, j) order: the results equal the one-output loop's.
  */
-static inline void depthwise7_six(const float *x, int w, int c, const float *k, const float *bias, float *y, int cy,
-                                  int oy, int ox, int i0, int i1, int c0, int tl, int th) {
+static inline void depthwise7_row(const float *x, int w, int c, const float *k, const float *bias, float *y, int cy,
+                                  int oy, int ox, int i0, int i1, int c0, int tl, int th, int six) {
   v128_t a0 = wasm_v128_load(bias + c0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
   for (int i = i0; i < i1; i++) {
     const float *at = x + ((oy + i - 3) * w + ox) * c + c0, *kp = k + i * 7 * c + c0;
@@ -152,14 +153,34 @@ static inline void depthwise7_six(const float *x, int w, int c, const float *k, 
     IN(1) MAC(a0, k1), MAC(a1, k0);
     IN(2) MAC(a0, k2), MAC(a1, k1), MAC(a2, k0);
     IN(3) MAC(a0, k3), MAC(a1, k2), MAC(a2, k1), MAC(a3, k0);
-    IN(4) MAC(a0, k4), MAC(a1, k3), MAC(a2, k2), MAC(a3, k1), MAC(a4, k0);
-    IN(5) MAC(a0, k5), MAC(a1, k4), MAC(a2, k3), MAC(a3, k2), MAC(a4, k1), MAC(a5, k0);
-    IN(6) MAC(a0, k6), MAC(a1, k5), MAC(a2, k4), MAC(a3, k3), MAC(a4, k2), MAC(a5, k1);
-    IN(7) MAC(a1, k6), MAC(a2, k5), MAC(a3, k4), MAC(a4, k3), MAC(a5, k2);
-    IN(8) MAC(a2, k6), MAC(a3, k5), MAC(a4, k4), MAC(a5, k3);
-    IN(9) MAC(a3, k6), MAC(a4, k5), MAC(a5, k4);
-    IN(10) MAC(a4, k6), MAC(a5, k5);
-    IN(11) MAC(a5, k6);
+    IN(4) {
+      MAC(a0, k4), MAC(a1, k3), MAC(a2, k2), MAC(a3, k1);
+      if (six) MAC(a4, k0);
+    }
+    IN(5) {
+      MAC(a0, k5), MAC(a1, k4), MAC(a2, k3), MAC(a3, k2);
+      if (six) MAC(a4, k1), MAC(a5, k0);
+    }
+    IN(6) {
+      MAC(a0, k6), MAC(a1, k5), MAC(a2, k4), MAC(a3, k3);
+      if (six) MAC(a4, k2), MAC(a5, k1);
+    }
+    IN(7) {
+      MAC(a1, k6), MAC(a2, k5), MAC(a3, k4);
+      if (six) MAC(a4, k3), MAC(a5, k2);
+    }
+    IN(8) {
+      MAC(a2, k6), MAC(a3, k5);
+      if (six) MAC(a4, k4), MAC(a5, k3);
+    }
+    IN(9) {
+      MAC(a3, k6);
+      if (six) MAC(a4, k5), MAC(a5, k4);
+    }
+    if (six) {
+      IN(10) MAC(a4, k6), MAC(a5, k5);
+      IN(11) MAC(a5, k6);
+    }
 #undef IN
 #undef MAC
   }
@@ -168,11 +189,13 @@ static inline void depthwise7_six(const float *x, int w, int c, const float *k, 
   wasm_v128_store(out + cy, a1);
   wasm_v128_store(out + 2 * cy, a2);
   wasm_v128_store(out + 3 * cy, a3);
-  wasm_v128_store(out + 4 * cy, a4);
-  wasm_v128_store(out + 5 * cy, a5);
+  if (six) {
+    wasm_v128_store(out + 4 * cy, a4);
+    wasm_v128_store(out + 5 * cy, a5);
+  }
 }
 
-/* One output, all channels: rows narrower than six outputs. */
+/* One output, all channels: rows narrower than four outputs. */
 static inline void depthwise7_one(const float *x, int h, int w, int c, const float *k, const float *bias, float *y,
                                   int oy, int ox) {
   int i0, i1, j0, j1;
@@ -219,7 +242,7 @@ static void copy_strided(float *to, int to_stride, const float *from, int from_s
 #define DW_PACK_FROM 256
 __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h, int w, int c, const float *k,
                                                             const float *bias, float *y) {
-  if (w < 6) {
+  if (w < 4) {
     for (int oy = 0; oy < h; oy++)
       for (int ox = 0; ox < w; ox++) depthwise7_one(x, h, w, c, k, bias, y, oy, ox);
     return;
@@ -236,12 +259,16 @@ __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h
     }
     for (int oy = 0; oy < h; oy++) {
       int i0 = oy < 3 ? 3 - oy : 0, i1 = oy + 4 > h ? h - oy + 3 : 7;
-      // Six outputs at a time; a last group that would pass the row's end starts at w − 6 instead (recomputing up
-      // to five outputs, to the same values).
-      for (int ox = 0; ox < w; ox += 6) {
-        int at = ox + 6 <= w ? ox : w - 6, tl = at < 3 ? 3 - at : 0, th = at + 9 > w ? w - at + 3 : 12;
+      // Six outputs at a time, then fours: the towers' even widths split exactly (20 = 6 + 6 + 4 + 4); an odd one
+      // ends with a group started early that recomputes an output, to the same value.
+      int fours = (w % 6 == 4) + 2 * (w % 6 == 2 && w >= 8);
+      for (int ox = 0; ox < w;) {
+        int six = ox + 4 * fours < w - 5, size = six ? 6 : 4, at = ox + size <= w ? ox : w - size;
+        int tl = at < 3 ? 3 - at : 0, th = at + size + 3 > w ? w - at + 3 : size + 6;
         for (int c0 = 0; c0 < n; c0 += 4)
-          depthwise7_six(xs, w, cx, ks, bias + g, y + g, c, oy, at, i0, i1, c0, tl, th);
+          if (six) depthwise7_row(xs, w, cx, ks, bias + g, y + g, c, oy, at, i0, i1, c0, tl, th, 1);
+          else depthwise7_row(xs, w, cx, ks, bias + g, y + g, c, oy, at, i0, i1, c0, tl, th, 0);
+        ox += size;
       }
     }
   }

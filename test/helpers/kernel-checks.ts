@@ -25,9 +25,10 @@ export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], b
 }
 
 /**
- * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 520 channels: rows too
- * narrow for six outputs at a time, rows of six and more (with a last group that overlaps the one before), and maps
- * wide enough in channels to be copied out in groups of 32 (one of them with a partial last group).
+ * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 520 channels: a row too
+ * narrow for four outputs at a time, rows that split into sixes and fours exactly (6, 8, 10, 16) or end with a group
+ * that overlaps the one before (5, 7, 9, 19, 21), and maps wide enough in channels to be copied out in groups of 32
+ * (one of them with a partial last group).
  */
 export function expectDepthwiseEqualsReference(kernels: Kernels): void {
   for (const [h, w, c] of [
