@@ -2,7 +2,7 @@
  * A bench-only Worker (`npm run bench:profile`): loads one int8 tower from the local R2 bucket with onnxruntime's
  * profiler on (or off: `profile=0`) and answers `GET /?tower=image|text&runs=N&ids=…` with the run times and the
  * profiler's printed events, so that workerd's op table can be set beside Node's; `POST /bare` (below); and `POST /ops`
- * (`npm run bench:ops`: one small graph's median run time); `GET /kernel` (`npm run bench:kernels`); `GET /kernel-tower` (`npm run bench:kernel-tower`). Never deployed: the service Worker has no profiling code.
+ * (`npm run bench:ops`: one small graph's median run time); `GET /kernel` (`npm run bench:kernels`); `GET /kernel-tower` (`npm run bench:kernel-tower`); `GET /kernel-share` (`npm run bench:kernel-share`). Never deployed: the service Worker has no profiling code.
  */
 
 import { workerdDecoderModules } from '../../src/adapters/workerd/image-wasm.ts';
@@ -255,10 +255,47 @@ async function timeKernelTower(env: Env, url: URL) {
   };
 }
 
+/** The kernels' exports a `/kernel-share` run may leave out. */
+const SHAREABLE = ['depthwise7', 'quantize_rows', 'fast_gelu', 'layer_norm', 'scale_add'] as const;
+
+/**
+ * One kernel's share of the image tower in workerd (`npm run bench:kernel-share`), where the clock does not advance
+ * inside a run: the tower as built, and the tower with the export `op` replaced by a no-op (its outputs are then
+ * wrong; the other kernels' work does not depend on the values), alternated in one isolate, `runs` pairs.
+ */
+async function timeKernelShare(env: Env, url: URL): Promise<{ whole: number[]; without: number[] }> {
+  const variant = (url.searchParams.get('variant') ?? 'plain') as KernelVariant;
+  const op = url.searchParams.get('op') ?? 'depthwise7';
+  if (!SHAREABLE.includes(op as (typeof SHAREABLE)[number])) throw new Error(`op must be one of ${SHAREABLE}`);
+  const runs = Math.min(30, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
+  const module = variant === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
+  if (!module) throw new Error(`no ${variant} kernel build`);
+  const files = r2Files(env.MODELS, env.MODEL_ID);
+  const m = await files.manifest();
+  const weights = await towerInitializers(m.towers.image.int8?.segments ?? [], files.read);
+  const [whole, without] = [await Kernels.create(module, variant), await Kernels.create(module, variant)];
+  Object.assign(without, { x: { ...without.x, [op]: () => {} } });
+  const runners = [whole, without].map((k) => ImageTowerRunner.load(k, weights, m.preprocess.size));
+  const pixels = syntheticPixels(m.preprocess.size);
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  for (const r of runners) r.run(pixels);
+  const times: [number[], number[]] = [[], []];
+  for (let i = 0; i < runs; i++)
+    for (const [j, r] of runners.entries()) {
+      await tick();
+      const t = performance.now();
+      r.run(pixels);
+      await tick();
+      times[j].push(performance.now() - t);
+    }
+  return { whole: times[0], without: times[1] };
+}
+
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === '/healthz') return new Response('ok');
+    if (url.pathname === '/kernel-share') return Response.json(await timeKernelShare(env, url));
     if (url.pathname === '/kernel-tower') return Response.json(await timeKernelTower(env, url));
     if (url.pathname === '/kernel') return Response.json(await timeKernel(url));
     if (url.pathname === '/ops')

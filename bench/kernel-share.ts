@@ -1,0 +1,50 @@
+/**
+ * `npm run bench:kernel-share [-- <export>]` (issue #24's depthwise share): one kernel's share of the int8 image tower
+ * in workerd, for the plain and the relaxed GEMM. workerd's clock stands still inside a run, so the bench Worker
+ * (`/kernel-share`) times the tower as built and the tower with that kernel (default `depthwise7`) replaced by a
+ * no-op, alternated in one isolate; the share is the median of the paired differences over the whole tower's median.
+ * Writes the table into docs/PERFORMANCE.md between the bench-kernel-share markers.
+ */
+import { seedR2 } from '../scripts/seed-r2.ts';
+import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
+import { median, ms, publishReport } from './stats.ts';
+import { startDev } from './workerd-server.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const op = process.argv[2] ?? 'depthwise7';
+const log = (l: string) => process.stderr.write(`[bench:kernel-share] ${l}\n`);
+
+await ensureFullBuild();
+await seedR2(FULL_DIR, ['int8'], log);
+const dev = await startDev(
+  FULL_MODEL_ID,
+  8794,
+  [],
+  ['-c', 'bench/profile/wrangler.toml', '--persist-to', '.wrangler/state'],
+);
+const rows: string[] = [];
+try {
+  for (const variant of ['plain', 'relaxed']) {
+    log(`${variant}: the tower with and without ${op}, ${RUNS} pairs`);
+    const q = new URLSearchParams({ variant, op, runs: String(RUNS) });
+    const res = await fetch(`${dev.url}/kernel-share?${q}`, { signal: AbortSignal.timeout(900_000) });
+    if (!res.ok) throw new Error(`bench Worker: ${res.status} ${await res.text()}`);
+    const { whole, without } = (await res.json()) as { whole: number[]; without: number[] };
+    const share = median(whole.map((t, i) => t - without[i]));
+    rows.push(
+      `| ${variant} | ${ms(median(whole))} ms | ${ms(median(without))} ms | ${share.toFixed(1)} ms | ${((100 * share) / median(whole)).toFixed(1)} % |`,
+    );
+  }
+} finally {
+  await dev.stop();
+}
+publishReport(
+  'bench-kernel-share',
+  [
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernel-share${op === 'depthwise7' ? '' : ` -- ${op}`}\` (the int8 image tower of \`${FULL_MODEL_ID}\` in our kernels, workerd, ${RUNS} alternated pairs of runs in one isolate; \`${op}\`'s time is the median of the paired differences).`,
+    '',
+    `| GEMM | tower (median) | without \`${op}\` | \`${op}\` | share |`,
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n'),
+);
