@@ -3,8 +3,8 @@
  * per kernel export (GEMM, quantization, FastGelu, depthwise, LayerNorm), for one or more kernel builds run
  * alternately on the same full-size build (default: the committed src/kernels/kernels.wasm). Compare a change by
  * building the old and new .wasm (scripts/build-kernels.ts's flags) and passing both. Prints min / median ms per
- * export over ROUNDS runs (default 6, the first dropped); workerd's clock does not advance inside a run, so this
- * split exists only in Node.
+ * export over ROUNDS runs (default 6, at least 2, the first dropped); workerd's clock does not advance inside a run,
+ * so this split exists only in Node (`bench:kernel-share` measures one kernel's share there).
  */
 import { readFileSync } from 'node:fs';
 import { readManifest } from '../src/adapters/node/local-model.ts';
@@ -16,7 +16,7 @@ import { ensureFullBuild, FULL_DIR } from './full-build.ts';
 import { syntheticPixels } from './profile/ort-profile.ts';
 
 const TIMED = ['gemm_plain', 'quantize_rows', 'fast_gelu', 'depthwise7', 'layer_norm', 'scale_add'] as const;
-const rounds = Number(process.env.ROUNDS ?? 6);
+const rounds = Math.max(2, Number(process.env.ROUNDS ?? 6));
 const files = process.argv.slice(2).length ? process.argv.slice(2) : ['src/kernels/kernels.wasm'];
 
 await ensureFullBuild();

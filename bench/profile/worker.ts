@@ -263,11 +263,11 @@ const SHAREABLE = ['depthwise7', 'quantize_rows', 'fast_gelu', 'layer_norm', 'sc
  * inside a run: the tower as built, and the tower with the export `op` replaced by a no-op (its outputs are then
  * wrong; the other kernels' work does not depend on the values), alternated in one isolate, `runs` pairs.
  */
-async function timeKernelShare(env: Env, url: URL): Promise<{ whole: number[]; without: number[] }> {
+async function timeKernelShare(env: Env, url: URL): Promise<{ runs: number; whole: number[]; without: number[] }> {
   const variant = (url.searchParams.get('variant') ?? 'plain') as KernelVariant;
   const op = url.searchParams.get('op') ?? 'depthwise7';
   if (!SHAREABLE.includes(op as (typeof SHAREABLE)[number])) throw new Error(`op must be one of ${SHAREABLE}`);
-  const runs = Math.min(30, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
+  const runs = Math.min(30, Math.max(1, Math.floor(Number(url.searchParams.get('runs') ?? 10)) || 10));
   const module = variant === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
   if (!module) throw new Error(`no ${variant} kernel build`);
   const files = r2Files(env.MODELS, env.MODEL_ID);
@@ -288,7 +288,7 @@ async function timeKernelShare(env: Env, url: URL): Promise<{ whole: number[]; w
       await tick();
       times[j].push(performance.now() - t);
     }
-  return { whole: times[0], without: times[1] };
+  return { runs, whole: times[0], without: times[1] };
 }
 
 export default {

@@ -69,7 +69,7 @@ __attribute__((export_name("quantize_rows"))) void quantize_rows(const float *x,
       if (in_scale) v = wasm_f32x4_mul(v, wasm_v128_load(in_scale + j));
       /* Clamped to integer bounds, then rounded half to even by adding 1.5·2^23, whose float's low bits are then the
          integer: the same as rint and a saturating conversion, in two instructions (V8's trunc_sat is about eight). NaN
-         becomes 127. */
+         (a row holding an infinity) becomes 127, where the conversion gave 0: either is garbage for such a row. */
       v128_t t = wasm_f32x4_pmax(bottom, wasm_f32x4_pmin(top, wasm_f32x4_div(v, sv)));
       v128_t qi = wasm_i32x4_sub(wasm_f32x4_add(t, magic), magic);
       sum = wasm_i32x4_add(sum, qi);
@@ -259,8 +259,8 @@ __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h
     }
     for (int oy = 0; oy < h; oy++) {
       int i0 = oy < 3 ? 3 - oy : 0, i1 = oy + 4 > h ? h - oy + 3 : 7;
-      // Six outputs at a time, then fours: the towers' even widths split exactly (20 = 6 + 6 + 4 + 4); an odd one
-      // ends with a group started early that recomputes an output, to the same value.
+      // Six outputs at a time, then fours: even widths split exactly (the towers' 20 = 6 + 6 + 4 + 4); an odd one
+      // ends with a group started early that recomputes one to three outputs, to the same values.
       int fours = (w % 6 == 4) + 2 * (w % 6 == 2 && w >= 8);
       for (int ox = 0; ox < w;) {
         int six = ox + 4 * fours < w - 5, size = six ? 6 : 4, at = ox + size <= w ? ox : w - size;

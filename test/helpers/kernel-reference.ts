@@ -53,6 +53,8 @@ export function referenceLinear({ m, k, n, x, weight, wScale, bias, inScale, sid
 }
 
 /** A family of linears: shapes with remainder rows, zero and one-signed rows, outlier values, with and without bias. */
+const TIES = [127, 2.5, -2.5, 126.5, -126.5, 0.5, -0.5, 1.5, -1.5, -127];
+
 export function linearFamily(seed: number): LinearCase[] {
   let state = seed >>> 0 || 1;
   const rand = () => {
@@ -76,6 +78,8 @@ export function linearFamily(seed: number): LinearCase[] {
       if (m > 2) x.fill(0, 0, k); // an all-zero row
       if (m > 3) for (let j = k; j < 2 * k; j++) x[j] = -Math.abs(x[j]) - 0.1; // an all-negative row
       x[Math.floor(rand() * x.length)] = 300; // an outlier
+      // A row whose scale is exactly 1 (max |v| = 127) and whose values are halves: rounding ties, half to even.
+      if (m > 5) for (let j = 0; j < k; j++) x[2 * k + j] = TIES[j % TIES.length];
       const weight = Int8Array.from({ length: k * n }, () => Math.round((rand() - 0.5) * 126));
       const wScale = Float32Array.from({ length: n }, () => 0.001 + rand() * 0.05);
       const withBias = rand() < 0.7;
