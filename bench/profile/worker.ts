@@ -110,6 +110,25 @@ async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: st
   return parts;
 }
 
+/** A macrotask turn: workerd's clock advances only across one. */
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+/** Milliseconds of one synchronous `run`, read between two turns (workerd's clock stands still inside it). */
+async function timedRun(run: () => unknown): Promise<number> {
+  await tick();
+  const t = performance.now();
+  run();
+  await tick();
+  return performance.now() - t;
+}
+
+/** The kernel build a bench request asks for. */
+function kernelModule(variant: string): WebAssembly.Module {
+  const module = variant === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
+  if (!module) throw new Error(`no ${variant} kernel build`);
+  return module;
+}
+
 /**
  * One small graph, timed: the body is a 4-byte little-endian graph length, the graph, then its external data (one
  * file, named by `data`). Answers the median over 5 groups of `runs` runs, per run, on a deterministic input of shape
@@ -124,7 +143,6 @@ async function timeGraph(url: URL, body: Uint8Array): Promise<{ ms: number; crea
   const dims = (url.searchParams.get('dims') ?? '').split(',').map(Number);
   const runs = Math.min(50, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
   const ort = workerdOrt();
-  const tick = () => new Promise((r) => setTimeout(r, 0));
   await tick();
   const t0 = performance.now();
   const session = await ort.InferenceSession.create(graph, { externalData });
@@ -158,9 +176,7 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
   const [m, k, n] = ['m', 'k', 'n'].map((p) => Number(url.searchParams.get(p)));
   const variant = (url.searchParams.get('variant') ?? 'plain') as KernelVariant;
   const runs = Math.min(50, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
-  const module = variant === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
-  if (!module) throw new Error(`no ${variant} kernel build`);
-  const kernels = await Kernels.create(module, variant);
+  const kernels = await Kernels.create(kernelModule(variant), variant);
   const pack = (kk: number, nn: number) =>
     kernels.pack(
       Int8Array.from({ length: kk * nn }, (_, i) => ((i * 37) % 127) - 63),
@@ -189,7 +205,6 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
     const y = new Float32Array(m * n);
     step = () => kernels.run(linear, x, m, y);
   }
-  const tick = () => new Promise((r) => setTimeout(r, 0));
   for (let i = 0; i < 3; i++) step();
   const groups: number[] = [];
   for (let g = 0; g < 5; g++) {
@@ -212,13 +227,10 @@ async function timeKernelTower(env: Env, url: URL) {
   const runs = Math.min(20, Math.max(1, Number(url.searchParams.get('runs') ?? 3)));
   const files = r2Files(env.MODELS, env.MODEL_ID);
   const m = await files.manifest();
-  const tick = () => new Promise((r) => setTimeout(r, 0));
   const t0 = performance.now();
   // `auto`: what a Worker would run, chosen by the start-up probe.
   const picked = asked === 'auto' ? await pickKernels(workerdKernelModules) : undefined;
-  const module = asked === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
-  if (!module) throw new Error(`no ${asked} kernel build`);
-  const kernels = picked?.kernels ?? (await Kernels.create(module, asked as KernelVariant));
+  const kernels = picked?.kernels ?? (await Kernels.create(kernelModule(asked), asked as KernelVariant));
   const tower = url.searchParams.get('tower') === 'text' ? 'text' : 'image';
   const weights = await towerInitializers(m.towers[tower].int8?.segments ?? [], files.read);
   let run: () => Float32Array;
@@ -237,13 +249,12 @@ async function timeKernelTower(env: Env, url: URL) {
   let embedding = run();
   if (tower === 'text') for (let i = 0; i < 4; i++) run();
   const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    await tick();
-    const t = performance.now();
-    embedding = run();
-    await tick();
-    times.push(performance.now() - t);
-  }
+  for (let i = 0; i < runs; i++)
+    times.push(
+      await timedRun(() => {
+        embedding = run();
+      }),
+    );
   times.sort((a, b) => a - b);
   return {
     loadMs,
@@ -268,26 +279,18 @@ async function timeKernelShare(env: Env, url: URL): Promise<{ runs: number; whol
   const op = url.searchParams.get('op') ?? 'depthwise7';
   if (!SHAREABLE.includes(op as (typeof SHAREABLE)[number])) throw new Error(`op must be one of ${SHAREABLE}`);
   const runs = Math.min(30, Math.max(1, Math.floor(Number(url.searchParams.get('runs') ?? 10)) || 10));
-  const module = variant === 'relaxed' ? workerdKernelModules.relaxed : workerdKernelModules.plain;
-  if (!module) throw new Error(`no ${variant} kernel build`);
   const files = r2Files(env.MODELS, env.MODEL_ID);
   const m = await files.manifest();
   const weights = await towerInitializers(m.towers.image.int8?.segments ?? [], files.read);
+  const module = kernelModule(variant);
   const [whole, without] = [await Kernels.create(module, variant), await Kernels.create(module, variant)];
   Object.assign(without, { x: { ...without.x, [op]: () => {} } });
   const runners = [whole, without].map((k) => ImageTowerRunner.load(k, weights, m.preprocess.size));
   const pixels = syntheticPixels(m.preprocess.size);
-  const tick = () => new Promise((r) => setTimeout(r, 0));
   for (const r of runners) r.run(pixels);
   const times: [number[], number[]] = [[], []];
   for (let i = 0; i < runs; i++)
-    for (const [j, r] of runners.entries()) {
-      await tick();
-      const t = performance.now();
-      r.run(pixels);
-      await tick();
-      times[j].push(performance.now() - t);
-    }
+    for (const [j, r] of runners.entries()) times[j].push(await timedRun(() => r.run(pixels)));
   return { runs, whole: times[0], without: times[1] };
 }
 
