@@ -29,26 +29,24 @@ const manifest = readManifest(FULL_DIR);
 const size = manifest.preprocess.size;
 const pixels = syntheticPixels(size);
 const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => rowCosines(a, b, a.length)[0];
-const timed = async (run: () => unknown) => {
-  await run();
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
+/**
+ * Median ms of each of `runs` after `warmups` unmeasured calls, the runs alternated call by call so that a slow phase
+ * of the machine falls on both (this VM has phases of 1.5–2×).
+ */
+const alternated = async (runs: (() => unknown)[], warmups = 1) => {
+  for (let i = 0; i < warmups; i++) for (const run of runs) await run();
+  const times: number[][] = runs.map(() => []);
+  for (let i = 0; i < RUNS; i++)
+    for (const [j, run] of runs.entries()) {
+      const t0 = performance.now();
+      await run();
+      times[j].push(performance.now() - t0);
+    }
+  return times.map(median);
 };
 
-log('onnxruntime-web in Node');
+log('onnxruntime-web and our kernels (plain SIMD128) in Node, alternated');
 const model = await openLocalModel(FULL_DIR, { runtime: 'web' });
-let ortEmbedding: Float32Array = new Float32Array();
-const ortNode = await timed(async () => {
-  ortEmbedding = (await embedPixels(model, pixels, 1, { precision: 'int8' })).data;
-});
-await model.close();
-
-log('our kernels in Node (plain SIMD128)');
 const t0 = performance.now();
 const kernels = await Kernels.create((await nodeKernelModules()).plain);
 const runner = ImageTowerRunner.load(
@@ -57,10 +55,17 @@ const runner = ImageTowerRunner.load(
   size,
 );
 const nodeLoad = performance.now() - t0;
+let ortEmbedding: Float32Array = new Float32Array();
 let ours: Float32Array = new Float32Array();
-const kernelNode = await timed(() => {
-  ours = runner.run(pixels);
-});
+const [ortNode, kernelNode] = await alternated([
+  async () => {
+    ortEmbedding = (await embedPixels(model, pixels, 1, { precision: 'int8' })).data;
+  },
+  () => {
+    ours = runner.run(pixels);
+  },
+]);
+await model.close();
 
 // The text tower: a 5-word prompt and a 70-token one (SOT … EOT), one at a time, as the #24 table times them.
 const PROMPTS = {
@@ -82,16 +87,17 @@ const textRows: TextRow[] = [];
     const ids = BigInt64Array.from(list, BigInt);
     let theirs: Float32Array = new Float32Array();
     let mine: Float32Array = new Float32Array();
-    const warm = async (run: () => unknown) => {
-      for (let i = 0; i < 4; i++) await run();
-      return timed(run);
-    };
-    const ortMs = await warm(async () => {
-      theirs = await ortText.run(TEXT_INPUT, ids, [1, ids.length]);
-    });
-    const kernelMs = await warm(() => {
-      mine = textRunner.run(ids, 1, ids.length);
-    });
+    const [ortMs, kernelMs] = await alternated(
+      [
+        async () => {
+          theirs = await ortText.run(TEXT_INPUT, ids, [1, ids.length]);
+        },
+        () => {
+          mine = textRunner.run(ids, 1, ids.length);
+        },
+      ],
+      5,
+    );
     textRows.push({ prompt, ortNode: ortMs, kernelNode: kernelMs, cos: cosine(mine, theirs), ids: list });
   }
   await textModel.close();
@@ -147,7 +153,7 @@ const ortW = median(ortWorkerd.times.slice(1));
 publishReport(
   'bench-kernel-tower',
   [
-    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernel-tower\` (the int8 image tower of \`${FULL_MODEL_ID}\`, one ${size}×${size} synthetic image, median of ${RUNS} warm runs; "vs onnxruntime" is the cosine to onnxruntime-web's embedding in Node).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernel-tower\` (the int8 image tower of \`${FULL_MODEL_ID}\`, one ${size}×${size} synthetic image, median of ${RUNS} warm runs, alternated in Node, one engine after the other in workerd; "vs onnxruntime" is the cosine to onnxruntime-web's embedding in Node).`,
     '',
     '| runtime | engine | warm image | / onnxruntime | load (read, verify, pack) | wasm memory | vs onnxruntime |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: |',

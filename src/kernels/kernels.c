@@ -132,23 +132,33 @@ static inline void window(int oy, int ox, int h, int w, int *i0, int *i1, int *j
 #define TAP(a, xp, kp) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load(xp), wasm_v128_load(kp)))
 
 /*
- * Six (or four: `six` is a constant at each call, so each gets its own loop) neighbouring outputs of one row, four
- * channels at a time: per kernel row, its seven weights are loaded once and each of the twelve (ten) inputs the outputs
- * read is loaded once and used for every output that needs it (19 loads for 42 multiply-adds; a load per tap and
- * output before), and the accumulators keep six (four) independent chains of adds in flight. Inputs outside the map
- * (t outside [tl, th), t counting from column ox − 3) are skipped with their taps, as the one-output loop skips them,
- * and each output sums its taps in (i, j) order: the results equal the one-output loop's.
+ * Channels go through in groups of DW_GROUP, each copied out first to a compact [h, w, DW_GROUP] map, and its weights
+ * to [49, DW_GROUP]. Two reasons: every input and weight a group of outputs reads is then a constant offset from one
+ * pointer (on the map's own stride V8 kept twelve offsets live, each added to per kernel row); and neighbouring positions of a 768-
+ * or 1536-channel map are 3 or 6 KiB apart, so the 84 inputs and 49 weights fell into two to four L1 sets and evicted
+ * each other (128 bytes apart they spread). workerd, the tower's 36 convolutions: 40 → 30 ms.
  */
-static inline void depthwise7_row(const float *x, int w, int c, const float *k, const float *bias, float *y, int cy,
-                                  int oy, int ox, int i0, int i1, int c0, int tl, int th, int six) {
-  v128_t a0 = wasm_v128_load(bias + c0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-  for (int i = i0; i < i1; i++) {
-    const float *at = x + ((oy + i - 3) * w + ox) * c + c0, *kp = k + i * 7 * c + c0;
-    v128_t k0 = wasm_v128_load(kp), k1 = wasm_v128_load(kp + c), k2 = wasm_v128_load(kp + 2 * c);
-    v128_t k3 = wasm_v128_load(kp + 3 * c), k4 = wasm_v128_load(kp + 4 * c), k5 = wasm_v128_load(kp + 5 * c);
-    v128_t k6 = wasm_v128_load(kp + 6 * c), v;
+#define DW_GROUP 32
+
+/*
+ * Six (or four: `six` is a constant at each call, so each gets its own loop) neighbouring outputs of one row, four
+ * channels at a time, over `rows` kernel rows from xr (the compact map at the first row's input column ox − 3) and kr
+ * (that row's seven weights): per kernel row, its seven weights are loaded once and each of the twelve (ten) inputs
+ * the outputs read is loaded once and used for every output that needs it (19 loads for 42 multiply-adds), and the
+ * accumulators keep six (four) independent chains of adds in flight. Inputs outside the map (t outside [tl, th), t
+ * counting from column ox − 3) are skipped with their taps, and each output sums its taps in (i, j) order: the results
+ * equal the one-output loop's. The tests on tl and th also keep each input's multiply-adds in its own block: without
+ * them (zero columns for the padding instead) TurboFan scheduled all twelve loads first and spilled: 15–20 % slower.
+ */
+static inline void depthwise7_row(const float *xr, int xrow, const float *kr, int rows, const float *bias, float *out,
+                                  int ostride, int tl, int th, int six) {
+  v128_t a0 = wasm_v128_load(bias), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  for (int r = 0; r < rows; r++, xr += xrow, kr += 7 * DW_GROUP) {
+    v128_t k0 = wasm_v128_load(kr), k1 = wasm_v128_load(kr + DW_GROUP), k2 = wasm_v128_load(kr + 2 * DW_GROUP);
+    v128_t k3 = wasm_v128_load(kr + 3 * DW_GROUP), k4 = wasm_v128_load(kr + 4 * DW_GROUP);
+    v128_t k5 = wasm_v128_load(kr + 5 * DW_GROUP), k6 = wasm_v128_load(kr + 6 * DW_GROUP), v;
 #define MAC(a, kw) a = wasm_f32x4_add(a, wasm_f32x4_mul(v, kw))
-#define IN(t) if (t >= tl && t < th && (v = wasm_v128_load(at + (t - 3) * c), 1))
+#define IN(t) if (t >= tl && t < th && (v = wasm_v128_load(xr + (t) * DW_GROUP), 1))
     IN(0) MAC(a0, k0);
     IN(1) MAC(a0, k1), MAC(a1, k0);
     IN(2) MAC(a0, k2), MAC(a1, k1), MAC(a2, k0);
@@ -184,14 +194,13 @@ static inline void depthwise7_row(const float *x, int w, int c, const float *k, 
 #undef IN
 #undef MAC
   }
-  float *out = y + (oy * w + ox) * cy + c0;
   wasm_v128_store(out, a0);
-  wasm_v128_store(out + cy, a1);
-  wasm_v128_store(out + 2 * cy, a2);
-  wasm_v128_store(out + 3 * cy, a3);
+  wasm_v128_store(out + ostride, a1);
+  wasm_v128_store(out + 2 * ostride, a2);
+  wasm_v128_store(out + 3 * ostride, a3);
   if (six) {
-    wasm_v128_store(out + 4 * cy, a4);
-    wasm_v128_store(out + 5 * cy, a5);
+    wasm_v128_store(out + 4 * ostride, a4);
+    wasm_v128_store(out + 5 * ostride, a5);
   }
 }
 
@@ -232,14 +241,6 @@ static void copy_strided(float *to, int to_stride, const float *from, int from_s
     for (int j = 0; j < n; j += 4) wasm_v128_store(to + i * to_stride + j, wasm_v128_load(from + i * from_stride + j));
 }
 
-/*
- * Channels go through in groups of DW_GROUP. From 256 channels on, each group is first copied out to a compact
- * [h, w, group] map with its weights: neighbouring positions of a 768- or 1536-channel map are 3 or 6 KiB apart, so
- * the 84 inputs and 49 weights a group of outputs reads fall into two to four L1 sets and evict each other (measured:
- * twice as fast on the 20×20×768 maps); 128 bytes apart they spread. Narrower maps gain nothing from the copy.
- */
-#define DW_GROUP 32
-#define DW_PACK_FROM 256
 __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h, int w, int c, const float *k,
                                                             const float *bias, float *y) {
   if (w < 4) {
@@ -248,26 +249,27 @@ __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h
     return;
   }
   uintptr_t top = heap_top;
-  float *xg = c >= DW_PACK_FROM ? alloc((uint32_t)h * w * DW_GROUP * 4) : 0, *kg = xg ? alloc(49 * DW_GROUP * 4) : 0;
+  int xrow = w * DW_GROUP;
+  // Three spare columns before and after the map keep the row pointers of border outputs inside it; never read.
+  float *xg = (float *)alloc((uint32_t)(h * w + 6) * DW_GROUP * 4) + 3 * DW_GROUP, *kg = alloc(49 * DW_GROUP * 4);
   for (int g = 0; g < c; g += DW_GROUP) {
-    int n = c - g < DW_GROUP ? c - g : DW_GROUP, cx = c;
-    const float *xs = x + g, *ks = k + g;
-    if (kg) {
-      copy_strided(xg, n, x + g, c, h * w, n);
-      copy_strided(kg, n, k + g, c, 49, n);
-      xs = xg, ks = kg, cx = n;
-    }
+    int n = c - g < DW_GROUP ? c - g : DW_GROUP;
+    copy_strided(xg, DW_GROUP, x + g, c, h * w, n);
+    copy_strided(kg, DW_GROUP, k + g, c, 49, n);
     for (int oy = 0; oy < h; oy++) {
       int i0 = oy < 3 ? 3 - oy : 0, i1 = oy + 4 > h ? h - oy + 3 : 7;
+      const float *xr = xg + (oy + i0 - 3) * xrow - 3 * DW_GROUP, *kr = kg + i0 * 7 * DW_GROUP;
       // Six outputs at a time, then fours: even widths split exactly (the towers' 20 = 6 + 6 + 4 + 4); an odd one
       // ends with a group started early that recomputes one to three outputs, to the same values.
       int fours = (w % 6 == 4) + 2 * (w % 6 == 2 && w >= 8);
       for (int ox = 0; ox < w;) {
         int six = ox + 4 * fours < w - 5, size = six ? 6 : 4, at = ox + size <= w ? ox : w - size;
         int tl = at < 3 ? 3 - at : 0, th = at + size + 3 > w ? w - at + 3 : size + 6;
+        const float *xa = xr + at * DW_GROUP;
+        float *out = y + (oy * w + at) * c + g;
         for (int c0 = 0; c0 < n; c0 += 4)
-          if (six) depthwise7_row(xs, w, cx, ks, bias + g, y + g, c, oy, at, i0, i1, c0, tl, th, 1);
-          else depthwise7_row(xs, w, cx, ks, bias + g, y + g, c, oy, at, i0, i1, c0, tl, th, 0);
+          if (six) depthwise7_row(xa + c0, xrow, kr + c0, i1 - i0, bias + g + c0, out + c0, c, tl, th, 1);
+          else depthwise7_row(xa + c0, xrow, kr + c0, i1 - i0, bias + g + c0, out + c0, c, tl, th, 0);
         ox += size;
       }
     }

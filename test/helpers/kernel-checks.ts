@@ -27,8 +27,8 @@ export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], b
 /**
  * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 520 channels: a row too
  * narrow for four outputs at a time, rows that split into sixes and fours exactly (6, 8, 10, 14 and 20 as 6 + 4 + 4
- * and 6 + 6 + 4 + 4, 16) or end with a group that overlaps the one before (5, 7, 9, 19, 21), and maps wide enough in
- * channels to be copied out in groups of 32 (from exactly 256; two with a partial last group).
+ * and 6 + 6 + 4 + 4, 16) or end with a group that overlaps the one before (5, 7, 9, 19, 21), and channel counts
+ * that fill the copied-out groups of 32 exactly (256), leave a partial last group (36, 264, 520) or only one (4–24).
  */
 export function expectDepthwiseEqualsReference(kernels: Kernels): void {
   for (const [h, w, c] of [
