@@ -30,6 +30,12 @@ __attribute__((export_name("alloc"))) void *alloc(uint32_t bytes) {
   heap_top = end;
   return (void *)p;
 }
+/* Scratch inside a kernel: a trap (a JS RuntimeError) when memory cannot grow, never a write through a null pointer. */
+static void *need(uint32_t bytes) {
+  void *p = alloc(bytes);
+  if (!p) __builtin_trap();
+  return p;
+}
 __attribute__((export_name("mark"))) uint32_t mark(void) { return (uint32_t)heap_top; }
 __attribute__((export_name("release"))) void release(uint32_t to) { heap_top = to; }
 
@@ -251,7 +257,7 @@ __attribute__((export_name("depthwise7"))) void depthwise7(const float *x, int h
   uintptr_t top = heap_top;
   int xrow = w * DW_GROUP;
   // Three spare columns before and after the map keep the row pointers of border outputs inside it; never read.
-  float *xg = (float *)alloc((uint32_t)(h * w + 6) * DW_GROUP * 4) + 3 * DW_GROUP, *kg = alloc(49 * DW_GROUP * 4);
+  float *xg = (float *)need((uint32_t)(h * w + 6) * DW_GROUP * 4) + 3 * DW_GROUP, *kg = need(49 * DW_GROUP * 4);
   for (int g = 0; g < c; g += DW_GROUP) {
     int n = c - g < DW_GROUP ? c - g : DW_GROUP;
     copy_strided(xg, DW_GROUP, x + g, c, h * w, n);
@@ -469,16 +475,24 @@ static inline void store(float *y, int n, int m_, int n0, v128_t a0, v128_t a1, 
 __attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, const float *xs, int m, int k,
                                                             const int8_t *packed, const float *w_scale,
                                                             const float *bias, int n, float *y) {
+  // Each block of 8 columns widened to int16 once, not once per group of rows: Node's tower 1,853 → 1,676 ms,
+  // workerd's 1,920 → 1,847 ms (min of 10, alternated in one isolate).
+  uintptr_t top = heap_top;
+  v128_t *wide = need((uint32_t)k * 16);
   for (int n0 = 0; n0 < n; n0 += 8) {
     const int8_t *bp0 = packed + n0 * k;
+    for (int kk = 0; kk < k; kk += 2) {
+      v128_t b = wasm_v128_load(bp0 + kk * 8);
+      wide[kk] = wasm_i16x8_extend_low_i8x16(b);
+      wide[kk + 1] = wasm_i16x8_extend_high_i8x16(b);
+    }
     int r = 0;
     for (; r + 4 <= m; r += 4) {
       const int16_t *a0p = q16 + r * k, *a1p = a0p + k, *a2p = a1p + k, *a3p = a2p + k;
       v128_t c00 = wasm_i32x4_splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-      const int8_t *bp = bp0;
-      for (int kk = 0; kk < k; kk += 2, bp += 16) {
-        v128_t b = wasm_v128_load(bp);
-        v128_t b0 = wasm_i16x8_extend_low_i8x16(b), b1 = wasm_i16x8_extend_high_i8x16(b);
+      const v128_t *wp = wide;
+      for (int kk = 0; kk < k; kk += 2, wp += 2) {
+        v128_t b0 = wp[0], b1 = wp[1];
         v128_t a = wasm_v128_load32_splat(a0p + kk);
         DOT(c00, a, b0);
         DOT(c01, a, b1);
@@ -500,16 +514,15 @@ __attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, c
     for (; r < m; r++) {
       const int16_t *ap = q16 + r * k;
       v128_t c0 = wasm_i32x4_splat(0), c1 = c0;
-      const int8_t *bp = bp0;
-      for (int kk = 0; kk < k; kk += 2, bp += 16) {
-        v128_t b = wasm_v128_load(bp);
+      for (int kk = 0; kk < k; kk += 2) {
         v128_t a = wasm_v128_load32_splat(ap + kk);
-        DOT(c0, a, wasm_i16x8_extend_low_i8x16(b));
-        DOT(c1, a, wasm_i16x8_extend_high_i8x16(b));
+        DOT(c0, a, wide[kk]);
+        DOT(c1, a, wide[kk + 1]);
       }
       store(y, n, r, n0, c0, c1, w_scale, xs, bias);
     }
   }
+  heap_top = top;
 }
 
 #ifdef __wasm_relaxed_simd__
