@@ -219,8 +219,10 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
 
 /**
  * An int8 tower wholly in our kernels (`npm run bench:kernel-tower`): loads the build's image (or `tower=text`)
- * initializers from R2 into a fresh kernel instance, then times `runs` runs of the synthetic image (or the prompt `ids`); answers the load time, the median
- * run, the kernel's wasm memory and the embedding.
+ * initializers from R2 into a fresh kernel instance, then times `runs` runs of the synthetic image (or the prompt
+ * `ids`), each alternated with a run of onnxruntime-web's sessions of the same tower in this isolate, so that both
+ * see the same phases of the machine; answers the load time, both engines' run times, the kernel's wasm memory and the
+ * embedding.
  */
 async function timeKernelTower(env: Env, url: URL) {
   const asked = url.searchParams.get('variant') ?? 'plain';
@@ -234,31 +236,47 @@ async function timeKernelTower(env: Env, url: URL) {
   const tower = url.searchParams.get('tower') === 'text' ? 'text' : 'image';
   const weights = await towerInitializers(m.towers[tower].int8?.segments ?? [], files.read);
   let run: () => Float32Array;
+  let ortRun: (ort: SessionChain) => Promise<unknown>;
   if (tower === 'text') {
     const ids = BigInt64Array.from((url.searchParams.get('ids') ?? '').split(',').filter(Boolean), BigInt);
     const text = TextTowerRunner.load(kernels, weights, textHeads(m));
     run = () => text.run(ids, 1, ids.length);
+    ortRun = (ort) => ort.run(TEXT_INPUT, ids, [1, ids.length]);
   } else {
-    const image = ImageTowerRunner.load(kernels, weights, m.preprocess.size);
-    const pixels = syntheticPixels(m.preprocess.size);
+    const size = m.preprocess.size;
+    const image = ImageTowerRunner.load(kernels, weights, size);
+    const pixels = syntheticPixels(size);
     run = () => image.run(pixels);
+    ortRun = (ort) => ort.run(IMAGE_INPUT, pixels, [1, 3, size, size]);
   }
   await tick();
   const loadMs = performance.now() - t0;
-  // Tier-up: the first runs of fresh kernels are V8's baseline code.
+  const ort = await runner(env, tower, false);
+  // Tier-up: the first runs of fresh kernels are V8's baseline code (and onnxruntime's first run allocates).
   let embedding = run();
-  if (tower === 'text') for (let i = 0; i < 4; i++) run();
+  await ortRun(ort);
+  if (tower === 'text')
+    for (let i = 0; i < 4; i++) {
+      run();
+      await ortRun(ort);
+    }
   const times: number[] = [];
-  for (let i = 0; i < runs; i++)
+  const ortTimes: number[] = [];
+  for (let i = 0; i < runs; i++) {
     times.push(
       await timedRun(() => {
         embedding = run();
       }),
     );
-  times.sort((a, b) => a - b);
+    await tick();
+    const t = performance.now();
+    await ortRun(ort);
+    ortTimes.push(performance.now() - t);
+  }
   return {
     loadMs,
-    ms: times[times.length >> 1],
+    times,
+    ortTimes,
     memoryBytes: kernels.memoryBytes,
     embedding: Array.from(embedding),
     variant: kernels.variant,
