@@ -2,9 +2,10 @@
  * `npm run bench:kernel-share [-- <export>]` (issue #24's depthwise share): one kernel's share of the int8 image tower
  * in workerd, for the plain and the relaxed GEMM. workerd's clock stands still inside a run, so the bench Worker
  * (`/kernel-share`) times the tower as built and the tower with that kernel (default `depthwise7`) replaced by a
- * no-op, alternated in one isolate; the share is the median of the paired differences over the whole tower's median.
- * Without the kernel, the next one reads a map that was not just written, so the difference can undercount its time
- * a little (cache effects): a lower bound, to be read beside the kernel's own time (`bench:kernels`).
+ * no-op, alternated in one isolate; the kernel's time is the median of the paired differences, its share the median of
+ * each pair's difference over that pair's whole tower (so a slow phase of the machine moves both). The differences
+ * scatter by ±10 ms (without the kernel, the next one reads a map that was not just written, and each run has its own
+ * noise): read it beside the kernel's own time (`bench:kernels`), and over several runs.
  * Writes the table into docs/PERFORMANCE.md between the bench-kernel-share markers.
  */
 import { seedR2 } from '../scripts/seed-r2.ts';
@@ -34,9 +35,10 @@ try {
     if (!res.ok) throw new Error(`bench Worker: ${res.status} ${await res.text()}`);
     const { runs, whole, without } = (await res.json()) as { runs: number; whole: number[]; without: number[] };
     pairs = runs;
-    const share = median(whole.map((t, i) => t - without[i]));
+    const time = median(whole.map((t, i) => t - without[i]));
+    const share = median(whole.map((t, i) => (t - without[i]) / t));
     rows.push(
-      `| ${variant} | ${ms(median(whole))} ms | ${ms(median(without))} ms | ${share.toFixed(1)} ms | ${((100 * share) / median(whole)).toFixed(1)} % |`,
+      `| ${variant} | ${ms(median(whole))} ms | ${ms(median(without))} ms | ${time.toFixed(1)} ms | ${(100 * share).toFixed(1)} % |`,
     );
   }
 } finally {
@@ -45,7 +47,7 @@ try {
 publishReport(
   'bench-kernel-share',
   [
-    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:kernel-share${op === 'depthwise7' ? '' : ` -- ${op}`}\` (the int8 image tower of \`${FULL_MODEL_ID}\` in our kernels, workerd, ${pairs} alternated pairs of runs in one isolate; \`${op}\`'s time is the median of the paired differences).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`BENCH_RUNS=${pairs} npm run bench:kernel-share${op === 'depthwise7' ? '' : ` -- ${op}`}\` (the int8 image tower of \`${FULL_MODEL_ID}\` in our kernels, workerd, ${pairs} alternated pairs of runs in one isolate; \`${op}\`'s time is the median of the paired differences, its share the median of each pair's difference over its whole tower).`,
     '',
     `| GEMM | tower (median) | without \`${op}\` | \`${op}\` | share |`,
     '| --- | ---: | ---: | ---: | ---: |',

@@ -22,6 +22,7 @@ import { startRuntime } from '../../src/model/ort-runtime.ts';
 import { SessionChain } from '../../src/model/session-chain.ts';
 import { ClipTokenizer } from '../../src/model/tokenizer.ts';
 import { endProfiling, routeConsoleLog, syntheticPixels } from './ort-profile.ts';
+import { tick, timedRun } from './timing.ts';
 
 interface Env {
   MODELS: R2Bucket;
@@ -108,18 +109,6 @@ async function bareParts(env: Env, tower: TowerName, image: Uint8Array, text: st
       : runner.run(TEXT_INPUT, BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
   );
   return parts;
-}
-
-/** A macrotask turn: workerd's clock advances only across one. */
-const tick = () => new Promise((r) => setTimeout(r, 0));
-
-/** Milliseconds of one synchronous `run`, read between two turns (workerd's clock stands still inside it). */
-async function timedRun(run: () => unknown): Promise<number> {
-  await tick();
-  const t = performance.now();
-  run();
-  await tick();
-  return performance.now() - t;
 }
 
 /** The kernel build a bench request asks for. */
@@ -268,10 +257,7 @@ async function timeKernelTower(env: Env, url: URL) {
         embedding = run();
       }),
     );
-    await tick();
-    const t = performance.now();
-    await ortRun(ort);
-    ortTimes.push(performance.now() - t);
+    ortTimes.push(await timedRun(() => ortRun(ort)));
   }
   return {
     loadMs,

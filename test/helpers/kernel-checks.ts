@@ -26,9 +26,10 @@ export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], b
 
 /**
  * Depthwise 7×7 convolutions of maps smaller than, equal to and larger than the kernel, 4 to 520 channels: a row too
- * narrow for four outputs at a time, rows that split into sixes and fours exactly (6, 8, 10, 14 and 20 as 6 + 4 + 4
- * and 6 + 6 + 4 + 4, 16) or end with a group that overlaps the one before (5, 7, 9, 19, 21), and channel counts
- * that fill the copied-out groups of 32 exactly (256), leave a partial last group (36, 264, 520) or only one (4–24).
+ * narrow for four outputs at a time, rows of exactly four, rows that split into sixes and fours exactly (6, 8, 10, 14
+ * and 20 as 6 + 4 + 4 and 6 + 6 + 4 + 4, 16) or end with a group that overlaps the one before (5, 7, 9, 13, 19, 21),
+ * and channel counts that fill the copied-out groups of 32 exactly (256), leave a partial last group (36, 264, 520) or
+ * only one (4–24).
  */
 export function expectDepthwiseEqualsReference(kernels: Kernels): void {
   for (const [h, w, c] of [
@@ -44,6 +45,8 @@ export function expectDepthwiseEqualsReference(kernels: Kernels): void {
     [9, 6, 520],
     [6, 20, 256],
     [5, 14, 36],
+    [4, 4, 36],
+    [11, 13, 12],
   ]) {
     const wave = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.93 + seed));
     const [x, weight, bias] = [wave(h * w * c, 1), wave(c * 49, 2), wave(c, 3)];
