@@ -6,10 +6,8 @@
  * move whole runs by 1.5–2×. Node has the same comparison per kernel in `bench:kernel-profile`.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { seedR2 } from '../scripts/seed-r2.ts';
-import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
+import { startFullBuildWorker } from './full-build.ts';
 import { median } from './stats.ts';
-import { startDev } from './workerd-server.ts';
 
 const files = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 if (files.length !== 2) throw new Error('usage: npm run bench:kernel-ab -- a.wasm b.wasm [--relaxed]');
@@ -20,14 +18,7 @@ const log = (l: string) => process.stderr.write(`[bench:kernel-ab] ${l}\n`);
 mkdirSync('.cache/bench/kernel-ab', { recursive: true });
 copyFileSync(files[0], '.cache/bench/kernel-ab/a.wasm');
 copyFileSync(files[1], '.cache/bench/kernel-ab/b.wasm');
-await ensureFullBuild();
-await seedR2(FULL_DIR, ['int8'], log);
-const dev = await startDev(
-  FULL_MODEL_ID,
-  8793,
-  [],
-  ['-c', 'bench/kernel-ab/wrangler.toml', '--persist-to', '.wrangler/state'],
-);
+const dev = await startFullBuildWorker('bench/kernel-ab/wrangler.toml', 8793, log);
 try {
   log(`${variant} GEMM, ${runs} alternated pairs`);
   const res = await fetch(`${dev.url}/?runs=${runs}&variant=${variant}`, { signal: AbortSignal.timeout(900_000) });

@@ -8,23 +8,14 @@
  * noise): read it beside the kernel's own time (`bench:kernels`), and over several runs.
  * Writes the table into docs/PERFORMANCE.md between the bench-kernel-share markers.
  */
-import { seedR2 } from '../scripts/seed-r2.ts';
-import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
+import { FULL_MODEL_ID, startFullBuildWorker } from './full-build.ts';
 import { median, ms, publishReport } from './stats.ts';
-import { startDev } from './workerd-server.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const op = process.argv[2] ?? 'depthwise7';
 const log = (l: string) => process.stderr.write(`[bench:kernel-share] ${l}\n`);
 
-await ensureFullBuild();
-await seedR2(FULL_DIR, ['int8'], log);
-const dev = await startDev(
-  FULL_MODEL_ID,
-  8794,
-  [],
-  ['-c', 'bench/profile/wrangler.toml', '--persist-to', '.wrangler/state'],
-);
+const dev = await startFullBuildWorker('bench/profile/wrangler.toml', 8794, log);
 const rows: string[] = [];
 let pairs = RUNS;
 try {

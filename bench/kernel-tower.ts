@@ -5,7 +5,6 @@
  * docs/PERFORMANCE.md between the bench-kernel-tower markers.
  */
 
-import { seedR2 } from '../scripts/seed-r2.ts';
 import { nodeKernelModules } from '../src/adapters/node/kernel-wasm.ts';
 import { openLocalModel, readManifest } from '../src/adapters/node/local-model.ts';
 import { diskReader } from '../src/adapters/node/ort-runtimes.ts';
@@ -16,10 +15,9 @@ import { towerInitializers } from '../src/kernels/onnx-initializers.ts';
 import { TextTowerRunner, textHeads } from '../src/kernels/text-tower-runner.ts';
 import { embedPixels } from '../src/model/pipelines/embed-images.ts';
 import { rowCosines } from '../tool/quantize/row-cosines.ts';
-import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID } from './full-build.ts';
+import { ensureFullBuild, FULL_DIR, FULL_MODEL_ID, startFullBuildWorker } from './full-build.ts';
 import { syntheticPixels } from './profile/ort-profile.ts';
 import { median, mib, ms, publishReport } from './stats.ts';
-import { startDev } from './workerd-server.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const log = (l: string) => process.stderr.write(`[bench:kernel-tower] ${l}\n`);
@@ -103,13 +101,7 @@ const textRows: TextRow[] = [];
   await textModel.close();
 }
 
-await seedR2(FULL_DIR, ['int8'], log);
-const dev = await startDev(
-  FULL_MODEL_ID,
-  8799,
-  [],
-  ['-c', 'bench/profile/wrangler.toml', '--persist-to', '.wrangler/state'],
-);
+const dev = await startFullBuildWorker('bench/profile/wrangler.toml', 8799, log);
 const get = async <T>(path: string): Promise<T> => {
   const res = await fetch(`${dev.url}${path}`, { signal: AbortSignal.timeout(600_000) });
   if (!res.ok) throw new Error(`bench Worker ${path}: ${res.status} ${await res.text()}`);

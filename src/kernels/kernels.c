@@ -142,9 +142,9 @@ static inline void window(int oy, int ox, int h, int w, int *i0, int *i1, int *j
 /*
  * Channels go through in groups of DW_GROUP, each copied out first to a compact [h, w, DW_GROUP] map, and its weights
  * to [49, DW_GROUP]. Two reasons: every input and weight a group of outputs reads is then a constant offset from one
- * pointer (on the map's own stride V8 kept twelve offsets live, each added to per kernel row); and neighbouring positions of a 768-
- * or 1536-channel map are 3 or 6 KiB apart, so the 84 inputs and 49 weights fell into two to four L1 sets and evicted
- * each other (128 bytes apart they spread). workerd, the tower's 36 convolutions: 40 → 30 ms.
+ * pointer (on the map's own stride V8 kept twelve offsets live, each added to per kernel row); and neighbouring
+ * positions of a 768- or 1536-channel map are 3 or 6 KiB apart, so the 84 inputs and 49 weights fell into two to four
+ * L1 sets and evicted each other (128 bytes apart they spread). workerd, the tower's 36 convolutions: 40 → 30 ms.
  */
 #define DW_GROUP 32
 
@@ -533,8 +533,8 @@ static inline __attribute__((always_inline)) void gemm_plain_block(const int16_t
 
 /*
  * From WIDEN_FROM rows on, each block of 8 columns is widened to int16 once per call (k × 16 bytes of scratch), not
- * once per group of rows: the image tower 1,853 → 1,676 ms in Node, 1,920 → 1,847 ms in workerd. Fewer rows do not
- * repay the widening: a 7-token prompt's text tower went 27.5 → 34.7 ms in Node with it.
+ * once per group of rows: the image tower 1,853 → 1,676 ms in Node, 1,949 → 1,876 ms in workerd (bench:kernel-ab).
+ * Fewer rows do not repay the widening: a 7-token prompt's text tower went 27.5 → 34.7 ms in Node with it.
  */
 #define WIDEN_FROM 16
 __attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, const float *xs, int m, int k,

@@ -52,9 +52,10 @@ export function referenceLinear({ m, k, n, x, weight, wScale, bias, inScale, sid
   return y;
 }
 
-/** A family of linears: shapes with remainder rows, zero and one-signed rows, outlier values, with and without bias. */
+/** Values of a row whose scale is exactly 1 (max |v| = 127), halves among them: rounding ties. */
 const TIES = [127, 2.5, -2.5, 126.5, -126.5, 0.5, -0.5, 1.5, -1.5, -127];
 
+/** A family of linears: shapes with remainder rows, zero and one-signed rows, outlier values, with and without bias. */
 export function linearFamily(seed: number): LinearCase[] {
   let state = seed >>> 0 || 1;
   const rand = () => {
