@@ -118,6 +118,12 @@ function kernelModule(variant: string): WebAssembly.Module {
   return module;
 }
 
+/** A variant's kernels as a Worker serves them: relaxed, or plain in the tile the start-up probe picks. */
+async function servingKernels(variant: KernelVariant): Promise<Kernels> {
+  if (variant === 'relaxed') return Kernels.create(kernelModule(variant), variant);
+  return (await pickKernels({ plain: kernelModule('plain') })).kernels;
+}
+
 /**
  * One small graph, timed: the body is a 4-byte little-endian graph length, the graph, then its external data (one
  * file, named by `data`). Answers the median over 5 groups of `runs` runs, per run, on a deterministic input of shape
@@ -165,7 +171,7 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
   const [m, k, n] = ['m', 'k', 'n'].map((p) => Number(url.searchParams.get(p)));
   const variant = (url.searchParams.get('variant') ?? 'plain') as KernelVariant;
   const runs = Math.min(50, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
-  const kernels = await Kernels.create(kernelModule(variant), variant);
+  const kernels = await servingKernels(variant);
   const pack = (kk: number, nn: number) =>
     kernels.pack(
       Int8Array.from({ length: kk * nn }, (_, i) => ((i * 37) % 127) - 63),
@@ -221,7 +227,7 @@ async function timeKernelTower(env: Env, url: URL) {
   const t0 = performance.now();
   // `auto`: what a Worker would run, chosen by the start-up probe.
   const picked = asked === 'auto' ? await pickKernels(workerdKernelModules) : undefined;
-  const kernels = picked?.kernels ?? (await Kernels.create(kernelModule(asked), asked as KernelVariant));
+  const kernels = picked?.kernels ?? (await servingKernels(asked as KernelVariant));
   const tower = url.searchParams.get('tower') === 'text' ? 'text' : 'image';
   const weights = await towerInitializers(m.towers[tower].int8?.segments ?? [], files.read);
   let run: () => Float32Array;
@@ -266,7 +272,8 @@ async function timeKernelTower(env: Env, url: URL) {
     memoryBytes: kernels.memoryBytes,
     embedding: Array.from(embedding),
     variant: kernels.variant,
-    probe: picked && { plainMs: picked.plainMs, relaxedMs: picked.relaxedMs },
+    plainTile: kernels.plainTile,
+    probe: picked && { plainMs: picked.plainMs, plain5Ms: picked.plain5Ms, relaxedMs: picked.relaxedMs },
   };
 }
 
@@ -286,8 +293,8 @@ async function timeKernelShare(env: Env, url: URL): Promise<{ runs: number; whol
   const files = r2Files(env.MODELS, env.MODEL_ID);
   const m = await files.manifest();
   const weights = await towerInitializers(m.towers.image.int8?.segments ?? [], files.read);
-  const module = kernelModule(variant);
-  const [whole, without] = [await Kernels.create(module, variant), await Kernels.create(module, variant)];
+  const whole = await servingKernels(variant);
+  const without = await Kernels.create(kernelModule(variant), variant, whole.plainTile);
   Object.assign(without, { x: { ...without.x, [op]: () => {} } });
   const runners = [whole, without].map((k) => ImageTowerRunner.load(k, weights, m.preprocess.size));
   const pixels = syntheticPixels(m.preprocess.size);

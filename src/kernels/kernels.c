@@ -475,60 +475,48 @@ static inline void store(float *y, int n, int m_, int n0, v128_t a0, v128_t a1, 
 #define DOT(acc, a, b) acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(a, b))
 
 /*
- * One block of 8 columns for all m rows, its weights either widened to int16 already (`widened`, a constant at each
- * call) or extended from the packed int8 pairs in the loop.
+ * `rows` (a constant at each use) rows × one block of 8 columns, its weights either widened to int16 already
+ * (`widened`, a constant at each call) or extended from the packed int8 pairs in the loop.
+ */
+static inline __attribute__((always_inline)) void gemm_plain_tile(const int16_t *a, int rows, const float *xs, int k,
+                                                                  const int8_t *bp0, const v128_t *wide,
+                                                                  const float *w_scale, const float *bias, int n,
+                                                                  int r, int n0, float *y, int widened) {
+  v128_t c[5][2];
+  for (int i = 0; i < rows; i++) c[i][0] = c[i][1] = wasm_i32x4_splat(0);
+  // wp walks the widened block (kept as a pointer walk: indexing it from kk cost workerd 4 %).
+  const v128_t *wp = wide;
+  for (int kk = 0; kk < k; kk += 2, wp += 2) {
+    v128_t b0, b1;
+    if (widened) b0 = wp[0], b1 = wp[1];
+    else {
+      v128_t b = wasm_v128_load(bp0 + kk * 8);
+      b0 = wasm_i16x8_extend_low_i8x16(b), b1 = wasm_i16x8_extend_high_i8x16(b);
+    }
+    for (int i = 0; i < rows; i++) {
+      v128_t x = wasm_v128_load32_splat(a + i * k + kk);
+      DOT(c[i][0], x, b0);
+      DOT(c[i][1], x, b1);
+    }
+  }
+  for (int i = 0; i < rows; i++) store(y, n, r + i, n0, c[i][0], c[i][1], w_scale, xs, bias);
+}
+
+/*
+ * One block of 8 columns for all m rows: tiles of five rows (`five`) or four, then single rows. Five rows fill the
+ * SIMD registers (10 accumulators, 2 weight vectors, a row's pair and a product): 7 loads per 10 products instead of
+ * 6 per 8, which pays where each load carries a bounds check (workerd) and spills in Node 20's V8 (`pickKernels`
+ * chooses at start-up).
  */
 static inline __attribute__((always_inline)) void gemm_plain_block(const int16_t *q16, const float *xs, int m, int k,
                                                                    const int8_t *bp0, const v128_t *wide,
                                                                    const float *w_scale, const float *bias, int n,
-                                                                   int n0, float *y, int widened) {
-  // wp walks the widened block (kept as a pointer walk: indexing it from kk cost workerd 4 %).
-#define PAIR(kk, b0, b1)                                                                                               \
-  if (widened) b0 = wp[0], b1 = wp[1];                                                                                 \
-  else {                                                                                                               \
-    v128_t b = wasm_v128_load(bp0 + (kk) * 8);                                                                         \
-    b0 = wasm_i16x8_extend_low_i8x16(b), b1 = wasm_i16x8_extend_high_i8x16(b);                                        \
-  }
+                                                                   int n0, float *y, int widened, int five) {
   int r = 0;
-  for (; r + 4 <= m; r += 4) {
-    const int16_t *a0p = q16 + r * k, *a1p = a0p + k, *a2p = a1p + k, *a3p = a2p + k;
-    v128_t c00 = wasm_i32x4_splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-    const v128_t *wp = wide;
-    for (int kk = 0; kk < k; kk += 2, wp += 2) {
-      v128_t b0, b1;
-      PAIR(kk, b0, b1)
-      v128_t a = wasm_v128_load32_splat(a0p + kk);
-      DOT(c00, a, b0);
-      DOT(c01, a, b1);
-      a = wasm_v128_load32_splat(a1p + kk);
-      DOT(c10, a, b0);
-      DOT(c11, a, b1);
-      a = wasm_v128_load32_splat(a2p + kk);
-      DOT(c20, a, b0);
-      DOT(c21, a, b1);
-      a = wasm_v128_load32_splat(a3p + kk);
-      DOT(c30, a, b0);
-      DOT(c31, a, b1);
-    }
-    store(y, n, r, n0, c00, c01, w_scale, xs, bias);
-    store(y, n, r + 1, n0, c10, c11, w_scale, xs, bias);
-    store(y, n, r + 2, n0, c20, c21, w_scale, xs, bias);
-    store(y, n, r + 3, n0, c30, c31, w_scale, xs, bias);
-  }
-  for (; r < m; r++) {
-    const int16_t *ap = q16 + r * k;
-    v128_t c0 = wasm_i32x4_splat(0), c1 = c0;
-    const v128_t *wp = wide;
-    for (int kk = 0; kk < k; kk += 2, wp += 2) {
-      v128_t b0, b1;
-      PAIR(kk, b0, b1)
-      v128_t a = wasm_v128_load32_splat(ap + kk);
-      DOT(c0, a, b0);
-      DOT(c1, a, b1);
-    }
-    store(y, n, r, n0, c0, c1, w_scale, xs, bias);
-  }
-#undef PAIR
+  if (five)
+    for (; r + 5 <= m; r += 5) gemm_plain_tile(q16 + r * k, 5, xs, k, bp0, wide, w_scale, bias, n, r, n0, y, widened);
+  for (; r + 4 <= m; r += 4) gemm_plain_tile(q16 + r * k, 4, xs, k, bp0, wide, w_scale, bias, n, r, n0, y, widened);
+  for (; r < m; r++) gemm_plain_tile(q16 + r * k, 1, xs, k, bp0, wide, w_scale, bias, n, r, n0, y, widened);
 }
 
 /*
@@ -537,11 +525,11 @@ static inline __attribute__((always_inline)) void gemm_plain_block(const int16_t
  * Fewer rows do not repay the widening: a 7-token prompt's text tower went 27.5 → 34.7 ms in Node with it.
  */
 #define WIDEN_FROM 16
-__attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, const float *xs, int m, int k,
-                                                            const int8_t *packed, const float *w_scale,
-                                                            const float *bias, int n, float *y) {
+static inline __attribute__((always_inline)) void gemm_plain_rows(const int16_t *q16, const float *xs, int m, int k,
+                                                                   const int8_t *packed, const float *w_scale,
+                                                                   const float *bias, int n, float *y, int five) {
   if (m < WIDEN_FROM) {
-    for (int n0 = 0; n0 < n; n0 += 8) gemm_plain_block(q16, xs, m, k, packed + n0 * k, 0, w_scale, bias, n, n0, y, 0);
+    for (int n0 = 0; n0 < n; n0 += 8) gemm_plain_block(q16, xs, m, k, packed + n0 * k, 0, w_scale, bias, n, n0, y, 0, 0);
     return;
   }
   uintptr_t top = heap_top;
@@ -553,9 +541,21 @@ __attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, c
       wide[kk] = wasm_i16x8_extend_low_i8x16(b);
       wide[kk + 1] = wasm_i16x8_extend_high_i8x16(b);
     }
-    gemm_plain_block(q16, xs, m, k, bp0, wide, w_scale, bias, n, n0, y, 1);
+    gemm_plain_block(q16, xs, m, k, bp0, wide, w_scale, bias, n, n0, y, 1, five);
   }
   heap_top = top;
+}
+
+/* The plain GEMM with tiles of four rows, and with tiles of five where it pays (`gemm_plain_block`). */
+__attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, const float *xs, int m, int k,
+                                                            const int8_t *packed, const float *w_scale,
+                                                            const float *bias, int n, float *y) {
+  gemm_plain_rows(q16, xs, m, k, packed, w_scale, bias, n, y, 0);
+}
+__attribute__((export_name("gemm_plain5"))) void gemm_plain5(const int16_t *q16, const float *xs, int m, int k,
+                                                              const int8_t *packed, const float *w_scale,
+                                                              const float *bias, int n, float *y) {
+  gemm_plain_rows(q16, xs, m, k, packed, w_scale, bias, n, y, 1);
 }
 
 #ifdef __wasm_relaxed_simd__

@@ -8,6 +8,12 @@
 
 export type KernelVariant = 'plain' | 'relaxed';
 
+/**
+ * Rows per tile of the plain GEMM: 5 needs fewer loads per product, which pays where every load carries a bounds check
+ * (workerd), and spills registers in Node 20's V8; `pickKernels` times both.
+ */
+export type PlainTile = 4 | 5;
+
 /** The compiled kernel builds a runtime has: plain SIMD128 always, relaxed SIMD where the engine validates it. */
 export interface KernelModules {
   plain: WebAssembly.Module;
@@ -55,6 +61,7 @@ export interface KernelExports {
   pack_plain(w: number, k: number, n: number, out: number): void;
   pack_relaxed(w: number, k: number, n: number, out: number): void;
   gemm_plain(q16: number, ...common: GemmArgs): void;
+  gemm_plain5(q16: number, ...common: GemmArgs): void;
   gemm_relaxed?(q8: number, sums: number, ...common: GemmArgs): void;
 }
 
@@ -96,14 +103,24 @@ export class Kernels {
     /** The raw exports, for runners that keep activations in kernel memory between calls. */
     readonly x: KernelExports,
     readonly variant: KernelVariant,
+    readonly plainTile: PlainTile,
   ) {}
 
   /** A kernel instance of `module`; `relaxed` only when the module has the relaxed GEMM. */
-  static async create(module: WebAssembly.Module, variant: KernelVariant = 'plain'): Promise<Kernels> {
+  static async create(
+    module: WebAssembly.Module,
+    variant: KernelVariant = 'plain',
+    plainTile: PlainTile = 4,
+  ): Promise<Kernels> {
     const instance = await WebAssembly.instantiate(module, {});
     const x = instance.exports as unknown as KernelExports;
     if (variant === 'relaxed' && !x.gemm_relaxed) throw new Error('this kernel module has no relaxed-SIMD GEMM');
-    return new Kernels(x, variant);
+    return new Kernels(x, variant, plainTile);
+  }
+
+  /** These kernels (the same instance, memory and packed weights) with the plain GEMM in tiles of `rows` rows. */
+  withPlainTile(rows: PlainTile): Kernels {
+    return new Kernels(this.x, this.variant, rows);
   }
 
   /** Bytes of the module's wasm memory (it counts against the isolate's budget beside onnxruntime's). */
@@ -219,7 +236,18 @@ export class Kernels {
     // With fp32 side channels the graphs add them before the bias.
     const bias = side ? 0 : linear.bias;
     if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
-    else this.x.gemm_plain(q16, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
+    else
+      (this.plainTile === 5 ? this.x.gemm_plain5 : this.x.gemm_plain)(
+        q16,
+        xs,
+        m,
+        k,
+        linear.packed,
+        linear.wScale,
+        bias,
+        n,
+        yp,
+      );
     if (side) this.x.side_channels(xp, m, k, side.idx, side.count, side.weight, linear.bias, n, yp);
     this.x.release(mark);
   }
@@ -285,24 +313,31 @@ const RELAXED_PAYS = 1.3;
 
 export interface PickedKernels {
   kernels: Kernels;
-  /** ms per probe linear (64 × 768 × 768) of each GEMM; `relaxedMs` absent where the runtime has no relaxed build. */
+  /**
+   * ms per probe linear (64 × 768 × 768) of each GEMM: the plain one in tiles of 4 and of 5 rows, and the relaxed one
+   * (absent where the runtime has no relaxed build).
+   */
   plainMs: number;
+  plain5Ms: number;
   relaxedMs?: number;
 }
 
 /**
- * The kernels this runtime should use, decided at start-up: the relaxed GEMM when it runs the probe linear at least
- * RELAXED_PAYS× faster than the plain one (V8 emits one VNNI instruction for the relaxed dot only on x86 with
- * AVX-VNNI; elsewhere it is a sequence at plain speed, docs/PERFORMANCE.md), else the plain build. ~0.1 s once.
- * Timed across timer turns: workerd's clock stands still inside synchronous code.
+ * The kernels this runtime should use, decided at start-up: the plain GEMM's faster tile, then the relaxed GEMM when
+ * it runs the probe linear at least RELAXED_PAYS× faster than that (V8 emits one VNNI instruction for the relaxed dot
+ * only on x86 with AVX-VNNI; elsewhere it is a sequence at plain speed, docs/PERFORMANCE.md), else the plain build.
+ * ~0.15 s once. Timed across timer turns: workerd's clock stands still inside synchronous code.
  */
 export async function pickKernels(modules: KernelModules, pays = RELAXED_PAYS): Promise<PickedKernels> {
-  const plain = await Kernels.create(modules.plain);
-  const plainMs = await probe(plain);
-  if (!modules.relaxed) return { kernels: plain, plainMs };
+  const four = await Kernels.create(modules.plain);
+  const plainMs = await probe(four);
+  const plain5Ms = await probe(four.withPlainTile(5));
+  const plain = plain5Ms < plainMs ? four.withPlainTile(5) : four;
+  if (!modules.relaxed) return { kernels: plain, plainMs, plain5Ms };
   const relaxed = await Kernels.create(modules.relaxed, 'relaxed');
   const relaxedMs = await probe(relaxed);
-  return { kernels: relaxedMs * pays <= plainMs ? relaxed : plain, plainMs, relaxedMs };
+  const picked = relaxedMs * pays <= Math.min(plainMs, plain5Ms) ? relaxed : plain;
+  return { kernels: picked, plainMs, plain5Ms, relaxedMs };
 }
 
 async function probe(k: Kernels): Promise<number> {

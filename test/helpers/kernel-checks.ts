@@ -3,12 +3,22 @@ import { expect } from 'vitest';
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { linearFamily, mlpCase, referenceDepthwise, referenceLinear, referenceMlp } from './kernel-reference.ts';
 
-/** Every linear of the families of `seeds`, and MLPs of three sizes, whole and in bands of `band` rows. */
+/**
+ * Every linear of the families of `seeds`, and MLPs of three sizes, whole and in bands of `band` rows; plain kernels in
+ * both of their GEMM's tiles.
+ */
 export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], band: number): void {
+  if (kernels.variant === 'plain')
+    for (const rows of [4, 5] as const) expectGemmEqualsReference(kernels.withPlainTile(rows), seeds, band);
+  else expectGemmEqualsReference(kernels, seeds, band);
+}
+
+function expectGemmEqualsReference(kernels: Kernels, seeds: number[], band: number): void {
+  const name = kernels.variant === 'plain' ? `plain (${kernels.plainTile}-row tiles)` : kernels.variant;
   for (const seed of seeds)
     for (const c of linearFamily(seed)) {
       const packed = kernels.pack(c.weight, c.k, c.n, c.wScale, { bias: c.bias, inScale: c.inScale, side: c.side });
-      expect(kernels.run(packed, c.x, c.m), `${kernels.variant} ${c.m}×${c.k}×${c.n}`).toEqual(referenceLinear(c));
+      expect(kernels.run(packed, c.x, c.m), `${name} ${c.m}×${c.k}×${c.n}`).toEqual(referenceLinear(c));
     }
   for (const [m, k, seed] of [
     [1, 8, 1],
@@ -19,7 +29,7 @@ export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], b
     const fc1 = kernels.pack(c.fc1.weight, c.fc1.k, c.fc1.n, c.fc1.wScale, { bias: c.fc1.bias });
     const fc2 = kernels.pack(c.fc2.weight, c.fc2.k, c.fc2.n, c.fc2.wScale, { bias: c.fc2.bias });
     const expected = referenceMlp(c);
-    expect(kernels.mlp(fc1, fc2, c.fc1.x, m), `${kernels.variant} MLP ${m}×${k}`).toEqual(expected);
+    expect(kernels.mlp(fc1, fc2, c.fc1.x, m), `${name} MLP ${m}×${k}`).toEqual(expected);
     expect(kernels.mlp(fc1, fc2, c.fc1.x, m, undefined, band), `in bands of ${band}`).toEqual(expected);
   }
 }

@@ -64,14 +64,15 @@ export function linearFamily(seed: number): LinearCase[] {
   };
   const cases: LinearCase[] = [];
   const few = [1, 3, 4, 5, 6, 7, 13];
-  // The last two: sizes like the towers', with row counts that are not whole tiles (4 rows plain, 6 relaxed).
+  // The last two: sizes like the towers', with row counts that are not whole tiles (4 or 5 rows plain, 6 relaxed);
+  // 16–19 rows are the first the plain GEMM widens the weights for, with every remainder of both plain tiles.
   for (const [k, n, ms] of [
     [4, 8, few],
     [12, 16, few],
     [64, 40, few],
     [192, 64, few],
     [768, 24, few],
-    [192, 128, [131]],
+    [192, 128, [16, 17, 18, 19, 131]],
     [768, 256, [259]],
   ] as const)
     for (const m of ms) {
