@@ -160,7 +160,7 @@ publishReport(
     `| workerd | our kernels, relaxed SIMD | ${ms(median(relaxed.times))} ms | ${ratio(relaxed)} (of ${ms(median(relaxed.ortTimes))} ms) | ${ms(relaxed.loadMs)} ms | ${mib(relaxed.memoryBytes)} MiB | ${cosine(relaxed.embedding, ortEmbedding).toFixed(6)} |`,
     `| workerd | our kernels, picked at start-up: ${auto.variant} | ${ms(median(auto.times))} ms | ${ratio(auto)} (of ${ms(median(auto.ortTimes))} ms) | ${ms(auto.loadMs)} ms (probe included) | ${mib(auto.memoryBytes)} MiB | ${cosine(auto.embedding, ortEmbedding).toFixed(6)} |`,
     '',
-    `The start-up probe in workerd (one 64×768×768 linear, ms per run): plain ${auto.probe?.plainMs.toFixed(2)} in tiles of 4 rows, ${auto.probe?.plain5Ms.toFixed(2)} in tiles of 5, relaxed ${auto.probe?.relaxedMs?.toFixed(2) ?? '—'}; the plain rows use the faster tile (Node, which the kernels do not serve from but test in, picks its own).`,
+    `The start-up probe in workerd (one 64×768×768 linear, ms per run): plain ${auto.probe?.plainMs.toFixed(2)} in tiles of 4 rows, ${auto.probe?.plain5Ms.toFixed(2)} in tiles of 5, relaxed ${auto.probe?.relaxedMs?.toFixed(2) ?? '—'}; the plain rows use the faster tile (in Node, the 4-row one).`,
     '',
     `The int8 text tower (\`src/kernels/text-tower-runner.ts\`), one prompt a run, warm (median of ${RUNS} runs after 5, alternated as above); "vs onnxruntime" as above:`,
     '',

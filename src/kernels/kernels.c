@@ -5,7 +5,8 @@
  * and a ConvNeXt block's depthwise 7×7 convolution on NHWC maps.
  *
  * Two GEMMs over the same quantized rows:
- *  - plain SIMD128: 4 rows × 8 columns, i32x4.dot_i16x8_s on 16-bit pairs (8 products an instruction), any CPU;
+ *  - plain SIMD128: 4 or 5 rows × 8 columns (`gemm_plain`, `gemm_plain5`), i32x4.dot_i16x8_s on 16-bit pairs (8
+ *    products an instruction), any CPU;
  *  - relaxed SIMD: 6 rows × 8 columns, i32x4.relaxed_dot_i8x16_i7x16_add_s (16 products an instruction). Its second
  *    operand is defined only for values in [0, 127]: weights are stored + 64 and 64 × the row's sum is subtracted,
  *    so the integers are the plain kernel's exactly. Built only into kernels-relaxed.wasm.
@@ -36,6 +37,16 @@ static void *need(uint32_t bytes) {
   if (!p) __builtin_trap();
   return p;
 }
+/*
+ * A splat of c that V8 keeps in a register: workerd's V8 builds a v128 constant anew at every use (movabs, vmovq,
+ * punpcklqdq: three instructions each, seen in its code for fast_gelu's 17 constants), so hot loops take theirs
+ * through a volatile read, once, which the compiler cannot fold back into a constant.
+ */
+static inline v128_t held(float c) {
+  volatile float v = c;
+  return wasm_f32x4_splat(v);
+}
+
 __attribute__((export_name("mark"))) uint32_t mark(void) { return (uint32_t)heap_top; }
 __attribute__((export_name("release"))) void release(uint32_t to) { heap_top = to; }
 
@@ -71,7 +82,7 @@ __attribute__((export_name("quantize_rows"))) void quantize_rows(const float *x,
     s = s > 1e-30f ? s : 1e-30f;
     xs[r] = s;
     v128_t sv = wasm_f32x4_splat(s), sum = wasm_i32x4_splat(0);
-    v128_t top = wasm_f32x4_splat(127.0f), bottom = wasm_f32x4_splat(-128.0f), magic = wasm_f32x4_splat(12582912.0f);
+    v128_t top = held(127.0f), bottom = held(-128.0f), magic = held(12582912.0f);
     for (int j = 0; j < k; j += 4) {
       v128_t v = wasm_v128_load(row + j);
       if (in_scale) v = wasm_f32x4_mul(v, wasm_v128_load(in_scale + j));
@@ -95,33 +106,27 @@ __attribute__((export_name("quantize_rows"))) void quantize_rows(const float *x,
  * onnxruntime's FastGelu, in place: u = v · (C·v² + B), tanh by MLAS's rational approximation (clamped to ±9, its
  * coefficients and evaluation order), then 0.5·v·(tanh + 1). n is a multiple of 4.
  */
-static inline v128_t mlas_tanh(v128_t v) {
-  v = wasm_f32x4_pmax(wasm_f32x4_pmin(v, wasm_f32x4_splat(9.0f)), wasm_f32x4_splat(-9.0f));
-  v128_t x2 = wasm_f32x4_mul(v, v);
-#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), wasm_f32x4_splat(c))
-  v128_t p = MADD(wasm_f32x4_splat(-2.76076847742355e-16f), x2, 2.00018790482477e-13f);
-  p = MADD(p, x2, -8.60467152213735e-11f);
-  p = MADD(p, x2, 5.12229709037114e-08f);
-  p = MADD(p, x2, 1.48572235717979e-05f);
-  p = MADD(p, x2, 6.37261928875436e-04f);
-  p = MADD(p, x2, 4.89352455891786e-03f);
-  p = wasm_f32x4_mul(p, v);
-  v128_t q = MADD(wasm_f32x4_splat(1.19825839466702e-06f), x2, 1.18534705686654e-04f);
-  q = MADD(q, x2, 2.26843463243900e-03f);
-  q = MADD(q, x2, 4.89352518554385e-03f);
-#undef MADD
-  return wasm_f32x4_div(p, q);
-}
-
 __attribute__((export_name("fast_gelu"))) void fast_gelu(float *x, int n) {
-  const v128_t b = wasm_f32x4_splat(0.7978845608028654f), c = wasm_f32x4_splat(0.035677408136300125f);
-  const v128_t half = wasm_f32x4_splat(0.5f), one = wasm_f32x4_splat(1.0f);
+  const v128_t b = held(0.7978845608028654f), c = held(0.035677408136300125f), half = held(0.5f), one = held(1.0f);
+  const v128_t hi = held(9.0f), lo = held(-9.0f);
+  const v128_t p13 = held(-2.76076847742355e-16f), p11 = held(2.00018790482477e-13f), p9 = held(-8.60467152213735e-11f),
+               p7 = held(5.12229709037114e-08f), p5 = held(1.48572235717979e-05f), p3 = held(6.37261928875436e-04f),
+               p1 = held(4.89352455891786e-03f);
+  const v128_t q6 = held(1.19825839466702e-06f), q4 = held(1.18534705686654e-04f), q2 = held(2.26843463243900e-03f),
+               q0 = held(4.89352518554385e-03f);
+#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), c)
   for (int i = 0; i < n; i += 4) {
     v128_t v = wasm_v128_load(x + i);
     v128_t u = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(c, v), v), b));
-    v128_t t = mlas_tanh(u);
+    // MLAS's tanh: u clamped to ±9, then p(u²)·u / q(u²).
+    u = wasm_f32x4_pmax(wasm_f32x4_pmin(u, hi), lo);
+    v128_t u2 = wasm_f32x4_mul(u, u);
+    v128_t p = MADD(MADD(MADD(MADD(MADD(MADD(p13, u2, p11), u2, p9), u2, p7), u2, p5), u2, p3), u2, p1);
+    v128_t q = MADD(MADD(MADD(q6, u2, q4), u2, q2), u2, q0);
+    v128_t t = wasm_f32x4_div(wasm_f32x4_mul(p, u), q);
     wasm_v128_store(x + i, wasm_f32x4_mul(wasm_f32x4_mul(half, v), wasm_f32x4_add(t, one)));
   }
+#undef MADD
 }
 
 /*
