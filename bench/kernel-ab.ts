@@ -23,11 +23,12 @@ try {
   log(`${variant} GEMM, ${runs} alternated pairs`);
   const res = await fetch(`${dev.url}/?runs=${runs}&variant=${variant}`, { signal: AbortSignal.timeout(900_000) });
   if (!res.ok) throw new Error(`bench Worker: ${res.status} ${await res.text()}`);
-  const { a, b } = (await res.json()) as { a: number[]; b: number[] };
+  const { a, b, tiles } = (await res.json()) as { a: number[]; b: number[]; tiles: number[] };
   const line = (name: string, t: number[]) =>
     `${name}: min ${Math.min(...t).toFixed(0)} / median ${median(t).toFixed(0)} ms (${t.map((x) => x.toFixed(0)).join(', ')})`;
-  console.log(line(`A ${files[0]}`, a));
-  console.log(line(`B ${files[1]}`, b));
+  const tile = (j: number) => (variant === 'plain' ? ` (${tiles[j]}-row tiles)` : '');
+  console.log(line(`A ${files[0]}${tile(0)}`, a));
+  console.log(line(`B ${files[1]}${tile(1)}`, b));
   console.log(`B − A, median of the pairs: ${median(b.map((t, i) => t - a[i])).toFixed(0)} ms`);
 } finally {
   await dev.stop();

@@ -2,7 +2,7 @@
  * A bench-only Worker (`npm run bench:kernel-ab`): the int8 image tower in two builds of our kernels, `a.wasm` and
  * `b.wasm` (copied into .cache/bench/kernel-ab by the script before it starts this Worker), alternated run by run in
  * one isolate, so that a slow phase of the machine falls on both. `GET /?runs=N&variant=plain|relaxed` answers both
- * builds' run times. Never deployed.
+ * builds' run times and the plain GEMM's tile each ran. Never deployed.
  */
 
 import a from '../../.cache/bench/kernel-ab/a.wasm';
@@ -29,19 +29,24 @@ export default {
     const m = await files.manifest();
     const weights = await towerInitializers(m.towers.image.int8?.segments ?? [], files.read);
     const pixels = syntheticPixels(m.preprocess.size);
-    // Plain: each build in the tile its start-up probe picks (builds before gemm_plain5 have only four rows).
-    const kernels = async (module: WebAssembly.Module) => {
-      const k = await Kernels.create(module, variant);
-      return variant === 'plain' && 'gemm_plain5' in k.x ? (await pickKernels({ plain: module })).kernels : k;
-    };
-    const runners = await Promise.all(
-      [a, b].map(async (module) => ImageTowerRunner.load(await kernels(module), weights, m.preprocess.size)),
-    );
+    // Plain: each build in the tile its start-up probe picks (builds before gemm_plain5 have only four rows), the
+    // two probed one after the other so that neither times the other's runs.
+    const runners: ImageTowerRunner[] = [];
+    const tiles: number[] = [];
+    for (const module of [a, b]) {
+      const fives = WebAssembly.Module.exports(module).some((e) => e.name === 'gemm_plain5');
+      const kernels =
+        variant === 'plain' && fives
+          ? (await pickKernels({ plain: module })).kernels
+          : await Kernels.create(module, variant);
+      tiles.push(kernels.plainTile);
+      runners.push(ImageTowerRunner.load(kernels, weights, m.preprocess.size));
+    }
     // Tier-up: the first runs of fresh kernels are V8's baseline code.
     for (const r of runners) r.run(pixels);
     const times: [number[], number[]] = [[], []];
     for (let i = 0; i < runs; i++)
       for (const [j, r] of runners.entries()) times[j].push(await timedRun(() => r.run(pixels)));
-    return Response.json({ a: times[0], b: times[1] });
+    return Response.json({ a: times[0], b: times[1], tiles });
   },
 };

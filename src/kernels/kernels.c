@@ -114,7 +114,7 @@ __attribute__((export_name("fast_gelu"))) void fast_gelu(float *x, int n) {
                p1 = held(4.89352455891786e-03f);
   const v128_t q6 = held(1.19825839466702e-06f), q4 = held(1.18534705686654e-04f), q2 = held(2.26843463243900e-03f),
                q0 = held(4.89352518554385e-03f);
-#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), c)
+#define MADD(acc, by, plus) wasm_f32x4_add(wasm_f32x4_mul(acc, by), plus)
   for (int i = 0; i < n; i += 4) {
     v128_t v = wasm_v128_load(x + i);
     v128_t u = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(c, v), v), b));
@@ -508,10 +508,11 @@ static inline __attribute__((always_inline)) void gemm_plain_tile(const int16_t 
 }
 
 /*
- * One block of 8 columns for all m rows: tiles of five rows (`five`) or four, then single rows. Five rows fill the
- * SIMD registers (10 accumulators, 2 weight vectors, a row's pair and a product): 7 loads per 10 products instead of
- * 6 per 8, which pays where each load carries a bounds check (workerd) and spills in Node 20's V8 (`pickKernels`
- * chooses at start-up).
+ * One block of 8 columns for all m rows: tiles of five rows (`five`), then of four, then single rows. A 5-row tile
+ * holds 10 accumulators, 2 weight vectors, a row's pair and a product: 14 of the 15 SIMD registers V8 allocates on
+ * x64, for 7 loads per 10 dots instead of 6 per 8. That pays where each load carries a bounds check (workerd) and
+ * spills in Node 20's V8 (`pickKernels` chooses at start-up). Only with widened weights: extending them in the loop
+ * takes a 16th register.
  */
 static inline __attribute__((always_inline)) void gemm_plain_block(const int16_t *q16, const float *xs, int m, int k,
                                                                    const int8_t *bp0, const v128_t *wide,
@@ -551,7 +552,7 @@ static inline __attribute__((always_inline)) void gemm_plain_rows(const int16_t 
   heap_top = top;
 }
 
-/* The plain GEMM with tiles of four rows, and with tiles of five where it pays (`gemm_plain_block`). */
+/* The plain GEMM in tiles of four rows, and in tiles of five from WIDEN_FROM rows on (`gemm_plain_block`). */
 __attribute__((export_name("gemm_plain"))) void gemm_plain(const int16_t *q16, const float *xs, int m, int k,
                                                             const int8_t *packed, const float *w_scale,
                                                             const float *bias, int n, float *y) {

@@ -10,7 +10,7 @@ export type KernelVariant = 'plain' | 'relaxed';
 
 /**
  * Rows per tile of the plain GEMM: 5 needs fewer loads per product, which pays where every load carries a bounds check
- * (workerd), and spills registers in Node 20's V8; `pickKernels` times both.
+ * (workerd), and spills registers in Node 20's V8; `pickKernels` times both. Below 16 rows both are the 4-row kernel.
  */
 export type PlainTile = 4 | 5;
 
@@ -61,7 +61,8 @@ export interface KernelExports {
   pack_plain(w: number, k: number, n: number, out: number): void;
   pack_relaxed(w: number, k: number, n: number, out: number): void;
   gemm_plain(q16: number, ...common: GemmArgs): void;
-  gemm_plain5(q16: number, ...common: GemmArgs): void;
+  /** Absent from builds before the 5-row tile (benches may load one). */
+  gemm_plain5?(q16: number, ...common: GemmArgs): void;
   gemm_relaxed?(q8: number, sums: number, ...common: GemmArgs): void;
 }
 
@@ -115,11 +116,12 @@ export class Kernels {
     const instance = await WebAssembly.instantiate(module, {});
     const x = instance.exports as unknown as KernelExports;
     if (variant === 'relaxed' && !x.gemm_relaxed) throw new Error('this kernel module has no relaxed-SIMD GEMM');
-    return new Kernels(x, variant, plainTile);
+    return new Kernels(x, variant, 4).withPlainTile(plainTile);
   }
 
   /** These kernels (the same instance, memory and packed weights) with the plain GEMM in tiles of `rows` rows. */
   withPlainTile(rows: PlainTile): Kernels {
+    if (rows === 5 && !this.x.gemm_plain5) throw new Error('this kernel module has no 5-row plain GEMM');
     return new Kernels(this.x, this.variant, rows);
   }
 
@@ -237,7 +239,7 @@ export class Kernels {
     const bias = side ? 0 : linear.bias;
     if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
     else
-      (this.plainTile === 5 ? this.x.gemm_plain5 : this.x.gemm_plain)(
+      ((this.plainTile === 5 && this.x.gemm_plain5) || this.x.gemm_plain)(
         q16,
         xs,
         m,
@@ -330,17 +332,12 @@ export interface PickedKernels {
  */
 export async function pickKernels(modules: KernelModules, pays = RELAXED_PAYS): Promise<PickedKernels> {
   const four = await Kernels.create(modules.plain);
-  const candidates = [four, four.withPlainTile(5)];
-  if (modules.relaxed) candidates.push(await Kernels.create(modules.relaxed, 'relaxed'));
-  const [plainMs, plain5Ms, relaxedMs] = await probe(candidates);
-  const plain = candidates[plain5Ms < plainMs ? 1 : 0];
-  if (relaxedMs === undefined) return { kernels: plain, plainMs, plain5Ms };
-  return {
-    kernels: relaxedMs * pays <= Math.min(plainMs, plain5Ms) ? candidates[2] : plain,
-    plainMs,
-    plain5Ms,
-    relaxedMs,
-  };
+  const five = four.withPlainTile(5);
+  const relaxed = modules.relaxed && (await Kernels.create(modules.relaxed, 'relaxed'));
+  const [plainMs, plain5Ms, relaxedMs] = await probe(relaxed ? [four, five, relaxed] : [four, five]);
+  const plain = plain5Ms < plainMs ? five : four;
+  if (!relaxed) return { kernels: plain, plainMs, plain5Ms };
+  return { kernels: relaxedMs * pays <= Math.min(plainMs, plain5Ms) ? relaxed : plain, plainMs, plain5Ms, relaxedMs };
 }
 
 /**
@@ -351,10 +348,17 @@ export async function pickKernels(modules: KernelModules, pays = RELAXED_PAYS): 
 async function probe(candidates: Kernels[]): Promise<number[]> {
   const [m, n] = [64, 768];
   // Candidates that share an instance (two tiles of one build) share its packed weights and buffers.
-  const setups = new Map<KernelExports, { mark: number; linear: PackedLinear; x: number; y: number }>();
-  for (const k of candidates)
-    if (!setups.has(k.x)) {
-      const mark = k.x.mark();
+  const marks = new Map<KernelExports, number>();
+  const setups: { linear: PackedLinear; x: number; y: number }[] = [];
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  try {
+    for (const [j, k] of candidates.entries()) {
+      const shared = candidates.findIndex((c) => c.x === k.x);
+      if (shared < j) {
+        setups.push(setups[shared]);
+        continue;
+      }
+      marks.set(k.x, k.x.mark());
       const linear = k.pack(
         Int8Array.from({ length: n * n }, (_, i) => ((i * 37) % 127) - 63),
         n,
@@ -362,14 +366,12 @@ async function probe(candidates: Kernels[]): Promise<number[]> {
         new Float32Array(n).fill(0.01),
       );
       const x = k.put(Float32Array.from({ length: m * n }, (_, i) => Math.sin(i)));
-      setups.set(k.x, { mark, linear, x, y: k.scratch(m * n * 4) });
+      setups.push({ linear, x, y: k.scratch(m * n * 4) });
     }
-  const tick = () => new Promise((r) => setTimeout(r, 0));
-  const best = candidates.map(() => Number.POSITIVE_INFINITY);
-  try {
+    const best = candidates.map(() => Number.POSITIVE_INFINITY);
     for (let group = 0; group < 3; group++)
       for (const [j, k] of candidates.entries()) {
-        const { linear, x, y } = setups.get(k.x) as { linear: PackedLinear; x: number; y: number };
+        const { linear, x, y } = setups[j];
         await tick();
         const t0 = performance.now();
         for (let i = 0; i < 20; i++) k.linearAt(linear, x, m, y);
@@ -378,6 +380,6 @@ async function probe(candidates: Kernels[]): Promise<number[]> {
       }
     return best;
   } finally {
-    for (const [x, { mark }] of setups) x.release(mark);
+    for (const [x, mark] of marks) x.release(mark);
   }
 }

@@ -1,6 +1,6 @@
 /** The kernel checks both runtimes run (Node: plain; workerd: plain and relaxed) against the scalar references. */
 import { expect } from 'vitest';
-import type { Kernels } from '../../src/kernels/kernels.ts';
+import type { KernelExports, Kernels } from '../../src/kernels/kernels.ts';
 import { linearFamily, mlpCase, referenceDepthwise, referenceLinear, referenceMlp } from './kernel-reference.ts';
 
 /**
@@ -9,8 +9,36 @@ import { linearFamily, mlpCase, referenceDepthwise, referenceLinear, referenceMl
  */
 export function expectKernelsEqualReference(kernels: Kernels, seeds: number[], band: number): void {
   if (kernels.variant === 'plain')
-    for (const rows of [4, 5] as const) expectGemmEqualsReference(kernels.withPlainTile(rows), seeds, band);
+    for (const rows of [4, 5] as const) {
+      expectTileCallsItsGemm(kernels.withPlainTile(rows));
+      expectGemmEqualsReference(kernels.withPlainTile(rows), seeds, band);
+    }
   else expectGemmEqualsReference(kernels, seeds, band);
+}
+
+/** Both tiles give the same results by design, so only the export a linear calls shows that a tile is the one run. */
+function expectTileCallsItsGemm(kernels: Kernels): void {
+  const called: string[] = [];
+  const spy: KernelExports = { ...kernels.x };
+  const { gemm_plain, gemm_plain5 } = kernels.x;
+  spy.gemm_plain = (...args) => {
+    called.push('gemm_plain');
+    gemm_plain(...args);
+  };
+  spy.gemm_plain5 =
+    gemm_plain5 &&
+    ((...args) => {
+      called.push('gemm_plain5');
+      gemm_plain5(...args);
+    });
+  Object.assign(kernels, { x: spy });
+  const [m, k, n] = [20, 8, 8];
+  kernels.run(
+    kernels.pack(new Int8Array(k * n).fill(3), k, n, new Float32Array(n).fill(1)),
+    new Float32Array(m * k),
+    m,
+  );
+  expect(called).toEqual([kernels.plainTile === 5 ? 'gemm_plain5' : 'gemm_plain']);
 }
 
 function expectGemmEqualsReference(kernels: Kernels, seeds: number[], band: number): void {
