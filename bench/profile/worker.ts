@@ -167,7 +167,7 @@ async function timeGraph(url: URL, body: Uint8Array): Promise<{ ms: number; crea
  * `op=depthwise` a depthwise 7×7 on an m×m×k map; the
  * median over 5 groups of `runs` runs, per run, timed as /ops times a graph; deterministic weights and inputs.
  */
-async function timeKernel(url: URL): Promise<{ ms: number }> {
+async function timeKernel(url: URL): Promise<{ ms: number; plainTile: number }> {
   const [m, k, n] = ['m', 'k', 'n'].map((p) => Number(url.searchParams.get(p)));
   const variant = (url.searchParams.get('variant') ?? 'plain') as KernelVariant;
   const runs = Math.min(50, Math.max(1, Number(url.searchParams.get('runs') ?? 10)));
@@ -209,7 +209,7 @@ async function timeKernel(url: URL): Promise<{ ms: number }> {
     await tick();
     groups.push((performance.now() - t0) / runs);
   }
-  return { ms: groups.sort((a, b) => a - b)[2] };
+  return { ms: groups.sort((a, b) => a - b)[2], plainTile: kernels.plainTile };
 }
 
 /**
