@@ -313,6 +313,13 @@ export class Kernels {
 /** How much faster the relaxed GEMM must run on the probe to be chosen. */
 const RELAXED_PAYS = 1.3;
 
+/**
+ * How much slower than the 4-row tile the 5-row one may run on the probe and still be chosen. It gains 3–5 % in
+ * workerd, below what the probe resolves there (the clock moves in 1 ms steps over groups of ~18 ms); an engine that
+ * spills it runs it far slower (Node 20: ~1.9×).
+ */
+const FIVE_ROWS_WITHIN = 1.1;
+
 export interface PickedKernels {
   kernels: Kernels;
   /**
@@ -325,8 +332,9 @@ export interface PickedKernels {
 }
 
 /**
- * The kernels this runtime should use, decided at start-up: the plain GEMM's faster tile, then the relaxed GEMM when
- * it runs the probe linear at least RELAXED_PAYS× faster than that (V8 emits one VNNI instruction for the relaxed dot
+ * The kernels this runtime should use, decided at start-up: the plain GEMM in tiles of 5 rows unless the probe finds
+ * them clearly slower than tiles of 4 (FIVE_ROWS_WITHIN), then the relaxed GEMM when it runs the probe linear at least
+ * RELAXED_PAYS× faster than the faster plain tile (V8 emits one VNNI instruction for the relaxed dot
  * only on x86 with AVX-VNNI; elsewhere it is a sequence at plain speed, docs/PERFORMANCE.md), else the plain build.
  * ~0.15 s once. Timed across timer turns: workerd's clock stands still inside synchronous code.
  */
@@ -335,7 +343,7 @@ export async function pickKernels(modules: KernelModules, pays = RELAXED_PAYS): 
   const five = four.withPlainTile(5);
   const relaxed = modules.relaxed && (await Kernels.create(modules.relaxed, 'relaxed'));
   const [plainMs, plain5Ms, relaxedMs] = await probe(relaxed ? [four, five, relaxed] : [four, five]);
-  const plain = plain5Ms < plainMs ? five : four;
+  const plain = plain5Ms <= plainMs * FIVE_ROWS_WITHIN ? five : four;
   if (!relaxed) return { kernels: plain, plainMs, plain5Ms };
   return { kernels: relaxedMs * pays <= Math.min(plainMs, plain5Ms) ? relaxed : plain, plainMs, plain5Ms, relaxedMs };
 }

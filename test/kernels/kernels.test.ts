@@ -49,7 +49,7 @@ describe('int8 linear kernel (plain SIMD128) in Node', () => {
     expect(picked.relaxedMs).toBeUndefined();
     expect(picked.plainMs).toBeGreaterThan(0);
     expect(picked.plain5Ms).toBeGreaterThan(0);
-    expect(picked.kernels.plainTile).toBe(picked.plain5Ms < picked.plainMs ? 5 : 4);
+    expect(picked.kernels.plainTile).toBe(picked.plain5Ms <= picked.plainMs * 1.1 ? 5 : 4);
   });
 
   it('refuses shapes the blocked GEMM cannot take, and inputs of the wrong size', async () => {
