@@ -237,19 +237,9 @@ export class Kernels {
     this.x.quantize_rows(xp, linear.inScale, m, k, q16, q8, sums, xs);
     // With fp32 side channels the graphs add them before the bias.
     const bias = side ? 0 : linear.bias;
+    const plainGemm = (this.plainTile === 5 && this.x.gemm_plain5) || this.x.gemm_plain;
     if (relaxed) this.x.gemm_relaxed?.(q8, sums, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
-    else
-      ((this.plainTile === 5 && this.x.gemm_plain5) || this.x.gemm_plain)(
-        q16,
-        xs,
-        m,
-        k,
-        linear.packed,
-        linear.wScale,
-        bias,
-        n,
-        yp,
-      );
+    else plainGemm(q16, xs, m, k, linear.packed, linear.wScale, bias, n, yp);
     if (side) this.x.side_channels(xp, m, k, side.idx, side.count, side.weight, linear.bias, n, yp);
     this.x.release(mark);
   }
